@@ -1,0 +1,271 @@
+// Package pipeline is the bounded queue between sources and the sink.
+//
+// Sources fill batches through a Producer: the bytes of a record are encoded
+// once, straight into the batch body that becomes the bulk request. Every batch
+// holds a share of one byte budget; when the budget is spent the pipeline
+// applies its full-policy: "block" (the default) makes the producing source
+// wait, which is the backpressure that slows reading down when Elasticsearch
+// is slow; "drop_newest" refuses new batches so the source can count and
+// discard what it read.
+//
+// Acknowledgements travel back per batch: when the sink calls Batch.Done the
+// batch's marks are handed to its producer's ack callback, in batch order.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"shipper/internal/event"
+)
+
+// FullPolicy names what a producer does when the byte budget is spent.
+type FullPolicy string
+
+const (
+	// Block waits until the sink frees budget (backpressure). The default.
+	Block FullPolicy = "block"
+	// DropNewest refuses new batches with ErrFull; the source discards and
+	// counts what it could not queue.
+	DropNewest FullPolicy = "drop_newest"
+)
+
+// ParseFullPolicy validates a policy name.
+func ParseFullPolicy(s string) (FullPolicy, error) {
+	switch FullPolicy(s) {
+	case Block, DropNewest:
+		return FullPolicy(s), nil
+	}
+	return "", fmt.Errorf("unknown buffer full policy %q: want %q or %q", s, Block, DropNewest)
+}
+
+// ErrFull is returned by Producer.Begin and Producer.Next under DropNewest
+// when the budget is spent.
+var ErrFull = errors.New("pipeline buffer is full")
+
+// ErrClosed is returned when the pipeline no longer accepts batches.
+var ErrClosed = errors.New("pipeline is closed")
+
+// Config sizes the pipeline.
+type Config struct {
+	// MaxBytes is the byte budget shared by every batch being filled, queued
+	// or in flight.
+	MaxBytes int64
+	// FullPolicy says what happens when MaxBytes is reached.
+	FullPolicy FullPolicy
+	// BatchBytes is the body size at which a batch is sealed and queued.
+	BatchBytes int
+	// FlushInterval is the longest a record waits in a batch being filled.
+	FlushInterval time.Duration
+}
+
+// Stats are cumulative counters; read them with Pipeline.Stats.
+type Stats struct {
+	Batches   uint64 // batches sealed
+	Items     uint64 // items sealed
+	Acked     uint64 // items acknowledged
+	UsedBytes int64  // budget in use now
+	MaxBytes  int64
+	Waits     uint64 // times a producer had to wait for budget
+}
+
+// Pipeline owns the byte budget and the queue of sealed batches.
+type Pipeline struct {
+	cfg    Config
+	budget budget
+	out    chan *event.Batch
+	pool   sync.Pool // *event.Batch with reusable buffers
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeMu   sync.RWMutex // held for reading while sending to out
+
+	batches, items, acked atomic.Uint64
+}
+
+// New returns a pipeline. Call Close once every producer is closed, so the
+// sink sees the end of the queue.
+func New(cfg Config) *Pipeline {
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 5 << 20
+	}
+	if cfg.MaxBytes < BatchReserve(cfg.BatchBytes) {
+		cfg.MaxBytes = BatchReserve(cfg.BatchBytes)
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.FullPolicy == "" {
+		cfg.FullPolicy = Block
+	}
+	p := &Pipeline{
+		cfg:    cfg,
+		out:    make(chan *event.Batch, 1024),
+		closed: make(chan struct{}),
+	}
+	p.budget.init(cfg.MaxBytes)
+	return p
+}
+
+// Batches is the queue the sink consumes. It is closed by Close.
+func (p *Pipeline) Batches() <-chan *event.Batch { return p.out }
+
+// Config returns the effective configuration.
+func (p *Pipeline) Config() Config { return p.cfg }
+
+// Stats returns a snapshot of the counters.
+func (p *Pipeline) Stats() Stats {
+	used, waits := p.budget.snapshot()
+	return Stats{
+		Batches:   p.batches.Load(),
+		Items:     p.items.Load(),
+		Acked:     p.acked.Load(),
+		UsedBytes: used,
+		MaxBytes:  p.cfg.MaxBytes,
+		Waits:     waits,
+	}
+}
+
+// Close closes the queue. Producers must be closed (and flushed) first; a
+// batch sealed after Close fails with ErrClosed.
+func (p *Pipeline) Close() {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.closeMu.Lock()
+		close(p.out)
+		p.closeMu.Unlock()
+	})
+}
+
+// BatchReserve is the share of the byte budget one batch of batchBytes holds
+// from its creation until it is delivered: the capacity of its body buffer,
+// which leaves room for one more record past batchBytes before the batch is
+// sealed, so the buffer is rarely regrown (a regrowth copies).
+func BatchReserve(batchBytes int) int64 { return int64(batchBytes + batchBytes/4) }
+
+// getBatch takes budget for a new batch and returns it. It blocks under Block
+// until budget is free or ctx is done.
+func (p *Pipeline) getBatch(ctx context.Context) (*event.Batch, error) {
+	reserve := BatchReserve(p.cfg.BatchBytes)
+	if p.cfg.FullPolicy == DropNewest {
+		if !p.budget.tryAcquire(reserve) {
+			return nil, ErrFull
+		}
+	} else if err := p.budget.acquire(ctx, reserve, p.closed); err != nil {
+		return nil, err
+	}
+	b, _ := p.pool.Get().(*event.Batch)
+	if b == nil {
+		b = &event.Batch{Body: make([]byte, 0, reserve)}
+	}
+	b.Reserved = reserve
+	return b, nil
+}
+
+// send queues a sealed batch. It does not give up on ctx: the batch already
+// holds budget and records; only the pipeline's closure stops it.
+func (p *Pipeline) send(b *event.Batch) error {
+	// Account for a body that grew past the reservation (one large record).
+	if grow := int64(cap(b.Body)) - b.Reserved; grow > 0 {
+		p.budget.force(grow)
+		b.Reserved += grow
+	}
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	select {
+	case <-p.closed:
+		return ErrClosed
+	default:
+	}
+	p.batches.Add(1)
+	p.items.Add(uint64(len(b.Items)))
+	p.out <- b
+	return nil
+}
+
+// recycle returns a delivered batch's budget and buffers.
+func (p *Pipeline) recycle(b *event.Batch) {
+	p.acked.Add(uint64(len(b.Items)))
+	p.budget.release(b.Reserved)
+	if cap(b.Body) > 4*p.cfg.BatchBytes {
+		return // a huge one-off; let it go
+	}
+	b.Reset()
+	p.pool.Put(b)
+}
+
+// budget is a byte semaphore whose waits can be cancelled.
+type budget struct {
+	mu    sync.Mutex
+	used  int64
+	max   int64
+	waits uint64
+	free  chan struct{} // closed and replaced whenever bytes are released
+}
+
+func (b *budget) init(max int64) {
+	b.max = max
+	b.free = make(chan struct{})
+}
+
+func (b *budget) snapshot() (int64, uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.waits
+}
+
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// An empty budget always admits one request, however large, so an
+	// oversized batch cannot deadlock.
+	if b.used+n <= b.max || b.used == 0 {
+		b.used += n
+		return true
+	}
+	return false
+}
+
+func (b *budget) acquire(ctx context.Context, n int64, closed <-chan struct{}) error {
+	counted := false
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.max || b.used == 0 {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		if !counted {
+			b.waits++
+			counted = true
+		}
+		free := b.free
+		b.mu.Unlock()
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-closed:
+			return ErrClosed
+		}
+	}
+}
+
+// force takes bytes without waiting: they are already in use.
+func (b *budget) force(n int64) {
+	b.mu.Lock()
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.free)
+	b.free = make(chan struct{})
+	b.mu.Unlock()
+}

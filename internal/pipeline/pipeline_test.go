@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"shipper/internal/event"
+)
+
+// fill appends n items of size bytes each through pr, with one mark.
+func fill(t *testing.T, ctx context.Context, pr *Producer, n, size int, mark uint64) error {
+	t.Helper()
+	b, err := pr.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer pr.End()
+	for i := 0; i < n; i++ {
+		if pr.Full(b) {
+			if b, err = pr.Next(ctx); err != nil {
+				return err
+			}
+		}
+		start := len(b.Body)
+		b.Body = append(b.Body, make([]byte, size)...)
+		b.AddItem(start, start)
+	}
+	b.Marks = append(b.Marks, mark)
+	return nil
+}
+
+func TestBackpressureBlocksAtBudget(t *testing.T) {
+	const batch = 64 << 10
+	p := New(Config{MaxBytes: 4 * BatchReserve(batch), BatchBytes: batch, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+
+	// Nobody consumes: the producer must stop once 4 batches hold the budget.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	written := 0
+	var err error
+	for err == nil && written < 1000 {
+		err = fill(t, ctx, pr, 1, batch, 0) // one full batch per call
+		if err == nil {
+			written++
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("producer did not block on a full budget: err=%v after %d batches", err, written)
+	}
+	if written != 4 {
+		t.Fatalf("batches admitted before blocking: got %d, want 4 (budget 4 batches)", written)
+	}
+	st := p.Stats()
+	if st.UsedBytes > st.MaxBytes+int64(batch) {
+		t.Fatalf("budget overrun: used %d of %d", st.UsedBytes, st.MaxBytes)
+	}
+	if st.Waits == 0 {
+		t.Fatalf("no budget wait counted")
+	}
+
+	// Consuming one batch frees budget and lets the producer go on.
+	b := <-p.Batches()
+	b.Done()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	if err := fill(t, ctx2, pr, 1, batch, 0); err != nil {
+		t.Fatalf("producer still blocked after a batch was delivered: %v", err)
+	}
+}
+
+func TestDropNewestRefuses(t *testing.T) {
+	const batch = 64 << 10
+	p := New(Config{MaxBytes: 2 * BatchReserve(batch), BatchBytes: batch, FullPolicy: DropNewest, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := fill(t, ctx, pr, 1, batch, 0); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	if err := fill(t, ctx, pr, 1, batch, 0); !errors.Is(err, ErrFull) {
+		t.Fatalf("third batch: got %v, want ErrFull", err)
+	}
+}
+
+func TestAcksInSealOrder(t *testing.T) {
+	const batch = 64 << 10
+	var mu sync.Mutex
+	var got []uint64
+	p := New(Config{MaxBytes: 64 * BatchReserve(batch), BatchBytes: batch, FlushInterval: time.Hour})
+	pr := p.NewProducer(func(marks []uint64, items int) {
+		mu.Lock()
+		got = append(got, marks...)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	const n = 10
+	for i := 0; i < n; i++ {
+		if err := fill(t, ctx, pr, 1, batch, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bs []*event.Batch
+	for i := 0; i < n; i++ {
+		bs = append(bs, <-p.Batches())
+	}
+	// Deliver in reverse: no ack may pass an undelivered earlier batch.
+	for i := n - 1; i >= 1; i-- {
+		bs[i].Done()
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Fatalf("acks released before batch 0 was delivered: %v", got)
+	}
+	mu.Unlock()
+	bs[0].Done()
+	if err := pr.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, m := range got {
+		if m != uint64(i) {
+			t.Fatalf("acks out of order: got %v", got)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("got %d acks, want %d", len(got), n)
+	}
+	if st := p.Stats(); st.UsedBytes != 0 {
+		t.Fatalf("budget not returned after delivery: %d bytes still used", st.UsedBytes)
+	}
+}
+
+func TestFlushInterval(t *testing.T) {
+	p := New(Config{MaxBytes: 1 << 20, BatchBytes: 256 << 10, FlushInterval: 50 * time.Millisecond})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	start := time.Now()
+	if err := fill(t, context.Background(), pr, 3, 10, 7); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-p.Batches():
+		if len(b.Items) != 3 || len(b.Marks) != 1 || b.Marks[0] != 7 {
+			t.Fatalf("flushed batch: %d items, marks %v; want 3 items, marks [7]", len(b.Items), b.Marks)
+		}
+		if d := time.Since(start); d < 50*time.Millisecond {
+			t.Fatalf("batch flushed after %v, before the 50ms flush interval", d)
+		}
+		b.Done()
+	case <-time.After(5 * time.Second):
+		t.Fatal("partial batch was not flushed by age")
+	}
+}
+
+func TestWaitCancelled(t *testing.T) {
+	p := New(Config{MaxBytes: 1 << 20, BatchBytes: 64 << 10, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	if err := fill(t, context.Background(), pr, 1, 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := pr.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with an undelivered batch: got %v, want deadline exceeded", err)
+	}
+	if n := pr.Pending(); n != 1 {
+		t.Fatalf("pending batches: got %d, want 1", n)
+	}
+}
+
+func TestBlockedBeginCancels(t *testing.T) {
+	const batch = 64 << 10
+	p := New(Config{MaxBytes: batch, BatchBytes: batch, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	if err := fill(t, context.Background(), pr, 1, batch, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := pr.Begin(ctx); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("blocked Begin: got %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Begin blocked on the budget did not return on cancel")
+	}
+}
