@@ -1,0 +1,68 @@
+package parse
+
+import "testing"
+
+// benchLine is a typical zerolog request log line (~250 bytes).
+const benchLine = `{"level":"info","service":"demo","method":"GET","path":"/api/orders/42","status":200,"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","user_agent":"curl/8.5.0","time":"2026-11-23T10:00:00.123456789Z","message":"request handled"}`
+
+const benchStatic = `"agent.type":"shipper","agent.version":"1.0","host.name":"h","input.type":"stdin"`
+
+func benchmarkAppend(b *testing.B, line, fields string) {
+	p := New([]byte(benchStatic))
+	p.SetIngested(ingestedTime)
+	l := &Line{Data: []byte(line), Time: lineTime, Fields: []byte(fields)}
+	dst := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _ = p.Append(dst[:0], l)
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	b.Run("zerolog", func(b *testing.B) { benchmarkAppend(b, benchLine, "") })
+	b.Run("zerolog-fields", func(b *testing.B) {
+		benchmarkAppend(b, benchLine, `"log.file.path":"/var/log/app.log","stream":"stdout"`)
+	})
+	b.Run("plain", func(b *testing.B) {
+		benchmarkAppend(b, `2026-11-23 10:00:00.123 INFO  [http-nio-8080-exec-1] c.e.d.OrderController : request handled GET /api/orders/42 status=200 duration=12.5ms trace=4bf92f3577b34da6a3ce929d0e0e4736`, "")
+	})
+	b.Run("invalid-utf8", func(b *testing.B) {
+		benchmarkAppend(b, "{\"level\":\"info\",\"service\":\"demo\",\"method\":\"GET\",\"path\":\"/api/orders/42\",\"status\":200,\"user\":\"Jos\xe9 M\xfcller\",\"time\":\"2026-11-23T10:00:00.123456789Z\",\"message\":\"request handled\"}", "")
+	})
+	b.Run("invalid-utf8-plain", func(b *testing.B) {
+		benchmarkAppend(b, "2026-11-23 10:00:00.123 INFO  [main] c.e.d.UserService : user Jos\xe9 M\xfcller logged in from 10.0.0.7 session=4bf92f3577b34da6", "")
+	})
+	b.Run("malformed", func(b *testing.B) {
+		benchmarkAppend(b, benchLine[:len(benchLine)-20], "")
+	})
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := []byte(`request handled GET /api/orders/42 status=200 duration=12.5ms trace=4bf92f3577b34da6a3ce929d0e0e4736 "quoted"`)
+	dst := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _ = AppendString(dst[:0], s)
+	}
+}
+
+func BenchmarkParseTime(b *testing.B) {
+	s := []byte("2026-11-23T10:00:00.123456789Z")
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := ParseTime(s); !ok {
+			b.Fatal("no parse")
+		}
+	}
+}
+
+func BenchmarkAppendTime(b *testing.B) {
+	dst := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = AppendTime(dst[:0], 1795428000123456789)
+	}
+}

@@ -1,0 +1,376 @@
+package parse
+
+import (
+	"math"
+	"strconv"
+)
+
+// Unix nanoseconds cover 1677-09-21T00:12:43.145224192Z to
+// 2262-04-11T23:47:16.854775807Z; times outside do not parse.
+const (
+	maxSec     = math.MaxInt64 / 1_000_000_000 // 9223372036
+	maxSecNano = math.MaxInt64 % 1_000_000_000 // 854775807
+)
+
+// ParseTime parses an RFC 3339 timestamp into Unix nanoseconds without
+// allocating. It accepts what time.Parse(time.RFC3339Nano, ...) accepts and
+// tolerates a little more, as written by common loggers:
+//
+//   - 'T', 't' or ' ' between date and time;
+//   - a fraction of 1 to 9 digits after '.' or ','; further digits are
+//     truncated;
+//   - the zone as 'Z', 'z', ±hh:mm, ±hhmm or ±hh; without a zone the time is
+//     taken as UTC (as Elasticsearch does).
+//
+// It reports false for anything else, for impossible dates and for times
+// outside the range of int64 nanoseconds (years 1677 to 2262).
+func ParseTime(b []byte) (int64, bool) {
+	if len(b) < dateTimeLen {
+		return 0, false
+	}
+	base, ok := parseDateTime(b[:dateTimeLen])
+	if !ok {
+		return 0, false
+	}
+	return parseTimeRest(base, b[dateTimeLen:])
+}
+
+// dateTimeLen is the length of "2006-01-02T15:04:05".
+const dateTimeLen = 19
+
+// parseDateTime parses "2006-01-02T15:04:05" into Unix seconds.
+func parseDateTime(b []byte) (int64, bool) {
+	year, ok1 := digits4(b[0:4])
+	month, ok2 := digits2(b[5:7])
+	day, ok3 := digits2(b[8:10])
+	hour, ok4 := digits2(b[11:13])
+	minute, ok5 := digits2(b[14:16])
+	sec, ok6 := digits2(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		b[4] != '-' || b[7] != '-' || b[13] != ':' || b[16] != ':' ||
+		(b[10] != 'T' && b[10] != 't' && b[10] != ' ') {
+		return 0, false
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return 0, false
+	}
+	return daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec, true
+}
+
+// parseTimeRest parses the fraction and zone that follow the date and time
+// whose Unix seconds (as if UTC) are base.
+func parseTimeRest(base int64, b []byte) (int64, bool) {
+	i := 0
+	var nsec int64
+	if i < len(b) && (b[i] == '.' || b[i] == ',') {
+		i++
+		start := i
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			if i-start < 9 {
+				nsec = nsec*10 + int64(b[i]-'0')
+			}
+		}
+		nd := i - start
+		if nd == 0 {
+			return 0, false
+		}
+		for ; nd < 9; nd++ {
+			nsec *= 10
+		}
+	}
+	var offset int64
+	if i < len(b) {
+		switch c := b[i]; c {
+		case 'Z', 'z':
+			i++
+		case '+', '-':
+			// Go's time.Parse takes offsets up to 24:60, so do we.
+			oh, ok := digits2(b[i+1 : min(i+3, len(b))])
+			if !ok || oh > 24 {
+				return 0, false
+			}
+			i += 3
+			var om int64
+			if i < len(b) {
+				if b[i] == ':' {
+					i++
+				}
+				if om, ok = digits2(b[i:min(i+2, len(b))]); !ok || om > 60 {
+					return 0, false
+				}
+				i += 2
+			}
+			offset = (oh*60 + om) * 60
+			if c == '-' {
+				offset = -offset
+			}
+		default:
+			return 0, false
+		}
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	return secToNano(base-offset, nsec)
+}
+
+// secToNano returns s seconds plus nsec (0 <= nsec < 1e9) nanoseconds as Unix
+// nanoseconds, and false when that does not fit in an int64.
+func secToNano(s, nsec int64) (int64, bool) {
+	if s >= 0 {
+		if s > maxSec || s == maxSec && nsec > maxSecNano {
+			return 0, false
+		}
+		return s*1e9 + nsec, true
+	}
+	// (s+1)*1e9 cannot overflow where s*1e9 could.
+	s1 := s + 1
+	if s1 < -maxSec || s1 == -maxSec && nsec < 1e9-maxSecNano-1 {
+		return 0, false
+	}
+	return s1*1e9 + (nsec - 1e9), true
+}
+
+func digits2(b []byte) (int64, bool) {
+	if len(b) != 2 || b[0]-'0' > 9 || b[1]-'0' > 9 {
+		return 0, false
+	}
+	return int64(b[0]-'0')*10 + int64(b[1]-'0'), true
+}
+
+func digits4(b []byte) (int64, bool) {
+	hi, ok1 := digits2(b[0:2])
+	lo, ok2 := digits2(b[2:4])
+	return hi*100 + lo, ok1 && ok2
+}
+
+func isLeap(y int64) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(month, year int64) int64 {
+	switch month {
+	case 2:
+		if isLeap(year) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to the given
+// proleptic Gregorian date (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := floorDiv(y, 400)
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// civilFromDays is the inverse of daysFromCivil.
+func civilFromDays(z int64) (y, m, d int64) {
+	z += 719468
+	era := floorDiv(z, 146097)
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	if mp < 10 {
+		m = mp + 3
+	} else {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// two holds "00" to "99" back to back.
+const two = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"404142434445464748495051525354555657585960616263646566676869" +
+	"7071727374757677787980818283848586878889909192939495969798" + "99"
+
+// AppendTime appends the Unix nanosecond time t to dst as a quoted RFC 3339
+// UTC timestamp with the fraction's trailing zeros trimmed, e.g.
+// "2026-11-23T10:00:00.123Z" or "2026-11-23T10:00:00Z".
+func AppendTime(dst []byte, t int64) []byte {
+	sec := floorDiv(t, 1e9)
+	var buf [dateTimeLen + 1]byte
+	formatDateTime(&buf, sec)
+	dst = append(dst, buf[:]...)
+	return appendFracZ(dst, t-sec*1e9)
+}
+
+// formatDateTime writes `"2006-01-02T15:04:05` for the Unix seconds sec.
+func formatDateTime(buf *[dateTimeLen + 1]byte, sec int64) {
+	days := floorDiv(sec, 86400)
+	sod := sec - days*86400
+	y, m, d := civilFromDays(days)
+	hh, mm, ss := sod/3600, sod/60%60, sod%60
+	buf[0] = '"'
+	buf[1], buf[2] = two[y/100*2], two[y/100*2+1]
+	buf[3], buf[4] = two[y%100*2], two[y%100*2+1]
+	buf[5] = '-'
+	buf[6], buf[7] = two[m*2], two[m*2+1]
+	buf[8] = '-'
+	buf[9], buf[10] = two[d*2], two[d*2+1]
+	buf[11] = 'T'
+	buf[12], buf[13] = two[hh*2], two[hh*2+1]
+	buf[14] = ':'
+	buf[15], buf[16] = two[mm*2], two[mm*2+1]
+	buf[17] = ':'
+	buf[18], buf[19] = two[ss*2], two[ss*2+1]
+}
+
+// appendFracZ appends the fraction for nsec (0 <= nsec < 1e9) without
+// trailing zeros, if any, and `Z"`.
+func appendFracZ(dst []byte, nsec int64) []byte {
+	if nsec == 0 {
+		return append(dst, 'Z', '"')
+	}
+	var f [12]byte
+	f[0] = '.'
+	f[9] = byte('0' + nsec%10)
+	v := nsec / 10
+	for k := 7; k >= 1; k -= 2 {
+		d := v % 100 * 2
+		v /= 100
+		f[k], f[k+1] = two[d], two[d+1]
+	}
+	n := 10
+	for f[n-1] == '0' {
+		n--
+	}
+	f[n], f[n+1] = 'Z', '"'
+	return append(dst, f[:n+2]...)
+}
+
+// parseEpoch parses b, a JSON number or a string of digits with an optional
+// fraction, as a Unix time whose unit is chosen by magnitude: below 1e11
+// seconds, below 1e14 milliseconds, below 1e17 microseconds, else
+// nanoseconds. A fraction is kept down to the nanosecond.
+func parseEpoch(b []byte) (int64, bool) {
+	i := 0
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	var ip uint64
+	start := i
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		d := uint64(b[i] - '0')
+		if ip > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		ip = ip*10 + d
+	}
+	if i == start {
+		return 0, false
+	}
+	var frac uint64 // the first 18 fraction digits
+	fd := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		start = i
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			if fd < 18 {
+				frac = frac*10 + uint64(b[i]-'0')
+				fd++
+			}
+		}
+		if i == start {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		return parseEpochFloat(b)
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	unit, ud := uint64(1e9), 9 // nanoseconds per unit, fraction digits that matter
+	switch {
+	case ip < 1e11:
+	case ip < 1e14:
+		unit, ud = 1e6, 6
+	case ip < 1e17:
+		unit, ud = 1e3, 3
+	default:
+		unit, ud = 1, 0
+	}
+	if ip > math.MaxInt64/unit {
+		return 0, false
+	}
+	for ; fd > ud; fd-- {
+		frac /= 10
+	}
+	for ; fd < ud; fd++ {
+		frac *= 10
+	}
+	ns := ip*unit + frac
+	if ns > math.MaxInt64 {
+		return 0, false
+	}
+	if neg {
+		return -int64(ns), true
+	}
+	return int64(ns), true
+}
+
+// parseEpochFloat handles the rare numbers with an exponent, like 1.7e9.
+func parseEpochFloat(b []byte) (int64, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return 0, false
+	}
+	a := math.Abs(f)
+	switch {
+	case a < 1e11:
+		f *= 1e9
+	case a < 1e14:
+		f *= 1e6
+	case a < 1e17:
+		f *= 1e3
+	}
+	if !(f > -9.2e18 && f < 9.2e18) {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// isEpochString reports whether the JSON string contents s hold an epoch
+// time: digits with at most one '.'.
+func isEpochString(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	dot := false
+	for _, c := range s {
+		if c == '.' && !dot {
+			dot = true
+			continue
+		}
+		if c-'0' > 9 {
+			return false
+		}
+	}
+	return true
+}
