@@ -1,0 +1,78 @@
+package elasticsearch
+
+import (
+	"bytes"
+
+	"shipper/internal/datastream"
+	"shipper/internal/event"
+	"shipper/internal/parse"
+)
+
+// Encoder appends bulk items (create action plus document) for parsed lines
+// straight into a batch body: the one copy of a record's bytes on its way to
+// Elasticsearch. Not safe for concurrent use; one per source goroutine.
+type Encoder struct {
+	Parser    *parse.Parser
+	Index     string // default target data stream
+	Namespace string // used with a line's own data_stream.dataset
+
+	lastDataset []byte // cache of the last per-record dataset
+	lastIndex   string
+	scratch     []byte
+}
+
+// NewEncoder returns an encoder writing into index, or into
+// logs-<record dataset>-<namespace> for lines that name their own dataset.
+func NewEncoder(p *parse.Parser, index, namespace string) *Encoder {
+	return &Encoder{Parser: p, Index: index, Namespace: namespace}
+}
+
+// Append appends the item for l with the id made of (hi, lo) to b.
+func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Info {
+	start := len(b.Body)
+	b.Body = AppendCreate(b.Body, e.Index, nil)
+	// AppendCreate wrote an empty id: write the id in place of the closing.
+	b.Body = b.Body[:len(b.Body)-len("\"}}\n")]
+	b.Body = AppendID(b.Body, hi, lo)
+	b.Body = append(b.Body, "\"}}\n"...)
+	doc := len(b.Body)
+	var info parse.Info
+	b.Body, info = e.Parser.Append(b.Body, l)
+	b.Body = append(b.Body, '\n')
+	if len(info.Dataset) > 0 {
+		doc = e.retarget(b, start, doc, info.Dataset)
+	}
+	b.AddItem(start, doc)
+	return info
+}
+
+// retarget rewrites the action line of the item at start for the record's
+// own dataset and returns the new document start. The document moves by the
+// difference in action length: a memmove, only for records naming a dataset.
+func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte) int {
+	if !bytes.Equal(dataset, e.lastDataset) {
+		idx := ""
+		if ds := datastream.SanitizeDataset(dataset); ds != "" {
+			if name, err := datastream.IndexName(ds, e.Namespace); err == nil {
+				idx = name
+			}
+		}
+		e.lastDataset = append(e.lastDataset[:0], dataset...)
+		e.lastIndex = idx
+	}
+	if e.lastIndex == "" || e.lastIndex == e.Index {
+		return doc
+	}
+	id := b.Body[doc-len("\"}}\n")-IDLen : doc-len("\"}}\n")]
+	e.scratch = AppendCreate(e.scratch[:0], e.lastIndex, id)
+	oldLen := doc - start
+	newLen := len(e.scratch)
+	docLen := len(b.Body) - doc
+	if newLen > oldLen {
+		b.Body = append(b.Body, make([]byte, newLen-oldLen)...)
+	}
+	copy(b.Body[start+newLen:], b.Body[doc:doc+docLen])
+	copy(b.Body[start:], e.scratch)
+	b.Body = b.Body[:start+newLen+docLen]
+	return start + newLen
+}
