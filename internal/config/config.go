@@ -1,0 +1,340 @@
+// Package config holds the shipper's typed configuration: defaults in one
+// place, every option settable by a command-line flag and by an environment
+// variable (twelve-factor), and Validate with messages an operator can act on.
+//
+// Precedence: flag, then environment, then default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"shipper/internal/datastream"
+)
+
+// Config is everything the shipper needs to run.
+type Config struct {
+	// Inputs.
+	Stdin        bool
+	MaxLineBytes ByteSize
+
+	// Destination.
+	ElasticsearchURLs  []string
+	Username, Password string
+	APIKey             string
+	CAFile             string
+	InsecureSkipVerify bool
+	Compression        string // "gzip" or "none"
+	CompressionLevel   int
+	Workers            int
+	RequestTimeout     time.Duration
+	RetryInitial       time.Duration
+	RetryMax           time.Duration
+	Dataset            string
+	Namespace          string
+	DeadLetterDataset  string
+	Templates          string // "auto" (install when missing) or "skip"
+
+	// Pipeline.
+	BufferBytes      ByteSize
+	BufferFullPolicy string
+	BatchBytes       ByteSize
+	FlushInterval    time.Duration
+
+	// Process.
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	HostName        string
+}
+
+// Default returns the defaults.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Stdin:             true,
+		MaxLineBytes:      1 << 20,
+		ElasticsearchURLs: []string{"http://localhost:9200"},
+		Compression:       "gzip",
+		CompressionLevel:  1,
+		Workers:           2,
+		RequestTimeout:    time.Minute,
+		RetryInitial:      250 * time.Millisecond,
+		RetryMax:          30 * time.Second,
+		Dataset:           "generic",
+		Namespace:         "default",
+		DeadLetterDataset: "shipper.deadletter",
+		Templates:         "auto",
+		BufferBytes:       64 << 20,
+		BufferFullPolicy:  "block",
+		BatchBytes:        5 << 20,
+		FlushInterval:     time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		LogLevel:          "info",
+		HostName:          host,
+	}
+}
+
+// option binds one setting to a flag name and environment variables.
+type option struct {
+	flag  string
+	env   []string // the first is the canonical name shown in --help
+	usage string
+	value flag.Value
+}
+
+// stringList is a comma-separated list.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	*l = out
+	return nil
+}
+
+type boolValue struct{ p *bool }
+
+func (b boolValue) String() string {
+	if b.p == nil {
+		return "false"
+	}
+	return fmt.Sprint(*b.p)
+}
+func (b boolValue) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "t", "true", "yes", "on":
+		*b.p = true
+	case "0", "f", "false", "no", "off":
+		*b.p = false
+	default:
+		return fmt.Errorf("invalid boolean %q", s)
+	}
+	return nil
+}
+func (b boolValue) IsBoolFlag() bool { return true }
+
+type durationValue struct{ p *time.Duration }
+
+func (d durationValue) String() string {
+	if d.p == nil {
+		return "0s"
+	}
+	return d.p.String()
+}
+func (d durationValue) Set(s string) error {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want e.g. 500ms, 30s, 2m", s)
+	}
+	*d.p = v
+	return nil
+}
+
+type intValue struct{ p *int }
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return fmt.Sprint(*v.p)
+}
+func (v intValue) Set(s string) error {
+	var n int
+	if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil {
+		return fmt.Errorf("invalid number %q", s)
+	}
+	*v.p = n
+	return nil
+}
+
+type stringValue struct{ p *string }
+
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+
+func (c *Config) options() []option {
+	return []option{
+		{"stdin", []string{"SHIPPER_STDIN"}, "read newline-delimited log lines from standard input until EOF", boolValue{&c.Stdin}},
+		{"max-line-bytes", []string{"SHIPPER_MAX_LINE_BYTES"}, "longer lines are truncated to this size and flagged log.flags=truncated", &c.MaxLineBytes},
+
+		{"elasticsearch-url", []string{"ELASTICSEARCH_URL", "SHIPPER_ELASTICSEARCH_URL"}, "Elasticsearch URL(s), comma-separated", (*stringList)(&c.ElasticsearchURLs)},
+		{"elasticsearch-username", []string{"ELASTICSEARCH_USERNAME", "SHIPPER_ELASTICSEARCH_USERNAME"}, "basic-auth user name", stringValue{&c.Username}},
+		{"elasticsearch-password", []string{"ELASTICSEARCH_PASSWORD", "SHIPPER_ELASTICSEARCH_PASSWORD"}, "basic-auth password (prefer the environment variable)", stringValue{&c.Password}},
+		{"elasticsearch-api-key", []string{"ELASTICSEARCH_API_KEY", "SHIPPER_ELASTICSEARCH_API_KEY"}, "API key, base64 'id:key' as Elasticsearch returns it (prefer the environment variable)", stringValue{&c.APIKey}},
+		{"elasticsearch-ca-file", []string{"ELASTICSEARCH_CA_FILE", "SHIPPER_ELASTICSEARCH_CA_FILE"}, "PEM file of the CA that signed Elasticsearch's certificate", stringValue{&c.CAFile}},
+		{"elasticsearch-insecure-skip-verify", []string{"SHIPPER_ELASTICSEARCH_INSECURE_SKIP_VERIFY"}, "do not verify Elasticsearch's TLS certificate (testing only)", boolValue{&c.InsecureSkipVerify}},
+		{"compression", []string{"SHIPPER_COMPRESSION"}, "request body compression: gzip or none", stringValue{&c.Compression}},
+		{"compression-level", []string{"SHIPPER_COMPRESSION_LEVEL"}, "gzip level 1 (fastest) to 9 (smallest)", intValue{&c.CompressionLevel}},
+		{"workers", []string{"SHIPPER_WORKERS"}, "bulk requests in flight at once", intValue{&c.Workers}},
+		{"request-timeout", []string{"SHIPPER_REQUEST_TIMEOUT"}, "time limit of one bulk request", durationValue{&c.RequestTimeout}},
+		{"retry-initial", []string{"SHIPPER_RETRY_INITIAL"}, "first retry backoff; doubles up to --retry-max, jittered", durationValue{&c.RetryInitial}},
+		{"retry-max", []string{"SHIPPER_RETRY_MAX"}, "longest retry backoff", durationValue{&c.RetryMax}},
+		{"dataset", []string{"SHIPPER_DATASET"}, "data stream dataset: documents go to logs-<dataset>-<namespace> unless a record names its own data_stream.dataset", stringValue{&c.Dataset}},
+		{"namespace", []string{"SHIPPER_NAMESPACE"}, "data stream namespace", stringValue{&c.Namespace}},
+		{"dead-letter-dataset", []string{"SHIPPER_DEAD_LETTER_DATASET"}, "dataset of the stream that receives documents Elasticsearch rejects", stringValue{&c.DeadLetterDataset}},
+		{"templates", []string{"SHIPPER_TEMPLATES"}, "index templates at start: auto (install when missing) or skip", stringValue{&c.Templates}},
+
+		{"buffer-bytes", []string{"SHIPPER_BUFFER_BYTES"}, "memory budget of all batches being filled, queued or sent", &c.BufferBytes},
+		{"buffer-full-policy", []string{"SHIPPER_BUFFER_FULL_POLICY"}, "when the budget is spent: block (slow reading down) or drop_newest (discard and count)", stringValue{&c.BufferFullPolicy}},
+		{"batch-bytes", []string{"SHIPPER_BATCH_BYTES"}, "bulk request size at which a batch is sent", &c.BatchBytes},
+		{"flush-interval", []string{"SHIPPER_FLUSH_INTERVAL"}, "longest time a line waits before its batch is sent", durationValue{&c.FlushInterval}},
+
+		{"shutdown-timeout", []string{"SHIPPER_SHUTDOWN_TIMEOUT"}, "on SIGTERM/SIGINT, time to deliver what was read before giving up", durationValue{&c.ShutdownTimeout}},
+		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
+		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
+	}
+}
+
+// Load builds a Config from defaults, the environment (getenv) and args
+// (flags, without the program or subcommand name).
+func Load(name string, args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	opts := c.options()
+	for _, o := range opts {
+		fs.Var(o.value, o.flag, o.usage)
+	}
+	fs.Usage = func() { PrintUsage(usageOut, name) }
+	// Environment first, so flags win.
+	for _, o := range opts {
+		for _, e := range o.env {
+			if v := getenv(e); v != "" {
+				if err := o.value.Set(v); err != nil {
+					return c, fmt.Errorf("invalid %s=%q: %w", e, v, err)
+				}
+				break
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (options are --name=value; see --help)", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+// PrintUsage writes the option reference.
+func PrintUsage(w io.Writer, name string) {
+	c := Default()
+	opts := c.options()
+	fmt.Fprintf(w, "Usage: %s [options]\n\nOptions (each also settable by the environment variable shown; flags win):\n", name)
+	for _, o := range opts {
+		def := o.value.String()
+		if _, ok := o.value.(boolValue); ok {
+			fmt.Fprintf(w, "  --%s\n", o.flag)
+		} else {
+			fmt.Fprintf(w, "  --%s=VALUE\n", o.flag)
+		}
+		fmt.Fprintf(w, "        %s\n        env %s", o.usage, strings.Join(o.env, ", "))
+		if def != "" && !strings.Contains(o.flag, "password") && !strings.Contains(o.flag, "api-key") {
+			fmt.Fprintf(w, "; default %s", def)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// Validate checks the values and says what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if len(c.ElasticsearchURLs) == 0 {
+		bad("no Elasticsearch URL: set --elasticsearch-url or ELASTICSEARCH_URL")
+	}
+	for _, u := range c.ElasticsearchURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			bad("Elasticsearch URL %q must start with http:// or https://", u)
+		}
+	}
+	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
+		bad("both an API key and a user name/password are set: keep one")
+	}
+	if (c.Username == "") != (c.Password == "") {
+		bad("basic auth needs both --elasticsearch-username and --elasticsearch-password")
+	}
+	switch c.Compression {
+	case "gzip":
+		if c.CompressionLevel < 1 || c.CompressionLevel > 9 {
+			bad("--compression-level %d is out of range 1..9", c.CompressionLevel)
+		}
+	case "none":
+	default:
+		bad("--compression %q: want gzip or none", c.Compression)
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		bad("--workers %d is out of range 1..64", c.Workers)
+	}
+	if c.MaxLineBytes < 1024 {
+		bad("--max-line-bytes %s is below 1KiB", c.MaxLineBytes)
+	}
+	if c.BatchBytes < 64<<10 {
+		bad("--batch-bytes %s is below 64KiB", c.BatchBytes)
+	}
+	if c.BatchBytes > 64<<20 {
+		bad("--batch-bytes %s is above 64MiB; Elasticsearch handles a few MiB per request best", c.BatchBytes)
+	}
+	if c.BufferBytes < 2*c.BatchBytes {
+		bad("--buffer-bytes %s must be at least twice --batch-bytes %s", c.BufferBytes, c.BatchBytes)
+	}
+	if c.BufferFullPolicy != "block" && c.BufferFullPolicy != "drop_newest" {
+		bad("--buffer-full-policy %q: want block or drop_newest", c.BufferFullPolicy)
+	}
+	if c.FlushInterval <= 0 {
+		bad("--flush-interval must be positive")
+	}
+	if c.RequestTimeout <= 0 || c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		bad("--request-timeout and --retry-initial must be positive and --retry-max at least --retry-initial")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("--shutdown-timeout must be positive")
+	}
+	if c.Templates != "auto" && c.Templates != "skip" {
+		bad("--templates %q: want auto or skip", c.Templates)
+	}
+	for _, p := range []struct{ what, v string }{{"dataset (--dataset)", c.Dataset}, {"namespace (--namespace)", c.Namespace}, {"dataset (--dead-letter-dataset)", c.DeadLetterDataset}} {
+		if err := datastream.CheckPart(p.what, p.v); err != nil {
+			bad("%v", err)
+		}
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if !c.Stdin {
+		bad("no input enabled: use --stdin")
+	}
+	return errors.Join(errs...)
+}
+
+// Describe lists the effective settings, secrets masked, sorted by name.
+func (c *Config) Describe() []string {
+	var out []string
+	for _, o := range c.options() {
+		v := o.value.String()
+		if (strings.Contains(o.flag, "password") || strings.Contains(o.flag, "api-key")) && v != "" {
+			v = "(set)"
+		}
+		out = append(out, fmt.Sprintf("%s=%s", o.flag, v))
+	}
+	sort.Strings(out)
+	return out
+}

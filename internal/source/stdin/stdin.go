@@ -1,0 +1,268 @@
+// Package stdin ships newline-delimited lines read from standard input (a
+// pipe) until EOF.
+package stdin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/datastream"
+	"shipper/internal/parse"
+	"shipper/internal/pipeline"
+	es "shipper/internal/sink/elasticsearch"
+)
+
+// Config configures the source.
+type Config struct {
+	// MaxLineBytes caps a line; the rest is counted and skipped.
+	MaxLineBytes int
+	// ReadBytes is the size of one read (default 256 KiB).
+	ReadBytes int
+	// Dataset and Namespace name the target data stream; a line's own
+	// data_stream.dataset overrides Dataset.
+	Dataset, Namespace string
+	// Static holds pre-encoded JSON members added to every document
+	// (agent, host); input.type is added here.
+	Static []byte
+}
+
+// Stats are cumulative counters.
+type Stats struct {
+	Lines, Bytes                            uint64
+	Malformed, InvalidUTF8, Truncated, JSON uint64
+}
+
+// Source reads lines from one reader. Run must be called once.
+type Source struct {
+	cfg   Config
+	r     io.Reader
+	pr    *pipeline.Producer
+	enc   *es.Encoder
+	log   zerolog.Logger
+	runID uint64
+	seq   uint64
+
+	lines, bytes, malformed, invalidUTF8, truncated, json atomic.Uint64
+}
+
+// New returns a source reading r into pr. When r is an *os.File that can be
+// switched to non-blocking mode (a pipe, a socket, a terminal), Run can stop
+// a read in progress when its context is cancelled.
+func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerolog.Logger) (*Source, error) {
+	if cfg.ReadBytes <= 0 {
+		cfg.ReadBytes = 256 << 10
+	}
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = 1 << 20
+	}
+	index, err := datastream.IndexName(cfg.Dataset, cfg.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	static := []byte(`"input.type":"stdin"`)
+	if len(cfg.Static) > 0 {
+		static = append(append(static, ','), cfg.Static...)
+	}
+	return &Source{cfg: cfg, r: r, pr: pr, enc: es.NewEncoder(parse.New(static), index, cfg.Namespace), log: log, runID: runID}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Source) Stats() Stats {
+	return Stats{Lines: s.lines.Load(), Bytes: s.bytes.Load(), Malformed: s.malformed.Load(),
+		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load()}
+}
+
+// Run reads until EOF or until ctx is cancelled, handing every complete line
+// to the producer; at EOF a last line without '\n' is shipped too. It returns
+// nil at EOF and ctx's error when cancelled; lines read before the
+// cancellation are in the producer either way (call Flush and Wait on it).
+//
+// queueCtx bounds the waits for pipeline budget (backpressure). It is separate
+// from ctx so that lines already read are still queued after reading stops;
+// cancel it only when they may be given up (the shutdown deadline).
+func (s *Source) Run(ctx, queueCtx context.Context) error {
+	r := s.r
+	if f, ok := r.(*os.File); ok {
+		if nf := pollable(f); nf != nil {
+			r = nf
+			stop := context.AfterFunc(ctx, func() { _ = nf.SetReadDeadline(time.Unix(1, 0)) })
+			defer stop()
+			defer func() { _ = syscall.SetNonblock(int(f.Fd()), false) }()
+		}
+	}
+	max := s.cfg.MaxLineBytes
+	buf := make([]byte, max+s.cfg.ReadBytes)
+	var (
+		start, end int  // unprocessed bytes are buf[start:end]
+		skipping   bool // a line longer than max: its first max bytes are at buf[start:start+max]
+		skipped    int  // bytes of that line past the first max
+	)
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Make room: keep only the unfinished line, at the front.
+		if start > 0 && (len(buf)-end < s.cfg.ReadBytes || start == end) {
+			end = copy(buf, buf[start:end])
+			start = 0
+		}
+		readAt := end
+		n, err := r.Read(buf[readAt:])
+		if n > 0 {
+			if err := s.chunk(queueCtx, buf, &start, &end, n, &skipping, &skipped); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return s.last(queueCtx, buf[start:end], skipping, skipped)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("cannot read standard input: %w", err)
+		}
+	}
+}
+
+// chunk processes the n bytes just read at buf[*end:].
+func (s *Source) chunk(ctx context.Context, buf []byte, start, end *int, n int, skipping *bool, skipped *int) error {
+	max := s.cfg.MaxLineBytes
+	newData := buf[*end : *end+n]
+	*end += n
+	s.bytes.Add(uint64(n))
+	if *skipping {
+		i := bytes.IndexByte(newData, '\n')
+		if i < 0 {
+			*skipped += n
+			*end -= n // discard: only the first max bytes are kept
+			return nil
+		}
+		*skipped += i
+		// Move what follows the newline right behind the kept prefix.
+		rest := copy(buf[*start+max:], newData[i+1:])
+		*end = *start + max + rest
+		if err := s.emit(ctx, [][]byte{buf[*start : *start+max]}, []int{max + *skipped}); err != nil {
+			return err
+		}
+		*start += max
+		*skipping, *skipped = false, 0
+	}
+	// Frame complete lines in buf[*start:*end].
+	var lines [][]byte
+	var sizes []int
+	data := buf[*start:*end]
+	off := 0
+	for {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			break
+		}
+		line := data[off : off+i]
+		lines = append(lines, line)
+		sizes = append(sizes, 0)
+		off += i + 1
+		if len(lines) == 4096 { // bound the per-chunk slices
+			if err := s.emit(ctx, lines, sizes); err != nil {
+				return err
+			}
+			lines, sizes = lines[:0], sizes[:0]
+		}
+	}
+	if err := s.emit(ctx, lines, sizes); err != nil {
+		return err
+	}
+	*start += off
+	if rem := *end - *start; rem > max {
+		// An over-long line without its end yet: keep max bytes, skip the rest.
+		*skipping = true
+		*skipped = rem - max
+		*end = *start + max
+	}
+	return nil
+}
+
+// last ships what remains at EOF.
+func (s *Source) last(ctx context.Context, rest []byte, skipping bool, skipped int) error {
+	if len(rest) == 0 && !skipping {
+		return nil
+	}
+	size := 0
+	if skipping {
+		size = len(rest) + skipped
+	}
+	return s.emit(ctx, [][]byte{rest}, []int{size})
+}
+
+// emit turns lines into bulk items. sizes[i] > 0 is the original size of a
+// truncated line.
+func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	s.enc.Parser.SetIngested(now)
+	b, err := s.pr.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.pr.End()
+	var counts [4]uint64
+	for i, line := range lines {
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if s.pr.Full(b) {
+			if b, err = s.pr.Next(ctx); err != nil {
+				return err
+			}
+		}
+		l := parse.Line{Data: line, Size: sizes[i], Time: now}
+		s.seq++
+		info := s.enc.Append(b, &l, s.runID, s.seq)
+		if info.Flags&parse.JSON != 0 {
+			counts[0]++
+		}
+		if info.Flags&parse.Malformed != 0 {
+			counts[1]++
+		}
+		if info.Flags&parse.InvalidUTF8 != 0 {
+			counts[2]++
+		}
+		if info.Flags&parse.Truncated != 0 {
+			counts[3]++
+		}
+	}
+	s.lines.Add(uint64(len(lines)))
+	s.json.Add(counts[0])
+	s.malformed.Add(counts[1])
+	s.invalidUTF8.Add(counts[2])
+	s.truncated.Add(counts[3])
+	return nil
+}
+
+// pollable returns a new *os.File for f's descriptor in non-blocking mode,
+// registered with the runtime poller so that reads honour deadlines, or nil
+// when the descriptor cannot be polled (a regular file, whose reads never
+// wait anyway). The caller restores blocking mode when done.
+func pollable(f *os.File) *os.File {
+	fd := int(f.Fd())
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return nil
+	}
+	nf := os.NewFile(uintptr(fd), f.Name())
+	if nf == nil || nf.SetReadDeadline(time.Time{}) != nil {
+		_ = syscall.SetNonblock(fd, false)
+		return nil
+	}
+	return nf
+}
