@@ -1,0 +1,73 @@
+# shipper: `make help` lists the targets.
+#
+# Integration tests are Go tests behind the build tag `integration`; they read
+# ELASTICSEARCH_URL (internal/testutil/estest). `make test-integration` starts
+# a throw-away Elasticsearch with scripts/elasticsearch.sh unless
+# ELASTICSEARCH_URL is already set (e.g. after `eval "$(make -s es-start)"`).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+ES        := scripts/elasticsearch.sh
+GOTESTFLAGS ?=
+# Per test binary: a hung test fails fast instead of eating the CI budget (go's default is 10m).
+UNIT_TIMEOUT        ?= 5m
+INTEGRATION_TIMEOUT ?= 10m
+DEMO_FLAGS    ?= --duration 5s
+SHIPPER_FLAGS ?=
+
+.PHONY: help build test test-unit test-integration bench \
+	es-fetch es-start es-stop es-status run show
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build the binaries of ./cmd/... into bin/
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
+
+test: test-unit test-integration ## unit tests, then integration tests against a real Elasticsearch
+
+test-unit: ## unit tests (no Elasticsearch needed)
+	$(GO) test -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) ./...
+
+test-integration: ## integration tests (-tags integration) against a real Elasticsearch
+	@if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then \
+		echo "using ELASTICSEARCH_URL=$$ELASTICSEARCH_URL"; \
+		$(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	else \
+		$(ES) run -- $(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	fi
+
+bench: ## benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
+
+es-fetch: ## download Elasticsearch into the cache (~/.cache/shipper)
+	@$(ES) fetch
+
+es-start: ## start a local Elasticsearch (prints `export ELASTICSEARCH_URL=...`)
+	@$(ES) start
+
+es-stop: ## stop the Elasticsearch started by es-start or run
+	@$(ES) stop
+
+es-status: ## is the local Elasticsearch running?
+	@$(ES) status
+
+run: build ## demo: demo-app | shipper into Elasticsearch (started if ELASTICSEARCH_URL is unset), then show
+	@if [[ -z "$${ELASTICSEARCH_URL:-}" ]]; then \
+		es_env=$$($(ES) start); eval "$$es_env"; \
+		echo "Elasticsearch stays running at $$ELASTICSEARCH_URL: \`make es-stop\` when done"; \
+	fi; \
+	export ELASTICSEARCH_URL; \
+	echo "bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS)"; \
+	bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS); \
+	scripts/show.sh
+
+show: ## print what landed in logs-* (needs ELASTICSEARCH_URL, or a node from es-start)
+	@if [[ -z "$${ELASTICSEARCH_URL:-}" ]] && es_env=$$($(ES) status); then \
+		eval "$$(grep '^export ' <<<"$$es_env")"; \
+	fi; \
+	scripts/show.sh
