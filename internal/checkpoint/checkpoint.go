@@ -1,0 +1,461 @@
+// Package checkpoint stores, per log file, the offset up to which everything
+// has been delivered, so that a restarted shipper resumes where it stopped.
+//
+// A file is identified by its device and inode plus a fingerprint of its first
+// bytes (FileID), so that a renamed file keeps its checkpoint and a new file on
+// a reused inode does not inherit one. The store lives in memory and is
+// written to one JSON file atomically (temporary file, fsync, rename, fsync of
+// the directory), periodically by Run and at shutdown.
+//
+// Offsets must only be Set once everything before them is delivered (see
+// file.Record.Commit): the store trusts its callers on that.
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// FingerprintBytes is how many leading bytes of a file the fingerprint covers.
+// 1 KiB spans several log lines, each starting with a timestamp, so two
+// different log files practically never share it, and reading it costs one
+// small pread per opened file.
+const FingerprintBytes = 1024
+
+// FileName is the checkpoint file's name inside the store's directory.
+const FileName = "checkpoints.json"
+
+// formatVersion is the version of the file format written and accepted.
+const formatVersion = 1
+
+// FileID identifies a file across renames and restarts.
+//
+// The fingerprint is a 64-bit FNV-1a hash of the file's first
+// min(size, FingerprintBytes) bytes, and FingerprintLen is that length. A file
+// shorter than FingerprintBytes gets a fingerprint of what it has so far, so
+// even short files are told apart from a new file on a reused inode; since it
+// changes as the file grows, match such entries with Store.Lookup, which
+// re-hashes the grown file's first FingerprintLen bytes. An empty file has
+// Fingerprint 0 and FingerprintLen 0.
+type FileID struct {
+	Dev, Ino       uint64
+	Fingerprint    uint64
+	FingerprintLen int
+}
+
+// Entry is the checkpoint of one file.
+type Entry struct {
+	ID FileID
+	// Path is where the file was last seen; informational, and a hint for
+	// finding rotated files.
+	Path string
+	// Offset is the committed offset: every record before it is delivered.
+	Offset int64
+	// Updated is when the entry was last Set.
+	Updated time.Time
+}
+
+type key struct{ dev, ino uint64 }
+
+// Store is the set of checkpoints, one per device and inode. All methods are
+// safe for concurrent use; Set and Get take a mutex (they are called per
+// delivered batch, not per line).
+type Store struct {
+	dir, path string
+	log       zerolog.Logger
+
+	mu      sync.Mutex
+	entries map[key]Entry
+	gen     uint64 // changes since Open
+	saved   uint64 // gen of the last successful Flush
+
+	flushMu sync.Mutex // serializes Flush
+}
+
+// Open loads the checkpoints kept in dir, creating dir if needed. The error is
+// only for a directory that cannot be created.
+//
+// A checkpoint file that cannot be read or parsed (garbage, truncated JSON, an
+// unknown version, a directory in its place...) is reported loudly: logged at
+// error level with its path and the reason, and renamed aside to
+// "<file>.corrupt-<time>" for inspection. The store then starts empty. Temporary
+// files left by an interrupted Flush are removed: the checkpoint file they were
+// meant to replace is still whole.
+func Open(dir string, log zerolog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create checkpoint directory %q: %w", dir, err)
+	}
+	s := &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, entries: make(map[key]Entry)}
+
+	leftovers, _ := filepath.Glob(filepath.Join(dir, FileName+".tmp-*"))
+	for _, p := range leftovers {
+		err := os.RemoveAll(p)
+		s.log.Warn().Str("path", p).AnErr("remove_error", err).
+			Msg("removed a temporary checkpoint file left by an interrupted write; the previous checkpoint file is used")
+	}
+
+	data, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.log.Info().Str("path", s.path).Msg("no checkpoint file yet: starting without checkpoints")
+		return s, nil
+	case err != nil:
+		s.setAside(fmt.Errorf("cannot read checkpoint file: %w", err))
+		return s, nil
+	}
+	entries, err := decode(data)
+	if err != nil {
+		s.setAside(err)
+		return s, nil
+	}
+	for _, e := range entries {
+		s.entries[key{e.ID.Dev, e.ID.Ino}] = e
+	}
+	s.log.Info().Str("path", s.path).Int("entries", len(entries)).Msg("loaded checkpoints")
+	return s, nil
+}
+
+// setAside moves the unusable checkpoint file out of the way and says so.
+func (s *Store) setAside(reason error) {
+	aside := s.path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(s.path, aside); err != nil {
+		s.log.Error().Str("path", s.path).Err(reason).AnErr("rename_error", err).
+			Msg("checkpoint file is unusable and could not be moved aside; starting without checkpoints, " +
+				"so files are read again from the configured start position (logs may be duplicated or skipped). " +
+				"Remove or repair the file")
+		return
+	}
+	s.log.Error().Str("path", s.path).Str("moved_to", aside).Err(reason).
+		Msg("checkpoint file is unusable; moved it aside and starting without checkpoints, " +
+			"so files are read again from the configured start position (logs may be duplicated or skipped)")
+}
+
+// Get returns the entry of the file identified by id: same device and inode,
+// and the same fingerprint (an entry whose file has been overwritten on a
+// reused inode does not match). See Lookup for files that grew past a short
+// fingerprint.
+func (s *Store) Get(id FileID) (Entry, bool) {
+	s.mu.Lock()
+	e, ok := s.entries[key{id.Dev, id.Ino}]
+	s.mu.Unlock()
+	if !ok || e.ID.Fingerprint != id.Fingerprint || e.ID.FingerprintLen != id.FingerprintLen {
+		return Entry{}, false
+	}
+	return e, true
+}
+
+// Lookup returns the entry of the open file f, identified as id by Identify:
+// the entry of the same device and inode whose fingerprint matches f. An entry
+// recorded while the file was shorter than FingerprintBytes matches if f still
+// starts with the bytes it fingerprinted (the file grew); one with a longer
+// fingerprint than f has now does not (f was truncated, or is another file on
+// a reused inode). Lookup reads at most FingerprintBytes of f with pread; the
+// file offset does not move. The caller still checks that Offset is not past
+// f's size.
+func (s *Store) Lookup(f *os.File, id FileID) (Entry, bool, error) {
+	s.mu.Lock()
+	e, ok := s.entries[key{id.Dev, id.Ino}]
+	s.mu.Unlock()
+	switch {
+	case !ok || e.ID.FingerprintLen > id.FingerprintLen:
+		return Entry{}, false, nil
+	case e.ID.FingerprintLen == id.FingerprintLen:
+		return e, e.ID.Fingerprint == id.Fingerprint, nil
+	}
+	fp, n, err := fingerprintFile(f, e.ID.FingerprintLen)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return e, n == e.ID.FingerprintLen && fp == e.ID.Fingerprint, nil
+}
+
+// FindByFingerprint returns the entries whose fingerprint is fp over fpLen
+// bytes, whatever their device and inode, ordered by path: a file that was
+// copied (copytruncate rotation) or whose device number changed across a
+// reboot. fpLen 0 (empty files) matches nothing. A rename keeps the inode, so
+// Get finds renamed files.
+func (s *Store) FindByFingerprint(fp uint64, fpLen int) []Entry {
+	if fpLen == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	var out []Entry
+	for _, e := range s.entries {
+		if e.ID.Fingerprint == fp && e.ID.FingerprintLen == fpLen {
+			out = append(out, e)
+		}
+	}
+	s.mu.Unlock()
+	sortEntries(out)
+	return out
+}
+
+// All returns a copy of every entry, ordered by path.
+func (s *Store) All() []Entry {
+	s.mu.Lock()
+	out := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		out = append(out, e)
+	}
+	s.mu.Unlock()
+	sortEntries(out)
+	return out
+}
+
+func sortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		if a.ID.Dev != b.ID.Dev {
+			return cmpU(a.ID.Dev, b.ID.Dev)
+		}
+		return cmpU(a.ID.Ino, b.ID.Ino)
+	})
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Set records e in memory, replacing any entry of the same device and inode
+// (a new file on a reused inode replaces the old one's). A zero Updated is set
+// to the current time. Flush makes it durable.
+func (s *Store) Set(e Entry) {
+	if e.Updated.IsZero() {
+		e.Updated = time.Now()
+	}
+	e.Updated = e.Updated.UTC().Round(0)
+	s.mu.Lock()
+	s.entries[key{e.ID.Dev, e.ID.Ino}] = e
+	s.gen++
+	s.mu.Unlock()
+}
+
+// Delete removes the entry of id's device and inode if its fingerprint is
+// id's, so that deleting a removed file's entry does not drop the entry of a
+// newer file on the same inode.
+func (s *Store) Delete(id FileID) {
+	k := key{id.Dev, id.Ino}
+	s.mu.Lock()
+	if e, ok := s.entries[k]; ok && e.ID.Fingerprint == id.Fingerprint && e.ID.FingerprintLen == id.FingerprintLen {
+		delete(s.entries, k)
+		s.gen++
+	}
+	s.mu.Unlock()
+}
+
+// Flush writes the entries to the checkpoint file if they changed since the
+// last successful Flush: to a temporary file in the same directory, fsynced,
+// renamed over the checkpoint file, then the directory fsynced. A crash at any
+// point leaves either the old or the new file, whole. Flush blocks for the
+// disk writes; concurrent calls run one after the other, and Set and Get are
+// not blocked meanwhile.
+func (s *Store) Flush() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+
+	s.mu.Lock()
+	gen := s.gen
+	if gen == s.saved {
+		s.mu.Unlock()
+		return nil
+	}
+	entries := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+
+	sortEntries(entries)
+	if err := writeAtomic(s.dir, s.path, encode(entries)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.saved = gen
+	s.mu.Unlock()
+	return nil
+}
+
+// Run flushes every interval until ctx is done, then flushes once more and
+// returns. It blocks; run it in its own goroutine and wait for it at shutdown,
+// after the sources stopped Setting. Flush errors are logged at error level
+// (each attempt) and retried at the next tick.
+func (s *Store) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.Flush(); err != nil {
+				s.log.Error().Err(err).Msg("final checkpoint flush failed: files will be read again from the last saved checkpoint (logs may be duplicated)")
+			}
+			return
+		case <-t.C:
+			if err := s.Flush(); err != nil {
+				s.log.Error().Err(err).Msg("checkpoint flush failed; retrying at the next interval. Check that the checkpoint directory is writable and not full")
+			}
+		}
+	}
+}
+
+// writeAtomic replaces path with data: temp file, fsync, rename, fsync dir.
+func writeAtomic(dir, path string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, FileName+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write checkpoint %q: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("cannot write checkpoint %q: %w", path, err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// The rename is durable only once the directory is synced.
+	return d.Sync()
+}
+
+// fileFormat is the JSON layout of the checkpoint file.
+type fileFormat struct {
+	Version int         `json:"version"`
+	Entries []fileEntry `json:"entries"`
+}
+
+type fileEntry struct {
+	Path string `json:"path"`
+	Dev  uint64 `json:"dev"`
+	Ino  uint64 `json:"ino"`
+	// Fingerprint is 16 hex digits: JSON numbers above 2^53 lose precision
+	// in many tools (jq).
+	Fingerprint    string    `json:"fingerprint"`
+	FingerprintLen int       `json:"fingerprint_len"`
+	Offset         int64     `json:"offset"`
+	Updated        time.Time `json:"updated"`
+}
+
+func encode(entries []Entry) []byte {
+	ff := fileFormat{Version: formatVersion, Entries: make([]fileEntry, len(entries))}
+	for i, e := range entries {
+		ff.Entries[i] = fileEntry{
+			Path:           e.Path,
+			Dev:            e.ID.Dev,
+			Ino:            e.ID.Ino,
+			Fingerprint:    fmt.Sprintf("%016x", e.ID.Fingerprint),
+			FingerprintLen: e.ID.FingerprintLen,
+			Offset:         e.Offset,
+			Updated:        e.Updated,
+		}
+	}
+	data, err := json.MarshalIndent(ff, "", "\t")
+	if err != nil {
+		panic(fmt.Sprintf("checkpoint: cannot encode entries: %v", err)) // only plain types: cannot fail
+	}
+	return append(data, '\n')
+}
+
+// decode parses and validates a checkpoint file. Unknown fields, trailing
+// data, another version, or an invalid entry make the whole file unusable:
+// a file this code wrote has none of them.
+func decode(data []byte) ([]Entry, error) {
+	var ff fileFormat
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ff); err != nil {
+		return nil, fmt.Errorf("cannot parse checkpoint file: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("cannot parse checkpoint file: data after the JSON object")
+	}
+	if ff.Version != formatVersion {
+		return nil, fmt.Errorf("unsupported checkpoint file version %d (this build reads version %d)", ff.Version, formatVersion)
+	}
+	entries := make([]Entry, 0, len(ff.Entries))
+	seen := make(map[key]bool, len(ff.Entries))
+	for i, fe := range ff.Entries {
+		fp, err := strconv.ParseUint(fe.Fingerprint, 16, 64)
+		switch {
+		case err != nil || len(fe.Fingerprint) != 16:
+			return nil, fmt.Errorf("checkpoint entry %d (%q): bad fingerprint %q", i, fe.Path, fe.Fingerprint)
+		case fe.FingerprintLen < 0 || fe.FingerprintLen > FingerprintBytes || (fe.FingerprintLen == 0) != (fp == 0):
+			return nil, fmt.Errorf("checkpoint entry %d (%q): bad fingerprint length %d", i, fe.Path, fe.FingerprintLen)
+		case fe.Offset < 0:
+			return nil, fmt.Errorf("checkpoint entry %d (%q): negative offset %d", i, fe.Path, fe.Offset)
+		case seen[key{fe.Dev, fe.Ino}]:
+			return nil, fmt.Errorf("checkpoint entry %d (%q): device %d inode %d listed twice", i, fe.Path, fe.Dev, fe.Ino)
+		}
+		seen[key{fe.Dev, fe.Ino}] = true
+		entries = append(entries, Entry{
+			ID:      FileID{Dev: fe.Dev, Ino: fe.Ino, Fingerprint: fp, FingerprintLen: fe.FingerprintLen},
+			Path:    fe.Path,
+			Offset:  fe.Offset,
+			Updated: fe.Updated,
+		})
+	}
+	return entries, nil
+}
+
+// fingerprint hashes b with 64-bit FNV-1a; 0 is kept for "no bytes".
+func fingerprint(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// fingerprintFile hashes the first min(n, size) bytes of f with pread,
+// returning how many bytes it hashed.
+func fingerprintFile(f *os.File, n int) (uint64, int, error) {
+	var buf [FingerprintBytes]byte
+	m, err := f.ReadAt(buf[:min(n, FingerprintBytes)], 0)
+	if err != nil && err != io.EOF {
+		return 0, 0, fmt.Errorf("cannot fingerprint %q: %w", f.Name(), err)
+	}
+	return fingerprint(buf[:m]), m, nil
+}

@@ -1,0 +1,42 @@
+package file
+
+import (
+	"testing"
+	"time"
+)
+
+// TestCRITimestamps checks the timestamps the container runtimes write, as
+// ParseCRI reads them (the parsing itself is parse.ParseTime's).
+func TestCRITimestamps(t *testing.T) {
+	f := func(ts string, want string) {
+		t.Helper()
+		l, ok := ParseCRI([]byte(ts + " stdout F x"))
+		if want == "" {
+			if ok {
+				t.Fatalf("ParseCRI accepted time %q", ts)
+			}
+			return
+		}
+		w, err := time.Parse(time.RFC3339Nano, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || l.Time != w.UnixNano() {
+			t.Fatalf("time %q: got %d, %v; want %d (%s)", ts, l.Time, ok, w.UnixNano(), want)
+		}
+	}
+	// containerd: RFC3339Nano (trailing zeros dropped) in the node's zone.
+	f("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z")
+	f("2024-05-01T10:00:00.1Z", "2024-05-01T10:00:00.1Z")
+	f("2024-05-01T10:00:00.123456Z", "2024-05-01T10:00:00.123456Z")
+	f("2024-05-01T10:00:00.000000001Z", "2024-05-01T10:00:00.000000001Z")
+	f("2024-05-01T12:00:00.5+02:00", "2024-05-01T10:00:00.5Z")
+	f("2024-05-01T00:30:00-05:30", "2024-05-01T06:00:00Z")
+	// CRI-O: always 9 digits and a numeric offset.
+	f("2024-05-01T10:00:00.123456789+00:00", "2024-05-01T10:00:00.123456789Z")
+	f("2024-02-29T23:59:59.999999999+00:00", "2024-02-29T23:59:59.999999999Z")
+
+	f("2023-02-29T00:00:00Z", "")
+	f("2024-05-01T24:00:00Z", "")
+	f("yesterday", "")
+}

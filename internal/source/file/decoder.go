@@ -1,0 +1,357 @@
+package file
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// DefaultMaxRecordBytes caps a joined record (CRI "P" pieces, json-file
+// pieces, multiline groups).
+const DefaultMaxRecordBytes = 1 << 20
+
+// Format is the framing of a log file.
+type Format uint8
+
+const (
+	// FormatAuto detects the format from the first line (DetectFormat).
+	FormatAuto Format = iota
+	// FormatCRI: containerd and CRI-O ("<time> <stream> <P|F> <content>").
+	FormatCRI
+	// FormatDocker: Docker's json-file driver (`{"log":…}`).
+	FormatDocker
+	// FormatPlain: one record per line.
+	FormatPlain
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatAuto:
+		return "auto"
+	case FormatCRI:
+		return "cri"
+	case FormatDocker:
+		return "docker"
+	case FormatPlain:
+		return "plain"
+	}
+	return fmt.Sprintf("Format(%d)", uint8(f))
+}
+
+// ParseFormat parses "auto", "cri", "docker" (or "json-file") and "plain".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "auto", "":
+		return FormatAuto, nil
+	case "cri":
+		return FormatCRI, nil
+	case "docker", "json-file":
+		return FormatDocker, nil
+	case "plain":
+		return FormatPlain, nil
+	}
+	return 0, fmt.Errorf("unknown log format %q (want auto, cri, docker or plain)", s)
+}
+
+// DetectFormat guesses a file's format from its first line: CRI if the line
+// parses as CRI, Docker if it starts with `{"log":`, else plain.
+func DetectFormat(firstLine []byte) Format {
+	if _, ok := ParseCRI(firstLine); ok {
+		return FormatCRI
+	}
+	if bytes.HasPrefix(firstLine, []byte(`{"log":`)) {
+		return FormatDocker
+	}
+	return FormatPlain
+}
+
+// DecoderConfig configures a Decoder.
+type DecoderConfig struct {
+	// Format is the file's format; FormatAuto detects it from the first
+	// line added.
+	Format Format
+	// MaxRecordBytes caps a record's Content; longer records are truncated
+	// and flagged, never dropped. Default DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// Multiline, when set, joins continuation lines (per stream) after the
+	// format's own joining. Nil turns it off.
+	Multiline *MultilineConfig
+}
+
+// Decoder turns the lines of one file into records: it parses the file's
+// format, joins CRI "P" pieces and json-file pieces per stream (stdout and
+// stderr separately, since their pieces interleave), optionally joins
+// multiline groups, and computes for each record the offset a checkpoint may
+// move to.
+//
+// Rules shared by all formats:
+//   - A record's Content never ends with its line terminator: the "\n" and a
+//     single '\r' before it are removed (containerd already strips "\r\n"
+//     from CRI lines; json-file keeps the "\r" inside "log", and plain files
+//     may have CRLF endings). A '\r' is kept when the record was truncated,
+//     since its end is not known.
+//   - A record longer than MaxRecordBytes keeps its first MaxRecordBytes
+//     bytes and is flagged Truncated, with Size its original size.
+//   - A line that does not parse in a CRI or json-file file is not dropped:
+//     it becomes a record of its own, the whole line as Content, flagged
+//     Malformed, with StreamNone and Time 0 (the caller substitutes the read
+//     time). It does not disturb open "P" sequences.
+//   - An empty CRI content ("<time> stdout F" with or without a trailing
+//     space) is a valid empty record.
+//
+// A Decoder is pure: it does no I/O, starts no goroutine and never blocks.
+// It is not safe for concurrent use.
+type Decoder struct {
+	format    Format
+	cfgFormat Format
+	maxBytes  int
+	joins     [3]joiner     // open pieces, by Stream
+	ml        [3]*Multiline // by Stream; nil when multiline is off
+	mlCfg     *MultilineConfig
+	scratch   []byte // json-file unescaping
+	last      int64  // End of the last line added
+	out       []Record
+}
+
+// NewDecoder returns a decoder for one file. Lines are added in file order.
+func NewDecoder(cfg DecoderConfig) *Decoder {
+	d := &Decoder{format: cfg.Format, cfgFormat: cfg.Format, maxBytes: cfg.MaxRecordBytes}
+	if d.maxBytes <= 0 {
+		d.maxBytes = DefaultMaxRecordBytes
+	}
+	if cfg.Multiline != nil {
+		c := *cfg.Multiline
+		if c.MaxBytes <= 0 {
+			c.MaxBytes = d.maxBytes
+		}
+		d.mlCfg = &c
+		for i := range d.ml {
+			d.ml[i] = NewMultiline(c)
+		}
+	}
+	return d
+}
+
+// Format returns the file's format: the configured one, the detected one
+// after the first Add, or FormatAuto before it.
+func (d *Decoder) Format() Format { return d.format }
+
+// Add decodes the next line of the file. now is the read time in
+// nanoseconds on any clock; it is only used for multiline timeouts. It returns
+// a record when the line completes one (at most one per line).
+//
+// A line that is not terminated (Line.End == Start+Size, from
+// LineReader.Pending when the file is being closed) is decoded like the others
+// and its record, if any, flagged Incomplete; call Flush after it.
+//
+// The record's views are valid until the next call to Add, Flush or Expire,
+// and no longer than l.Data.
+func (d *Decoder) Add(l Line, now int64) (Record, bool) {
+	if d.format == FormatAuto {
+		d.format = DetectFormat(l.Data)
+	}
+	d.last = l.End
+	var rec Record
+	var ok bool
+	switch d.format {
+	case FormatCRI:
+		rec, ok = d.addCRI(l)
+	case FormatDocker:
+		rec, ok = d.addDocker(l)
+	default:
+		rec, ok = d.single(l, l.Data, l.Size, 0, StreamNone, nil, 0), true
+	}
+	if ok && d.ml[rec.Stream] != nil {
+		rec, ok = d.ml[rec.Stream].Add(rec, now)
+	}
+	if ok {
+		rec.Commit = d.Commit()
+	}
+	return rec, ok
+}
+
+// single builds a record from one terminated or unterminated line whose
+// content (a view of the line) has original size size.
+func (d *Decoder) single(l Line, content []byte, size int, t int64, s Stream, attrs []byte, f Flags) Record {
+	r := Record{Content: content, Size: size, Time: t, Stream: s, Flags: f, Attrs: attrs, Start: l.Start, End: l.End}
+	capRecord(&r, d.maxBytes)
+	trimCR(&r)
+	if !l.Terminated() {
+		r.Flags |= Incomplete
+	}
+	return r
+}
+
+func (d *Decoder) malformed(l Line) Record {
+	return d.single(l, l.Data, l.Size, 0, StreamNone, nil, Malformed)
+}
+
+func (d *Decoder) addCRI(l Line) (Record, bool) {
+	c, ok := ParseCRI(l.Data)
+	if !ok {
+		return d.malformed(l), true
+	}
+	// Bytes cut off the end of the line are cut off the content.
+	size := len(c.Content) + l.Size - len(l.Data)
+	return d.piece(l, c.Content, size, c.Time, c.Stream, nil, c.Partial)
+}
+
+func (d *Decoder) addDocker(l Line) (Record, bool) {
+	if l.Size > len(l.Data) {
+		// The JSON was cut by the line limit and cannot be decoded.
+		return d.malformed(l), true
+	}
+	j, scratch, ok := ParseDockerJSON(l.Data, d.scratch)
+	d.scratch = scratch
+	if !ok {
+		return d.malformed(l), true
+	}
+	return d.piece(l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs, j.Partial)
+}
+
+// piece joins one CRI or json-file piece into its stream's record.
+func (d *Decoder) piece(l Line, content []byte, size int, t int64, s Stream, attrs []byte, partial bool) (Record, bool) {
+	j := &d.joins[s]
+	if !j.open {
+		if !partial {
+			// A whole record on one line: no copy.
+			return d.single(l, content, size, t, s, attrs, 0), true
+		}
+		j.begin(t, l.Start)
+		j.attrs = append(j.attrs, attrs...)
+	}
+	j.add(content, size, d.maxBytes)
+	j.end = l.End
+	if partial {
+		return Record{}, false
+	}
+	r := j.record(s, l.End)
+	trimCR(&r)
+	if !l.Terminated() {
+		r.Flags |= Incomplete
+	}
+	return r, true
+}
+
+// PendingStart returns the smallest file offset of any record still open (a
+// "P" sequence, json-file pieces or a multiline group), if there is one. No
+// checkpoint may pass it.
+func (d *Decoder) PendingStart() (int64, bool) {
+	var min int64
+	found := false
+	for i := range d.joins {
+		if j := &d.joins[i]; j.open && (!found || j.start < min) {
+			min, found = j.start, true
+		}
+		if m := d.ml[i]; m != nil && m.Pending() && (!found || m.PendingStart() < min) {
+			min, found = m.PendingStart(), true
+		}
+	}
+	return min, found
+}
+
+// Commit returns the offset a checkpoint may move to once every record
+// returned so far is delivered: the end of the last line added, or the start
+// of the oldest open record if it is before that.
+func (d *Decoder) Commit() int64 {
+	if s, ok := d.PendingStart(); ok && s < d.last {
+		return s
+	}
+	return d.last
+}
+
+// PendingSince returns the oldest now passed with the first line of an open
+// multiline group, if any. The caller calls Expire when it is older than the
+// multiline timeout.
+func (d *Decoder) PendingSince() (int64, bool) {
+	var min int64
+	found := false
+	for _, m := range d.ml {
+		if m != nil && m.Pending() && (!found || m.PendingSince() < min) {
+			min, found = m.PendingSince(), true
+		}
+	}
+	return min, found
+}
+
+// Expire ends the multiline groups that have been open since before
+// now - MultilineConfig.Timeout and returns them in file order. It leaves open
+// "P" sequences alone: they wait for their "F". The records are valid until
+// the next call to Add, Flush or Expire.
+func (d *Decoder) Expire(now int64) []Record {
+	d.out = d.out[:0]
+	if d.mlCfg == nil {
+		return d.out
+	}
+	deadline := now - int64(d.mlCfg.Timeout)
+	for _, m := range d.ml {
+		if m.Pending() && m.PendingSince() <= deadline {
+			r, _ := m.Flush()
+			d.out = append(d.out, r)
+		}
+	}
+	return d.finish(d.out)
+}
+
+// Flush ends every open record, for when the file is closed for good (after
+// its unterminated last line, if any, was added): open "P" sequences and
+// json-file pieces (flagged Incomplete), then multiline groups. It returns them
+// in file order, valid until the next call to Add, Flush or Expire.
+func (d *Decoder) Flush() []Record {
+	d.out = d.out[:0]
+	for s := range d.joins {
+		j := &d.joins[s]
+		if !j.open {
+			continue
+		}
+		r := j.record(Stream(s), j.end)
+		r.Flags |= Incomplete
+		if m := d.ml[s]; m != nil {
+			var ok bool
+			if r, ok = m.Add(r, 0); !ok {
+				continue
+			}
+		}
+		d.out = append(d.out, r)
+	}
+	for _, m := range d.ml {
+		if m == nil {
+			continue
+		}
+		if r, ok := m.Flush(); ok {
+			d.out = append(d.out, r)
+		}
+	}
+	return d.finish(d.out)
+}
+
+// finish sorts records that were ended together by file offset and gives each
+// the commit offset that holds once it and those before it are delivered.
+func (d *Decoder) finish(rs []Record) []Record {
+	for i := 1; i < len(rs); i++ {
+		for k := i; k > 0 && rs[k].Start < rs[k-1].Start; k-- {
+			rs[k], rs[k-1] = rs[k-1], rs[k]
+		}
+	}
+	c := d.Commit()
+	for i := len(rs) - 1; i >= 0; i-- {
+		rs[i].Commit = c
+		if rs[i].Start < c {
+			c = rs[i].Start
+		}
+	}
+	return rs
+}
+
+// Reset forgets every open record and the detected format, for a file that
+// was truncated or replaced and is read again from offset; Flush first to
+// keep what was open. The configuration is kept.
+func (d *Decoder) Reset(offset int64) {
+	d.format = d.cfgFormat
+	for i := range d.joins {
+		d.joins[i].open = false
+		if m := d.ml[i]; m != nil {
+			m.Flush()
+		}
+	}
+	d.last = offset
+}

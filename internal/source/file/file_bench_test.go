@@ -1,0 +1,113 @@
+package file
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// benchFile returns about size bytes of lines of lineLen bytes (with '\n')
+// made by mk.
+func benchFile(size, lineLen int, mk func(i int, body string) string) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < size; i++ {
+		line := mk(i, "")
+		body := strings.Repeat("x", max(0, lineLen-len(line)-1))
+		b.WriteString(mk(i, body))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func BenchmarkLineReader(b *testing.B) {
+	data := benchFile(32<<20, 250, func(i int, body string) string { return fmt.Sprintf("%08d %s", i, body) })
+	rd := bytes.NewReader(data)
+	r := NewLineReader(rd, 0, 0, 0)
+	defer r.Release()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	lines := 0
+	for b.Loop() {
+		rd.Reset(data)
+		r.Reset(rd, 0)
+		for {
+			_, _, _, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			lines++
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(lines), "ns/line")
+}
+
+// benchDecode frames data with a LineReader and decodes it, as a follower does.
+func benchDecode(b *testing.B, cfg DecoderConfig, data []byte) {
+	rd := bytes.NewReader(data)
+	r := NewLineReader(rd, 0, 0, 0)
+	defer r.Release()
+	d := NewDecoder(cfg)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	recs := 0
+	for b.Loop() {
+		rd.Reset(data)
+		r.Reset(rd, 0)
+		d.Reset(0)
+		for {
+			line, size, end, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if _, ok := d.Add(Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}, 0); ok {
+				recs++
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recs), "ns/record")
+}
+
+func BenchmarkDecodeCRI(b *testing.B) {
+	// 250-byte lines; one record in eight is split into three P pieces, and
+	// the streams alternate.
+	data := benchFile(16<<20, 250, func(i int, body string) string {
+		stream, tag := "stdout", "F"
+		if i%3 == 0 {
+			stream = "stderr"
+		}
+		if i%24 < 2 {
+			tag = "P"
+			stream = "stdout"
+		} else if i%24 == 2 {
+			stream = "stdout"
+		}
+		return "2024-05-01T10:00:00.123456789+00:00 " + stream + " " + tag + " " + body
+	})
+	benchDecode(b, DecoderConfig{Format: FormatCRI}, data)
+}
+
+func BenchmarkDecodeDocker(b *testing.B) {
+	for _, tc := range []struct{ name, escape string }{
+		{"plain", ""},
+		{"escapes", `\"quoted\" \u003chtml\u003e \t`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			data := benchFile(16<<20, 250, func(i int, body string) string {
+				return `{"log":"` + tc.escape + body + `\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}`
+			})
+			benchDecode(b, DecoderConfig{Format: FormatDocker}, data)
+		})
+	}
+}
+
+func BenchmarkDecodePlainMultiline(b *testing.B) {
+	data := benchFile(16<<20, 120, func(i int, body string) string {
+		if i%10 == 0 {
+			return "2024-05-01 10:00:00 ERROR " + body
+		}
+		return "\tat com.example.Handler.handle(Handler.java:42) " + body
+	})
+	benchDecode(b, DecoderConfig{Format: FormatPlain, Multiline: &MultilineConfig{}}, data)
+}

@@ -1,0 +1,240 @@
+package file
+
+import (
+	"bytes"
+	"io"
+	"sync"
+)
+
+const (
+	// DefaultBufSize is the read buffer size of a LineReader.
+	DefaultBufSize = 256 << 10
+	// DefaultMaxLineBytes is the default line limit. It exceeds
+	// DefaultMaxRecordBytes by room for a CRI or json-file prefix, so that a
+	// line that is a single record is cut by the record cap, not the line cap.
+	DefaultMaxLineBytes = DefaultMaxRecordBytes + 64<<10
+)
+
+// LineReader frames an io.Reader (normally a file being followed) into
+// '\n'-terminated lines and tracks the file offset of every line exactly.
+//
+// It reads into one buffer (from a pool) and carries only the unfinished tail
+// of a line from one read to the next. A line longer than the buffer is
+// assembled in a second buffer of at most maxLine bytes; a line longer than
+// maxLine is returned once, cut to its first maxLine bytes, with its original
+// size, and the rest of it is read and skipped without being kept. Memory is
+// therefore bounded by bufSize + maxLine per reader.
+//
+// Lines are returned without their '\n'. A '\r' before the '\n' is kept:
+// LineReader is byte-exact framing (len(line) == size, end-start == size+1
+// for every line not cut); Decoder removes the '\r' of "\r\n" from records.
+//
+// A LineReader is not safe for concurrent use. Call Release when done with it
+// to return its buffer to the pool.
+type LineReader struct {
+	rd      io.Reader
+	buf     []byte // read buffer; buf[r:w] is unread data
+	r, w    int
+	scanned int   // bytes of buf[r:w] already searched for '\n'
+	off     int64 // file offset of buf[w], i.e. of the next byte to read
+	maxLine int
+
+	// A line that did not fit in buf is spilled into long (at most maxLine
+	// bytes kept); spillSize counts all of its bytes seen so far.
+	spilling  bool
+	long      []byte
+	spillSize int
+
+	// Stats, counted locally; the caller publishes them.
+	cutLines     int64
+	skippedBytes int64
+}
+
+var bufPool sync.Pool // of *[]byte
+
+// NewLineReader returns a reader of r whose first byte is at file offset
+// startOffset. bufSize <= 0 means DefaultBufSize and maxLine <= 0 means
+// DefaultMaxLineBytes. The buffer comes from a pool; call Release to return it.
+func NewLineReader(r io.Reader, bufSize, maxLine int, startOffset int64) *LineReader {
+	if bufSize <= 0 {
+		bufSize = DefaultBufSize
+	}
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	var buf []byte
+	if p, _ := bufPool.Get().(*[]byte); p != nil {
+		if cap(*p) >= bufSize {
+			buf = (*p)[:bufSize]
+		} else {
+			bufPool.Put(p)
+		}
+	}
+	if buf == nil {
+		buf = make([]byte, bufSize)
+	}
+	return &LineReader{rd: r, buf: buf, maxLine: maxLine, off: startOffset}
+}
+
+// Release returns the read buffer to the pool. The reader, and every view it
+// handed out, must not be used afterwards.
+func (r *LineReader) Release() {
+	if r.buf != nil {
+		b := r.buf[:0]
+		bufPool.Put(&b)
+	}
+	*r = LineReader{}
+}
+
+// Reset discards any buffered data and partial line and continues with rd,
+// whose next byte is at file offset offset (after a reopen, a seek or a
+// truncation). The stats are kept.
+func (r *LineReader) Reset(rd io.Reader, offset int64) {
+	r.rd = rd
+	r.r, r.w, r.scanned = 0, 0, 0
+	r.off = offset
+	r.spilling = false
+	r.long = r.long[:0]
+	r.spillSize = 0
+}
+
+// Next returns the next complete line without its '\n', its size before it
+// was cut to maxLine (size > len(line) only for over-long lines), and the
+// file offset just past its '\n'; the line started at end-size-1.
+//
+// The line is a view valid until the next call to Next, Reset or Release.
+//
+// Next returns io.EOF when no complete line is available: the reader hit the
+// end of its data in the middle of a line or at a line boundary. The partial
+// line stays buffered (see Pending); calling Next again reads on, so a
+// follower calls Next again after the file grew. Other read errors are
+// returned as they are, also without losing buffered data. Next blocks only
+// as long as the underlying Read does.
+func (r *LineReader) Next() (line []byte, size int, end int64, err error) {
+	empty := 0
+	for {
+		if r.spilling {
+			if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
+				r.spill(r.buf[r.r : r.r+i])
+				r.r += i + 1
+				r.spilling = false
+				line, size = r.long, r.spillSize
+				r.noteCut(size)
+				return line, size, r.off - int64(r.w-r.r), nil
+			}
+			r.spill(r.buf[r.r:r.w])
+			r.r, r.w = 0, 0
+		} else {
+			if i := bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n'); i >= 0 {
+				i += r.r + r.scanned
+				line = r.buf[r.r:i]
+				r.r = i + 1
+				r.scanned = 0
+				size = len(line)
+				if size > r.maxLine {
+					line = line[:r.maxLine]
+					r.noteCut(size)
+				}
+				return line, size, r.off - int64(r.w-r.r), nil
+			}
+			r.scanned = r.w - r.r
+			if r.w-r.r > r.maxLine || (r.r == 0 && r.w == len(r.buf)) {
+				// Over-long, or longer than the buffer: move it aside
+				// so the buffer can take the rest of the line.
+				r.spilling = true
+				r.long = r.long[:0]
+				r.spillSize = 0
+				r.spill(r.buf[r.r:r.w])
+				r.r, r.w, r.scanned = 0, 0, 0
+			}
+		}
+
+		// Need more data: keep the unfinished tail, drop the rest.
+		if r.r == r.w {
+			r.r, r.w = 0, 0
+		} else if r.w == len(r.buf) {
+			n := copy(r.buf, r.buf[r.r:r.w])
+			r.r, r.w = 0, n
+		}
+		n, rerr := r.rd.Read(r.buf[r.w:])
+		if n < 0 || n > len(r.buf)-r.w {
+			panic("file: io.Reader returned an invalid count")
+		}
+		r.w += n
+		r.off += int64(n)
+		if rerr != nil {
+			if n > 0 {
+				// Frame what arrived before reporting the error;
+				// the next Read will report it again if it persists.
+				continue
+			}
+			return nil, 0, r.lineStart(), rerr
+		}
+		if n == 0 {
+			if empty++; empty >= 100 {
+				return nil, 0, r.lineStart(), io.ErrNoProgress
+			}
+		} else {
+			empty = 0
+		}
+	}
+}
+
+// spill appends p to the over-long line, keeping at most maxLine bytes.
+func (r *LineReader) spill(p []byte) {
+	r.spillSize += len(p)
+	if room := r.maxLine - len(r.long); room > 0 {
+		if len(p) > room {
+			p = p[:room]
+		}
+		r.long = append(r.long, p...)
+	}
+}
+
+func (r *LineReader) noteCut(size int) {
+	if size > r.maxLine {
+		r.cutLines++
+		r.skippedBytes += int64(size - r.maxLine)
+	}
+}
+
+// lineStart returns the offset of the first byte not yet returned in a line.
+func (r *LineReader) lineStart() int64 {
+	s := r.off - int64(r.w-r.r)
+	if r.spilling {
+		s -= int64(r.spillSize)
+	}
+	return s
+}
+
+// Offset returns the file offset just past the last line returned by Next
+// (or the start offset): where the pending partial line, if any, begins.
+func (r *LineReader) Offset() int64 { return r.lineStart() }
+
+// Pending returns the unterminated partial line buffered after the last
+// complete line, if any: its first maxLine bytes, its size so far, and
+// Start/End offsets with End == Start+Size (no '\n'). A follower ignores it
+// (more may come); a caller closing the file for good may hand it to
+// Decoder.Add, which flags the record Incomplete. Data is valid until the next
+// call to Next, Reset or Release.
+func (r *LineReader) Pending() (Line, bool) {
+	start := r.lineStart()
+	if r.spilling {
+		return Line{Data: r.long, Size: r.spillSize, Start: start, End: start + int64(r.spillSize)}, true
+	}
+	if r.r == r.w {
+		return Line{}, false
+	}
+	data := r.buf[r.r:r.w]
+	size := len(data)
+	if size > r.maxLine {
+		data = data[:r.maxLine]
+	}
+	return Line{Data: data, Size: size, Start: start, End: start + int64(size)}, true
+}
+
+// Stats returns how many lines were cut to maxLine and how many bytes were
+// skipped because of that, since the reader was created.
+func (r *LineReader) Stats() (cutLines, skippedBytes int64) {
+	return r.cutLines, r.skippedBytes
+}
