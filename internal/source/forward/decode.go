@@ -1,0 +1,625 @@
+// Package forward reads the Fluent Forward protocol v1: the request decoder
+// (msgpack and JSON connections), the rendering of msgpack records as JSON
+// document members, and Docker fluentd-driver helpers (field scan, partial
+// line joining). It does no networking: the server feeds it bytes.
+//
+// Spec: https://github.com/fluent/fluentd/wiki/Forward-Protocol-Specification-v1
+// and docs/protocols.md sections 1 to 3.
+package forward
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Default limits, used for zero fields of Limits.
+const (
+	DefaultMaxRequestBytes      = 16 << 20
+	DefaultMaxDecompressedBytes = 64 << 20
+	DefaultMaxRecordsPerRequest = 1 << 18
+)
+
+// Scratch memory above these sizes is released at the start of the next
+// Decode, so one huge request does not pin memory for the connection's life.
+const (
+	retainScratchBytes = 4 << 20
+	retainEntries      = 1 << 14
+)
+
+// Limits bound what one request may cost. Zero fields take the defaults.
+type Limits struct {
+	// MaxRequestBytes bounds the encoded size of one top-level value. A
+	// value that declares (or turns out) to be larger fails as soon as that
+	// is known, before it is buffered.
+	MaxRequestBytes int
+	// MaxDecompressedBytes bounds the gzip-decompressed entries of one
+	// CompressedPackedForward request; a gzip bomb fails at this size.
+	MaxDecompressedBytes int
+	// MaxRecordsPerRequest bounds the entries of one request, counting the
+	// skipped ones.
+	MaxRecordsPerRequest int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxRequestBytes <= 0 {
+		l.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if l.MaxDecompressedBytes <= 0 {
+		l.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	if l.MaxRecordsPerRequest <= 0 {
+		l.MaxRecordsPerRequest = DefaultMaxRecordsPerRequest
+	}
+	return l
+}
+
+// Mode is the request shape (protocols.md §1.2).
+type Mode uint8
+
+const (
+	ModeNone                    Mode = iota // heartbeat or ignored value
+	ModeMessage                             // [tag, time, record, option?]
+	ModeForward                             // [tag, [[time, record]...], option?]
+	ModePackedForward                       // [tag, bin|str stream of entries, option?]
+	ModeCompressedPackedForward             // PackedForward with compressed="gzip"
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeMessage:
+		return "Message"
+	case ModeForward:
+		return "Forward"
+	case ModePackedForward:
+		return "PackedForward"
+	case ModeCompressedPackedForward:
+		return "CompressedPackedForward"
+	}
+	return "none"
+}
+
+// RecordFormat says how Entry.Record is encoded.
+type RecordFormat uint8
+
+const (
+	// MsgpackRecord: Entry.Record is one msgpack map; see AppendRecordJSON,
+	// ScanDocker and AppendOtherMembers.
+	MsgpackRecord RecordFormat = iota
+	// JSONRecord: Entry.Record is one JSON object, braces included, checked
+	// to be syntactically valid JSON (but not for valid UTF-8 or unique
+	// keys); see JSONObjectMembers.
+	JSONRecord
+)
+
+// Request is one decoded top-level value of a Forward connection.
+//
+// All slices are views into the buffer passed to Decode or DecodeJSON, or into
+// the Decoder's scratch memory (decompressed entries, unescaped JSON tag).
+// They are valid until the next call of any Decoder method and as long as
+// that buffer is not modified.
+type Request struct {
+	Mode   Mode
+	Format RecordFormat
+	// Tag is the raw tag string (not checked for valid UTF-8).
+	Tag []byte
+	// Chunk is the "chunk" option, raw string bytes, or nil when the client
+	// wants no ack. The ack must echo it: see AppendAck and AppendJSONAck.
+	// In JSON mode it is the string literal's contents as sent (escapes
+	// not decoded), which is what AppendJSONAck writes back.
+	Chunk []byte
+	// Entries are the events in request order. Entries whose record is nil
+	// are skipped silently, as Fluentd does.
+	Entries []Entry
+	// Invalid counts entries dropped because they were not [time, record]
+	// or their record was neither a map nor nil.
+	Invalid int
+	// BadTime counts entries whose time could not be read (wrong type, out
+	// of range); their Time is 0.
+	BadTime int
+	// Heartbeat is set for a bare nil: the TCP keep-alive. No reply.
+	Heartbeat bool
+	// Ignored is set for a top-level value that is not an array (the spec
+	// says to ignore it). No reply.
+	Ignored bool
+}
+
+// Entry is one event.
+type Entry struct {
+	// Time is Unix nanoseconds: integer seconds × 1e9, or EventTime seconds
+	// and nanoseconds (also accepted: float seconds, the msgpack timestamp
+	// extension -1, nil). 0 means "no usable time": the caller uses its
+	// clock (Fluentd replaces a time of 0 with now, too). Negative values,
+	// times before 1970, are passed through.
+	Time int64
+	// Record is the raw record: a msgpack map, or a JSON object when
+	// Request.Format is JSONRecord.
+	Record []byte
+	// Meta is the raw msgpack metadata of Fluent Bit's [time, metadata]
+	// time form, nil otherwise.
+	Meta []byte
+}
+
+// Error classes, for errors.Is. Every error that Decode and DecodeJSON return
+// besides ErrShortBuffer matches exactly one of them.
+var (
+	// ErrShortBuffer: the buffer ends inside a value; read more and call
+	// again with the same bytes plus the new ones.
+	ErrShortBuffer = errors.New("forward: short buffer")
+	// ErrMalformed: the bytes are not a well-formed Forward request.
+	ErrMalformed = errors.New("malformed forward request")
+	// ErrUnsupported: well-formed, but asks for something we do not do
+	// (metrics/traces signals, unknown compression).
+	ErrUnsupported = errors.New("unsupported forward request")
+	// ErrLimit: the request exceeds one of the Limits.
+	ErrLimit = errors.New("forward request over limit")
+)
+
+type limitError struct {
+	what       string
+	limit, got int
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%s: %s of at least %d exceeds the limit of %d", ErrLimit, e.what, e.got, e.limit)
+}
+
+func (e *limitError) Is(target error) bool { return target == ErrLimit }
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+func unsupported(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, args...))
+}
+
+// Decoder decodes the requests of one connection. It keeps the scan position
+// of an incomplete request between calls and reuses its scratch memory, so
+// steady-state decoding does not allocate. A Decoder is not safe for
+// concurrent use; use one per connection.
+type Decoder struct {
+	lim     Limits
+	fr      frame
+	entries []Entry
+	zbuf    []byte
+	gz      *gzip.Reader
+	zr      bytes.Reader
+	tagBuf  []byte
+	seen    int // entries looked at in the current request, for the limit
+}
+
+// NewDecoder returns a Decoder with the given limits (zero fields take the
+// defaults).
+func NewDecoder(lim Limits) *Decoder {
+	return &Decoder{lim: lim.withDefaults()}
+}
+
+// Limits returns the limits in effect.
+func (d *Decoder) Limits() Limits { return d.lim }
+
+// Reset forgets a partly scanned request, e.g. before reusing the Decoder for
+// another connection.
+func (d *Decoder) Reset() { d.fr.reset() }
+
+// Need returns, after Decode returned ErrShortBuffer, the least len(buf) at
+// which the next call can make progress. It lets the caller grow its buffer
+// once for a large str or bin instead of once per read.
+func (d *Decoder) Need() int { return d.fr.need }
+
+// Decode decodes the first msgpack value of buf.
+//
+// It returns the request and n, the number of bytes it used; the caller
+// drops buf[:n] and calls again with the rest. When buf ends inside the value
+// it returns ErrShortBuffer and n == 0: the caller appends more bytes and
+// calls again with the same bytes at the start of buf (they may move in
+// memory, but must not change). The scan resumes where it stopped.
+//
+// Any other error means the stream is malformed, hostile or unsupported and
+// the connection should be closed (errors.Is with ErrMalformed,
+// ErrUnsupported or ErrLimit classifies it). When the value could be framed, n
+// is its length, so a caller that prefers to skip an unsupported request
+// (say, a Fluent Bit metrics signal) can do so.
+func (d *Decoder) Decode(buf []byte) (req Request, n int, err error) {
+	d.release()
+	n, err = d.fr.scan(buf, d.lim.MaxRequestBytes)
+	if err != nil {
+		if err == errShort {
+			return req, 0, ErrShortBuffer
+		}
+		d.fr.reset()
+		if errors.Is(err, ErrLimit) {
+			return req, 0, err
+		}
+		return req, 0, malformed("%v", err)
+	}
+	req, err = d.decode(buf[:n])
+	return req, n, err
+}
+
+func (d *Decoder) release() {
+	if cap(d.zbuf) > retainScratchBytes {
+		d.zbuf = nil
+	}
+	if cap(d.entries) > retainEntries {
+		d.entries = nil
+	}
+	d.seen = 0
+}
+
+// decode decodes one complete, framed value. Offsets inside b are trusted to
+// be in range only where frame.scan checked them (the request array itself);
+// packed and decompressed streams are checked as they are read.
+func (d *Decoder) decode(b []byte) (req Request, err error) {
+	h, _ := readHdr(b)
+	switch h.k {
+	case kNil:
+		req.Heartbeat = true
+		return req, nil
+	case kArray:
+	default:
+		req.Ignored = true
+		return req, nil
+	}
+	count := h.n
+	if count < 2 || count > 4 {
+		return req, malformed("request is an array of %d elements, want 2 to 4", count)
+	}
+	// frame.scan recorded where the elements end.
+	bd := d.fr.bounds
+	th, _ := readHdr(b[bd[0]:])
+	if th.k != kStr && th.k != kBin {
+		return req, malformed("request tag is %s, want str", th.k)
+	}
+	req.Tag = b[bd[0]+th.size : bd[1]]
+	e1, e1end := bd[1], bd[2]
+	e1h, _ := readHdr(b[e1:])
+	optOff, recOff, recEnd := -1, -1, -1
+	switch e1h.k {
+	case kArray:
+		req.Mode = ModeForward
+	case kStr, kBin:
+		req.Mode = ModePackedForward
+	default:
+		req.Mode = ModeMessage
+	}
+	if req.Mode == ModeMessage {
+		if count < 3 {
+			return req, malformed("message request with tag %q has %d elements, want 3 or 4", clip(req.Tag), count)
+		}
+		recOff, recEnd = bd[2], bd[3]
+		if count == 4 {
+			optOff = bd[3]
+		}
+	} else {
+		if count > 3 {
+			return req, malformed("%s request with tag %q has %d elements, want 2 or 3", req.Mode, clip(req.Tag), count)
+		}
+		if count == 3 {
+			optOff = e1end
+		}
+	}
+	d.entries = d.entries[:0]
+	defer func() {
+		req.Entries = d.entries
+	}()
+	compressed := false
+	if optOff >= 0 {
+		if compressed, err = d.options(b, optOff, &req); err != nil {
+			return req, err
+		}
+	}
+	switch req.Mode {
+	case ModeMessage:
+		if compressed {
+			return req, malformed("message request with tag %q has option compressed=gzip", clip(req.Tag))
+		}
+		t, meta, ok := decodeTime(b, e1, true)
+		if !ok {
+			req.BadTime++
+		}
+		return req, d.add(&req, t, meta, b[recOff:recEnd])
+	case ModeForward:
+		if e1h.n > d.lim.MaxRecordsPerRequest {
+			return req, &limitError{what: "entries per request", limit: d.lim.MaxRecordsPerRequest, got: e1h.n}
+		}
+		p := e1 + e1h.size
+		for i := 0; i < e1h.n; i++ {
+			end, _ := skip(b, p)
+			if err := d.entry(&req, b, p, end); err != nil {
+				return req, err
+			}
+			p = end
+		}
+		return req, nil
+	}
+	// PackedForward: a msgpack stream of entries inside a str or bin.
+	stream := b[e1+e1h.size : e1end]
+	if compressed {
+		req.Mode = ModeCompressedPackedForward
+		if stream, err = d.gunzip(stream); err != nil {
+			return req, fmt.Errorf("%w (request tag %q)", err, clip(req.Tag))
+		}
+	}
+	for p := 0; p < len(stream); {
+		end, err := skip(stream, p)
+		if err != nil {
+			return req, malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), p, len(stream), err)
+		}
+		if err := d.entry(&req, stream, p, end); err != nil {
+			return req, err
+		}
+		p = end
+	}
+	return req, nil
+}
+
+// options reads the option map at b[off:]. The value is known to be complete.
+func (d *Decoder) options(b []byte, off int, req *Request) (compressed bool, err error) {
+	h, _ := readHdr(b[off:])
+	if h.k == kNil {
+		return false, nil // Docker 18.x sends nil for "no options"
+	}
+	if h.k != kMap {
+		return false, malformed("option of tag %q is %s, want map", clip(req.Tag), h.k)
+	}
+	off += h.size
+	for i := 0; i < h.n; i++ {
+		kh, _ := readHdr(b[off:])
+		var key []byte
+		if kh.k == kStr || kh.k == kBin {
+			key = b[off+kh.size : off+kh.end()]
+		}
+		off, _ = skip(b, off)
+		vh, _ := readHdr(b[off:])
+		val := b[off+vh.size : off+vh.end()]
+		off, _ = skip(b, off)
+		switch string(key) {
+		case "chunk":
+			switch vh.k {
+			case kStr, kBin:
+				req.Chunk = val
+			case kNil:
+			default:
+				return false, malformed("option chunk of tag %q is %s, want str", clip(req.Tag), vh.k)
+			}
+		case "compressed":
+			switch {
+			case vh.k == kNil:
+			case (vh.k == kStr || vh.k == kBin) && string(val) == "gzip":
+				compressed = true
+			case (vh.k == kStr || vh.k == kBin) && string(val) == "text":
+				compressed = false
+			case vh.k == kStr || vh.k == kBin:
+				return false, unsupported("option compressed=%q of tag %q: only \"gzip\" and \"text\" are supported", clip(val), clip(req.Tag))
+			default:
+				return false, malformed("option compressed of tag %q is %s, want str", clip(req.Tag), vh.k)
+			}
+		case "fluent_signal":
+			switch {
+			case vh.k == kNil, vh.k == kInt && vh.v == 0:
+			case vh.k == kInt || vh.k == kUint:
+				sig := fmt.Sprint(vh.int())
+				if vh.k == kUint {
+					sig = fmt.Sprint(vh.v)
+				}
+				return false, unsupported("option fluent_signal=%s of tag %q: only log signals (fluent_signal 0) are supported, not metrics or traces", sig, clip(req.Tag))
+			default:
+				return false, malformed("option fluent_signal of tag %q is %s, want integer", clip(req.Tag), vh.k)
+			}
+		}
+		// "size" is a hint for servers that count without decoding; we
+		// decode anyway. "metadata" and unknown options are ignored.
+	}
+	return compressed, nil
+}
+
+// entry decodes the Entry [time, record] at b[off:end].
+func (d *Decoder) entry(req *Request, b []byte, off, end int) error {
+	h, _ := readHdr(b[off:])
+	if h.k != kArray || h.n < 2 {
+		d.seen++
+		req.Invalid++
+		return d.checkSeen()
+	}
+	t, meta, ok := decodeTime(b, off+h.size, true)
+	if !ok {
+		req.BadTime++
+	}
+	recOff, _ := skip(b, off+h.size)
+	recEnd, _ := skip(b, recOff)
+	return d.add(req, t, meta, b[recOff:recEnd])
+}
+
+func (d *Decoder) add(req *Request, t int64, meta, rec []byte) error {
+	d.seen++
+	switch rec[0] {
+	case 0xc0: // nil record: skipped, as Fluentd does
+	case 0xde, 0xdf:
+		d.entries = append(d.entries, Entry{Time: t, Record: rec, Meta: meta})
+	default:
+		if rec[0]&0xf0 == 0x80 { // fixmap
+			d.entries = append(d.entries, Entry{Time: t, Record: rec, Meta: meta})
+		} else {
+			req.Invalid++
+		}
+	}
+	return d.checkSeen()
+}
+
+func (d *Decoder) checkSeen() error {
+	if d.seen > d.lim.MaxRecordsPerRequest {
+		return &limitError{what: "entries per request", limit: d.lim.MaxRecordsPerRequest, got: d.seen}
+	}
+	return nil
+}
+
+// maxSec is the largest number of seconds whose nanoseconds fit an int64
+// (year 2262).
+const maxSec = math.MaxInt64/1_000_000_000 - 1
+
+// decodeTime reads the time slot at b[off:], a complete value. It returns 0
+// with ok == true for times that mean "now" (0, nil), and 0 with ok == false
+// for times it cannot read. allowArray accepts Fluent Bit's [time, metadata].
+func decodeTime(b []byte, off int, allowArray bool) (ns int64, meta []byte, ok bool) {
+	h, _ := readHdr(b[off:])
+	switch h.k {
+	case kNil:
+		return 0, nil, true
+	case kInt:
+		if i := h.int(); i >= -maxSec && i <= maxSec {
+			return i * 1e9, nil, true
+		}
+		return 0, nil, false
+	case kFloat:
+		f := h.float()
+		if math.IsNaN(f) || f < -maxSec || f > maxSec {
+			return 0, nil, false
+		}
+		sec := math.Floor(f)
+		return int64(sec)*1e9 + int64(math.Round((f-sec)*1e9)), nil, true
+	case kExt:
+		p := b[off+h.size : off+h.end()]
+		sec, nsec, ok := extTime(h.et, p)
+		if !ok || sec < -maxSec || sec > maxSec {
+			return 0, nil, false
+		}
+		return sec*1e9 + nsec, nil, true
+	case kArray:
+		if !allowArray || h.n == 0 {
+			return 0, nil, false
+		}
+		ns, _, ok = decodeTime(b, off+h.size, false)
+		if h.n >= 2 {
+			mOff, _ := skip(b, off+h.size)
+			mEnd, _ := skip(b, mOff)
+			if b[mOff] != 0xc0 {
+				meta = b[mOff:mEnd]
+			}
+		}
+		return ns, meta, ok
+	}
+	return 0, nil, false
+}
+
+// extTime reads the time extensions: Fluentd EventTime (type 0: uint32 BE
+// seconds, uint32 BE nanoseconds), tinylib msgp's time.Time (type 5, 12
+// bytes: int64 BE seconds, int32 BE nanoseconds) and the msgpack timestamp
+// (type -1, 4, 8 or 12 bytes).
+func extTime(et int8, p []byte) (sec, nsec int64, ok bool) {
+	switch {
+	case et == 0 && len(p) == 8:
+		// Unsigned per the spec; fluent-logger-golang writes int32(sec),
+		// which read as uint32 stays right until 2106.
+		sec = int64(be32(p))
+		nsec = int64(be32(p[4:]))
+	case et == 5 && len(p) == 12:
+		sec = int64(be64(p))
+		nsec = int64(int32(be32(p[8:])))
+	case et == -1 && len(p) == 4:
+		sec = int64(be32(p))
+	case et == -1 && len(p) == 8:
+		v := be64(p)
+		sec, nsec = int64(v&(1<<34-1)), int64(v>>34)
+	case et == -1 && len(p) == 12:
+		nsec = int64(be32(p))
+		sec = int64(be64(p[4:]))
+	default:
+		return 0, 0, false
+	}
+	if nsec < 0 || nsec >= 1e9 {
+		return 0, 0, false
+	}
+	return sec, nsec, true
+}
+
+func be32(p []byte) uint32 {
+	return uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
+}
+
+func be64(p []byte) uint64 { return uint64(be32(p))<<32 | uint64(be32(p[4:])) }
+
+// gunzip decompresses the CompressedPackedForward entries into d.zbuf,
+// reading all concatenated gzip members, and stops with an error past
+// MaxDecompressedBytes: the buffer never grows beyond that.
+func (d *Decoder) gunzip(src []byte) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, nil
+	}
+	d.zr.Reset(src)
+	var err error
+	if d.gz == nil {
+		d.gz, err = gzip.NewReader(&d.zr)
+	} else {
+		err = d.gz.Reset(&d.zr)
+	}
+	if err != nil {
+		return nil, malformed("cannot read gzip entries: %v", err)
+	}
+	d.gz.Multistream(true)
+	limit := d.lim.MaxDecompressedBytes
+	out := d.zbuf[:0]
+	for {
+		if len(out) == cap(out) {
+			if len(out) > limit {
+				return nil, &limitError{what: "decompressed entries size", limit: limit, got: len(out)}
+			}
+			grown := make([]byte, len(out), min(max(2*cap(out), 64<<10), limit+1))
+			copy(grown, out)
+			out = grown
+			d.zbuf = out
+		}
+		n, err := d.gz.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if len(out) > limit {
+			return nil, &limitError{what: "decompressed entries size", limit: limit, got: len(out)}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, malformed("cannot decompress gzip entries: %v", err)
+		}
+	}
+	d.zbuf = out
+	return out, nil
+}
+
+// AppendAck appends the msgpack ack for chunk, {"ack": chunk} with chunk as
+// a str, byte-identical to Request.Chunk (fluent-logger-golang decodes the
+// value as a msgp string and compares).
+func AppendAck(dst, chunk []byte) []byte {
+	dst = append(dst, 0x81, 0xa3, 'a', 'c', 'k')
+	switch n := len(chunk); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n < 1<<8:
+		dst = append(dst, 0xd9, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 0xda, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, chunk...)
+}
+
+// AppendJSONAck appends the JSON ack {"ack":"<chunk>"} for a JSON connection;
+// chunk is Request.Chunk from DecodeJSON (the string literal's contents as
+// sent, so it needs no escaping).
+func AppendJSONAck(dst, chunk []byte) []byte {
+	dst = append(dst, `{"ack":"`...)
+	dst = append(dst, chunk...)
+	return append(dst, `"}`...)
+}
+
+// clip shortens client-supplied bytes quoted in error messages.
+func clip(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}

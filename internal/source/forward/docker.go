@@ -1,0 +1,361 @@
+package forward
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// DockerFields are the string values of the keys Docker's fluentd log driver
+// writes (protocols.md §2). They are views into the record passed to
+// ScanDocker, valid as long as it is. A key that is absent, or whose value is
+// not a str, leaves its field nil.
+type DockerFields struct {
+	Log, ContainerID, ContainerName, Source                []byte
+	PartialMessage, PartialID, PartialOrdinal, PartialLast []byte
+	// IsDocker is set when the record has a "log" key with a str value.
+	IsDocker bool
+}
+
+// Partial reports whether the record is one piece of a line Docker split
+// (partial_message "true").
+func (f *DockerFields) Partial() bool { return string(f.PartialMessage) == "true" }
+
+// Last reports whether the record is the last piece of a split line
+// (partial_last "true").
+func (f *DockerFields) Last() bool { return string(f.PartialLast) == "true" }
+
+// ScanDocker fills f from the msgpack map record, without allocating. It
+// returns an error when record is not a well-formed map.
+func ScanDocker(record []byte, f *DockerFields) error {
+	*f = DockerFields{}
+	h, err := readHdr(record)
+	if err != nil {
+		return errRecordShort
+	}
+	if h.k != kMap {
+		return errNotMap
+	}
+	off := h.size
+	for i := 0; i < h.n; i++ {
+		kh, err := readHdr(record[off:])
+		if err != nil || kh.end() > len(record)-off {
+			return errRecordShort
+		}
+		var key []byte
+		if kh.k == kStr {
+			key = record[off+kh.size : off+kh.end()]
+		}
+		if off, err = next(record, off, &kh); err != nil {
+			return err
+		}
+		vh, err := readHdr(record[off:])
+		if err != nil || vh.end() > len(record)-off {
+			return errRecordShort
+		}
+		var val []byte
+		if vh.k == kStr {
+			val = record[off+vh.size : off+vh.end()]
+		}
+		if off, err = next(record, off, &vh); err != nil {
+			return err
+		}
+		if val == nil || len(key) < 3 {
+			continue
+		}
+		switch string(key) {
+		case "log":
+			f.Log, f.IsDocker = val, true
+		case "container_id":
+			f.ContainerID = val
+		case "container_name":
+			f.ContainerName = val
+		case "source":
+			f.Source = val
+		case "partial_message":
+			f.PartialMessage = val
+		case "partial_id":
+			f.PartialID = val
+		case "partial_ordinal":
+			f.PartialOrdinal = val
+		case "partial_last":
+			f.PartialLast = val
+		}
+	}
+	if off != len(record) {
+		return errTrailing
+	}
+	return nil
+}
+
+// DockerKey reports whether key is one of the keys ScanDocker extracts; use
+// it as AppendOtherMembers' skip function to render only the extra attributes
+// (labels, env).
+func DockerKey(key []byte) bool {
+	switch string(key) {
+	case "log", "container_id", "container_name", "source",
+		"partial_message", "partial_id", "partial_ordinal", "partial_last":
+		return true
+	}
+	return false
+}
+
+// Defaults for Joiner.
+const (
+	DefaultMaxLineBytes = 1 << 20
+	DefaultMaxPending   = 8
+)
+
+// Line is a log line out of a Joiner: a whole record passed through, or
+// pieces of a split line joined.
+type Line struct {
+	// Time is the record's time (for a joined line, the first piece's;
+	// Docker gives every piece the first piece's timestamp anyway).
+	Time int64
+	// Log is the line: Fields.Log for a whole record, the joined pieces
+	// (possibly truncated) otherwise. Fields.Log is set to Log too.
+	Log []byte
+	// Record is the msgpack record, for a joined line the first piece's; use
+	// it with AppendOtherMembers(dst, Record, DockerKey) for the extra
+	// attributes. Fields are views into Record (except Log).
+	Record []byte
+	Fields DockerFields
+	// Size is the line's length before truncation; Size > len(Log) means
+	// the line was truncated to MaxLineBytes.
+	Size int
+	// Pieces is how many records made the line (1 for a whole record).
+	Pieces int
+	// Incomplete is set for a split line emitted without its last piece:
+	// the stream ended mid-line (Docker then never sends partial_last
+	// "true"), a new line started, FlushIdle/Flush was called, or too many
+	// lines were pending.
+	Incomplete bool
+}
+
+// Truncated reports whether Log is shorter than the line was.
+func (l *Line) Truncated() bool { return l.Size > len(l.Log) }
+
+// Joiner reassembles the lines Docker splits into partial messages (pieces of
+// 16 KiB carrying partial_message "true", partial_id, partial_ordinal from
+// "1", partial_last "true"/"false"). Use one per connection. Pieces are
+// keyed by container_id and source: stdout and stderr are copied by separate
+// goroutines in Docker and can interleave on one connection.
+//
+// A Joiner never drops text: a line longer than MaxLineBytes is truncated
+// (Line.Size tells) and a line that never gets its last piece is emitted
+// incomplete when the next record of the same key is not its continuation,
+// when FlushIdle finds it idle, when Flush is called (at connection end), or
+// when more than MaxPending lines are pending.
+//
+// Acks: Docker with fluentd-request-ack waits for the ack of each piece
+// before sending the next, so a server must ack pieces once they are held by
+// the Joiner, not once the joined line is delivered, or it deadlocks; held
+// pieces are lost if the process dies before Flush.
+//
+// The zero value is ready to use. Not safe for concurrent use.
+type Joiner struct {
+	// MaxLineBytes caps a joined line (default DefaultMaxLineBytes).
+	MaxLineBytes int
+	// MaxPending caps the lines being joined at once (default
+	// DefaultMaxPending); beyond it the least recently extended is emitted.
+	MaxPending int
+
+	slots []*pending
+	out   Line
+}
+
+type pending struct {
+	active   bool
+	id       []byte // partial_id; empty for Docker before partial ids
+	key      []byte // container_id + 0 + source
+	keyLen   int    // len(container_id)
+	record   []byte // copy of the first piece's record
+	log      []byte
+	time     int64
+	size     int
+	pieces   int
+	lastSeen int64
+}
+
+func (j *Joiner) maxLine() int {
+	if j.MaxLineBytes > 0 {
+		return j.MaxLineBytes
+	}
+	return DefaultMaxLineBytes
+}
+
+func (j *Joiner) maxPending() int {
+	if j.MaxPending > 0 {
+		return j.MaxPending
+	}
+	return DefaultMaxPending
+}
+
+// Pending returns the number of lines waiting for more pieces.
+func (j *Joiner) Pending() int {
+	n := 0
+	for _, p := range j.slots {
+		if p.active {
+			n++
+		}
+	}
+	return n
+}
+
+// OldestPiece returns the smallest now given to Add among the newest pieces
+// of the pending lines, so the caller can schedule FlushIdle; ok is false when
+// nothing is pending.
+func (j *Joiner) OldestPiece() (now int64, ok bool) {
+	for _, p := range j.slots {
+		if p.active && (!ok || p.lastSeen < now) {
+			now, ok = p.lastSeen, true
+		}
+	}
+	return now, ok
+}
+
+// Add offers one record: its time t, its msgpack bytes and the fields
+// ScanDocker found in it; now is the caller's clock (any unit, for
+// FlushIdle). Add calls emit zero, one or two times, in order; the Line and
+// its views are valid only during the call. emit's error stops Add and is
+// returned (a line then may be lost only if the caller gives up on the
+// connection). Store emit in a variable once rather than making a new
+// closure per call, to keep Add free of allocations.
+//
+// A record that is not partial (including non-Docker records) is emitted
+// as is, after any pending line of the same key. A partial piece is held,
+// copied, until its line completes.
+func (j *Joiner) Add(now, t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
+	if !f.IsDocker {
+		return j.emitWhole(t, record, f, emit)
+	}
+	p := j.find(f)
+	if !f.Partial() {
+		if p != nil {
+			if len(p.id) == 0 {
+				// Docker before partial ids (inferred, not verified on a
+				// running system): pieces carry only partial_message and
+				// the last piece carries none, so this record ends the line.
+				j.appendPiece(p, f.Log, now)
+				return j.emitPending(p, false, emit)
+			}
+			if err := j.emitPending(p, true, emit); err != nil {
+				return err
+			}
+		}
+		return j.emitWhole(t, record, f, emit)
+	}
+	if p != nil && !bytes.Equal(p.id, f.PartialID) {
+		if err := j.emitPending(p, true, emit); err != nil {
+			return err
+		}
+		p = nil
+	}
+	if p == nil {
+		var err error
+		if p, err = j.slot(emit); err != nil {
+			return err
+		}
+		p.active = true
+		p.id = append(p.id[:0], f.PartialID...)
+		p.key = append(append(append(p.key[:0], f.ContainerID...), 0), f.Source...)
+		p.keyLen = len(f.ContainerID)
+		p.record = append(p.record[:0], record...)
+		p.log = p.log[:0]
+		p.time, p.size, p.pieces = t, 0, 0
+	}
+	j.appendPiece(p, f.Log, now)
+	if f.Last() {
+		return j.emitPending(p, false, emit)
+	}
+	return nil
+}
+
+// FlushIdle emits, as incomplete, the pending lines whose newest piece came
+// with a now at or before cutoff.
+func (j *Joiner) FlushIdle(cutoff int64, emit func(*Line) error) error {
+	for _, p := range j.slots {
+		if p.active && p.lastSeen <= cutoff {
+			if err := j.emitPending(p, true, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Flush emits every pending line as incomplete, e.g. when the connection
+// ends.
+func (j *Joiner) Flush(emit func(*Line) error) error {
+	for _, p := range j.slots {
+		if p.active {
+			if err := j.emitPending(p, true, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (j *Joiner) find(f *DockerFields) *pending {
+	for _, p := range j.slots {
+		if p.active && p.keyLen == len(f.ContainerID) && len(p.key) == len(f.ContainerID)+1+len(f.Source) &&
+			bytes.Equal(p.key[:p.keyLen], f.ContainerID) && bytes.Equal(p.key[p.keyLen+1:], f.Source) {
+			return p
+		}
+	}
+	return nil
+}
+
+// slot returns a free slot, emitting the least recently extended line when
+// all MaxPending are in use.
+func (j *Joiner) slot(emit func(*Line) error) (*pending, error) {
+	var oldest *pending
+	for _, p := range j.slots {
+		if !p.active {
+			return p, nil
+		}
+		if oldest == nil || p.lastSeen < oldest.lastSeen {
+			oldest = p
+		}
+	}
+	if len(j.slots) < j.maxPending() {
+		p := new(pending)
+		j.slots = append(j.slots, p)
+		return p, nil
+	}
+	return oldest, j.emitPending(oldest, true, emit)
+}
+
+func (j *Joiner) appendPiece(p *pending, piece []byte, now int64) {
+	p.pieces++
+	p.lastSeen = now
+	p.size += len(piece)
+	room := j.maxLine() - len(p.log)
+	if p.size-len(piece) > len(p.log) || room <= 0 {
+		return // already truncated: keep counting only
+	}
+	if len(piece) > room {
+		// Cut before a rune that would straddle the limit.
+		cut := room
+		for k := 0; k < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(piece[cut]); k++ {
+			cut--
+		}
+		piece = piece[:cut]
+	}
+	p.log = append(p.log, piece...)
+}
+
+func (j *Joiner) emitPending(p *pending, incomplete bool, emit func(*Line) error) error {
+	p.active = false
+	l := &j.out
+	*l = Line{Time: p.time, Log: p.log, Record: p.record, Size: p.size, Pieces: p.pieces, Incomplete: incomplete}
+	_ = ScanDocker(p.record, &l.Fields) // scanned once already
+	l.Fields.Log = p.log
+	return emit(l)
+}
+
+func (j *Joiner) emitWhole(t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
+	l := &j.out
+	*l = Line{Time: t, Log: f.Log, Record: record, Fields: *f, Size: len(f.Log), Pieces: 1}
+	return emit(l)
+}

@@ -1,0 +1,188 @@
+package forward
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestScanDocker(t *testing.T) {
+	rec := mp().mapStr("container_id", "c1", "container_name", "/web-1", "source", "stderr", "log", "hello",
+		"partial_message", "true", "partial_id", "p1", "partial_ordinal", "2", "partial_last", "false", "com.example.team", "pay")
+	var f DockerFields
+	if err := ScanDocker(rec, &f); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s|%v|%v|%v", f.Log, f.ContainerID, f.ContainerName, f.Source,
+		f.PartialMessage, f.PartialID, f.PartialOrdinal, f.PartialLast, f.IsDocker, f.Partial(), f.Last())
+	if want := "hello|c1|/web-1|stderr|true|p1|2|false|true|true|false"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+
+	// Non-str values, other key types, nested values and wider encodings.
+	rec = mp().map32(5).int(1).mapStr("log", "no").str8("log").str16("").str("source").int(1).
+		str("container_id").bin([]byte("b")).str("x").arr(2).str("log").str("y")
+	if err := ScanDocker(rec, &f); err != nil {
+		t.Fatal(err)
+	}
+	if !f.IsDocker || f.Log == nil || len(f.Log) != 0 || f.Source != nil || f.ContainerID != nil {
+		t.Errorf("got %+v", f)
+	}
+	if err := ScanDocker(mp().mapStr("message", "x"), &f); err != nil || f.IsDocker {
+		t.Errorf("record without log: IsDocker=%v, %v", f.IsDocker, err)
+	}
+	if err := ScanDocker(mp().mapH(1).str("log").int(1), &f); err != nil || f.IsDocker {
+		t.Errorf("log not a str: IsDocker=%v, %v", f.IsDocker, err)
+	}
+	for _, bad := range [][]byte{nil, mp().arr(0), rec[:len(rec)-1], append(mp().mapH(0), 1)} {
+		if err := ScanDocker(bad, &f); err == nil {
+			t.Errorf("%x: no error", bad)
+		}
+	}
+}
+
+// dockerRec builds a record the way moby's fluentd driver does.
+func dockerRec(source, log string, partial ...string) []byte {
+	kv := []string{"container_id", "cid", "container_name", "/web", "source", source, "log", log, "team", "pay"}
+	if len(partial) == 3 {
+		kv = append(kv, "partial_message", "true", "partial_id", partial[0], "partial_ordinal", partial[1], "partial_last", partial[2])
+	}
+	if len(partial) == 1 { // Docker before partial ids
+		kv = append(kv, "partial_message", "true")
+	}
+	return mp().mapStr(kv...)
+}
+
+func TestJoiner(t *testing.T) {
+	type in struct {
+		now int64
+		rec []byte
+	}
+	f := func(name string, j *Joiner, ins []in, flush bool, want ...string) {
+		t.Helper()
+		var got []string
+		emit := func(l *Line) error {
+			other, err := AppendOtherMembers(nil, l.Record, DockerKey)
+			if err != nil {
+				t.Fatalf("%s: record of line: %v", name, err)
+			}
+			s := fmt.Sprintf("%s:%q size=%d pieces=%d", l.Fields.Source, l.Log, l.Size, l.Pieces)
+			if l.Incomplete {
+				s += " incomplete"
+			}
+			if l.Truncated() {
+				s += " truncated"
+			}
+			if string(l.Fields.Log) != string(l.Log) || l.Time != 7 || string(other) != `"team":"pay"` {
+				s += fmt.Sprintf(" BAD(fields.log=%q time=%d other=%s)", l.Fields.Log, l.Time, other)
+			}
+			got = append(got, s)
+			return nil
+		}
+		for _, x := range ins {
+			var fs DockerFields
+			if err := ScanDocker(x.rec, &fs); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Add(x.now, 7, x.rec, &fs, emit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if flush {
+			j.Flush(emit)
+		}
+		if j.Pending() != 0 && flush {
+			t.Errorf("%s: %d pending after Flush", name, j.Pending())
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\ngot\n  %s\nwant\n  %s", name, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+	f("whole lines pass through", &Joiner{}, []in{{1, dockerRec("stdout", "a")}, {1, dockerRec("stderr", "b")}}, false,
+		`stdout:"a" size=1 pieces=1`, `stderr:"b" size=1 pieces=1`)
+	f("split line joined", &Joiner{}, []in{
+		{1, dockerRec("stdout", "aa", "p1", "1", "false")},
+		{1, dockerRec("stdout", "bb", "p1", "2", "false")},
+		{1, dockerRec("stdout", "c", "p1", "3", "true")},
+		{1, dockerRec("stdout", "next")},
+	}, false, `stdout:"aabbc" size=5 pieces=3`, `stdout:"next" size=4 pieces=1`)
+	f("EOF mid-line: last=false, then Flush", &Joiner{}, []in{
+		{1, dockerRec("stdout", "aa", "p1", "1", "false")},
+		{1, dockerRec("stdout", "bb", "p1", "2", "false")},
+	}, true, `stdout:"aabb" size=4 pieces=2 incomplete`)
+	f("EOF mid-line: next line flushes it", &Joiner{}, []in{
+		{1, dockerRec("stdout", "aa", "p1", "1", "false")},
+		{1, dockerRec("stdout", "whole")},
+	}, false, `stdout:"aa" size=2 pieces=1 incomplete`, `stdout:"whole" size=5 pieces=1`)
+	f("EOF mid-line: next split line flushes it", &Joiner{}, []in{
+		{1, dockerRec("stdout", "aa", "p1", "1", "false")},
+		{1, dockerRec("stdout", "xx", "p2", "1", "false")},
+		{1, dockerRec("stdout", "yy", "p2", "2", "true")},
+	}, false, `stdout:"aa" size=2 pieces=1 incomplete`, `stdout:"xxyy" size=4 pieces=2`)
+	f("stdout and stderr interleave", &Joiner{}, []in{
+		{1, dockerRec("stdout", "o1", "p1", "1", "false")},
+		{1, dockerRec("stderr", "e")},
+		{1, dockerRec("stderr", "E1", "p2", "1", "false")},
+		{1, dockerRec("stdout", "o2", "p1", "2", "true")},
+		{1, dockerRec("stderr", "E2", "p2", "2", "true")},
+	}, false, `stderr:"e" size=1 pieces=1`, `stdout:"o1o2" size=4 pieces=2`, `stderr:"E1E2" size=4 pieces=2`)
+	f("truncated at MaxLineBytes, on a rune boundary", &Joiner{MaxLineBytes: 6}, []in{
+		{1, dockerRec("stdout", "abcd", "p1", "1", "false")},
+		{1, dockerRec("stdout", "éé", "p1", "2", "false")},
+		{1, dockerRec("stdout", "xyz", "p1", "3", "true")},
+	}, false, `stdout:"abcdé" size=11 pieces=3 truncated`)
+	f("MaxPending evicts the least recently extended", &Joiner{MaxPending: 1}, []in{
+		{1, dockerRec("stdout", "o1", "p1", "1", "false")},
+		{2, dockerRec("stderr", "e1", "p2", "1", "false")},
+		{3, dockerRec("stderr", "e2", "p2", "2", "true")},
+	}, false, `stdout:"o1" size=2 pieces=1 incomplete`, `stderr:"e1e2" size=4 pieces=2`)
+	f("Docker before partial ids: the non-partial record ends the line", &Joiner{}, []in{
+		{1, dockerRec("stdout", "aa", "old")},
+		{1, dockerRec("stdout", "bb", "old")},
+		{1, dockerRec("stdout", "cc")},
+	}, false, `stdout:"aabbcc" size=6 pieces=3`)
+
+	j := &Joiner{}
+	f("pending before FlushIdle", j, []in{
+		{10, dockerRec("stdout", "o", "p1", "1", "false")},
+		{20, dockerRec("stderr", "e", "p2", "1", "false")},
+	}, false)
+	if now, ok := j.OldestPiece(); !ok || now != 10 {
+		t.Errorf("OldestPiece: got %d, %v, want 10, true", now, ok)
+	}
+	var got []string
+	emit := func(l *Line) error { got = append(got, string(l.Log)); return nil }
+	j.FlushIdle(15, emit)
+	if fmt.Sprint(got) != "[o]" || j.Pending() != 1 {
+		t.Errorf("FlushIdle(15): got %v, pending %d", got, j.Pending())
+	}
+	j.FlushIdle(20, emit)
+	if fmt.Sprint(got) != "[o e]" || j.Pending() != 0 {
+		t.Errorf("FlushIdle(20): got %v, pending %d", got, j.Pending())
+	}
+	if _, ok := j.OldestPiece(); ok {
+		t.Errorf("OldestPiece with nothing pending: ok")
+	}
+}
+
+func TestJoinerZeroAllocs(t *testing.T) {
+	recs := [][]byte{
+		dockerRec("stdout", strings.Repeat("a", 1000), "p1", "1", "false"),
+		dockerRec("stdout", strings.Repeat("b", 1000), "p1", "2", "true"),
+		dockerRec("stderr", "whole"),
+	}
+	var j Joiner
+	var total int
+	emit := func(l *Line) error { total += len(l.Log); return nil }
+	var f DockerFields
+	run := func() {
+		for _, r := range recs {
+			ScanDocker(r, &f)
+			j.Add(0, 0, r, &f, emit)
+		}
+	}
+	run()
+	if allocs := testing.AllocsPerRun(100, run); allocs != 0 {
+		t.Errorf("allocations: got %v, want 0", allocs)
+	}
+}

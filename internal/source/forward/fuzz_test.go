@@ -1,0 +1,127 @@
+package forward
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+var fuzzLimits = Limits{MaxRequestBytes: 1 << 20, MaxDecompressedBytes: 1 << 20, MaxRecordsPerRequest: 1 << 12}
+
+// FuzzDecodeRequest: decoding a stream never panics, never claims more bytes
+// than it has, classifies every error, bounds its memory, returns records that
+// render or fail cleanly, and the resumable scan agrees with a one-shot scan.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, c := range decodeCases() {
+		f.Add([]byte(c.in))
+	}
+	f.Add([]byte(mp().arr(3).str("gz").bin(gzipBytes(entriesOf(3))).mapStr("compressed", "gzip")))
+	f.Fuzz(checkDecodeStream)
+}
+
+func checkDecodeStream(t *testing.T, data []byte) {
+	d := NewDecoder(fuzzLimits)
+	buf := data
+	for steps := 0; len(buf) > 0 && steps < 100; steps++ {
+		req, n, err := d.Decode(buf)
+		if n < 0 || n > len(buf) {
+			t.Fatalf("n=%d with %d bytes", n, len(buf))
+		}
+		if err == ErrShortBuffer {
+			if n != 0 || d.Need() <= len(buf) {
+				t.Fatalf("short: n=%d Need=%d len=%d", n, d.Need(), len(buf))
+			}
+			break
+		}
+		if cap(d.zbuf) > fuzzLimits.MaxDecompressedBytes+1 || len(req.Entries) > fuzzLimits.MaxRecordsPerRequest {
+			t.Fatalf("memory: zbuf cap %d, %d entries", cap(d.zbuf), len(req.Entries))
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrLimit) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			break
+		}
+		if n == 0 {
+			t.Fatalf("no progress and no error")
+		}
+		for _, e := range req.Entries {
+			if out, err := AppendRecordJSON(nil, e.Record); err == nil && !json.Valid([]byte("{"+string(out)+"}")) {
+				t.Fatalf("invalid JSON {%s} from %x", out, e.Record)
+			}
+			var df DockerFields
+			ScanDocker(e.Record, &df)
+		}
+		// The resumable scan, fed one byte at a time, frames the
+		// same value.
+		if n <= 4096 {
+			inc := NewDecoder(fuzzLimits)
+			for i := 0; i < n; i++ {
+				if _, k, err := inc.Decode(buf[:i]); err != ErrShortBuffer {
+					t.Fatalf("incremental: prefix %d of %d: n=%d err=%v", i, n, k, err)
+				}
+			}
+			if _, k, err := inc.Decode(buf[:n]); k != n || err != nil {
+				t.Fatalf("incremental: got n=%d err=%v, want %d, nil", k, err, n)
+			}
+		}
+		buf = buf[n:]
+	}
+}
+
+// FuzzAppendRecordJSON: rendering never panics, leaves dst alone on error,
+// and produces members that make a valid JSON object.
+func FuzzAppendRecordJSON(f *testing.F) {
+	f.Add([]byte(mp().mapStr("log", "hi", "container_id", "x")))
+	f.Add([]byte(mp().mapH(3).int(1).f64(1.5).str("t").eventTime(t0, 5).bin([]byte{1}).ext(5, make([]byte, 12))))
+	f.Add([]byte(mp().mapH(1).mapH(1).arr(1).nil().ext(-1, []byte{1, 2, 3, 4})))
+	f.Add([]byte(mp().map32(1).str("a\xff").arr(2).f32(1e-9).u64(1 << 63)))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		out, err := AppendRecordJSON([]byte("x"), rec)
+		if err != nil {
+			if string(out) != "x" {
+				t.Fatalf("dst changed on error: %q", out)
+			}
+		} else if !json.Valid([]byte("{" + string(out[1:]) + "}")) {
+			t.Fatalf("invalid JSON {%s} from %x", out[1:], rec)
+		}
+		other, err2 := AppendOtherMembers(nil, rec, DockerKey)
+		if err2 == nil && !json.Valid([]byte("{"+string(other)+"}")) {
+			t.Fatalf("invalid JSON {%s} from %x", other, rec)
+		}
+		var df DockerFields
+		if err := ScanDocker(rec, &df); err == nil && err2 != nil {
+			// ScanDocker accepts a superset only in depth: both
+			// must agree on well-formedness otherwise.
+			if !errors.Is(err2, errRecordDepth) {
+				t.Fatalf("ScanDocker ok but AppendOtherMembers: %v", err2)
+			}
+		}
+	})
+}
+
+// FuzzDecodeJSON: the JSON framer and decoder never panic, and what they
+// frame encoding/json accepts.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, c := range jsonCases() {
+		f.Add([]byte(c.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := NewDecoder(fuzzLimits)
+		req, n, err := d.DecodeJSON(data)
+		if n < 0 || n > len(data) {
+			t.Fatalf("n=%d with %d bytes", n, len(data))
+		}
+		if n == 0 {
+			return // short, or not JSON
+		}
+		if start := jsonWS(data, 0); !json.Valid(data[start:n]) {
+			t.Fatalf("framed %q (err %v), which encoding/json rejects", data[start:n], err)
+		}
+		for _, e := range req.Entries {
+			if !json.Valid(e.Record) || e.Record[0] != '{' {
+				t.Fatalf("record %q", e.Record)
+			}
+		}
+	})
+}
