@@ -1,0 +1,269 @@
+package setup
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// maxResponseBytes bounds how much of an answer is read.
+const maxResponseBytes = 8 << 20
+
+// service is Elasticsearch or Kibana: where it is and how to talk to it.
+type service struct {
+	name       string // "Elasticsearch" or "Kibana", for messages
+	base       string // URL without a trailing slash
+	urlSetting string // the flag / variable that sets base, for messages
+	cfg        Config
+	client     *http.Client
+	log        zerolog.Logger
+
+	timeout time.Duration // of the whole setup, for messages
+
+	// Backoff between retries: from initial, doubling, capped at max,
+	// jittered; 0 means 500ms and 8s. Tests shorten them.
+	initial, max time.Duration
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// retryable reports whether an answer means "not ready yet, try again".
+func retryable(status int) bool {
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// do sends one request with credentials and the extra headers, and returns
+// the answer. Connection failures and the answers of retryable are retried
+// with exponential, jittered backoff (honouring Retry-After) while the
+// deadline of ctx leaves time; then the last failure is returned, phrased
+// for an operator. Any other answer, error statuses included, is returned
+// as is for the caller to judge. body may be nil; it is resent as is.
+func (s *service) do(ctx context.Context, method, path, contentType string, body []byte, extra http.Header) (*response, error) {
+	initial, maxWait := s.initial, s.max
+	if initial <= 0 {
+		initial = 500 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 8 * time.Second
+	}
+	wait := initial
+	for attempt := 1; ; attempt++ {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, s.base+path, rd)
+		if err != nil {
+			return nil, fmt.Errorf("cannot build the request %s %s%s: %w", method, s.base, path, err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, vs := range extra {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
+		}
+		switch {
+		case s.cfg.APIKey != "":
+			req.Header.Set("Authorization", "ApiKey "+s.cfg.APIKey)
+		case s.cfg.Username != "":
+			req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
+		}
+
+		var lastErr error
+		var retryAfter time.Duration
+		res, err := s.client.Do(req)
+		if err != nil {
+			lastErr = s.unreachable(err)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s at %s did not answer %s %s in time (setup timeout %s): %w",
+					s.name, s.base, method, path, s.timeout, context.Cause(ctx))
+			}
+			if permanentTransportError(err) {
+				return nil, lastErr
+			}
+		} else {
+			b, rerr := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes))
+			res.Body.Close()
+			if rerr != nil {
+				lastErr = fmt.Errorf("cannot read the answer of %s at %s to %s %s: %w", s.name, s.base, method, path, rerr)
+			} else if !retryable(res.StatusCode) {
+				return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+			} else {
+				lastErr = fmt.Errorf("%s at %s is not ready: it answered HTTP %d to %s %s: %s",
+					s.name, s.base, res.StatusCode, method, path, excerpt(b))
+				retryAfter = parseRetryAfter(res.Header.Get("Retry-After"))
+			}
+		}
+
+		d := wait/2 + rand.N(wait/2+1) // jitter in [wait/2, wait]
+		if retryAfter > d {
+			d = min(retryAfter, 30*time.Second)
+		}
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || (ok && time.Until(dl) < d) {
+			return nil, fmt.Errorf("%w (gave up after %d attempts within the setup timeout of %s)", lastErr, attempt, s.timeout)
+		}
+		s.log.Warn().Str("error.message", lastErr.Error()).Int("attempt", attempt).
+			Msgf("%s is not ready; retrying in %s", s.name, d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (gave up after %d attempts: %v)", lastErr, attempt, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(wait*2, maxWait)
+	}
+}
+
+// permanentTransportError reports transport errors that waiting will not
+// fix: TLS trust problems and HTTPS spoken to a plain HTTP server.
+func permanentTransportError(err error) bool {
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var recordHeader tls.RecordHeaderError
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &recordHeader) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// unreachable phrases a transport error: what probably happened and which
+// setting to check.
+func (s *service) unreachable(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // the method and URL are already in the message
+	}
+	var dnsErr *net.DNSError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var recordHeader tls.RecordHeaderError
+	hint := "is it running?"
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		hint = "is it running, and listening on that port?"
+	case errors.As(err, &dnsErr):
+		hint = "the host name does not resolve: is it spelled right?"
+	case errors.As(err, &unknownAuthority):
+		return fmt.Errorf("cannot reach %s at %s: %v: its TLS certificate is signed by an unknown CA: set --elasticsearch-ca-file (or --elasticsearch-insecure-skip-verify for a test setup)", s.name, s.base, err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("cannot reach %s at %s: %v: the certificate is not valid for that host name: use the name it was issued for in %s", s.name, s.base, err, s.urlSetting)
+	case errors.As(err, &recordHeader) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("cannot reach %s at %s: %v: the server does not speak TLS: use http:// in %s", s.name, s.base, err, s.urlSetting)
+	case isTimeout(err):
+		hint = fmt.Sprintf("no answer within %s: is it overloaded, or is a firewall dropping packets?", requestTimeout)
+	}
+	return fmt.Errorf("cannot reach %s at %s: %v: %s set %s", s.name, s.base, err, hint, s.urlSetting)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// authError phrases a 401 or 403 answer to what (e.g. "install the index
+// templates").
+func (s *service) authError(res *response, what string) error {
+	reason := s.reason(res.body)
+	if res.status == http.StatusUnauthorized {
+		if s.cfg.APIKey == "" && s.cfg.Username == "" {
+			return fmt.Errorf("%s at %s requires credentials to %s (HTTP 401: %s): set --elasticsearch-username and --elasticsearch-password, or --elasticsearch-api-key",
+				s.name, s.base, what, reason)
+		}
+		return fmt.Errorf("%s at %s refused the credentials (HTTP 401: %s): check --elasticsearch-username / --elasticsearch-password or --elasticsearch-api-key",
+			s.name, s.base, reason)
+	}
+	need := "the manage_index_templates cluster privilege"
+	if s.name == "Kibana" {
+		need = "the Saved Objects Management privilege in the target space (e.g. the kibana_admin role)"
+	}
+	return fmt.Errorf("%s at %s: the user may not %s (HTTP 403: %s): grant it %s", s.name, s.base, what, reason, need)
+}
+
+// reason extracts the human part of an error answer: Elasticsearch's
+// error.type and error.reason, Kibana's message, else an excerpt.
+func (s *service) reason(body []byte) string {
+	var es struct {
+		Error *struct {
+			Type     string `json:"type"`
+			Reason   string `json:"reason"`
+			CausedBy *struct {
+				Reason string `json:"reason"`
+			} `json:"caused_by"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &es) == nil && es.Error != nil && es.Error.Reason != "" {
+		r := es.Error.Type + ": " + es.Error.Reason
+		if es.Error.CausedBy != nil && es.Error.CausedBy.Reason != "" && !strings.Contains(es.Error.Reason, es.Error.CausedBy.Reason) {
+			r += " (caused by: " + es.Error.CausedBy.Reason + ")"
+		}
+		return oneLine(r)
+	}
+	var kb struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &kb) == nil && kb.Message != "" {
+		if kb.Error != "" {
+			return oneLine(kb.Error + ": " + kb.Message)
+		}
+		return oneLine(kb.Message)
+	}
+	return excerpt(body)
+}
+
+// oneLine collapses runs of white space, newlines included.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// excerpt returns at most 300 bytes of b on one line.
+func excerpt(b []byte) string {
+	s := oneLine(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

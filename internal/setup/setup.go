@@ -1,0 +1,161 @@
+// Package setup is the logic of `shipper setup`: it installs the
+// Elasticsearch templates (shipper/elasticsearch) and imports the Kibana
+// saved objects (shipper/kibana). Both steps are idempotent: templates are
+// PUT (Elasticsearch keeps an identical template as it is) and the import
+// overwrites the objects by id, so running setup again changes nothing.
+package setup
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// DefaultTimeout bounds a whole Run when Config.Timeout is 0. It is long
+// enough for a Kibana that is still starting (it answers 503 for a minute
+// or more after a cold start).
+const DefaultTimeout = 2 * time.Minute
+
+// requestTimeout bounds one HTTP request.
+const requestTimeout = 30 * time.Second
+
+// Config is what Run needs. The same credentials are sent to Elasticsearch
+// and Kibana (Kibana authenticates against Elasticsearch's users).
+type Config struct {
+	ElasticsearchURL string // e.g. http://localhost:9200; required unless SkipElasticsearch
+	KibanaURL        string // e.g. http://localhost:5601; required unless SkipKibana
+
+	// Username and Password: HTTP basic authentication. APIKey, the base64
+	// "id:key" that Elasticsearch returns, is sent as
+	// "Authorization: ApiKey <key>" and wins over Username/Password.
+	Username, Password, APIKey string
+
+	CAFile             string // PEM file of extra trusted CAs (added to the system pool)
+	InsecureSkipVerify bool   // do not verify TLS certificates (testing only)
+
+	SkipElasticsearch, SkipKibana bool
+
+	// KibanaSpace is the Kibana space to import into; "" or "default" is
+	// the default space.
+	KibanaSpace string
+
+	// Timeout bounds the whole Run, including the retries while a service
+	// is starting; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Run installs the Elasticsearch templates, then imports the Kibana saved
+// objects, each step unless skipped, logging each result on log. It stops at
+// the first failing step and returns an error an operator can act on: which
+// service, which URL, what it answered and which setting to change. Requests
+// answered 503 or 429 and connection failures are retried with backoff
+// until the timeout; other failures are not.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	client, err := newClient(cfg)
+	if err != nil {
+		return err
+	}
+	if !cfg.SkipElasticsearch {
+		es := &service{
+			name: "Elasticsearch", base: strings.TrimRight(cfg.ElasticsearchURL, "/"),
+			urlSetting: "--elasticsearch-url / ELASTICSEARCH_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+		}
+		if err := installTemplates(ctx, es); err != nil {
+			return err
+		}
+	} else {
+		log.Info().Msg("skipping Elasticsearch templates (--skip-elasticsearch)")
+	}
+	if !cfg.SkipKibana {
+		kb := &service{
+			name: "Kibana", base: strings.TrimRight(cfg.KibanaURL, "/"),
+			urlSetting: "--kibana-url / KIBANA_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+		}
+		if err := importSavedObjects(ctx, kb, cfg.KibanaSpace); err != nil {
+			return err
+		}
+	} else {
+		log.Info().Msg("skipping Kibana saved objects (--skip-kibana)")
+	}
+	return nil
+}
+
+func (c Config) validate() error {
+	if c.SkipElasticsearch && c.SkipKibana {
+		return errors.New("setup: nothing to do: both Elasticsearch and Kibana are skipped")
+	}
+	check := func(what, u, setting, skip string) error {
+		if u == "" {
+			return fmt.Errorf("setup: no %s URL: set %s, or %s", what, setting, skip)
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("setup: %s URL %q is not an http:// or https:// URL with a host: check %s", what, u, setting)
+		}
+		if p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("setup: %s URL %q must not have a query or fragment: check %s", what, u, setting)
+		}
+		return nil
+	}
+	if !c.SkipElasticsearch {
+		if err := check("Elasticsearch", c.ElasticsearchURL, "--elasticsearch-url / ELASTICSEARCH_URL", "--skip-elasticsearch"); err != nil {
+			return err
+		}
+	}
+	if !c.SkipKibana {
+		if err := check("Kibana", c.KibanaURL, "--kibana-url / KIBANA_URL", "--skip-kibana"); err != nil {
+			return err
+		}
+		if s := c.KibanaSpace; s != "" && strings.ContainsAny(s, "/?#% ") {
+			return fmt.Errorf("setup: Kibana space %q is not a space id (lower-case letters, digits, '_' and '-')", s)
+		}
+	}
+	if c.Password != "" && c.Username == "" {
+		return errors.New("setup: a password without a user name: set --elasticsearch-username too")
+	}
+	return nil
+}
+
+// newClient returns the HTTP client for both services, with the CA file
+// and TLS options of cfg.
+func newClient(cfg Config) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.CAFile != "" || cfg.InsecureSkipVerify {
+		tc := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // explicit operator choice
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("setup: cannot read the CA file: %w (check --elasticsearch-ca-file)", err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("setup: CA file %s holds no PEM certificate (check --elasticsearch-ca-file)", cfg.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		tr.TLSClientConfig = tc
+	}
+	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+}
