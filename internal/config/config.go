@@ -20,9 +20,11 @@ import (
 
 // Config is everything the shipper needs to run.
 type Config struct {
-	// Inputs.
-	Stdin        bool
+	// Inputs: which to run, and their settings.
+	Inputs       []string
 	MaxLineBytes ByteSize
+	File         File
+	Forward      Forward
 
 	// Destination.
 	ElasticsearchURLs  []string
@@ -48,6 +50,7 @@ type Config struct {
 	FlushInterval    time.Duration
 
 	// Process.
+	HTTPAddress     string // health and metrics endpoint; empty: off
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	HostName        string
@@ -57,7 +60,9 @@ type Config struct {
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Stdin:             true,
+		Inputs:            []string{"stdin"},
+		File:              defaultFile(),
+		Forward:           defaultForward(),
 		MaxLineBytes:      1 << 20,
 		ElasticsearchURLs: []string{"http://localhost:9200"},
 		Compression:       "gzip",
@@ -168,10 +173,27 @@ func (v stringValue) String() string {
 }
 func (v stringValue) Set(s string) error { *v.p = s; return nil }
 
+// Input names.
+const (
+	InputStdin   = "stdin"
+	InputFile    = "file"
+	InputForward = "forward"
+)
+
+// Has reports whether the named input is enabled.
+func (c *Config) Has(input string) bool {
+	for _, in := range c.Inputs {
+		if in == input {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) options() []option {
-	return []option{
-		{"stdin", []string{"SHIPPER_STDIN"}, "read newline-delimited log lines from standard input until EOF", boolValue{&c.Stdin}},
-		{"max-line-bytes", []string{"SHIPPER_MAX_LINE_BYTES"}, "longer lines are truncated to this size and flagged log.flags=truncated", &c.MaxLineBytes},
+	opts := []option{
+		{"input", []string{"SHIPPER_INPUT"}, "inputs to run, comma-separated: stdin (lines until EOF), file (tail container log files), forward (Fluent Forward server)", (*stringList)(&c.Inputs)},
+		{"max-line-bytes", []string{"SHIPPER_MAX_LINE_BYTES"}, "longer lines (records) are truncated to this size and flagged log.flags=truncated", &c.MaxLineBytes},
 
 		{"elasticsearch-url", []string{"ELASTICSEARCH_URL", "SHIPPER_ELASTICSEARCH_URL"}, "Elasticsearch URL(s), comma-separated", (*stringList)(&c.ElasticsearchURLs)},
 		{"elasticsearch-username", []string{"ELASTICSEARCH_USERNAME", "SHIPPER_ELASTICSEARCH_USERNAME"}, "basic-auth user name", stringValue{&c.Username}},
@@ -195,10 +217,13 @@ func (c *Config) options() []option {
 		{"batch-bytes", []string{"SHIPPER_BATCH_BYTES"}, "bulk request size at which a batch is sent", &c.BatchBytes},
 		{"flush-interval", []string{"SHIPPER_FLUSH_INTERVAL"}, "longest time a line waits before its batch is sent", durationValue{&c.FlushInterval}},
 
+		{"http-address", []string{"SHIPPER_HTTP_ADDRESS"}, "serve /healthz, /readyz and /metrics (Prometheus text) on this address, e.g. :8686; empty: off", stringValue{&c.HTTPAddress}},
 		{"shutdown-timeout", []string{"SHIPPER_SHUTDOWN_TIMEOUT"}, "on SIGTERM/SIGINT, time to deliver what was read before giving up", durationValue{&c.ShutdownTimeout}},
 		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
+	opts = append(opts, c.File.options()...)
+	return append(opts, c.Forward.options()...)
 }
 
 // Load builds a Config from defaults, the environment (getenv) and args
@@ -319,8 +344,21 @@ func (c *Config) Validate() error {
 	default:
 		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if !c.Stdin {
-		bad("no input enabled: use --stdin")
+	if len(c.Inputs) == 0 {
+		bad("no input enabled: set --input to stdin, file or forward")
+	}
+	for _, in := range c.Inputs {
+		switch in {
+		case InputStdin, InputFile, InputForward:
+		default:
+			bad("--input %q: want stdin, file or forward (comma-separated)", in)
+		}
+	}
+	if c.Has(InputFile) {
+		c.File.validate(bad)
+	}
+	if c.Has(InputForward) {
+		c.Forward.validate(bad)
 	}
 	return errors.Join(errs...)
 }

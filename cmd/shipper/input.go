@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/config"
+	"shipper/internal/pipeline"
+)
+
+// input is one enabled source of records, wired to the shared pipeline.
+type input interface {
+	// Run reads until ctx is cancelled or the input ends by itself (stdin at
+	// EOF). Records read before ctx is cancelled are still queued; waits for
+	// pipeline budget give up only when queueCtx is done (the shutdown
+	// deadline). Run returns nil at a normal end and ctx.Err() on
+	// cancellation.
+	Run(ctx, queueCtx context.Context) error
+	// Drain queues what is being filled and blocks until everything queued
+	// so far is acknowledged or ctx is done; then it persists the input's
+	// state (checkpoints). Called once, after Run returned.
+	Drain(ctx context.Context) error
+	// Summary adds the input's counters to the final log line.
+	Summary(e *zerolog.Event)
+}
+
+// inputEnv is what a constructor gets to build an input.
+type inputEnv struct {
+	cfg    *config.Config
+	pipe   *pipeline.Pipeline
+	static []byte // pre-encoded members of every document (agent, host)
+	runID  uint64 // random per process start
+	log    zerolog.Logger
+}
+
+// inputs maps an input name (config.Input*) to its constructor. Files named
+// input_<name>.go register theirs in init.
+var inputs = map[string]func(*inputEnv) (input, error){}
+
+// describers say, for 'shipper check', what an input would read.
+var describers = map[string]func(*config.Config) string{}
+
+func buildInputs(env *inputEnv) ([]input, error) {
+	var out []input
+	for _, name := range env.cfg.Inputs {
+		mk, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("input %q is not available in this build", name)
+		}
+		e := *env
+		e.log = env.log.With().Str("component", name).Logger()
+		in, err := mk(&e)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %w", name, err)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/config"
+	"shipper/internal/pipeline"
+	"shipper/internal/source/stdin"
+)
+
+func init() {
+	inputs[config.InputStdin] = newStdinInput
+	describers[config.InputStdin] = func(cfg *config.Config) string {
+		return fmt.Sprintf("standard input until EOF, lines up to %s (longer ones truncated and flagged)", cfg.MaxLineBytes)
+	}
+}
+
+type stdinInput struct {
+	src *stdin.Source
+	pr  *pipeline.Producer
+}
+
+func newStdinInput(env *inputEnv) (input, error) {
+	pr := env.pipe.NewProducer(nil)
+	src, err := stdin.New(stdin.Config{
+		MaxLineBytes: int(env.cfg.MaxLineBytes), Dataset: env.cfg.Dataset, Namespace: env.cfg.Namespace,
+		Static: env.static,
+	}, os.Stdin, pr, env.runID, env.log)
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	return &stdinInput{src: src, pr: pr}, nil
+}
+
+func (in *stdinInput) Run(ctx, queueCtx context.Context) error { return in.src.Run(ctx, queueCtx) }
+
+func (in *stdinInput) Drain(ctx context.Context) error {
+	if err := in.pr.Close(); err != nil {
+		return err
+	}
+	return in.pr.Wait(ctx)
+}
+
+func (in *stdinInput) Summary(e *zerolog.Event) {
+	st := in.src.Stats()
+	e.Dict("stdin", zerolog.Dict().
+		Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).Uint64("json", st.JSON).
+		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated))
+}

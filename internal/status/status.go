@@ -1,0 +1,81 @@
+// Package status serves the shipper's own health and metrics over HTTP:
+// /healthz (liveness: the process serves requests), /readyz (readiness: the
+// checks passed to New succeed) and /metrics (Prometheus text format).
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Metrics writes the current metrics in Prometheus text format.
+type Metrics func(w *Writer)
+
+// Writer writes Prometheus text exposition lines.
+type Writer struct {
+	w io.Writer
+}
+
+// Counter writes a counter with HELP and TYPE lines.
+func (w *Writer) Counter(name, help string, v uint64) {
+	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+}
+
+// Gauge writes a gauge with HELP and TYPE lines.
+func (w *Writer) Gauge(name, help string, v float64) {
+	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+}
+
+// Server is the status HTTP server.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New listens on addr and serves until Close. ready returns nil when the
+// shipper is ready, or the reason it is not.
+func New(addr string, ready func() error, metrics Metrics) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for the status endpoint on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		metrics(&Writer{w: w})
+	})
+	s := &Server{
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		ln:  ln,
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server, waiting at most a second for requests in progress.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

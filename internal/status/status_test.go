@@ -1,0 +1,68 @@
+package status
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	var notReady atomic.Bool
+	notReady.Store(true)
+	s, err := New("127.0.0.1:0", func() error {
+		if notReady.Load() {
+			return errors.New("Elasticsearch not reached yet")
+		}
+		return nil
+	}, func(w *Writer) {
+		w.Counter("shipper_lines_total", "Lines read.", 42)
+		w.Gauge("shipper_buffer_bytes", "Budget in use.", 1.5)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr()
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "Elasticsearch not reached yet") {
+		t.Fatalf("/readyz before ready: %d %q", code, body)
+	}
+	notReady.Store(false)
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz when ready: %d", code)
+	}
+	code, body := get(t, base+"/metrics")
+	want := "# HELP shipper_lines_total Lines read.\n# TYPE shipper_lines_total counter\nshipper_lines_total 42\n" +
+		"# HELP shipper_buffer_bytes Budget in use.\n# TYPE shipper_buffer_bytes gauge\nshipper_buffer_bytes 1.5\n"
+	if code != 200 || body != want {
+		t.Fatalf("/metrics: %d\n%s\nwant\n%s", code, body, want)
+	}
+}
+
+func TestListenError(t *testing.T) {
+	s, err := New("127.0.0.1:0", func() error { return nil }, func(*Writer) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := New(s.Addr(), func() error { return nil }, func(*Writer) {}); err == nil || !strings.Contains(err.Error(), s.Addr()) {
+		t.Fatalf("second listen on %s: got %v, want an error naming the address", s.Addr(), err)
+	}
+}
