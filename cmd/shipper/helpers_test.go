@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+var (
+	builds   [2]build // plain, race
+	buildDir string
+	dirOnce  sync.Once
+)
+
+// TestMain removes the binary built by shipperBinary.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// shipperBinary builds the shipper command once per test run and returns its
+// path: with the race detector when race is set (functional tests), without
+// it for tests that measure memory.
+func shipperBinary(t testing.TB, race bool) string {
+	t.Helper()
+	dirOnce.Do(func() { buildDir, _ = os.MkdirTemp("", "shipper-bin-") })
+	i, name, args := 0, "shipper", []string{"build"}
+	if race {
+		i, name, args = 1, "shipper-race", []string{"build", "-race"}
+	}
+	b := &builds[i]
+	b.once.Do(func() {
+		b.path = filepath.Join(buildDir, name)
+		b.out, b.err = exec.Command("go", append(args, "-o", b.path, ".")...).CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("cannot build the shipper binary: %v\n%s", b.err, b.out)
+	}
+	return b.path
+}
+
+// logLines collects the shipper's own JSON log lines (stderr) and keeps them
+// for assertions.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   bytes.Buffer
+	done  chan struct{}
+}
+
+func collectLogs(r io.Reader) *logLines {
+	l := &logLines{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			l.mu.Lock()
+			l.raw.Write(sc.Bytes())
+			l.raw.WriteByte('\n')
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				l.lines = append(l.lines, m)
+			}
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// find returns the last log line whose message is msg.
+func (l *logLines) find(msg string) map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.lines) - 1; i >= 0; i-- {
+		if l.lines[i]["message"] == msg {
+			return l.lines[i]
+		}
+	}
+	return nil
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.raw.String()
+	if len(s) > 8000 {
+		s = "...\n" + s[len(s)-8000:]
+	}
+	return s
+}
+
+// num reads a number at a dotted path of a decoded log line.
+func num(m map[string]any, path string) int64 {
+	var v any = m
+	for _, k := range strings.Split(path, ".") {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return -1
+		}
+		v = mm[k]
+	}
+	switch x := v.(type) {
+	case float64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return -1
+}
+
+// vmKiB reads a /proc/<pid>/status field (VmRSS, VmHWM) in KiB.
+func vmKiB(pid int, field string) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line[len(field)+1:])
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return -1
+}

@@ -1,0 +1,385 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"shipper/internal/testutil/estest"
+)
+
+// kind is what a generated line is meant to exercise.
+type kind int
+
+const (
+	kindJSON kind = iota
+	kindMalformed
+	kindPlain
+	kindInvalidUTF8JSON
+	kindInvalidUTF8Plain
+	kindHuge
+)
+
+var levels = []string{"debug", "info", "warn", "error"}
+
+// genLine returns line i of the acceptance corpus. Every line carries the
+// token line<i, 6 digits> in what becomes its message.
+func genLine(i int) (string, kind) {
+	tok := fmt.Sprintf("line%06d", i)
+	switch {
+	case i == 50000:
+		return `{"level":"info","msg":"` + tok + ` huge","pad":"` + strings.Repeat("x", 2<<20) + `"}`, kindHuge
+	case i%100 == 7:
+		return `{"level":"warn","msg":"` + tok + ` malformed", "seq":` + strconv.Itoa(i) + `, "oops"`, kindMalformed
+	case i%50 == 3:
+		return "plain text " + tok + " GET /index.html 200", kindPlain
+	case i%97 == 5:
+		return `{"level":"error","msg":"` + tok + " bad \xff\xfe bytes\",\"seq\":" + strconv.Itoa(i) + `}`, kindInvalidUTF8JSON
+	case i%89 == 1:
+		return "plain " + tok + " latin1 caf\xe9", kindInvalidUTF8Plain
+	}
+	lvl := levels[i%4]
+	ts := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+	switch i % 5 {
+	case 0:
+		return fmt.Sprintf(`{"time":%q,"level":%q,"msg":"%s request","seq":%d,"http":{"request":{"method":"GET"}}}`, ts.Format(time.RFC3339Nano), lvl, tok, i), kindJSON
+	case 1:
+		return fmt.Sprintf(`{"@timestamp":%q,"log.level":%q,"message":"%s ecs","seq":%d}`, ts.Format(time.RFC3339Nano), strings.ToUpper(lvl), tok, i), kindJSON
+	case 2:
+		return fmt.Sprintf(`{"ts":%d.%03d,"severity":%q,"msg":"%s epoch seconds","seq":%d}`, ts.Unix(), ts.Nanosecond()/1e6, lvl, tok, i), kindJSON
+	case 3:
+		return fmt.Sprintf(`{"timestamp":%d,"lvl":%q,"msg":"%s epoch millis","seq":%d}`, ts.UnixMilli(), lvl, tok, i), kindJSON
+	default:
+		zl := map[string]int{"debug": 0, "info": 1, "warn": 2, "error": 3}[lvl]
+		return fmt.Sprintf(`{"level":%d,"time":%d,"message":"%s zerolog numeric","seq":%d}`, zl, ts.UnixNano(), tok, i), kindJSON
+	}
+}
+
+var tokenRE = regexp.MustCompile(`line(\d{6})`)
+
+// allMessages scrolls through index and returns the sequence numbers found
+// in the messages, with how often each was seen.
+func allMessages(t *testing.T, index string) map[int]int {
+	t.Helper()
+	seen := map[int]int{}
+	b := estest.MustDo(t, "POST", "/"+index+"/_search?scroll=2m", `{"size":5000,"sort":["_doc"],"_source":["message"]}`)
+	for {
+		var r struct {
+			ScrollID string `json:"_scroll_id"`
+			Hits     struct {
+				Hits []struct {
+					Source struct {
+						Message string `json:"message"`
+					} `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("scroll: %v", err)
+		}
+		if len(r.Hits.Hits) == 0 {
+			estest.Do(t, "DELETE", "/_search/scroll", `{"scroll_id":"`+r.ScrollID+`"}`)
+			return seen
+		}
+		for _, h := range r.Hits.Hits {
+			m := tokenRE.FindStringSubmatch(h.Source.Message)
+			if m == nil {
+				t.Errorf("a document without a sequence token: %.200q", h.Source.Message)
+				continue
+			}
+			n, _ := strconv.Atoi(m[1])
+			seen[n]++
+		}
+		b = estest.MustDo(t, "POST", "/_search/scroll", `{"scroll":"2m","scroll_id":"`+r.ScrollID+`"}`)
+	}
+}
+
+// fieldType returns the mapped type of a field in index.
+func fieldType(t *testing.T, index, field string) string {
+	t.Helper()
+	b := estest.MustDo(t, "GET", "/"+index+"/_field_caps?fields="+field, "")
+	var r struct {
+		Fields map[string]map[string]json.RawMessage `json:"fields"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for typ := range r.Fields[field] {
+		types = append(types, typ)
+	}
+	return strings.Join(types, ",")
+}
+
+func runShipper(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, io.WriteCloser, *logLines) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, shipperBinary(t, true), args...)
+	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, collectLogs(stderr)
+}
+
+// TestAcceptance100k ships 100,000 generated lines, good and bad, and finds
+// every one of them in Elasticsearch.
+func TestAcceptance100k(t *testing.T) {
+	const total = 100000
+	ds := estest.Unique("accept")
+	index := "logs-" + ds + "-default"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--batch-bytes=2MiB")
+
+	var counts [6]int
+	levelCount := map[string]int{}
+	go func() {
+		w := bufio.NewWriterSize(stdin, 256<<10)
+		for i := 0; i < total; i++ {
+			line, k := genLine(i)
+			counts[k]++
+			if k == kindJSON {
+				levelCount[levels[i%4]]++
+			}
+			w.WriteString(line)
+			if i != total-1 { // the last line has no newline: it must be shipped too
+				w.WriteByte('\n')
+			}
+		}
+		w.Flush()
+		stdin.Close()
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("shipper: %v\n%s", err, logs)
+	}
+	<-logs.done
+	sum := logs.find("shipper stopped")
+	if sum == nil || num(sum, "stdin.lines") != total || num(sum, "indexed") != total || num(sum, "lost") != 0 {
+		t.Fatalf("summary: %v\n%s", sum, logs)
+	}
+
+	estest.Refresh(t, index)
+	if n := estest.Count(t, index, ""); n != total {
+		t.Fatalf("documents in %s: %d, want %d", index, n, total)
+	}
+	seen := allMessages(t, index)
+	for i := 0; i < total; i++ {
+		if seen[i] != 1 {
+			t.Errorf("line %d found %d times", i, seen[i])
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	if typ := fieldType(t, index, "@timestamp"); typ != "date" && typ != "date_nanos" {
+		t.Errorf("@timestamp mapped as %q", typ)
+	}
+	if typ := fieldType(t, index, "log.level"); typ != "keyword" {
+		t.Errorf("log.level mapped as %q", typ)
+	}
+	for lvl, want := range levelCount {
+		// Plus the bad lines' own levels where they were parsed (invalid UTF-8 JSON is "error").
+		if lvl == "error" {
+			want += counts[kindInvalidUTF8JSON]
+		}
+		if n := estest.Count(t, index, `{"term":{"log.level":"`+lvl+`"}}`); n != want {
+			t.Errorf("log.level=%s: %d documents, want %d", lvl, n, want)
+		}
+	}
+	// Timestamps from the five styles: each sampled line lands at its generated instant.
+	for _, i := range []int{10, 11, 12, 13, 14} {
+		want := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+		q := fmt.Sprintf(`{"bool":{"filter":[{"term":{"seq":%d}},{"term":{"@timestamp":%q}}]}}`, i, want.Format(time.RFC3339Nano))
+		if n := estest.Count(t, index, q); n != 1 {
+			t.Errorf("line %d (time style %d): no document with seq=%d and @timestamp=%s", i, i%5, i, want.Format(time.RFC3339Nano))
+		}
+	}
+
+	malformed := counts[kindMalformed] + counts[kindHuge] // the truncated line is malformed JSON too
+	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"tags":"json_parse_failure"}},{"exists":{"field":"error.message"}}]}}`); n != malformed {
+		t.Errorf("malformed JSON with tag and reason: %d, want %d", n, malformed)
+	}
+	if n := estest.Count(t, index, `{"match_phrase":{"error.message":"unexpected end of input"}}`); n < counts[kindMalformed] {
+		t.Errorf("malformed lines whose reason says what is wrong: %d, want at least %d", n, counts[kindMalformed])
+	}
+	invalid := counts[kindInvalidUTF8JSON] + counts[kindInvalidUTF8Plain]
+	if n := estest.Count(t, index, `{"term":{"log.flags":"invalid_utf8"}}`); n != invalid {
+		t.Errorf("invalid UTF-8 flagged: %d, want %d", n, invalid)
+	}
+	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"log.flags":"truncated"}},{"term":{"log.original_size":`+strconv.Itoa(len(mustLine(50000)))+`}}]}}`); n != 1 {
+		t.Errorf("the 2 MiB line truncated, flagged and with its original size: %d documents, want 1", n)
+	}
+	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"input.type":"stdin"}},{"exists":{"field":"event.ingested"}},{"exists":{"field":"agent.version"}},{"exists":{"field":"host.name"}}]}}`); n != total {
+		t.Errorf("documents with input.type, event.ingested, agent and host: %d, want %d", n, total)
+	}
+	t.Logf("corpus: %d json, %d malformed, %d plain, %d invalid UTF-8, 1 huge", counts[kindJSON], counts[kindMalformed], counts[kindPlain], invalid)
+}
+
+func mustLine(i int) string { l, _ := genLine(i); return l }
+
+// TestMappingConflictDeadLetter makes Elasticsearch reject documents and
+// finds them in the dead-letter stream with the reason.
+func TestMappingConflictDeadLetter(t *testing.T) {
+	ds := estest.Unique("conflict")
+	dlq := estest.Unique("dlq")
+	index, dlqIndex := "logs-"+ds+"-default", "logs-"+dlq+"-default"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--dead-letter-dataset="+dlq)
+	lines := []string{
+		`{"level":"info","msg":"line000000 sets an object","app":{"user":{"id":"u1"}}}`,
+		`{"level":"info","msg":"line000001 conflicts","app":{"user":"just a string"}}`,
+		`{"level":"info","msg":"line000002 duplicate keys","a":1,"a":2}`,
+		`{"level":"info","msg":"line000003 fine"}`,
+	}
+	// Index the first line before the others so that the mapping exists.
+	io.WriteString(stdin, lines[0]+"\n")
+	waitCount(t, index, 1)
+	io.WriteString(stdin, strings.Join(lines[1:], "\n")+"\n")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("shipper: %v\n%s", err, logs)
+	}
+	<-logs.done
+	estest.Refresh(t, "logs-*")
+	if n := estest.Count(t, index, ""); n != 2 {
+		t.Fatalf("documents in %s: %d, want 2 (the two indexable lines)", index, n)
+	}
+	if n := estest.Count(t, dlqIndex, ""); n != 2 {
+		t.Fatalf("documents in %s: %d, want 2\n%s", dlqIndex, n, logs)
+	}
+	b := estest.MustDo(t, "POST", "/"+dlqIndex+"/_search", `{"size":10,"sort":["_doc"]}`)
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, h := range r.Hits.Hits {
+		s := h.Source
+		orig, _ := s["event.original"].(string)
+		typ, _ := s["error.type"].(string)
+		msg, _ := s["error.message"].(string)
+		if typ == "" || msg == "" || s["labels.target_index"] != index {
+			t.Errorf("dead letter without type, reason or target: %v", s)
+		}
+		switch {
+		case strings.Contains(orig, "line000001"):
+			found["conflict"] = true
+			if !strings.Contains(msg, "app.user") {
+				t.Errorf("conflict reason does not name the field: %q", msg)
+			}
+		case strings.Contains(orig, "line000002"):
+			found["duplicate"] = true
+			if !strings.Contains(strings.ToLower(msg), "duplicate") {
+				t.Errorf("duplicate-key reason: %q", msg)
+			}
+		}
+		t.Logf("dead letter: %s: %s", typ, msg)
+	}
+	if !found["conflict"] || !found["duplicate"] {
+		t.Fatalf("dead letters found: %v", found)
+	}
+	if sum := logs.find("shipper stopped"); num(sum, "dead_lettered") != 2 || num(sum, "lost") != 0 {
+		t.Fatalf("summary: %v", sum)
+	}
+	if typ := fieldType(t, dlqIndex, "event.original"); typ != "keyword" && typ != "unmapped" && typ != "" {
+		t.Logf("event.original in the dead-letter stream: %s", typ)
+	}
+}
+
+func waitCount(t *testing.T, index string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		estest.Refresh(t, index)
+		if estest.Count(t, index, "") >= n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not reach %d documents", index, n)
+}
+
+// TestSIGTERMDeliversWhatWasRead sends SIGTERM while lines stream in: every
+// line the shipper read before it stopped is in Elasticsearch, and only those.
+func TestSIGTERMDeliversWhatWasRead(t *testing.T) {
+	ds := estest.Unique("sigterm")
+	index := "logs-" + ds + "-default"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A long flush interval and big batches: at the signal, records sit in a
+	// batch being filled and in batches queued, not only in flight.
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--flush-interval=30s", "--batch-bytes=1MiB")
+	var written atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		w := bufio.NewWriterSize(stdin, 16<<10)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := fmt.Fprintf(w, `{"level":"info","msg":"line%06d streaming","seq":%d}`+"\n", i, i); err != nil {
+				return
+			}
+			written.Add(1)
+			if i%1000 == 999 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	for written.Load() < 50000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	close(stop)
+	stdin.Close()
+	if err != nil {
+		t.Fatalf("shipper after SIGTERM: %v\n%s", err, logs)
+	}
+	<-logs.done
+	sum := logs.find("shipper stopped")
+	read := num(sum, "stdin.lines")
+	if read <= 0 || logs.find("stopping: no more reading; delivering what was read") == nil {
+		t.Fatalf("summary: %v\n%s", sum, logs)
+	}
+	estest.Refresh(t, index)
+	if n := estest.Count(t, index, ""); int64(n) != read {
+		t.Fatalf("read %d lines before SIGTERM, %d in Elasticsearch", read, n)
+	}
+	seen := allMessages(t, index)
+	for i := 0; i < int(read); i++ {
+		if seen[i] != 1 {
+			t.Fatalf("line %d (of %d read) found %d times", i, read, seen[i])
+		}
+	}
+	t.Logf("written %d lines, read %d before SIGTERM, all %d in Elasticsearch", written.Load(), read, read)
+}
+
