@@ -382,4 +382,3 @@ func TestSIGTERMDeliversWhatWasRead(t *testing.T) {
 	}
 	t.Logf("written %d lines, read %d before SIGTERM, all %d in Elasticsearch", written.Load(), read, read)
 }
-
