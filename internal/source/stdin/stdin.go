@@ -91,7 +91,11 @@ func (s *Source) Stats() Stats {
 // cancel it only when they may be given up (the shutdown deadline).
 func (s *Source) Run(ctx, queueCtx context.Context) error {
 	r := s.r
-	if f, ok := r.(*os.File); ok {
+	if f, ok := r.(*os.File); ok && f.SetReadDeadline(time.Time{}) == nil {
+		// Already managed by the runtime poller (os.Pipe, a socket).
+		stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	} else if ok {
 		if nf := pollable(f); nf != nil {
 			r = nf
 			stop := context.AfterFunc(ctx, func() { _ = nf.SetReadDeadline(time.Unix(1, 0)) })

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   func(string) string
+		check func(t *testing.T, c Config)
+	}{
+		{"defaults", nil, env(), func(t *testing.T, c Config) {
+			if c.ElasticsearchURLs[0] != "http://localhost:9200" || c.Dataset != "generic" || c.Namespace != "default" ||
+				c.BufferBytes != 64<<20 || c.BatchBytes != 5<<20 || c.FlushInterval != time.Second ||
+				c.ShutdownTimeout != 30*time.Second || c.BufferFullPolicy != "block" || c.Compression != "gzip" ||
+				c.MaxLineBytes != 1<<20 || !c.Has(InputStdin) || c.Has(InputFile) {
+				t.Fatalf("unexpected defaults: %+v", c)
+			}
+		}},
+		{"env", nil, env("ELASTICSEARCH_URL", "http://es1:9200, http://es2:9200", "SHIPPER_DATASET", "app",
+			"SHIPPER_BUFFER_BYTES", "128MiB", "SHIPPER_FLUSH_INTERVAL", "250ms", "SHIPPER_COMPRESSION", "none"),
+			func(t *testing.T, c Config) {
+				if len(c.ElasticsearchURLs) != 2 || c.ElasticsearchURLs[1] != "http://es2:9200" || c.Dataset != "app" ||
+					c.BufferBytes != 128<<20 || c.FlushInterval != 250*time.Millisecond || c.Compression != "none" {
+					t.Fatalf("env not applied: %+v", c)
+				}
+			}},
+		{"flag beats env", []string{"--dataset=fromflag", "--workers", "4"}, env("SHIPPER_DATASET", "fromenv", "SHIPPER_WORKERS", "8"),
+			func(t *testing.T, c Config) {
+				if c.Dataset != "fromflag" || c.Workers != 4 {
+					t.Fatalf("flags must win: dataset %q workers %d", c.Dataset, c.Workers)
+				}
+			}},
+		{"alias env", nil, env("SHIPPER_ELASTICSEARCH_URL", "https://alias:9200", "NODE_NAME", "node-7"),
+			func(t *testing.T, c Config) {
+				if c.ElasticsearchURLs[0] != "https://alias:9200" || c.HostName != "node-7" {
+					t.Fatalf("aliases not applied: %v %q", c.ElasticsearchURLs, c.HostName)
+				}
+			}},
+		{"canonical env wins over alias", nil, env("ELASTICSEARCH_URL", "http://canonical:9200", "SHIPPER_ELASTICSEARCH_URL", "http://alias:9200"),
+			func(t *testing.T, c Config) {
+				if c.ElasticsearchURLs[0] != "http://canonical:9200" {
+					t.Fatalf("got %v", c.ElasticsearchURLs)
+				}
+			}},
+		{"bool flag", []string{"--elasticsearch-insecure-skip-verify"}, env(), func(t *testing.T, c Config) {
+			if !c.InsecureSkipVerify {
+				t.Fatal("bool flag without value not set")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load("shipper", tt.args, tt.env, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  func(string) string
+		want string // in the error
+	}{
+		{[]string{"--buffer-bytes=lots"}, env(), "invalid byte size"},
+		{nil, env("SHIPPER_FLUSH_INTERVAL", "soon"), "SHIPPER_FLUSH_INTERVAL"},
+		{[]string{"--compression=zstd"}, env(), "--compression"},
+		{[]string{"--compression-level=12"}, env(), "--compression-level"},
+		{[]string{"--elasticsearch-url=es:9200"}, env(), "must start with http"},
+		{[]string{"--elasticsearch-username=u"}, env(), "both --elasticsearch-username and --elasticsearch-password"},
+		{[]string{"--elasticsearch-api-key=k", "--elasticsearch-username=u", "--elasticsearch-password=p"}, env(), "keep one"},
+		{[]string{"--buffer-bytes=8MiB", "--batch-bytes=5MiB"}, env(), "at least twice"},
+		{[]string{"--buffer-full-policy=drop_oldest"}, env(), "--buffer-full-policy"},
+		{[]string{"--dataset=My-App"}, env(), "dataset"},
+		{[]string{"--namespace=a-b"}, env(), "namespace"},
+		{[]string{"--input=kafka"}, env(), `--input "kafka"`},
+		{[]string{"--input="}, env(), "no input enabled"},
+		{[]string{"--templates=always"}, env(), "--templates"},
+		{[]string{"--max-line-bytes=10"}, env(), "--max-line-bytes"},
+		{[]string{"extra"}, env(), "unexpected argument"},
+		{[]string{"--no-such-flag"}, env(), "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := Load("shipper", tt.args, tt.env, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryOption(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Load("shipper run", []string{"--help"}, env(), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: got %v", err)
+	}
+	c := Default()
+	for _, o := range c.options() {
+		if !strings.Contains(out.String(), "--"+o.flag) || !strings.Contains(out.String(), o.env[0]) || o.usage == "" {
+			t.Errorf("--help does not document --%s / %s", o.flag, o.env[0])
+		}
+	}
+}
+
+func TestDescribeMasksSecrets(t *testing.T) {
+	c, err := Load("shipper", []string{"--elasticsearch-username=elastic", "--elasticsearch-password=hunter2"}, env(), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(c.Describe(), "\n")
+	if strings.Contains(all, "hunter2") || !strings.Contains(all, "elasticsearch-password=(set)") || !strings.Contains(all, "elasticsearch-username=elastic") {
+		t.Fatalf("Describe:\n%s", all)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{
+		"1024": 1024, "64MiB": 64 << 20, "5MB": 5 << 20, "1m": 1 << 20, "512 KiB": 512 << 10, "1.5k": 1536, "2G": 2 << 30,
+	} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "MiB", "ten"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q): no error", in)
+		}
+	}
+	for v, want := range map[ByteSize]string{64 << 20: "64MiB", 1536: "1536", 2 << 30: "2GiB", 512 << 10: "512KiB"} {
+		if v.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int64(v), v.String(), want)
+		}
+	}
+}
