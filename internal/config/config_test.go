@@ -26,7 +26,7 @@ func TestLoadPrecedence(t *testing.T) {
 	}{
 		{"defaults", nil, env(), func(t *testing.T, c Config) {
 			if c.ElasticsearchURLs[0] != "http://localhost:9200" || c.Dataset != "generic" || c.Namespace != "default" ||
-				c.BufferBytes != 64<<20 || c.BatchBytes != 5<<20 || c.FlushInterval != time.Second ||
+				c.BufferBytes != 32<<20 || c.BatchBytes != 4<<20 || c.FlushInterval != time.Second ||
 				c.ShutdownTimeout != 30*time.Second || c.BufferFullPolicy != "block" || c.Compression != "gzip" ||
 				c.MaxLineBytes != 1<<20 || !c.Has(InputStdin) || c.Has(InputFile) {
 				t.Fatalf("unexpected defaults: %+v", c)

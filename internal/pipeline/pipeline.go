@@ -78,7 +78,13 @@ type Pipeline struct {
 	cfg    Config
 	budget budget
 	out    chan *event.Batch
-	pool   sync.Pool // *event.Batch with reusable buffers
+
+	// free holds delivered batches for reuse. Unlike a sync.Pool it is not
+	// emptied by garbage collections, so batch buffers are allocated once
+	// instead of again after every other GC cycle; its length is bounded by
+	// the budget (at most MaxBytes/BatchReserve buffers exist at once).
+	freeMu sync.Mutex
+	free   []*event.Batch
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -158,7 +164,13 @@ func (p *Pipeline) getBatch(ctx context.Context) (*event.Batch, error) {
 	} else if err := p.budget.acquire(ctx, reserve, p.closed); err != nil {
 		return nil, err
 	}
-	b, _ := p.pool.Get().(*event.Batch)
+	var b *event.Batch
+	p.freeMu.Lock()
+	if n := len(p.free); n > 0 {
+		b, p.free[n-1] = p.free[n-1], nil
+		p.free = p.free[:n-1]
+	}
+	p.freeMu.Unlock()
 	if b == nil {
 		b = &event.Batch{Body: make([]byte, 0, reserve)}
 	}
@@ -191,11 +203,13 @@ func (p *Pipeline) send(b *event.Batch) error {
 func (p *Pipeline) recycle(b *event.Batch) {
 	p.acked.Add(uint64(len(b.Items)))
 	p.budget.release(b.Reserved)
-	if cap(b.Body) > 4*p.cfg.BatchBytes {
-		return // a huge one-off; let it go
+	if int64(cap(b.Body)) > BatchReserve(p.cfg.BatchBytes) {
+		return // regrown for a huge record: let it go, keep buffers uniform
 	}
 	b.Reset()
-	p.pool.Put(b)
+	p.freeMu.Lock()
+	p.free = append(p.free, b)
+	p.freeMu.Unlock()
 }
 
 // budget is a byte semaphore whose waits can be cancelled.

@@ -162,11 +162,12 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 
 // worker holds one request's reusable buffers.
 type worker struct {
-	s    *Sink
-	gz   *gzip.Writer
-	zbuf bytes.Buffer
-	resp bytes.Buffer
-	bo   backoff
+	s     *Sink
+	gz    *gzip.Writer
+	zbuf  bytes.Buffer
+	resp  bytes.Buffer
+	bo    backoff
+	items []pend // scratch of deliverBatch, reused
 }
 
 func (s *Sink) newWorker() *worker {
@@ -188,10 +189,14 @@ type pend struct {
 }
 
 func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
-	items := make([]pend, len(b.Items))
+	items := w.items[:0]
 	for i := range b.Items {
-		items[i] = pend{action: b.Action(i), doc: b.Document(i)}
+		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
 	}
+	defer func() {
+		clear(items) // drop the views into the body before it is reused
+		w.items = items[:0]
+	}()
 	w.bo.reset()
 	if err := w.deliver(ctx, b.Body, items); err != nil {
 		return err

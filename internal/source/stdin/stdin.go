@@ -43,13 +43,15 @@ type Stats struct {
 
 // Source reads lines from one reader. Run must be called once.
 type Source struct {
-	cfg   Config
-	r     io.Reader
-	pr    *pipeline.Producer
-	enc   *es.Encoder
-	log   zerolog.Logger
-	runID uint64
-	seq   uint64
+	cfg          Config
+	r            io.Reader
+	pr           *pipeline.Producer
+	enc          *es.Encoder
+	log          zerolog.Logger
+	runID        uint64
+	seq          uint64
+	scratch      [][]byte // framing scratch, reused per chunk
+	scratchSizes []int
 
 	lines, bytes, malformed, invalidUTF8, truncated, json atomic.Uint64
 }
@@ -100,7 +102,10 @@ func (s *Source) Run(ctx, queueCtx context.Context) error {
 			r = nf
 			stop := context.AfterFunc(ctx, func() { _ = nf.SetReadDeadline(time.Unix(1, 0)) })
 			defer stop()
-			defer func() { _ = syscall.SetNonblock(int(f.Fd()), false) }()
+			defer func() {
+				_ = syscall.SetNonblock(int(f.Fd()), false)
+				nf.Close()
+			}()
 		}
 	}
 	max := s.cfg.MaxLineBytes
@@ -162,8 +167,8 @@ func (s *Source) chunk(ctx context.Context, buf []byte, start, end *int, n int, 
 		*skipping, *skipped = false, 0
 	}
 	// Frame complete lines in buf[*start:*end].
-	var lines [][]byte
-	var sizes []int
+	lines, sizes := s.scratch[:0], s.scratchSizes[:0]
+	defer func() { s.scratch, s.scratchSizes = lines[:0], sizes[:0] }() // reused: no garbage per chunk
 	data := buf[*start:*end]
 	off := 0
 	for {
@@ -254,18 +259,29 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 	return nil
 }
 
-// pollable returns a new *os.File for f's descriptor in non-blocking mode,
+// pollable returns a duplicate of f's descriptor in non-blocking mode,
 // registered with the runtime poller so that reads honour deadlines, or nil
-// when the descriptor cannot be polled (a regular file, whose reads never
-// wait anyway). The caller restores blocking mode when done.
+// when f is a regular file (whose reads never wait) or cannot be polled.
+// The caller closes the duplicate and restores blocking mode on f (the
+// non-blocking flag is shared by both descriptors). Working on a duplicate
+// means the runtime never closes f's own descriptor.
 func pollable(f *os.File) *os.File {
-	fd := int(f.Fd())
-	if err := syscall.SetNonblock(fd, true); err != nil {
+	if st, err := f.Stat(); err != nil || st.Mode().IsRegular() {
 		return nil
 	}
-	nf := os.NewFile(uintptr(fd), f.Name())
-	if nf == nil || nf.SetReadDeadline(time.Time{}) != nil {
-		_ = syscall.SetNonblock(fd, false)
+	dup, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil
+	}
+	syscall.CloseOnExec(dup)
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil
+	}
+	nf := os.NewFile(uintptr(dup), f.Name())
+	if nf.SetReadDeadline(time.Time{}) != nil {
+		_ = syscall.SetNonblock(dup, false)
+		nf.Close()
 		return nil
 	}
 	return nf
