@@ -15,8 +15,10 @@ GOTESTFLAGS ?=
 # Per test binary: a hung test fails fast instead of eating the CI budget (go's default is 10m).
 UNIT_TIMEOUT        ?= 5m
 INTEGRATION_TIMEOUT ?= 10m
-DEMO_FLAGS    ?= --duration 5s
-SHIPPER_FLAGS ?=
+DEMO_FLAGS    ?= --load --duration 5s
+SHIPPER_FLAGS ?= --dataset=demo
+# The demo's data stream, for `make show` after `make run`.
+SHOW_INDEX    ?= logs-demo-*
 
 .PHONY: help build test test-unit test-integration bench \
 	es-fetch es-start es-stop es-status run show
@@ -62,12 +64,12 @@ run: build ## demo: demo-app | shipper into Elasticsearch (started if ELASTICSEA
 		echo "Elasticsearch stays running at $$ELASTICSEARCH_URL: \`make es-stop\` when done"; \
 	fi; \
 	export ELASTICSEARCH_URL; \
-	echo "bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS)"; \
-	bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS); \
-	scripts/show.sh
+	echo "PORT=0 bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS)"; \
+	PORT=0 bin/demo-app $(DEMO_FLAGS) | bin/shipper $(SHIPPER_FLAGS); \
+	SHOW_INDEX='$(SHOW_INDEX)' scripts/show.sh
 
 show: ## print what landed in logs-* (needs ELASTICSEARCH_URL, or a node from es-start)
 	@if [[ -z "$${ELASTICSEARCH_URL:-}" ]] && es_env=$$($(ES) status); then \
 		eval "$$(grep '^export ' <<<"$$es_env")"; \
 	fi; \
-	scripts/show.sh
+	SHOW_INDEX='$(SHOW_INDEX)' scripts/show.sh

@@ -14,7 +14,7 @@ ES="${ES%/}"
 
 DEADLETTER=logs-shipper.deadletter-default
 # Everything under logs-* except the dead-letter stream.
-LOGS='logs-*,-logs-shipper.deadletter-*'
+LOGS="${SHOW_INDEX:-logs-*,-logs-shipper.deadletter-*}"
 LEVELS=(trace debug info warn warning error fatal panic critical)
 
 have() { command -v "$1" >/dev/null 2>&1; }
