@@ -29,14 +29,21 @@ var version = "dev"
 const usage = `shipper ships log lines into Elasticsearch data streams.
 
 Usage:
-  shipper [run] [options]   read lines from standard input and ship them (the default)
+  shipper [run] [options]   ship until the inputs end (stdin at EOF) or SIGTERM/SIGINT (the default)
+  shipper setup [options]   install the index templates and import the Kibana objects, once
   shipper check [options]   validate the configuration, contact Elasticsearch, say what would happen
   shipper version           print the version
   shipper help              this text; 'shipper run --help' lists every option
 
+Inputs (--input, comma-separated; default stdin):
+  stdin     newline-delimited lines from standard input, until EOF
+  file      Kubernetes CRI and Docker json-file container logs, followed across rotations
+  forward   Fluent Forward server (Docker's fluentd log driver, fluent-logger clients)
+
 Every option is also an environment variable (see 'shipper run --help').
-Example:
+Examples:
   my-app | ELASTICSEARCH_URL=http://localhost:9200 shipper --dataset=myapp
+  SHIPPER_INPUT=forward ELASTICSEARCH_URL=http://es:9200 shipper
 `
 
 func main() {
