@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	esclient "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -231,8 +233,16 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			// at fault stands alone, then dead-letter that one.
 			w.s.failures.Add(1)
 			if len(items) == 1 {
+				it := items[0]
 				reason := fmt.Sprintf("bulk request of one document refused with status %d: %s", status, excerpt(w.resp.Bytes()))
-				items = w.settleDead(items[:1], []string{"request_refused"}, []string{reason})
+				if status == http.StatusRequestEntityTooLarge && len(it.doc) > maxRefusedOriginal {
+					// A dead letter holding the whole document would be
+					// refused for its size too, and lost: keep the start.
+					size := len(it.doc)
+					it.doc = cutUTF8(it.doc, maxRefusedOriginal)
+					reason += fmt.Sprintf(" (event.original keeps the first %d of %d bytes)", len(it.doc), size)
+				}
+				items = w.settleDead([]pend{it}, []string{"request_refused"}, []string{reason})
 				body = nil
 				continue
 			}
@@ -325,6 +335,22 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 	return nil
 }
 
+// maxRefusedOriginal bounds event.original in the dead letter of a document
+// refused for its size (413).
+const maxRefusedOriginal = 64 << 10
+
+// cutUTF8 returns at most the first n bytes of b, not splitting a UTF-8
+// sequence.
+func cutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return b[:n]
+}
+
 // settleDead turns rejected items into dead-letter items.
 func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 	out := make([]pend, 0, len(items))
@@ -342,8 +368,9 @@ func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 
 // deadLetterItem builds the dead-letter action and document for a rejected
 // item: the same _id (so a retry answers 409), the original @timestamp when
-// there is one, the document as shipped in event.original (unindexed), and
-// Elasticsearch's error type and reason.
+// it is a valid RFC 3339 time (else the current time), the document as
+// shipped in event.original (unindexed), and Elasticsearch's error type and
+// reason.
 func deadLetterItem(index string, it pend, errType, reason string) (action, doc []byte) {
 	id := field(it.action, `"_id":"`)
 	target := field(it.action, `"_index":"`)
@@ -351,7 +378,10 @@ func deadLetterItem(index string, it pend, errType, reason string) (action, doc 
 	orig := bytes.TrimRight(it.doc, "\n")
 	var d []byte
 	d = append(d, '{')
-	if ts := field(orig, `{"@timestamp":"`); ts != nil && bytes.HasPrefix(orig, []byte(`{"@timestamp":"`)) {
+	// Only a timestamp that parses is copied: it holds no quote or
+	// backslash that would break the JSON, and the dead-letter stream
+	// (strict on @timestamp) accepts it.
+	if ts := field(orig, `{"@timestamp":"`); ts != nil && bytes.HasPrefix(orig, []byte(`{"@timestamp":"`)) && validTime(ts) {
 		d = append(d, `"@timestamp":"`...)
 		d = append(d, ts...)
 		d = append(d, `",`...)
@@ -371,6 +401,11 @@ func deadLetterItem(index string, it pend, errType, reason string) (action, doc 
 	d = append(d, `,"tags":["dead_letter"]}`...)
 	d = append(d, '\n')
 	return action, d
+}
+
+func validTime(ts []byte) bool {
+	_, err := time.Parse(time.RFC3339Nano, string(ts))
+	return err == nil
 }
 
 func appendJSONString(dst, s []byte) []byte {
@@ -446,7 +481,7 @@ func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && n <= math.MaxInt64/int64(time.Second) {
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {

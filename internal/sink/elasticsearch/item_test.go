@@ -1,0 +1,158 @@
+package elasticsearch
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"shipper/internal/event"
+	"shipper/internal/parse"
+)
+
+// checkBatch checks that b.Body is valid bulk NDJSON whose items match
+// b.Items, and returns each item's index, id and decoded document.
+func checkBatch(t testing.TB, b *event.Batch) (indices, ids []string, docs []map[string]any) {
+	t.Helper()
+	pos := 0
+	for i, it := range b.Items {
+		if int(it.Start) != pos || it.Start >= it.Doc || it.Doc >= it.End || int(it.End) > len(b.Body) {
+			t.Fatalf("item %d: bad offsets %+v (previous end %d, body %d bytes)", i, it, pos, len(b.Body))
+		}
+		pos = int(it.End)
+		action, doc := b.Action(i), b.Document(i)
+		for _, line := range [][]byte{action, doc} {
+			if strings.Count(string(line), "\n") != 1 || line[len(line)-1] != '\n' {
+				t.Fatalf("item %d: %q is not one line ending with a newline", i, line)
+			}
+		}
+		var a struct {
+			Create *struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
+			} `json:"create"`
+		}
+		if err := json.Unmarshal(action, &a); err != nil || a.Create == nil {
+			t.Fatalf("item %d: action %q is not a create action: %v", i, action, err)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatalf("item %d: document does not decode: %v\n%s", i, err, doc)
+		}
+		indices = append(indices, a.Create.Index)
+		ids = append(ids, a.Create.ID)
+		docs = append(docs, d)
+	}
+	if pos != len(b.Body) {
+		t.Fatalf("body has %d bytes after the last item: %q", len(b.Body)-pos, b.Body[pos:])
+	}
+	return indices, ids, docs
+}
+
+func TestEncoderAppend(t *testing.T) {
+	p := parse.New([]byte(`"agent.type":"shipper"`))
+	p.SetIngested(1795428005000000000)
+	enc := NewEncoder(p, testIndex, "default")
+	var b event.Batch
+	lines := []string{
+		`{"level":"info","msg":"hello \"world\"","time":"2026-11-23T10:00:00Z","n":1}`,
+		`plain text with "quotes" and \ backslash`,
+		`{"broken json`,
+		"bad utf-8 \xff\xfe here",
+		``,
+	}
+	for i, l := range lines {
+		info := enc.Append(&b, &parse.Line{Data: []byte(l), Time: 1795428000000000000}, 3, uint64(i))
+		if info.Dataset != nil {
+			t.Errorf("line %q: Dataset %q, want none", l, info.Dataset)
+		}
+	}
+	if b.Len() != len(lines) {
+		t.Fatalf("items: got %d, want %d", b.Len(), len(lines))
+	}
+	indices, ids, docs := checkBatch(t, &b)
+	for i := range lines {
+		if indices[i] != testIndex {
+			t.Errorf("line %d: index %q, want %q", i, indices[i], testIndex)
+		}
+		if want := string(AppendID(nil, 3, uint64(i))); ids[i] != want {
+			t.Errorf("line %d: id %q, want %q", i, ids[i], want)
+		}
+		if want := `{"create":{"_index":"` + testIndex + `","_id":"` + ids[i] + `"}}` + "\n"; string(b.Action(i)) != want {
+			t.Errorf("line %d: action\ngot  %q\nwant %q", i, b.Action(i), want)
+		}
+		if docs[i]["agent.type"] != "shipper" || docs[i]["@timestamp"] == nil {
+			t.Errorf("line %d: document lacks the static fields or @timestamp: %v", i, docs[i])
+		}
+	}
+	if docs[0]["message"] != `hello "world"` || docs[0]["log.level"] != "info" || docs[0]["@timestamp"] != "2026-11-23T10:00:00Z" {
+		t.Errorf("JSON line: got %v", docs[0])
+	}
+	if docs[1]["message"] != lines[1] {
+		t.Errorf("text line: message %q, want %q", docs[1]["message"], lines[1])
+	}
+	if docs[2]["message"] != lines[2] || docs[2]["error.message"] == nil {
+		t.Errorf("malformed line: got %v", docs[2])
+	}
+	if docs[3]["message"] != "bad utf-8 \ufffd\ufffd here" {
+		t.Errorf("invalid UTF-8 line: message %q", docs[3]["message"])
+	}
+}
+
+func TestEncoderDatasetRetargets(t *testing.T) {
+	enc := NewEncoder(parse.New(nil), testIndex, "prod")
+	var b event.Batch
+	f := func(dataset, wantIndex string) {
+		t.Helper()
+		i := b.Len()
+		line := `{"message":"m","data_stream.dataset":` + dataset + `}`
+		enc.Append(&b, &parse.Line{Data: []byte(line)}, 1, uint64(i))
+		indices, ids, docs := checkBatch(t, &b)
+		if indices[i] != wantIndex {
+			t.Errorf("dataset %s: index %q, want %q", dataset, indices[i], wantIndex)
+		}
+		if want := string(AppendID(nil, 1, uint64(i))); ids[i] != want {
+			t.Errorf("dataset %s: id %q, want %q", dataset, ids[i], want)
+		}
+		if docs[i]["message"] != "m" {
+			t.Errorf("dataset %s: document changed: %v", dataset, docs[i])
+		}
+		// Earlier items are untouched.
+		for j := 0; j < i; j++ {
+			if ids[j] != string(AppendID(nil, 1, uint64(j))) {
+				t.Errorf("dataset %s: item %d changed to id %q", dataset, j, ids[j])
+			}
+		}
+	}
+	f(`"nginx.access"`, "logs-nginx.access-prod")
+	f(`"nginx.access"`, "logs-nginx.access-prod") // cached
+	f(`"MyApp"`, "logs-myapp-prod")
+	f(`"my-app"`, "logs-my_app-prod")
+	f(`"a"`, "logs-a-prod") // shorter action than the default: the document moves left
+	f(`"`+strings.Repeat("x", 150)+`"`, "logs-"+strings.Repeat("x", 100)+"-prod")
+	f(`"app"`, "logs-app-prod")
+	// Not usable: the default index stays.
+	f(`"___"`, testIndex)
+	f(`"..."`, testIndex)
+	f(`""`, testIndex)
+	f(`42`, testIndex)
+	f(`null`, testIndex)
+	f(`"app"`, "logs-app-prod") // after an unusable one, the cache is right again
+}
+
+func TestEncoderDatasetInvalidNamespace(t *testing.T) {
+	enc := NewEncoder(parse.New(nil), testIndex, "Bad-NS")
+	var b event.Batch
+	enc.Append(&b, &parse.Line{Data: []byte(`{"data_stream.dataset":"app"}`)}, 1, 1)
+	if indices, _, _ := checkBatch(t, &b); indices[0] != testIndex {
+		t.Errorf("with an invalid namespace: index %q, want the default %q", indices[0], testIndex)
+	}
+}
+
+func TestEncoderDatasetSameAsDefault(t *testing.T) {
+	enc := NewEncoder(parse.New(nil), "logs-app-default", "default")
+	var b event.Batch
+	enc.Append(&b, &parse.Line{Data: []byte(`{"data_stream.dataset":"app"}`)}, 1, 1)
+	if indices, _, _ := checkBatch(t, &b); indices[0] != "logs-app-default" {
+		t.Errorf("index %q, want logs-app-default", indices[0])
+	}
+}
