@@ -314,8 +314,13 @@ func TestMappingConflictDeadLetter(t *testing.T) {
 func waitCount(t *testing.T, index string, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		estest.Refresh(t, index)
-		if estest.Count(t, index, "") >= n {
+		// A data stream just created may have no started shard yet (503): wait.
+		estest.Do(t, "POST", "/"+index+"/_refresh?ignore_unavailable=true", "")
+		st, b := estest.Do(t, "POST", "/"+index+"/_count?ignore_unavailable=true&allow_no_indices=true", "")
+		var r struct {
+			Count int `json:"count"`
+		}
+		if st == 200 && json.Unmarshal(b, &r) == nil && r.Count >= n {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
