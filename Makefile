@@ -73,3 +73,26 @@ show: ## print what landed in logs-* (needs ELASTICSEARCH_URL, or a node from es
 		eval "$$(grep '^export ' <<<"$$es_env")"; \
 	fi; \
 	SHOW_INDEX='$(SHOW_INDEX)' scripts/show.sh
+
+# ---- demo stack (docker-compose.yml) and one-off admin tasks -------------------
+# Configuration comes from the environment (twelve-factor), as for bin/shipper:
+#   make setup ELASTICSEARCH_URL=https://es:9200 KIBANA_URL=https://kb:5601
+# plus ELASTICSEARCH_USERNAME/PASSWORD or ELASTICSEARCH_API_KEY when security is on.
+COMPOSE     ?= docker compose
+SERVICE     ?=
+SETUP_FLAGS ?=
+
+.PHONY: up down logs setup
+
+up: ## demo stack: Elasticsearch, Kibana, setup, shipper, demo-app (docker compose; waits until healthy)
+	$(COMPOSE) up --build --detach --wait
+	@echo "Kibana: http://localhost:5601 (dashboard \"Shipper: logs overview\"); \`make logs\` to follow, \`make down\` to remove"
+
+down: ## stop the demo stack and delete its containers, network and data volume
+	$(COMPOSE) down --volumes --remove-orphans
+
+logs: ## follow the demo stack's logs (SERVICE=shipper for one service)
+	$(COMPOSE) logs --follow --tail=100 $(SERVICE)
+
+setup: build ## install the index templates and the Kibana objects: bin/shipper setup against ELASTICSEARCH_URL and KIBANA_URL (SETUP_FLAGS=--only=elasticsearch)
+	bin/shipper setup $(SETUP_FLAGS)

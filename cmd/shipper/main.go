@@ -58,6 +58,8 @@ func dispatch(args []string) int {
 	switch cmd {
 	case "run":
 		return runCmd(args)
+	case "setup":
+		return setupCmd(args)
 	case "check":
 		return checkCmd(args)
 	case "version":

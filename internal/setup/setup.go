@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			return err
 		}
 	} else {
-		log.Info().Msg("skipping Elasticsearch templates (--skip-elasticsearch)")
+		log.Info().Msg("skipping the Elasticsearch templates (--only=kibana)")
 	}
 	if !cfg.SkipKibana {
 		kb := &service{
@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			return err
 		}
 	} else {
-		log.Info().Msg("skipping Kibana saved objects (--skip-kibana)")
+		log.Info().Msg("skipping the Kibana saved objects (--only=elasticsearch)")
 	}
 	return nil
 }
@@ -117,12 +117,12 @@ func (c Config) validate() error {
 		return nil
 	}
 	if !c.SkipElasticsearch {
-		if err := check("Elasticsearch", c.ElasticsearchURL, "--elasticsearch-url / ELASTICSEARCH_URL", "--skip-elasticsearch"); err != nil {
+		if err := check("Elasticsearch", c.ElasticsearchURL, "--elasticsearch-url / ELASTICSEARCH_URL", "use --only=kibana"); err != nil {
 			return err
 		}
 	}
 	if !c.SkipKibana {
-		if err := check("Kibana", c.KibanaURL, "--kibana-url / KIBANA_URL", "--skip-kibana"); err != nil {
+		if err := check("Kibana", c.KibanaURL, "--kibana-url / KIBANA_URL", "use --only=elasticsearch"); err != nil {
 			return err
 		}
 		if s := c.KibanaSpace; s != "" && strings.ContainsAny(s, "/?#% ") {

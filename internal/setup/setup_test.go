@@ -430,8 +430,8 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	f(Config{ElasticsearchURL: "http://es:9200", KibanaURL: "https://kb:5601/base"}, "")
-	f(Config{KibanaURL: "http://kb:5601"}, "--elasticsearch-url / ELASTICSEARCH_URL, or --skip-elasticsearch")
-	f(Config{ElasticsearchURL: "http://es:9200"}, "--kibana-url / KIBANA_URL, or --skip-kibana")
+	f(Config{KibanaURL: "http://kb:5601"}, "--elasticsearch-url / ELASTICSEARCH_URL, or use --only=kibana")
+	f(Config{ElasticsearchURL: "http://es:9200"}, "--kibana-url / KIBANA_URL, or use --only=elasticsearch")
 	f(Config{ElasticsearchURL: "es:9200", SkipKibana: true}, "not an http:// or https:// URL")
 	f(Config{SkipElasticsearch: true, SkipKibana: true}, "nothing to do")
 	f(Config{KibanaURL: "http://kb", SkipElasticsearch: true, KibanaSpace: "a/b"}, "space")

@@ -1,0 +1,8 @@
+// Package deploy holds the Kubernetes manifests of the shipper (a Kustomize
+// base and the overlays sidecar, daemonset and forward; README.md explains
+// them) and no code. Its tests are the proof that those files and
+// docker-compose.yml at the repository root are valid and wired as intended:
+// every manifest decodes strictly into the Kubernetes API types, the rendered
+// overlays keep the security properties they promise, and the compose file
+// loads with the Compose Specification's own loader.
+package deploy
