@@ -230,38 +230,50 @@ func (c *Config) options() []option {
 // (flags, without the program or subcommand name).
 func Load(name string, args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	c := Default()
+	if err := parseOptions(name, args, getenv, usageOut, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// parseOptions sets opts from the environment, then from args, so that
+// flags win. usage is what --help prints.
+func parseOptions(name string, args []string, getenv func(string) string, usageOut io.Writer, opts []option, usage func()) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usageOut)
-	opts := c.options()
 	for _, o := range opts {
 		fs.Var(o.value, o.flag, o.usage)
 	}
-	fs.Usage = func() { PrintUsage(usageOut, name) }
-	// Environment first, so flags win.
+	fs.Usage = usage
 	for _, o := range opts {
 		for _, e := range o.env {
 			if v := getenv(e); v != "" {
 				if err := o.value.Set(v); err != nil {
-					return c, fmt.Errorf("invalid %s=%q: %w", e, v, err)
+					return fmt.Errorf("invalid %s=%q: %w", e, v, err)
 				}
 				break
 			}
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (options are --name=value; see --help)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (options are --name=value; see --help)", fs.Arg(0))
 	}
-	return c, c.Validate()
+	return nil
 }
 
 // PrintUsage writes the option reference.
 func PrintUsage(w io.Writer, name string) {
 	c := Default()
-	opts := c.options()
 	fmt.Fprintf(w, "Usage: %s [options]\n\nOptions (each also settable by the environment variable shown; flags win):\n", name)
+	printOptions(w, c.options())
+}
+
+// printOptions writes one entry per option: flag, usage, environment
+// variables and the default (never of a secret).
+func printOptions(w io.Writer, opts []option) {
 	for _, o := range opts {
 		def := o.value.String()
 		if _, ok := o.value.(boolValue); ok {
@@ -270,7 +282,7 @@ func PrintUsage(w io.Writer, name string) {
 			fmt.Fprintf(w, "  --%s=VALUE\n", o.flag)
 		}
 		fmt.Fprintf(w, "        %s\n        env %s", o.usage, strings.Join(o.env, ", "))
-		if def != "" && !strings.Contains(o.flag, "password") && !strings.Contains(o.flag, "api-key") {
+		if def != "" && def != "false" && !strings.Contains(o.flag, "password") && !strings.Contains(o.flag, "api-key") {
 			fmt.Fprintf(w, "; default %s", def)
 		}
 		fmt.Fprintln(w)

@@ -2,11 +2,9 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -78,28 +76,8 @@ func (s *Setup) options() []option {
 // flag.ErrHelp.
 func LoadSetup(name string, args []string, getenv func(string) string, usageOut io.Writer) (Setup, error) {
 	s := DefaultSetup()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(usageOut)
-	opts := s.options()
-	for _, o := range opts {
-		fs.Var(o.value, o.flag, o.usage)
-	}
-	fs.Usage = func() { PrintSetupUsage(usageOut, name) }
-	for _, o := range opts {
-		for _, e := range o.env {
-			if v := getenv(e); v != "" {
-				if err := o.value.Set(v); err != nil {
-					return s, fmt.Errorf("invalid %s=%q: %w", e, v, err)
-				}
-				break
-			}
-		}
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseOptions(name, args, getenv, usageOut, s.options(), func() { PrintSetupUsage(usageOut, name) }); err != nil {
 		return s, err
-	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected argument %q (options are --name=value; see --help)", fs.Arg(0))
 	}
 	return s, s.Validate()
 }
@@ -124,19 +102,7 @@ Exit status: 0 done; 1 Elasticsearch or Kibana was unreachable or refused;
 
 Options (each also settable by the environment variable shown; flags win):
 `, name)
-	for _, o := range s.options() {
-		def := o.value.String()
-		if _, ok := o.value.(boolValue); ok {
-			fmt.Fprintf(w, "  --%s\n", o.flag)
-		} else {
-			fmt.Fprintf(w, "  --%s=VALUE\n", o.flag)
-		}
-		fmt.Fprintf(w, "        %s\n        env %s", o.usage, strings.Join(o.env, ", "))
-		if def != "" && def != "false" && !strings.Contains(o.flag, "password") && !strings.Contains(o.flag, "api-key") {
-			fmt.Fprintf(w, "; default %s", def)
-		}
-		fmt.Fprintln(w)
-	}
+	printOptions(w, s.options())
 	fmt.Fprintf(w, `
 Examples:
   ELASTICSEARCH_URL=http://localhost:9200 KIBANA_URL=http://localhost:5601 %[1]s
