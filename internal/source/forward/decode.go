@@ -1,7 +1,9 @@
-// Package forward reads the Fluent Forward protocol v1: the request decoder
-// (msgpack and JSON connections), the rendering of msgpack records as JSON
-// document members, and Docker fluentd-driver helpers (field scan, partial
-// line joining). It does no networking: the server feeds it bytes.
+// Package forward is the Fluent Forward protocol v1 input: the request
+// decoder (msgpack and JSON connections), the rendering of msgpack records as
+// JSON document members, Docker fluentd-driver helpers (field scan, partial
+// line joining), and Server, which accepts connections (TCP, unix socket,
+// TLS, shared-key handshake, UDP heartbeat), encodes records into pipeline
+// batches and acknowledges requests once their records are delivered.
 //
 // Spec: https://github.com/fluent/fluentd/wiki/Forward-Protocol-Specification-v1
 // and docs/protocols.md sections 1 to 3.

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/config"
+	"shipper/internal/source/forward"
+)
+
+func init() {
+	inputs[config.InputForward] = newForwardInput
+	describers[config.InputForward] = describeForward
+}
+
+func describeForward(cfg *config.Config) string {
+	f := &cfg.Forward
+	var where []string
+	if f.Address != "" {
+		where = append(where, "TCP "+f.Address)
+		if f.UDPHeartbeat {
+			where = append(where, "UDP heartbeats on the same port")
+		}
+	}
+	if f.SocketPath != "" {
+		where = append(where, "unix socket "+f.SocketPath)
+	}
+	var sec []string
+	if f.TLSCertFile != "" {
+		if f.TLSClientCAFile != "" {
+			sec = append(sec, "mutual TLS")
+		} else {
+			sec = append(sec, "TLS")
+		}
+	}
+	if f.SharedKey != "" {
+		if len(f.Users) > 0 {
+			sec = append(sec, fmt.Sprintf("shared key and %d users", len(f.Users)))
+		} else {
+			sec = append(sec, "shared key")
+		}
+	}
+	if len(sec) == 0 {
+		sec = append(sec, "no authentication")
+	}
+	target := "the configured dataset"
+	if f.DatasetFromTag {
+		target = "logs-<tag>-" + cfg.Namespace
+	}
+	return fmt.Sprintf("Fluent Forward requests on %s (%s), up to %d connections, requests up to %s (%s decompressed), into %s; acks once delivered",
+		strings.Join(where, ", "), strings.Join(sec, ", "), f.MaxConnections, f.MaxRequestBytes, f.MaxDecompressedBytes, target)
+}
+
+type forwardInput struct {
+	srv *forward.Server
+}
+
+func newForwardInput(env *inputEnv) (input, error) {
+	f := &env.cfg.Forward
+	var users []forward.User
+	for _, u := range f.ParsedUsers() {
+		users = append(users, forward.User{Name: u.Name, Password: u.Password})
+	}
+	host := f.Hostname
+	if host == "" {
+		host = env.cfg.HostName
+	}
+	srv, err := forward.NewServer(forward.ServerConfig{
+		Address: f.Address, SocketPath: f.SocketPath, UDPHeartbeat: f.UDPHeartbeat,
+		TLSCertFile: f.TLSCertFile, TLSKeyFile: f.TLSKeyFile, TLSClientCAFile: f.TLSClientCAFile,
+		SharedKey: f.SharedKey, Users: users, Hostname: host,
+		MaxConnections: f.MaxConnections,
+		Limits: forward.Limits{
+			MaxRequestBytes: int(f.MaxRequestBytes), MaxDecompressedBytes: int(f.MaxDecompressedBytes),
+		},
+		IdleTimeout: f.IdleTimeout, ReadTimeout: f.ReadTimeout,
+		MaxLineBytes: int(env.cfg.MaxLineBytes),
+		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag,
+		Static: env.static, RunID: env.runID,
+	}, env.pipe, env.log)
+	if err != nil {
+		return nil, err
+	}
+	return &forwardInput{srv: srv}, nil
+}
+
+func (in *forwardInput) Run(ctx, queueCtx context.Context) error { return in.srv.Run(ctx, queueCtx) }
+
+func (in *forwardInput) Drain(ctx context.Context) error { return in.srv.Drain(ctx) }
+
+func (in *forwardInput) Summary(e *zerolog.Event) {
+	st := in.srv.Stats()
+	closed := zerolog.Dict()
+	for r, n := range st.Closed {
+		if n > 0 {
+			closed.Uint64(forward.CloseReason(r).String(), n)
+		}
+	}
+	e.Dict("forward", zerolog.Dict().
+		Uint64("connections", st.Connections).Uint64("refused", st.Refused).Dict("closed", closed).
+		Uint64("requests", st.Requests).Uint64("records", st.Records).Uint64("acks", st.Acks).
+		Uint64("invalid_entries", st.Invalid).Uint64("bad_time", st.BadTime).Uint64("unsupported", st.Unsupported).
+		Uint64("dropped", st.Dropped).Uint64("joined", st.Joined).Uint64("incomplete", st.Incomplete).
+		Uint64("json", st.JSON).Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).
+		Uint64("truncated", st.Truncated).Uint64("heartbeats", st.Heartbeats))
+}

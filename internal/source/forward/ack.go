@@ -1,0 +1,165 @@
+package forward
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// maxPendingAcks bounds the requests of one connection waiting for their ack.
+const maxPendingAcks = 1 << 16
+
+// ackQueue holds, in request order, the chunks of one connection's requests
+// that asked for an ack. A request's ack becomes ready when the pipeline
+// hands back its mark (every record delivered), or at once when it had no
+// record to deliver; acks are written in request order, so a ready ack waits
+// for the ones before it.
+//
+// The connection's reader pushes; the producer's ack callback resolves; the
+// ack writer takes.
+type ackQueue struct {
+	mu   sync.Mutex
+	ring []ackSlot
+	head int
+	n    int
+	next uint32 // sequence number of the last push
+	done bool   // no more pushes: the writer ends once the queue is empty
+	wake chan struct{}
+}
+
+type ackSlot struct {
+	seq   uint32
+	ready bool
+	chunk []byte // a copy, its buffer reused by later pushes
+}
+
+// push queues chunk and returns its sequence number, the low half of the
+// request's mark.
+func (q *ackQueue) push(chunk []byte, ready bool) (uint32, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == maxPendingAcks {
+		return 0, closeWith(ReasonLimit, fmt.Errorf("%w: %d requests waiting for their ack", ErrLimit, q.n))
+	}
+	if q.n == len(q.ring) {
+		ring := make([]ackSlot, max(8, 2*len(q.ring)))
+		for i := 0; i < q.n; i++ {
+			ring[i] = q.ring[(q.head+i)%len(q.ring)]
+		}
+		q.ring, q.head = ring, 0
+	}
+	sl := &q.ring[(q.head+q.n)%len(q.ring)]
+	q.next++
+	sl.seq, sl.ready = q.next, ready
+	sl.chunk = append(sl.chunk[:0], chunk...)
+	q.n++
+	if ready {
+		q.signalLocked()
+	}
+	return sl.seq, nil
+}
+
+// resolve marks the request seq as delivered. Unknown numbers (a connection
+// closed with acks pending) are ignored.
+func (q *ackQueue) resolve(seq uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n > 0 {
+		// Sequence numbers of queued slots are consecutive from the head's
+		// (wrapping like the uint32 they are).
+		if k := int(seq - q.ring[q.head].seq); k >= 0 && k < q.n {
+			q.ring[(q.head+k)%len(q.ring)].ready = true
+		}
+	}
+	q.signalLocked()
+}
+
+// finish says nothing more will be pushed.
+func (q *ackQueue) finish() {
+	q.mu.Lock()
+	q.done = true
+	q.signalLocked()
+	q.mu.Unlock()
+}
+
+func (q *ackQueue) signalLocked() {
+	if q.done && q.n == 0 || q.n > 0 && q.ring[q.head].ready {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take appends the acks ready at the head of the queue to dst. finished
+// reports that the queue is done and empty.
+func (q *ackQueue) take(dst []byte, json bool) (out []byte, count int, finished bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.n > 0 && q.ring[q.head].ready {
+		sl := &q.ring[q.head]
+		if json {
+			dst = AppendJSONAck(dst, sl.chunk)
+		} else {
+			dst = AppendAck(dst, sl.chunk)
+		}
+		if cap(sl.chunk) > 64 {
+			sl.chunk = nil
+		}
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+		count++
+	}
+	return dst, count, q.done && q.n == 0
+}
+
+// pushAck queues the ack of a request, starting the ack writer on first use.
+func (c *conn) pushAck(chunk []byte, ready bool) (uint32, error) {
+	if !c.writerOn {
+		c.writerOn = true
+		go c.writeAcks()
+	}
+	return c.acks.push(chunk, ready)
+}
+
+// writeAcks writes the acks as they become ready, and closes the connection
+// once the reader is done and every ack is written. A write that fails or
+// takes longer than ReadTimeout (a client that does not read its acks) closes
+// the connection.
+func (c *conn) writeAcks() {
+	defer close(c.writerDone)
+	var buf []byte
+	for {
+		select {
+		case <-c.acks.wake:
+		case <-c.dead:
+			return
+		}
+		var n int
+		var finished bool
+		buf, n, finished = c.acks.take(buf[:0], c.json)
+		if len(buf) > 0 {
+			if rt := c.s.cfg.ReadTimeout; rt > 0 {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(rt))
+			}
+			if _, err := c.nc.Write(buf); err != nil {
+				select {
+				case <-c.dead:
+				default:
+					c.s.closedBy[ReasonAckWrite].Add(1)
+					c.s.warn.Warn().Str("remote", c.remote).Err(err).Int("acks", n).
+						Msg("cannot write Fluent Forward acks; closing the connection (the client will send those requests again)")
+				}
+				c.close()
+				return
+			}
+			c.s.acks.Add(uint64(n))
+			if cap(buf) > 64<<10 {
+				buf = nil
+			}
+		}
+		if finished {
+			return
+		}
+	}
+}
