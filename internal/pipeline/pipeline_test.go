@@ -201,3 +201,34 @@ func TestBlockedBeginCancels(t *testing.T) {
 		t.Fatal("Begin blocked on the budget did not return on cancel")
 	}
 }
+
+// TestFlushMarksOnly: a batch that holds only marks (records a source settled
+// without shipping) is sealed by age too, so their acknowledgements come.
+func TestFlushMarksOnly(t *testing.T) {
+	var acked []uint64
+	var mu sync.Mutex
+	p := New(Config{MaxBytes: 1 << 20, BatchBytes: 64 << 10, FlushInterval: 20 * time.Millisecond})
+	pr := p.NewProducer(func(marks []uint64, items int) {
+		mu.Lock()
+		acked = append(acked, marks...)
+		mu.Unlock()
+	})
+	defer pr.Close()
+	if err := fill(t, context.Background(), pr, 0, 0, 9); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-p.Batches():
+		if len(b.Items) != 0 || len(b.Marks) != 1 {
+			t.Fatalf("flushed %d items, marks %v", len(b.Items), b.Marks)
+		}
+		b.Done()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a batch of marks only was never flushed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) != 1 || acked[0] != 9 {
+		t.Fatalf("acked %v, want [9]", acked)
+	}
+}

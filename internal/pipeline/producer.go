@@ -29,7 +29,7 @@ type Producer struct {
 
 	mu       sync.Mutex
 	cur      *event.Batch
-	curFirst time.Time // when the first item entered cur
+	curFirst time.Time // when the first item or mark entered cur
 	nextSeq  uint64
 	sendErr  error
 
@@ -94,7 +94,7 @@ func (pr *Producer) Next(ctx context.Context) (*event.Batch, error) {
 // End unlocks the producer. A batch that is full is sealed and queued.
 func (pr *Producer) End() {
 	if b := pr.cur; b != nil {
-		if len(b.Items) > 0 && pr.curFirst.IsZero() {
+		if (len(b.Items) > 0 || len(b.Marks) > 0) && pr.curFirst.IsZero() {
 			pr.curFirst = time.Now()
 		}
 		if pr.Full(b) {
@@ -227,7 +227,7 @@ func (pr *Producer) flusher() {
 			return
 		case now := <-t.C:
 			pr.mu.Lock()
-			if b := pr.cur; b != nil && len(b.Items) > 0 && !pr.curFirst.IsZero() && now.Sub(pr.curFirst) >= iv {
+			if b := pr.cur; b != nil && !pr.curFirst.IsZero() && now.Sub(pr.curFirst) >= iv {
 				if err := pr.sealLocked(); err != nil {
 					pr.sendErr = err
 				}
