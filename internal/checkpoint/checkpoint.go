@@ -183,6 +183,17 @@ func (s *Store) Lookup(f *os.File, id FileID) (Entry, bool, error) {
 	return e, n == e.ID.FingerprintLen && fp == e.ID.Fingerprint, nil
 }
 
+// ByInode returns the entry of the device and inode, whatever its
+// fingerprint: to tell a file that is new from one that replaced a known file
+// on the same inode (truncated and rewritten, or a reused inode), which must
+// be read from its beginning whatever the start position for new files.
+func (s *Store) ByInode(dev, ino uint64) (Entry, bool) {
+	s.mu.Lock()
+	e, ok := s.entries[key{dev, ino}]
+	s.mu.Unlock()
+	return e, ok
+}
+
 // FindByFingerprint returns the entries whose fingerprint is fp over fpLen
 // bytes, whatever their device and inode, ordered by path: a file that was
 // copied (copytruncate rotation) or whose device number changed across a
@@ -431,6 +442,14 @@ func decode(data []byte) ([]Entry, error) {
 		})
 	}
 	return entries, nil
+}
+
+// Fingerprint returns the fingerprint of a file whose first bytes are b
+// (at most FingerprintBytes of them are used): for content that is not a
+// plain file, such as a rotated file that was compressed.
+func Fingerprint(b []byte) (fp uint64, n int) {
+	b = b[:min(len(b), FingerprintBytes)]
+	return fingerprint(b), len(b)
 }
 
 // fingerprint hashes b with 64-bit FNV-1a; 0 is kept for "no bytes".

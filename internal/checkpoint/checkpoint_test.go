@@ -507,3 +507,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestByInodeIgnoresFingerprint(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	e := entry(1, 2, "/a.log", 10)
+	s.Set(e)
+	if got, ok := s.ByInode(1, 2); !ok || !sameEntry(got, e) {
+		t.Fatalf("ByInode = %+v, %v", got, ok)
+	}
+	other := e.ID
+	other.Fingerprint++
+	if _, ok := s.Get(other); ok {
+		t.Fatal("Get matched another fingerprint")
+	}
+	if _, ok := s.ByInode(1, 3); ok {
+		t.Fatal("ByInode found a missing inode")
+	}
+}
+
+func TestFingerprintMatchesIdentify(t *testing.T) {
+	dir := t.TempDir()
+	content := strings.Repeat("0123456789abcdef", 100) // 1600 bytes
+	f := writeFile(t, filepath.Join(dir, "x.log"), content)
+	id, err := Identify(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, n := Fingerprint([]byte(content))
+	if fp != id.Fingerprint || n != id.FingerprintLen || n != FingerprintBytes {
+		t.Fatalf("Fingerprint = %x over %d, Identify = %x over %d", fp, n, id.Fingerprint, id.FingerprintLen)
+	}
+	if fp, n := Fingerprint(nil); fp != 0 || n != 0 {
+		t.Fatalf("Fingerprint(nil) = %x, %d", fp, n)
+	}
+}

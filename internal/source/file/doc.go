@@ -1,22 +1,26 @@
-// Package file reads container log files: it frames them into lines with
-// exact offsets (LineReader), decodes CRI (containerd, CRI-O), Docker
-// json-file and plain lines, joins split pieces and multiline stack traces
-// into records (Decoder, Multiline), and reads Kubernetes and Docker metadata
-// from paths (ParsePath).
+// Package file reads container log files: Source discovers them by glob,
+// follows them across rotations (rename, kubelet's rename and gzip,
+// copytruncate, delete and recreate), ships their records through the
+// pipeline and moves their checkpoints only past delivered records. The
+// design, its limits and its measurements are in docs/file-input.md.
 //
-// The framing and decoding types are pure: no goroutines, no clock, no file
-// watching. A follower drives them:
+// Underneath, LineReader frames a file into lines with exact offsets; Decoder
+// decodes CRI (containerd, CRI-O), Docker json-file and plain lines, joins
+// split pieces and multiline stack traces (Multiline) into records; ParsePath
+// reads Kubernetes and Docker metadata from paths. These are pure: no
+// goroutines, no clock, no file watching. A harvester drives them:
 //
-//	lr := NewLineReader(f, 0, 0, offset)
-//	defer lr.Release()
-//	dec := NewDecoder(DecoderConfig{})
 //	for {
-//		line, size, end, err := lr.Next()
-//		if err != nil { /* io.EOF: wait for the file to grow, expire multiline groups */ }
-//		l := Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}
-//		if rec, ok := dec.Add(l, now); ok {
-//			// copy rec into a batch; its Commit is the mark to checkpoint once delivered
+//		n, err := lr.Fill()                  // one read, no lock held
+//		pr.Begin(ctx)                        // the batch to append to
+//		for line, size, end, ok := lr.NextBuffered(); ok; ... {
+//			l := Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}
+//			if rec, ok := dec.Add(l, now); ok {
+//				// encode rec into the batch; rec.Commit is the offset to
+//				// checkpoint once it and everything before is delivered
+//			}
 //		}
+//		pr.End()
 //	}
 //
 // Offsets: every Record carries the offset a checkpoint may move to once the

@@ -33,6 +33,7 @@ const (
 // to return its buffer to the pool.
 type LineReader struct {
 	rd      io.Reader
+	bufSize int
 	buf     []byte // read buffer; buf[r:w] is unread data
 	r, w    int
 	scanned int   // bytes of buf[r:w] already searched for '\n'
@@ -62,24 +63,41 @@ func NewLineReader(r io.Reader, bufSize, maxLine int, startOffset int64) *LineRe
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	var buf []byte
+	buf := getBuf(bufSize)
+	return &LineReader{rd: r, bufSize: bufSize, buf: buf, maxLine: maxLine, off: startOffset}
+}
+
+// getBuf returns a read buffer of size bytes from the pool, or a new one.
+func getBuf(size int) []byte {
 	if p, _ := bufPool.Get().(*[]byte); p != nil {
-		if cap(*p) >= bufSize {
-			buf = (*p)[:bufSize]
-		} else {
-			bufPool.Put(p)
+		if cap(*p) >= size {
+			return (*p)[:size]
 		}
+		bufPool.Put(p)
 	}
-	if buf == nil {
-		buf = make([]byte, bufSize)
+	return make([]byte, size)
+}
+
+// Park returns the read buffer to the pool when nothing is buffered (no
+// partial line), and drops the buffer of a past over-long line, so that an
+// idle reader holds no memory; the next Fill takes a buffer again. It
+// reports whether the reader is parked.
+func (r *LineReader) Park() bool {
+	if r.spilling || r.r != r.w || r.buf == nil {
+		return r.buf == nil
 	}
-	return &LineReader{rd: r, buf: buf, maxLine: maxLine, off: startOffset}
+	b := r.buf[:0]
+	bufPool.Put(&b)
+	r.buf = nil
+	r.r, r.w, r.scanned = 0, 0, 0
+	r.long = nil
+	return true
 }
 
 // Release returns the read buffer to the pool. The reader, and every view it
 // handed out, must not be used afterwards.
 func (r *LineReader) Release() {
-	if r.buf != nil {
+	if r.buf != nil && r.bufSize > 0 {
 		b := r.buf[:0]
 		bufPool.Put(&b)
 	}
@@ -102,7 +120,8 @@ func (r *LineReader) Reset(rd io.Reader, offset int64) {
 // was cut to maxLine (size > len(line) only for over-long lines), and the
 // file offset just past its '\n'; the line started at end-size-1.
 //
-// The line is a view valid until the next call to Next, Reset or Release.
+// The line is a view valid until the next call to Next, NextBuffered, Fill,
+// Reset or Release.
 //
 // Next returns io.EOF when no complete line is available: the reader hit the
 // end of its data in the middle of a line or at a line boundary. The partial
@@ -110,58 +129,15 @@ func (r *LineReader) Reset(rd io.Reader, offset int64) {
 // follower calls Next again after the file grew. Other read errors are
 // returned as they are, also without losing buffered data. Next blocks only
 // as long as the underlying Read does.
+//
+// Next is NextBuffered and Fill in a loop.
 func (r *LineReader) Next() (line []byte, size int, end int64, err error) {
 	empty := 0
 	for {
-		if r.spilling {
-			if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
-				r.spill(r.buf[r.r : r.r+i])
-				r.r += i + 1
-				r.spilling = false
-				line, size = r.long, r.spillSize
-				r.noteCut(size)
-				return line, size, r.off - int64(r.w-r.r), nil
-			}
-			r.spill(r.buf[r.r:r.w])
-			r.r, r.w = 0, 0
-		} else {
-			if i := bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n'); i >= 0 {
-				i += r.r + r.scanned
-				line = r.buf[r.r:i]
-				r.r = i + 1
-				r.scanned = 0
-				size = len(line)
-				if size > r.maxLine {
-					line = line[:r.maxLine]
-					r.noteCut(size)
-				}
-				return line, size, r.off - int64(r.w-r.r), nil
-			}
-			r.scanned = r.w - r.r
-			if r.w-r.r > r.maxLine || (r.r == 0 && r.w == len(r.buf)) {
-				// Over-long, or longer than the buffer: move it aside
-				// so the buffer can take the rest of the line.
-				r.spilling = true
-				r.long = r.long[:0]
-				r.spillSize = 0
-				r.spill(r.buf[r.r:r.w])
-				r.r, r.w, r.scanned = 0, 0, 0
-			}
+		if line, size, end, ok := r.NextBuffered(); ok {
+			return line, size, end, nil
 		}
-
-		// Need more data: keep the unfinished tail, drop the rest.
-		if r.r == r.w {
-			r.r, r.w = 0, 0
-		} else if r.w == len(r.buf) {
-			n := copy(r.buf, r.buf[r.r:r.w])
-			r.r, r.w = 0, n
-		}
-		n, rerr := r.rd.Read(r.buf[r.w:])
-		if n < 0 || n > len(r.buf)-r.w {
-			panic("file: io.Reader returned an invalid count")
-		}
-		r.w += n
-		r.off += int64(n)
+		n, rerr := r.Fill()
 		if rerr != nil {
 			if n > 0 {
 				// Frame what arrived before reporting the error;
@@ -179,6 +155,96 @@ func (r *LineReader) Next() (line []byte, size int, end int64, err error) {
 		}
 	}
 }
+
+// NextBuffered is Next without reading: it returns the next complete line
+// already in the buffer, or ok false when there is none (call Fill). It does
+// no I/O, so a caller can frame and process the lines of one read while
+// holding a lock it must not hold across a read.
+//
+// The line is a view valid until the next call to Next, NextBuffered, Fill,
+// Reset or Release.
+func (r *LineReader) NextBuffered() (line []byte, size int, end int64, ok bool) {
+	if r.buf == nil {
+		return nil, 0, 0, false // parked: nothing buffered
+	}
+	if r.spilling {
+		if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
+			r.spill(r.buf[r.r : r.r+i])
+			r.r += i + 1
+			r.spilling = false
+			line, size = r.long, r.spillSize
+			r.noteCut(size)
+			return line, size, r.off - int64(r.w-r.r), true
+		}
+		r.spill(r.buf[r.r:r.w])
+		r.r, r.w = 0, 0
+		return nil, 0, 0, false
+	}
+	if i := bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n'); i >= 0 {
+		i += r.r + r.scanned
+		line = r.buf[r.r:i]
+		r.r = i + 1
+		r.scanned = 0
+		size = len(line)
+		if size > r.maxLine {
+			line = line[:r.maxLine]
+			r.noteCut(size)
+		}
+		return line, size, r.off - int64(r.w-r.r), true
+	}
+	r.scanned = r.w - r.r
+	if r.w-r.r > r.maxLine || (r.r == 0 && r.w == len(r.buf)) {
+		// Over-long, or longer than the buffer: move it aside so the
+		// buffer can take the rest of the line.
+		r.spilling = true
+		r.long = r.long[:0]
+		r.spillSize = 0
+		r.spill(r.buf[r.r:r.w])
+		r.r, r.w, r.scanned = 0, 0, 0
+	}
+	return nil, 0, 0, false
+}
+
+// Buffered reports whether a complete line is buffered, so that
+// NextBuffered would return one. It does not consume anything.
+func (r *LineReader) Buffered() bool {
+	if r.spilling {
+		return bytes.IndexByte(r.buf[r.r:r.w], '\n') >= 0
+	}
+	return bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n') >= 0
+}
+
+// Fill reads once from the underlying reader into the buffer, keeping the
+// unfinished tail of a line, and returns what Read returned. Call it after
+// NextBuffered reported no complete line; views handed out before are no
+// longer valid. A Fill on a buffer with no room reads nothing and returns 0,
+// nil.
+func (r *LineReader) Fill() (int, error) {
+	if r.buf == nil {
+		r.buf = getBuf(r.bufSize)
+	}
+	// Keep the unfinished tail, drop the rest.
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+	} else if r.w == len(r.buf) && r.r > 0 {
+		n := copy(r.buf, r.buf[r.r:r.w])
+		r.r, r.w = 0, n
+	}
+	if r.w == len(r.buf) {
+		return 0, nil
+	}
+	n, err := r.rd.Read(r.buf[r.w:])
+	if n < 0 || n > len(r.buf)-r.w {
+		panic("file: io.Reader returned an invalid count")
+	}
+	r.w += n
+	r.off += int64(n)
+	return n, err
+}
+
+// ReadOffset returns the file offset of the next byte Fill will read: how far
+// the underlying reader has been consumed.
+func (r *LineReader) ReadOffset() int64 { return r.off }
 
 // spill appends p to the over-long line, keeping at most maxLine bytes.
 func (r *LineReader) spill(p []byte) {

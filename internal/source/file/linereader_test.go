@@ -266,3 +266,44 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+func TestLineReaderPark(t *testing.T) {
+	g := &growReader{}
+	r := NewLineReader(g, 16, 40, 0)
+	defer r.Release()
+	next := func(want ...string) {
+		t.Helper()
+		got, err := readAll(t, r)
+		if err != io.EOF {
+			t.Fatalf("err %v", err)
+		}
+		var s []string
+		for _, l := range got {
+			s = append(s, l.line)
+		}
+		if fmt.Sprint(s) != fmt.Sprint(want) {
+			t.Fatalf("got %q, want %q", s, want)
+		}
+	}
+	g.data = append(g.data, "one\ntw"...)
+	next("one")
+	if r.Park() {
+		t.Fatal("parked with a partial line buffered")
+	}
+	g.data = append(g.data, "o\n"...)
+	next("two")
+	if !r.Park() || r.buf != nil {
+		t.Fatal("not parked at a line boundary")
+	}
+	if r.Buffered() {
+		t.Fatal("a parked reader has nothing buffered")
+	}
+	g.data = append(g.data, strings.Repeat("x", 50)+"\nthree\n"...) // an over-long line after parking
+	next(strings.Repeat("x", 40), "three")
+	if p, ok := r.Pending(); ok {
+		t.Fatalf("pending %+v", p)
+	}
+	if off := r.Offset(); off != int64(len(g.data)) {
+		t.Fatalf("offset %d, want %d", off, len(g.data))
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/config"
+	"shipper/internal/source/file"
+)
+
+func init() {
+	inputs[config.InputFile] = newFileInput
+	describers[config.InputFile] = describeFileInput
+}
+
+type fileInput struct {
+	src *file.Source
+}
+
+// fileConfig maps the configuration onto the source's.
+func fileConfig(cfg *config.Config, static []byte) (file.Config, error) {
+	fc := &cfg.File
+	format, err := file.ParseFormat(fc.Format)
+	if err != nil {
+		return file.Config{}, err
+	}
+	out := file.Config{
+		Paths:              fc.Globs(),
+		Exclude:            fc.Exclude,
+		Format:             format,
+		StartAtEnd:         fc.StartAt == "end",
+		MaxRecordBytes:     int(cfg.MaxLineBytes),
+		StateDir:           fc.StateDir,
+		CheckpointInterval: fc.CheckpointInterval,
+		PollInterval:       fc.PollInterval,
+		RescanInterval:     fc.RescanInterval,
+		MaxOpenFiles:       fc.MaxOpenFiles,
+		CloseInactive:      fc.CloseInactive,
+		RotateWait:         fc.RotateWait,
+		Dataset:            cfg.Dataset,
+		Namespace:          cfg.Namespace,
+		Static:             static,
+		NodeName:           fc.NodeName,
+	}
+	if fc.Mode == config.FileModeSidecar {
+		out.Pod = file.PodIdentity{Namespace: fc.PodNamespace, Name: fc.PodName, UID: fc.PodUID}
+	}
+	for _, l := range fc.Labels {
+		out.Labels = append(out.Labels, file.Label{Key: l.Key, Value: l.Value})
+	}
+	if fc.Multiline {
+		ml := &file.MultilineConfig{MaxLines: fc.MultilineMaxLines, MaxBytes: int(cfg.MaxLineBytes), Timeout: fc.MultilineTimeout}
+		if fc.MultilineStart != "" {
+			if ml.Start, err = regexp.Compile(fc.MultilineStart); err != nil {
+				return file.Config{}, fmt.Errorf("--file-multiline-start: %w", err)
+			}
+		}
+		out.Multiline = ml
+	}
+	return out, nil
+}
+
+func newFileInput(env *inputEnv) (input, error) {
+	fc, err := fileConfig(env.cfg, env.static)
+	if err != nil {
+		return nil, err
+	}
+	src, err := file.New(fc, env.pipe, env.log)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInput{src: src}, nil
+}
+
+func (in *fileInput) Run(ctx, queueCtx context.Context) error { return in.src.Run(ctx, queueCtx) }
+
+func (in *fileInput) Drain(ctx context.Context) error { return in.src.Drain(ctx) }
+
+func (in *fileInput) Summary(e *zerolog.Event) {
+	st := in.src.Stats()
+	e.Dict("file", zerolog.Dict().
+		Uint64("records", st.Records).Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).
+		Uint64("acked", st.Acked).Uint64("json", st.JSON).Uint64("malformed_json", st.MalformedJSON).
+		Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).
+		Uint64("malformed_lines", st.Malformed).Uint64("incomplete", st.Incomplete).
+		Uint64("files_opened", st.Opened).Uint64("rotated", st.Rotated).Uint64("deleted", st.Deleted).
+		Uint64("truncations", st.Truncations).Uint64("truncations_without_copy", st.TruncatedNoCopy).
+		Uint64("copies_read", st.CopiesRead).Uint64("recovered", st.Recovered).Uint64("read_errors", st.ReadErrors))
+}
+
+func describeFileInput(cfg *config.Config) string {
+	fc := &cfg.File
+	var b strings.Builder
+	fmt.Fprintf(&b, "files matching %s", strings.Join(fc.Globs(), ", "))
+	if len(fc.Exclude) > 0 {
+		fmt.Fprintf(&b, " except %s", strings.Join(fc.Exclude, ", "))
+	}
+	fmt.Fprintf(&b, " (format %s, rescanned every %s, at most %d open); files without a checkpoint found at start read from their %s; "+
+		"checkpoints in %s every %s", fc.Format, fc.RescanInterval, fc.MaxOpenFiles, fc.StartAt, fc.StateDir, fc.CheckpointInterval)
+	if fc.Multiline {
+		fmt.Fprintf(&b, "; multiline records joined")
+	}
+	return b.String()
+}
