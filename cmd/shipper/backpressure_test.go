@@ -147,6 +147,9 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	if m["shipper_buffer_used_bytes"] > m["shipper_buffer_max_bytes"] || m["shipper_buffer_max_bytes"] != budget {
 		t.Fatalf("budget overrun: used %v of %v", m["shipper_buffer_used_bytes"], m["shipper_buffer_max_bytes"])
 	}
+	if lines := m["shipper_stdin_lines_total"]; lines == 0 || int64(lines)*190 > written.Load() {
+		t.Fatalf("shipper_stdin_lines_total %v: want the lines read so far (at most %d)", lines, written.Load()/190)
+	}
 	if m["shipper_buffer_waits_total"] == 0 {
 		t.Fatalf("no backpressure wait counted: %v", m)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"shipper/internal/config"
 	"shipper/internal/pipeline"
+	"shipper/internal/status"
 )
 
 // input is one enabled source of records, wired to the shared pipeline.
@@ -24,6 +25,9 @@ type input interface {
 	Drain(ctx context.Context) error
 	// Summary adds the input's counters to the final log line.
 	Summary(e *zerolog.Event)
+	// Metrics writes the input's counters for /metrics. Safe to call
+	// concurrently with Run.
+	Metrics(w *status.Writer)
 }
 
 // inputEnv is what a constructor gets to build an input.

@@ -10,6 +10,7 @@ import (
 
 	"shipper/internal/config"
 	"shipper/internal/source/file"
+	"shipper/internal/status"
 )
 
 func init() {
@@ -90,6 +91,21 @@ func (in *fileInput) Summary(e *zerolog.Event) {
 		Uint64("files_opened", st.Opened).Uint64("rotated", st.Rotated).Uint64("deleted", st.Deleted).
 		Uint64("truncations", st.Truncations).Uint64("truncations_without_copy", st.TruncatedNoCopy).
 		Uint64("copies_read", st.CopiesRead).Uint64("recovered", st.Recovered).Uint64("read_errors", st.ReadErrors))
+}
+
+func (in *fileInput) Metrics(w *status.Writer) {
+	st := in.src.Stats()
+	w.Counter("shipper_file_records_total", "Records read from files (after joining pieces and multiline groups).", st.Records)
+	w.Counter("shipper_file_lines_total", "Lines read from files.", st.Lines)
+	w.Counter("shipper_file_bytes_total", "Bytes read from files.", st.Bytes)
+	w.Counter("shipper_file_records_acked_total", "Records delivered and checkpointed.", st.Acked)
+	w.Counter("shipper_file_malformed_json_total", "Records that looked like JSON but were malformed (indexed raw).", st.MalformedJSON)
+	w.Counter("shipper_file_truncated_total", "Records longer than --max-line-bytes (truncated).", st.Truncated)
+	w.Counter("shipper_file_opened_total", "Files opened.", st.Opened)
+	w.Counter("shipper_file_rotated_total", "Rotations followed.", st.Rotated)
+	w.Counter("shipper_file_truncations_total", "Files truncated in place (copytruncate).", st.Truncations)
+	w.Counter("shipper_file_truncations_without_copy_total", "Truncations whose unread end could not be found in a copy.", st.TruncatedNoCopy)
+	w.Counter("shipper_file_read_errors_total", "Read errors.", st.ReadErrors)
 }
 
 func describeFileInput(cfg *config.Config) string {

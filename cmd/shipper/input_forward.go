@@ -9,6 +9,7 @@ import (
 
 	"shipper/internal/config"
 	"shipper/internal/source/forward"
+	"shipper/internal/status"
 )
 
 func init() {
@@ -90,6 +91,22 @@ func newForwardInput(env *inputEnv) (input, error) {
 func (in *forwardInput) Run(ctx, queueCtx context.Context) error { return in.srv.Run(ctx, queueCtx) }
 
 func (in *forwardInput) Drain(ctx context.Context) error { return in.srv.Drain(ctx) }
+
+func (in *forwardInput) Metrics(w *status.Writer) {
+	st := in.srv.Stats()
+	var closed uint64
+	for _, n := range st.Closed {
+		closed += n
+	}
+	w.Counter("shipper_forward_connections_total", "Forward connections accepted.", st.Connections)
+	w.Counter("shipper_forward_connections_refused_total", "Forward connections refused (--forward-max-connections).", st.Refused)
+	w.Counter("shipper_forward_connections_closed_total", "Forward connections closed, for any reason.", closed)
+	w.Counter("shipper_forward_requests_total", "Forward requests decoded.", st.Requests)
+	w.Counter("shipper_forward_records_total", "Records received.", st.Records)
+	w.Counter("shipper_forward_acks_total", "Acks sent after delivery.", st.Acks)
+	w.Counter("shipper_forward_invalid_entries_total", "Entries that were not valid records.", st.Invalid)
+	w.Counter("shipper_forward_dropped_total", "Records discarded under --buffer-full-policy=drop_newest.", st.Dropped)
+}
 
 func (in *forwardInput) Summary(e *zerolog.Event) {
 	st := in.srv.Stats()

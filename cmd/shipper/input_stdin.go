@@ -10,6 +10,7 @@ import (
 	"shipper/internal/config"
 	"shipper/internal/pipeline"
 	"shipper/internal/source/stdin"
+	"shipper/internal/status"
 )
 
 func init() {
@@ -51,4 +52,13 @@ func (in *stdinInput) Summary(e *zerolog.Event) {
 	e.Dict("stdin", zerolog.Dict().
 		Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).Uint64("json", st.JSON).
 		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated))
+}
+
+func (in *stdinInput) Metrics(w *status.Writer) {
+	st := in.src.Stats()
+	w.Counter("shipper_stdin_lines_total", "Lines read from standard input.", st.Lines)
+	w.Counter("shipper_stdin_bytes_total", "Bytes read from standard input.", st.Bytes)
+	w.Counter("shipper_stdin_malformed_json_total", "Lines that looked like JSON but were malformed (indexed raw).", st.Malformed)
+	w.Counter("shipper_stdin_invalid_utf8_total", "Lines with invalid UTF-8 (replaced).", st.InvalidUTF8)
+	w.Counter("shipper_stdin_truncated_total", "Lines longer than --max-line-bytes (truncated).", st.Truncated)
 }

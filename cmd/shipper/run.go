@@ -54,7 +54,12 @@ func runCmd(args []string) int {
 				return errors.New("Elasticsearch not reached yet")
 			}
 			return nil
-		}, func(w *status.Writer) { writeMetrics(w, pipe, sink) })
+		}, func(w *status.Writer) {
+			writeMetrics(w, pipe, sink)
+			for _, in := range ins {
+				in.Metrics(w)
+			}
+		})
 		if err != nil {
 			log.Error().Err(err).Msg("cannot start")
 			return 2
