@@ -419,7 +419,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		m := &ms[k]
 		name := s[m.ks+1 : m.ke-1]
 		if m.escKey {
-			p.keyBuf = unescapeKey(p.keyBuf[:0], name)
+			p.keyBuf = Unescape(p.keyBuf[:0], name)
 			name = p.keyBuf
 		}
 		id := builtinID(name)
@@ -746,7 +746,7 @@ func (ks *keySet) parse(b []byte, sc *scanner) {
 	for _, m := range sc.members {
 		name := obj[m.ks+1 : m.ke-1]
 		if m.escKey {
-			ks.buf = unescapeKey(ks.buf, name)
+			ks.buf = Unescape(ks.buf, name)
 		} else {
 			ks.buf = append(ks.buf, name...)
 		}

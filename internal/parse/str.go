@@ -154,10 +154,10 @@ func trimPartialRune(b []byte) []byte {
 	return b
 }
 
-// unescapeKey appends the value of the raw JSON string contents s (without
-// quotes, known to be valid JSON) to dst. Used for the rare member names with
-// escapes only.
-func unescapeKey(dst, s []byte) []byte {
+// Unescape appends the value of the raw JSON string contents s (without
+// quotes, already validated as JSON) to dst; a lone surrogate becomes U+FFFD.
+// The parser uses it for the rare member names with escapes only.
+func Unescape(dst, s []byte) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '\\' {

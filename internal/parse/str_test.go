@@ -81,8 +81,8 @@ func TestTrimPartialRune(t *testing.T) {
 func TestUnescapeKey(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()
-		if got := string(unescapeKey(nil, []byte(in))); got != want {
-			t.Fatalf("unescapeKey(%q) = %q, want %q", in, got, want)
+		if got := string(Unescape(nil, []byte(in))); got != want {
+			t.Fatalf("Unescape(%q) = %q, want %q", in, got, want)
 		}
 		var viaJSON string
 		if err := json.Unmarshal([]byte(`"`+in+`"`), &viaJSON); err != nil || viaJSON != want {

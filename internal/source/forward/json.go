@@ -5,8 +5,8 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"shipper/internal/parse"
 )
 
 // The JSON connection mode (protocols.md §1.1): Fluentd's in_forward parses a
@@ -78,7 +78,7 @@ func (d *Decoder) decodeJSON(b []byte) (req Request, err error) {
 	}
 	req.Tag = tag[1 : len(tag)-1]
 	if bytes.IndexByte(req.Tag, '\\') >= 0 {
-		d.tagBuf = jsonUnescape(d.tagBuf[:0], req.Tag)
+		d.tagBuf = parse.Unescape(d.tagBuf[:0], req.Tag)
 		req.Tag = d.tagBuf
 	}
 	e1 := b[el[1][0]:el[1][1]]
@@ -467,49 +467,3 @@ func unhex(c byte) int {
 	return -1
 }
 
-// jsonUnescape appends the decoded contents of a validated JSON string
-// literal (without quotes) to dst. Lone surrogates become U+FFFD.
-func jsonUnescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := rune(hex4(s[i+1:]))
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-					if r2 := utf16.DecodeRune(r, rune(hex4(s[i+3:]))); r2 != utf8.RuneError {
-						r = r2
-						i += 6
-					}
-				}
-				if utf16.IsSurrogate(r) {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
-			dst = append(dst, s[i])
-		}
-	}
-	return dst
-}
-
-func hex4(s []byte) int {
-	return unhex(s[0])<<12 | unhex(s[1])<<8 | unhex(s[2])<<4 | unhex(s[3])
-}
