@@ -39,6 +39,8 @@ type Config struct {
 type Stats struct {
 	Lines, Bytes                            uint64
 	Malformed, InvalidUTF8, Truncated, JSON uint64
+	// Dropped lines were read but discarded under drop_newest.
+	Dropped uint64
 }
 
 // Source reads lines from one reader. Run must be called once.
@@ -54,6 +56,8 @@ type Source struct {
 	scratchSizes []int
 
 	lines, bytes, malformed, invalidUTF8, truncated, json atomic.Uint64
+	drops                                                 atomic.Uint64
+	lastDropLog                                           atomic.Int64
 }
 
 // New returns a source reading r into pr. When r is an *os.File that can be
@@ -80,7 +84,7 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 // Stats returns a snapshot of the counters.
 func (s *Source) Stats() Stats {
 	return Stats{Lines: s.lines.Load(), Bytes: s.bytes.Load(), Malformed: s.malformed.Load(),
-		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load()}
+		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load(), Dropped: s.drops.Load()}
 }
 
 // Run reads until EOF or until ctx is cancelled, handing every complete line
@@ -222,7 +226,8 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 	s.enc.Parser.SetIngested(now)
 	b, err := s.pr.Begin(ctx)
 	if err != nil {
-		return err
+		s.lines.Add(uint64(len(lines)))
+		return s.dropped(err, len(lines))
 	}
 	defer s.pr.End()
 	var counts [4]uint64
@@ -232,7 +237,8 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 		}
 		if s.pr.Full(b) {
 			if b, err = s.pr.Next(ctx); err != nil {
-				return err
+				s.publish(len(lines), &counts)
+				return s.dropped(err, len(lines)-i)
 			}
 		}
 		l := parse.Line{Data: line, Size: sizes[i], Time: now}
@@ -251,11 +257,33 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 			counts[3]++
 		}
 	}
-	s.lines.Add(uint64(len(lines)))
+	s.publish(len(lines), &counts)
+	return nil
+}
+
+// publish adds a chunk's counters: lines read, and per kind (JSON,
+// malformed, invalid UTF-8, truncated) of those queued.
+func (s *Source) publish(lines int, counts *[4]uint64) {
+	s.lines.Add(uint64(lines))
 	s.json.Add(counts[0])
 	s.malformed.Add(counts[1])
 	s.invalidUTF8.Add(counts[2])
 	s.truncated.Add(counts[3])
+}
+
+// dropped handles a failure to queue n lines (already counted as read): under the drop_newest policy
+// (pipeline.ErrFull) they are counted and discarded, and a warning is logged
+// at most every 10 s; other errors are returned.
+func (s *Source) dropped(err error, n int) error {
+	if !errors.Is(err, pipeline.ErrFull) {
+		return err
+	}
+	total := s.drops.Add(uint64(n))
+	if now := time.Now().UnixNano(); now-s.lastDropLog.Load() >= int64(10*time.Second) {
+		s.lastDropLog.Store(now)
+		s.log.Warn().Uint64("lines_dropped_total", total).
+			Msg("buffer full: discarding lines (--buffer-full-policy=drop_newest); Elasticsearch is not keeping up")
+	}
 	return nil
 }
 

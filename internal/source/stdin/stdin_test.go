@@ -226,3 +226,34 @@ func TestInvalidDataset(t *testing.T) {
 		t.Fatal("no error for an invalid dataset")
 	}
 }
+
+// TestDropNewestCountsDiscardedLines: under drop_newest a full pipeline makes
+// the source discard and count lines, not fail.
+func TestDropNewestCountsDiscardedLines(t *testing.T) {
+	p := pipeline.New(pipeline.Config{MaxBytes: 1, BatchBytes: 64 << 10, FullPolicy: pipeline.DropNewest, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	s, err := New(Config{Dataset: "test", Namespace: "default", ReadBytes: 4096}, strings.NewReader(strings.Repeat(`{"msg":"a line of about eighty bytes, repeated until the batch fills up"}`+"\n", 5000)), pr, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing consumes: the budget admits exactly one batch.
+	ctx := context.Background()
+	if err := s.Run(ctx, ctx); err != nil {
+		t.Fatalf("Run under drop_newest: %v", err)
+	}
+	st := s.Stats()
+	if st.Lines != 5000 || st.Dropped == 0 || st.Dropped >= 5000 {
+		t.Fatalf("stats: %+v; want 5000 lines read, some but not all dropped", st)
+	}
+	if err := pr.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
+	for len(p.Batches()) > 0 {
+		queued += (<-p.Batches()).Len()
+	}
+	if uint64(queued)+st.Dropped != 5000 {
+		t.Fatalf("queued %d + dropped %d != 5000 lines read", queued, st.Dropped)
+	}
+}
