@@ -52,7 +52,7 @@ echo "data streams: ${names:-(none)}"
 
 total=$(count_of "$(es GET "/$(url_path "$LOGS")/_count?allow_no_indices=true&ignore_unavailable=true")")
 echo
-echo "== documents in logs-* (without the dead-letter stream): ${total:-?}"
+echo "== documents in $LOGS: ${total:-?}"
 
 echo
 echo "== per log.level"
