@@ -22,12 +22,12 @@ type build struct {
 }
 
 var (
-	builds   [2]build // plain, race
+	builds   [3]build // shipper plain, shipper race, demo-app
 	buildDir string
 	dirOnce  sync.Once
 )
 
-// TestMain removes the binary built by shipperBinary.
+// TestMain removes the binaries built by shipperBinary and demoAppBinary.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if buildDir != "" {
@@ -53,6 +53,21 @@ func shipperBinary(t testing.TB, race bool) string {
 	})
 	if b.err != nil {
 		t.Fatalf("cannot build the shipper binary: %v\n%s", b.err, b.out)
+	}
+	return b.path
+}
+
+// demoAppBinary builds cmd/demo-app once per test run and returns its path.
+func demoAppBinary(t testing.TB) string {
+	t.Helper()
+	dirOnce.Do(func() { buildDir, _ = os.MkdirTemp("", "shipper-bin-") })
+	b := &builds[2]
+	b.once.Do(func() {
+		b.path = filepath.Join(buildDir, "demo-app")
+		b.out, b.err = exec.Command("go", "build", "-o", b.path, "shipper/cmd/demo-app").CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("cannot build the demo app: %v\n%s", b.err, b.out)
 	}
 	return b.path
 }

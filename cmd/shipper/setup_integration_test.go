@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	assets "shipper/elasticsearch"
 	"shipper/internal/testutil/estest"
-	"shipper/kibana"
 )
 
 // installedTemplates returns what Elasticsearch holds for each embedded
@@ -77,12 +75,7 @@ func TestIntegrationSetupThenShipDemoLogs(t *testing.T) {
 	}
 
 	// The demo app's own log lines: a few seconds of its load generator.
-	dir := t.TempDir()
-	demoBin := filepath.Join(dir, "demo-app")
-	if out, err := exec.Command("go", "build", "-o", demoBin, "shipper/cmd/demo-app").CombinedOutput(); err != nil {
-		t.Fatalf("cannot build the demo app: %v\n%s", err, out)
-	}
-	demo := exec.CommandContext(ctx, demoBin, "--load", "--rate=200", "--duration=3s")
+	demo := exec.CommandContext(ctx, demoAppBinary(t), "--load", "--rate=200", "--duration=3s")
 	demo.Env = append(os.Environ(), "PORT=0", "FLUENT_ADDRESS=")
 	var demoOut, demoErr bytes.Buffer
 	demo.Stdout, demo.Stderr = &demoOut, &demoErr
@@ -117,86 +110,6 @@ func TestIntegrationSetupThenShipDemoLogs(t *testing.T) {
 	}
 
 	// What Kibana's data views see: logs-* (here narrowed to this test's
-	// namespace, so that other tests' streams on the shared node do not
-	// matter) covers the logs stream and the dead-letter stream.
-	pattern := "logs-*-" + ns
-	var caps struct {
-		Indices []string `json:"indices"`
-		Fields  map[string]map[string]struct {
-			Searchable   bool `json:"searchable"`
-			Aggregatable bool `json:"aggregatable"`
-		} `json:"fields"`
-	}
-	b := estest.MustDo(t, http.MethodGet, "/"+pattern+"/_field_caps?fields=*", "")
-	if err := json.Unmarshal(b, &caps); err != nil {
-		t.Fatal(err)
-	}
-	if len(caps.Indices) < 2 {
-		t.Errorf("_field_caps of %s covers %v, want the backing indices of both streams", pattern, caps.Indices)
-	}
-	numeric := map[string]bool{"long": true, "integer": true, "short": true, "byte": true, "double": true, "float": true, "half_float": true, "scaled_float": true, "unsigned_long": true}
-	used := kibana.FieldsUsed()
-	if len(used) == 0 {
-		t.Fatal("kibana.FieldsUsed is empty")
-	}
-	for field, kind := range used {
-		types, ok := caps.Fields[field]
-		if !ok {
-			t.Errorf("%s (needed as %s by the Kibana saved objects) is not in _field_caps of %s", field, kind, pattern)
-			continue
-		}
-		for typ, c := range types {
-			var good bool
-			switch kind {
-			case kibana.FieldDate:
-				good = (typ == "date" || typ == "date_nanos") && c.Aggregatable
-			case kibana.FieldKeyword:
-				good = typ == "keyword" && c.Aggregatable
-			case kibana.FieldNumber:
-				good = numeric[typ] && c.Aggregatable
-			default:
-				good = typ != "unmapped"
-			}
-			if !good {
-				t.Errorf("%s is mapped as %s (aggregatable %v) in %s; the Kibana saved objects need %s", field, typ, c.Aggregatable, pattern, kind)
-			}
-		}
-		// And the shipped documents fill it: the views are not empty.
-		if !someSourceHas(t, pattern, field) {
-			t.Errorf("no document of %s has %s, which the Kibana saved objects use", pattern, field)
-		}
-	}
-	if t.Failed() {
-		t.Logf("field caps: %.3000s", b)
-	}
-}
-
-// someSourceHas reports whether a document of index has field in its
-// _source. It reads the sources rather than asking an exists query, which
-// cannot see fields kept only in _source (event.original of dead letters
-// is neither indexed nor has doc values).
-func someSourceHas(t *testing.T, index, field string) bool {
-	t.Helper()
-	b := estest.MustDo(t, http.MethodPost, "/"+index+"/_search", `{"size":5000,"_source":[`+jsonString(field)+`],"query":{"match_all":{}}}`)
-	var r struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range r.Hits.Hits {
-		if len(h.Source) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+	// namespace) covers the logs stream and the dead-letter stream.
+	checkKibanaFields(t, "logs-*-"+ns)
 }
