@@ -147,7 +147,14 @@ func runCmd(args []string) int {
 		abortSink()
 	}
 	pipe.Close()
-	<-sinkDone
+	select {
+	case <-sinkDone:
+	case <-queueCtx.Done():
+		// Past the deadline with the queue delivered, the sink may still be
+		// retrying its start-up checks against an unreachable Elasticsearch.
+		abortSink()
+		<-sinkDone
+	}
 	pastDeadline()
 	logSummary(log, ins, sink.Stats())
 	if failed.Load() && exit == 0 {

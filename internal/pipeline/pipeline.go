@@ -108,9 +108,14 @@ func New(cfg Config) *Pipeline {
 	if cfg.FullPolicy == "" {
 		cfg.FullPolicy = Block
 	}
+	// Every batch holds at least BatchReserve of the budget from getBatch
+	// to recycle, so room for MaxBytes/BatchReserve batches means a send
+	// never blocks: producers wait on the budget, where ctx and Close are
+	// honoured, never on the channel, where send (holding the producer's
+	// mutex and closeMu) would not give up.
 	p := &Pipeline{
 		cfg:    cfg,
-		out:    make(chan *event.Batch, 1024),
+		out:    make(chan *event.Batch, cfg.MaxBytes/BatchReserve(cfg.BatchBytes)),
 		closed: make(chan struct{}),
 	}
 	p.budget.init(cfg.MaxBytes)
@@ -178,8 +183,9 @@ func (p *Pipeline) getBatch(ctx context.Context) (*event.Batch, error) {
 	return b, nil
 }
 
-// send queues a sealed batch. It does not give up on ctx: the batch already
-// holds budget and records; only the pipeline's closure stops it.
+// send queues a sealed batch. It takes no ctx: the batch already holds
+// budget and records, and the channel has room for every batch the budget
+// admits (see New), so it never blocks. Only the pipeline's closure stops it.
 func (p *Pipeline) send(b *event.Batch) error {
 	// Account for a body that grew past the reservation (one large record).
 	if grow := int64(cap(b.Body)) - b.Reserved; grow > 0 {
@@ -202,6 +208,12 @@ func (p *Pipeline) send(b *event.Batch) error {
 // recycle returns a delivered batch's budget and buffers.
 func (p *Pipeline) recycle(b *event.Batch) {
 	p.acked.Add(uint64(len(b.Items)))
+	p.putBack(b)
+}
+
+// putBack returns a batch's budget and buffers; its records, if any, are
+// given up.
+func (p *Pipeline) putBack(b *event.Batch) {
 	p.budget.release(b.Reserved)
 	if int64(cap(b.Body)) > BatchReserve(p.cfg.BatchBytes) {
 		return // regrown for a huge record: let it go, keep buffers uniform

@@ -91,13 +91,18 @@ func (pr *Producer) Next(ctx context.Context) (*event.Batch, error) {
 	return pr.cur, nil
 }
 
-// End unlocks the producer. A batch that is full is sealed and queued.
+// End unlocks the producer. A batch that is full is sealed and queued; one
+// left empty gives its budget back, as no age flush would ever seal it.
 func (pr *Producer) End() {
 	if b := pr.cur; b != nil {
-		if (len(b.Items) > 0 || len(b.Marks) > 0) && pr.curFirst.IsZero() {
+		empty := len(b.Items) == 0 && len(b.Marks) == 0
+		if empty {
+			pr.cur = nil
+			pr.p.putBack(b)
+		} else if pr.curFirst.IsZero() {
 			pr.curFirst = time.Now()
 		}
-		if pr.Full(b) {
+		if !empty && pr.Full(b) {
 			pr.sendErr = pr.sealLocked()
 		}
 	}
@@ -177,9 +182,15 @@ func (pr *Producer) sealLocked() error {
 	}
 	pr.cur = nil
 	b.Seq = pr.nextSeq
-	pr.nextSeq++
 	b.SetDone(pr.delivered)
-	return pr.p.send(b)
+	if err := pr.p.send(b); err != nil {
+		// Not queued: no acknowledgement will come, so the sequence number
+		// must not be waited for, and the budget comes back now.
+		pr.p.putBack(b)
+		return err
+	}
+	pr.nextSeq++
+	return nil
 }
 
 // delivered is the batch's Done callback: it releases acknowledgements in
