@@ -436,8 +436,17 @@ func (h *harvester) flush(r *reader, withPending bool) {
 		return
 	}
 	b, err := s.pr.Begin(s.queueCtx)
+	for errors.Is(err, pipeline.ErrFull) {
+		// drop_newest: these are a file's last records and the file is
+		// about to be released, so it can no longer serve as their buffer:
+		// wait for room instead.
+		if h.backoff(err) != nil {
+			return
+		}
+		b, err = s.pr.Begin(s.queueCtx)
+	}
 	if err != nil {
-		return // stopping or dropping: the records are read again after a restart
+		return // stopping: the records are read again after a restart
 	}
 	defer s.pr.End()
 	s.enc.Parser.SetIngested(time.Now().UnixNano())
