@@ -94,12 +94,14 @@ func runCmd(args []string) int {
 		defer t.Stop()
 		select {
 		case sig = <-sigs:
-			log.Warn().Str("signal", sig.String()).Msg("second signal: exiting now")
-			os.Exit(1)
 		case <-t.C:
 			pastDeadline()
-		case <-queueCtx.Done():
+			// Stopping may still hang (a disk that does not answer a
+			// checkpoint write): a second signal still ends it.
+			sig = <-sigs
 		}
+		log.Warn().Str("signal", sig.String()).Msg("second signal: exiting now")
+		os.Exit(1)
 	}()
 
 	log.Info().Str("version", version).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
