@@ -466,4 +466,3 @@ func unhex(c byte) int {
 	}
 	return -1
 }
-
