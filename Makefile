@@ -20,7 +20,7 @@ SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.
 SHOW_INDEX    ?= logs-demo-*
 
-.PHONY: help build test test-unit test-integration bench \
+.PHONY: help build test lint test-unit test-integration bench \
 	es-fetch es-start es-stop es-status run show
 
 help: ## list the targets
@@ -30,7 +30,13 @@ build: ## build the binaries of ./cmd/... into bin/
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-test: test-unit test-integration ## unit tests, then integration tests against a real Elasticsearch
+test: lint test-unit test-integration ## formatting and vet, unit tests, then integration tests against a real Elasticsearch
+
+lint: ## gofmt and go vet (with and without the integration tag)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 
 test-unit: ## unit tests (no Elasticsearch needed)
 	$(GO) test -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) ./...
