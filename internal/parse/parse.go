@@ -24,7 +24,9 @@
 //     "severity", "lvl" with a usable value: a non-empty string, lower-cased
 //     (ASCII only), or a number: zerolog's -1..5 become trace, debug, info,
 //     warn, error, fatal, panic; 6 and 7 (zerolog's NoLevel and Disabled)
-//     are not usable; any other number is written as a string ("30").
+//     are not usable; pino's and bunyan's 10, 20, 30, 40, 50, 60 become
+//     trace, debug, info, warn, error, fatal; any other number is written
+//     as a string ("35").
 //   - message comes from the first of "message", "msg" whose value is a
 //     string, copied as is. A non-string value is not used.
 //   - "data_stream.dataset", when a string, is reported in Info.Dataset and
@@ -210,6 +212,9 @@ var (
 // zerologLevels maps zerolog's numeric levels -1..5; 6 (NoLevel) and 7
 // (Disabled) carry no level.
 var zerologLevels = [...]string{"trace", "debug", "info", "warn", "error", "fatal", "panic"}
+
+// pinoLevels maps pino's and bunyan's numeric levels 10, 20, ... 60.
+var pinoLevels = [...]string{"trace", "debug", "info", "warn", "error", "fatal"}
 
 const originalSuffix = "_original"
 
@@ -704,6 +709,9 @@ func appendLevel(dst, s []byte, m *member) []byte {
 			dst = append(dst, zerologLevels[v[0]-'0'+1]...)
 		case string(v) == "-1":
 			dst = append(dst, zerologLevels[0]...)
+		case len(v) == 2 && v[1] == '0' && v[0] >= '1' && v[0] <= '6':
+			// pino and bunyan (Node.js): 10 trace ... 60 fatal.
+			dst = append(dst, pinoLevels[v[0]-'1']...)
 		default:
 			dst = append(dst, v...)
 		}

@@ -189,7 +189,14 @@ func TestAppendJSON(t *testing.T) {
 	lvl(`"level":3`, "error")
 	lvl(`"level":4`, "fatal")
 	lvl(`"level":5`, "panic")
-	lvl(`"level":30`, "30")
+	// pino and bunyan.
+	lvl(`"level":10`, "trace")
+	lvl(`"level":30`, "info")
+	lvl(`"level":40`, "warn")
+	lvl(`"level":50`, "error")
+	lvl(`"level":60`, "fatal")
+	lvl(`"level":35`, "35")
+	lvl(`"level":70`, "70")
 	lvl(`"level":1.5`, "1.5")
 	// zerolog's NoLevel and Disabled carry no level.
 	f(`{"level":6}`, JSON, lineTS+`,"level":6,`+ing+`}`)
