@@ -74,8 +74,8 @@ func runCmd(args []string) int {
 	defer stopReading()
 	sinkCtx, abortSink := context.WithCancel(context.Background())
 	defer abortSink()
-	// queueCtx and waitCtx end at the shutdown deadline: until then, what was
-	// read is queued and delivered.
+	// queueCtx ends at the shutdown deadline (or when everything is done):
+	// until then, what was read is queued and delivered.
 	queueCtx, pastDeadline := context.WithCancel(context.Background())
 	defer pastDeadline()
 	sigs := make(chan os.Signal, 2)
