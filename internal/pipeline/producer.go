@@ -118,12 +118,14 @@ func (pr *Producer) Flush() error {
 
 // Pending returns how many sealed batches are not yet acknowledged.
 func (pr *Producer) Pending() uint64 {
-	pr.mu.Lock()
-	n := pr.nextSeq
-	pr.mu.Unlock()
+	// Acknowledged first: it only grows, and never past the sealed count
+	// read afterwards, so the difference cannot underflow.
 	pr.ackMu.Lock()
-	defer pr.ackMu.Unlock()
-	return n - pr.ackNext
+	acked := pr.ackNext
+	pr.ackMu.Unlock()
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.nextSeq - acked
 }
 
 // Wait blocks until every batch sealed so far is acknowledged, or ctx is done.
