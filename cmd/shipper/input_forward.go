@@ -51,12 +51,13 @@ func describeForward(cfg *config.Config) string {
 	if f.DatasetFromTag {
 		target = "logs-<tag>-" + cfg.Namespace
 	}
-	return fmt.Sprintf("Fluent Forward requests on %s (%s), up to %d connections, requests up to %s (%s decompressed), into %s; acks once delivered",
-		strings.Join(where, ", "), strings.Join(sec, ", "), f.MaxConnections, f.MaxRequestBytes, f.MaxDecompressedBytes, target)
+	return fmt.Sprintf("Fluent Forward requests on %s (%s), up to %d connections, requests up to %s (%s decompressed), %s of large buffers in all, into %s; acks once delivered",
+		strings.Join(where, ", "), strings.Join(sec, ", "), f.MaxConnections, f.MaxRequestBytes, f.MaxDecompressedBytes, f.BufferBytes, target)
 }
 
 type forwardInput struct {
-	srv *forward.Server
+	srv       *forward.Server
+	bufferMax int64
 }
 
 func newForwardInput(env *inputEnv) (input, error) {
@@ -77,6 +78,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 		Limits: forward.Limits{
 			MaxRequestBytes: int(f.MaxRequestBytes), MaxDecompressedBytes: int(f.MaxDecompressedBytes),
 		},
+		BufferBytes: int(f.BufferBytes),
 		IdleTimeout: f.IdleTimeout, ReadTimeout: f.ReadTimeout,
 		MaxLineBytes: int(env.cfg.MaxLineBytes),
 		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag,
@@ -85,7 +87,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &forwardInput{srv: srv}, nil
+	return &forwardInput{srv: srv, bufferMax: int64(f.BufferBytes)}, nil
 }
 
 func (in *forwardInput) Run(ctx, queueCtx context.Context) error { return in.srv.Run(ctx, queueCtx) }
@@ -106,6 +108,10 @@ func (in *forwardInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_forward_acks_total", "Acks sent after delivery.", st.Acks)
 	w.Counter("shipper_forward_invalid_entries_total", "Entries that were not valid records.", st.Invalid)
 	w.Counter("shipper_forward_dropped_total", "Records discarded under --buffer-full-policy=drop_newest.", st.Dropped)
+	w.Gauge("shipper_forward_buffer_used_bytes", "Forward buffer budget held by large requests being read, decompressed entries and long lines being joined (--forward-buffer-bytes).", float64(st.BufferBytes))
+	w.Gauge("shipper_forward_buffer_max_bytes", "Forward buffer budget (--forward-buffer-bytes).", float64(in.bufferMax))
+	w.Gauge("shipper_forward_buffer_waiting_connections", "Forward connections waiting for buffer budget (not reading meanwhile).", float64(st.BufferWaiting))
+	w.Counter("shipper_forward_buffer_waits_total", "Times a Forward connection waited for buffer budget.", st.BufferWaits)
 }
 
 func (in *forwardInput) Summary(e *zerolog.Event) {
@@ -122,5 +128,6 @@ func (in *forwardInput) Summary(e *zerolog.Event) {
 		Uint64("invalid_entries", st.Invalid).Uint64("bad_time", st.BadTime).Uint64("unsupported", st.Unsupported).
 		Uint64("dropped", st.Dropped).Uint64("joined", st.Joined).Uint64("incomplete", st.Incomplete).
 		Uint64("json", st.JSON).Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).
-		Uint64("truncated", st.Truncated).Uint64("heartbeats", st.Heartbeats))
+		Uint64("truncated", st.Truncated).Uint64("heartbeats", st.Heartbeats).
+		Int64("buffer_peak_bytes", st.BufferPeak).Uint64("buffer_waits", st.BufferWaits))
 }

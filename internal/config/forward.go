@@ -33,6 +33,11 @@ type Forward struct {
 	MaxConnections       int
 	MaxRequestBytes      ByteSize
 	MaxDecompressedBytes ByteSize
+	// BufferBytes caps the large buffers of all connections together
+	// (requests over 64KiB being read, decompressed entries, long lines
+	// being joined); it must hold one largest request and its decompressed
+	// entries.
+	BufferBytes ByteSize
 	// IdleTimeout closes connections silent for that long; 0 never does.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds receiving one request and the handshakes.
@@ -49,6 +54,7 @@ func defaultForward() Forward {
 		MaxConnections:       1024,
 		MaxRequestBytes:      16 << 20,
 		MaxDecompressedBytes: 64 << 20,
+		BufferBytes:          128 << 20,
 		ReadTimeout:          30 * time.Second,
 	}
 }
@@ -90,6 +96,7 @@ func (f *Forward) options() []option {
 		{"forward-max-connections", []string{"SHIPPER_FORWARD_MAX_CONNECTIONS"}, "Fluent Forward input: connections open at once; more are closed at once", intValue{&f.MaxConnections}},
 		{"forward-max-request-bytes", []string{"SHIPPER_FORWARD_MAX_REQUEST_BYTES"}, "Fluent Forward input: largest request; a larger one closes its connection", &f.MaxRequestBytes},
 		{"forward-max-decompressed-bytes", []string{"SHIPPER_FORWARD_MAX_DECOMPRESSED_BYTES"}, "Fluent Forward input: largest decompressed gzip request; a larger one closes its connection", &f.MaxDecompressedBytes},
+		{"forward-buffer-bytes", []string{"SHIPPER_FORWARD_BUFFER_BYTES"}, "Fluent Forward input: memory budget of all connections' large buffers (requests over 64KiB being read, decompressed entries, long lines being joined); a connection that needs more waits and stops reading. At least --forward-max-request-bytes plus --forward-max-decompressed-bytes", &f.BufferBytes},
 		{"forward-idle-timeout", []string{"SHIPPER_FORWARD_IDLE_TIMEOUT"}, "Fluent Forward input: close connections silent for this long; 0 keeps them (clients without acks lose a record when they find their connection closed)", durationValue{&f.IdleTimeout}},
 		{"forward-read-timeout", []string{"SHIPPER_FORWARD_READ_TIMEOUT"}, "Fluent Forward input: time to receive a whole request (and to complete the handshakes, to write acks)", durationValue{&f.ReadTimeout}},
 		{"forward-dataset-from-tag", []string{"SHIPPER_FORWARD_DATASET_FROM_TAG"}, "Fluent Forward input: write records to logs-<tag>-<namespace> (tag lower-cased, forbidden characters replaced by '_') instead of --dataset", boolValue{&f.DatasetFromTag}},
@@ -148,6 +155,10 @@ func (f *Forward) validate(bad func(format string, a ...any)) {
 	}
 	if f.MaxDecompressedBytes < 1<<10 || f.MaxDecompressedBytes > 1<<30 {
 		bad("--forward-max-decompressed-bytes %s is out of range 1KiB..1GiB", f.MaxDecompressedBytes)
+	}
+	if need := f.MaxRequestBytes + f.MaxDecompressedBytes; f.BufferBytes < need {
+		bad("--forward-buffer-bytes %s cannot hold the largest request and its decompressed entries together: set it to at least %s (--forward-max-request-bytes %s plus --forward-max-decompressed-bytes %s), or lower those",
+			f.BufferBytes, need, f.MaxRequestBytes, f.MaxDecompressedBytes)
 	}
 	if f.IdleTimeout < 0 {
 		bad("--forward-idle-timeout must not be negative (0 keeps idle connections)")

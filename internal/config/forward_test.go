@@ -16,7 +16,8 @@ func TestForwardDefaults(t *testing.T) {
 	}
 	f := c.Forward
 	if f.Address != "0.0.0.0:24224" || !f.UDPHeartbeat || f.MaxConnections != 1024 || f.MaxRequestBytes != 16<<20 ||
-		f.MaxDecompressedBytes != 64<<20 || f.ReadTimeout != 30*time.Second || f.IdleTimeout != 0 || f.DatasetFromTag {
+		f.MaxDecompressedBytes != 64<<20 || f.BufferBytes != 128<<20 || f.ReadTimeout != 30*time.Second || f.IdleTimeout != 0 ||
+		f.DatasetFromTag {
 		t.Fatalf("defaults: %+v", f)
 	}
 }
@@ -27,6 +28,7 @@ func TestForwardOptions(t *testing.T) {
 		"SHIPPER_FORWARD_USERS":           "alice:pw1, bob:p:w2",
 		"SHIPPER_FORWARD_MAX_CONNECTIONS": "10",
 		"SHIPPER_FORWARD_IDLE_TIMEOUT":    "5m",
+		"SHIPPER_FORWARD_BUFFER_BYTES":    "24MiB",
 	}
 	c, err := Load("test", []string{"--input=forward", "--forward-address=127.0.0.1:5170", "--forward-socket=/run/fluent.sock",
 		"--forward-udp-heartbeat=false", "--forward-max-request-bytes=1MiB", "--forward-max-decompressed-bytes=8MiB",
@@ -38,7 +40,7 @@ func TestForwardOptions(t *testing.T) {
 	f := c.Forward
 	if f.Address != "127.0.0.1:5170" || f.SocketPath != "/run/fluent.sock" || f.UDPHeartbeat || f.MaxRequestBytes != 1<<20 ||
 		f.MaxDecompressedBytes != 8<<20 || f.ReadTimeout != 5*time.Second || !f.DatasetFromTag || f.Hostname != "edge-1" ||
-		f.SharedKey != "from-env" || f.MaxConnections != 20 || f.IdleTimeout != 5*time.Minute {
+		f.SharedKey != "from-env" || f.MaxConnections != 20 || f.IdleTimeout != 5*time.Minute || f.BufferBytes != 24<<20 {
 		t.Fatalf("got %+v", f)
 	}
 	users := f.ParsedUsers()
@@ -53,7 +55,7 @@ func TestForwardOptions(t *testing.T) {
 	}
 	var usage strings.Builder
 	PrintUsage(&usage, "test")
-	for _, name := range []string{"--forward-shared-key", "SHIPPER_FORWARD_TLS_CLIENT_CA_FILE", "--forward-dataset-from-tag"} {
+	for _, name := range []string{"--forward-shared-key", "SHIPPER_FORWARD_TLS_CLIENT_CA_FILE", "--forward-dataset-from-tag", "--forward-buffer-bytes"} {
 		if !strings.Contains(usage.String(), name) {
 			t.Errorf("usage lacks %s", name)
 		}
@@ -92,6 +94,10 @@ func TestForwardValidate(t *testing.T) {
 	f([]string{"--forward-max-connections=0"}, "at least 1")
 	f([]string{"--forward-max-request-bytes=10"}, "out of range")
 	f([]string{"--forward-max-decompressed-bytes=2GiB"}, "out of range")
+	f([]string{"--forward-buffer-bytes=80MiB"}, "")
+	f([]string{"--forward-buffer-bytes=64MiB"}, "--forward-buffer-bytes 64MiB cannot hold the largest request and its decompressed entries together: set it to at least 80MiB")
+	f([]string{"--forward-max-decompressed-bytes=256MiB"}, "at least 272MiB")
+	f([]string{"--forward-buffer-bytes=10MiB", "--forward-max-request-bytes=2MiB", "--forward-max-decompressed-bytes=8MiB"}, "")
 	f([]string{"--forward-idle-timeout=-1s"}, "must not be negative")
 	f([]string{"--forward-read-timeout=0s"}, "must be positive")
 	// Forward options are not checked when the input is off.

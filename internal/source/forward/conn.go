@@ -24,7 +24,8 @@ import (
 // Read buffers. A connection reads into its own small buffer while it has no
 // unfinished request, so an idle connection holds 4 KiB; a request that does
 // not fit moves to a pooled 64 KiB buffer, and one larger than that to a
-// buffer of its own, both given back as soon as no unfinished bytes are left.
+// buffer of its own that the server's buffer budget lends (see
+// bufferBudget), both given back as soon as no unfinished bytes are left.
 const (
 	smallBufSize  = 4 << 10
 	pooledBufSize = 64 << 10
@@ -67,11 +68,18 @@ type conn struct {
 	emitFn func(*Line) error
 
 	// The unread bytes are buf[r:w]; buf is small[:], a pooled buffer
-	// (pooled != nil) or a large one of its own.
+	// (pooled != nil) or a large one of its own, for which resv bytes of
+	// the buffer budget are reserved (resvGz: counted as a request that may
+	// need decompression) until the request that was unfinished when nreq
+	// values had been consumed is done.
 	small        [smallBufSize]byte
 	buf          []byte
 	r, w         int
 	pooled       *[]byte
+	resv         int
+	resvGz       bool
+	resvReq      uint64
+	nreq         uint64    // values consumed
 	partialSince time.Time // when buf[r:w] was first seen unfinished
 	lastRead     time.Time
 
@@ -110,12 +118,13 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		remote:     remote(nc),
 		start:      time.Now(),
 		dec:        NewDecoder(s.cfg.Limits),
-		join:       Joiner{MaxLineBytes: s.cfg.MaxLineBytes, MaxPending: 4},
+		join:       Joiner{MaxLineBytes: s.cfg.MaxLineBytes, MaxPending: 4, mem: s.budget},
 		writerDone: make(chan struct{}),
 		dead:       make(chan struct{}),
 		index:      s.index,
 	}
 	c.buf = c.small[:]
+	c.dec.mem = c
 	c.lastRead = c.start
 	c.emitFn = c.emit
 	c.acks.wake = make(chan struct{}, 1)
@@ -144,6 +153,8 @@ func (c *conn) serve(ctx, queueCtx context.Context) {
 	if ferr := c.flushJoiner(0, true); err == nil && ferr != nil && !isStop(ferr) {
 		err = ferr
 	}
+	c.join.discard()
+	c.dec.release()
 	s.readers.Done()
 	var ce *closeError
 	if errors.As(err, &ce) {
@@ -197,10 +208,12 @@ func (c *conn) lingerClose() {
 	_, _ = io.Copy(io.Discard, nc)
 }
 
-// isStop reports the errors of a pipeline that no longer takes records:
-// shutdown, not a problem of the connection.
+// isStop reports the errors of a pipeline that no longer takes records, and
+// of a wait for buffer budget ended by shutdown: not a problem of the
+// connection.
 func isStop(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pipeline.ErrClosed)
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, pipeline.ErrClosed) || errors.Is(err, errConnClosed)
 }
 
 // read is the read loop. It returns nil when the client closed the
@@ -242,11 +255,16 @@ func (c *conn) read(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := c.grow(ctx); err != nil {
+			if isStop(err) {
+				return nil
+			}
+			return err
+		}
 		_ = c.nc.SetReadDeadline(c.deadline(time.Now()))
 		if ctx.Err() != nil { // the AfterFunc may have run before the line above
 			return nil
 		}
-		c.grow()
 		n, rerr := c.nc.Read(c.buf[c.w:])
 		if n > 0 {
 			c.w += n
@@ -332,6 +350,9 @@ func (c *conn) timedOut(now time.Time) error {
 func (c *conn) process() error {
 	s := c.s
 	for c.r < c.w {
+		if c.resv > 0 && c.nreq != c.resvReq && c.w-c.r <= pooledBufSize {
+			c.unreserve()
+		}
 		buf := c.buf[c.r:c.w]
 		if c.hs != nil {
 			n, err := c.handshakeStep(buf)
@@ -339,6 +360,7 @@ func (c *conn) process() error {
 				return err
 			}
 			c.r += n
+			c.nreq++
 			continue
 		}
 		if !c.modeKnown {
@@ -353,6 +375,7 @@ func (c *conn) process() error {
 		if c.json {
 			if ws := jsonWS(buf, 0); ws == len(buf) {
 				c.r = c.w // whitespace between values
+				c.nreq++
 				break
 			}
 			req, n, err = c.dec.DecodeJSON(buf)
@@ -363,12 +386,16 @@ func (c *conn) process() error {
 			return nil
 		}
 		if err != nil {
+			c.dec.release()
 			switch {
+			case isStop(err):
+				return err
 			case errors.Is(err, ErrUnsupported) && n > 0:
 				// Well-formed: skip it and keep the connection.
 				s.unsupported.Add(1)
 				s.warn.Error().Str("remote", c.remote).Err(err).Msg("Fluent Forward request skipped, not acknowledged")
 				c.r += n
+				c.nreq++
 				c.partialSince = time.Time{}
 				continue
 			case errors.Is(err, ErrLimit):
@@ -377,8 +404,12 @@ func (c *conn) process() error {
 			return closeWith(ReasonMalformed, err)
 		}
 		c.r += n
+		c.nreq++
 		c.partialSince = time.Time{}
-		if err := c.handle(&req); err != nil {
+		err = c.handle(&req)
+		// Give back the decompressed entries before reading on.
+		c.dec.release()
+		if err != nil {
 			return err
 		}
 	}
@@ -386,13 +417,15 @@ func (c *conn) process() error {
 }
 
 // grow makes room for the next Read: at least one free byte, and for an
-// unfinished request the size the decoder says it needs.
-func (c *conn) grow() {
+// unfinished request the size the decoder says it needs. A request larger
+// than a pooled buffer waits for the buffer budget (ctx or the connection's
+// close ends the wait).
+func (c *conn) grow(ctx context.Context) error {
 	unread := c.w - c.r
 	if unread == 0 {
 		c.r, c.w = 0, 0
 		c.releaseBuf()
-		return
+		return nil
 	}
 	need := unread + 1
 	switch {
@@ -413,21 +446,97 @@ func (c *conn) grow() {
 		c.r, c.w = 0, unread
 	}
 	if need <= len(c.buf)-c.r {
-		return
+		return nil
 	}
-	var nb []byte
-	var pooled *[]byte
-	if need <= pooledBufSize && c.pooled == nil {
-		pooled = bufPool.Get().(*[]byte)
-		nb = *pooled
-	} else {
-		// One request larger than a pooled buffer: exactly what the
-		// decoder asked for (it enforces MaxRequestBytes), plus a read's
-		// worth.
-		nb = make([]byte, need+pooledBufSize)
+	if need <= pooledBufSize && c.pooled == nil && c.resv == 0 {
+		pooled := bufPool.Get().(*[]byte)
+		c.setBuf(*pooled, pooled)
+		return nil
 	}
-	copy(nb, c.buf[c.r:c.w])
-	c.releaseBuf()
+	// One request larger than a pooled buffer: what the decoder asked for
+	// (it enforces MaxRequestBytes) plus a read's worth. A msgpack
+	// request's need never passes its end, so what is left in this buffer
+	// once the request is done fits a pooled one (see process).
+	size := min(need+pooledBufSize, c.maxRead())
+	if err := c.reserve(ctx, size); err != nil {
+		return err
+	}
+	c.setBuf(make([]byte, size), nil)
+	return nil
+}
+
+// maxRead is the largest read buffer a request can need.
+func (c *conn) maxRead() int {
+	if c.json {
+		return c.dec.lim.MaxRequestBytes + 1 // DecodeJSON tells an over-limit value by one byte more
+	}
+	return c.dec.lim.MaxRequestBytes
+}
+
+// reserve makes sure the buffer budget lends size bytes to the unfinished
+// request. The first reservation of a request waits until the budget has
+// room: for a PackedForward request whose entries are being read exactly
+// size, else the largest size a request may need (its size is not known
+// before its end). More for the same request (a PackedForward option map
+// larger than a read's worth) is taken only when free at once: waiting while
+// holding could deadlock (see bufferBudget), so the request is refused
+// instead.
+func (c *conn) reserve(ctx context.Context, size int) error {
+	b := c.s.budget
+	if c.resv > 0 {
+		if size <= c.resv {
+			return nil
+		}
+		if !b.tryAcquire(int64(size-c.resv), c.resvGz) {
+			return closeWith(ReasonLimit, fmt.Errorf("%w: the request needs a buffer of %d bytes, more than the %d reserved for it, and the Forward buffer budget has no room now (--forward-buffer-bytes)",
+				ErrLimit, size, c.resv))
+		}
+		c.resv = size
+		return nil
+	}
+	exact, gz := false, false
+	if !c.json && c.hs == nil {
+		exact, gz = c.dec.pending(c.buf[c.r:c.w])
+	}
+	resv := c.maxRead()
+	if exact {
+		resv = size
+	}
+	waited, err := b.acquire(ctx, c.dead, int64(resv), gz, false, c.freeJoined)
+	if err != nil {
+		if errors.Is(err, ErrLimit) {
+			return closeWith(ReasonLimit, err)
+		}
+		return err
+	}
+	c.resv, c.resvGz, c.resvReq = resv, gz, c.nreq
+	if waited {
+		// The time spent waiting is the server's, not the client's.
+		now := time.Now()
+		c.lastRead = now
+		if !c.partialSince.IsZero() {
+			c.partialSince = now
+		}
+	}
+	return nil
+}
+
+// unreserve moves the unread bytes (at most a pooled buffer's worth) of a
+// budgeted buffer whose request is done to a pooled buffer, and gives the
+// budget back.
+func (c *conn) unreserve() {
+	pooled := bufPool.Get().(*[]byte)
+	c.setBuf(*pooled, pooled)
+	c.releaseResv()
+}
+
+// setBuf makes nb, a pooled buffer when pooled is set, the read buffer,
+// moving the unread bytes to its start.
+func (c *conn) setBuf(nb []byte, pooled *[]byte) {
+	unread := copy(nb, c.buf[c.r:c.w])
+	if c.pooled != nil {
+		bufPool.Put(c.pooled)
+	}
 	c.buf, c.pooled = nb, pooled
 	c.r, c.w = 0, unread
 }
@@ -440,6 +549,44 @@ func (c *conn) releaseBuf() {
 		c.pooled = nil
 	}
 	c.buf = c.small[:]
+	c.releaseResv()
+}
+
+func (c *conn) releaseResv() {
+	if c.resv > 0 {
+		c.s.budget.release(int64(c.resv), c.resvGz)
+		c.resv = 0
+	}
+}
+
+// acquireScratch lends the decoder a buffer for decompressed entries. The
+// connection holds at most the read reservation of the request being
+// decoded, counted as maybe compressed unless pending saw that its entries
+// are not gzip (then gunzip fails before asking), so it may wait.
+func (c *conn) acquireScratch(n int) error {
+	b := c.s.budget
+	if c.resv > 0 && !c.resvGz {
+		if b.tryAcquire(int64(n), false) {
+			return nil
+		}
+		return fmt.Errorf("%w: no Forward buffer budget free to decompress the request (--forward-buffer-bytes)", ErrLimit)
+	}
+	_, err := b.acquire(c.queueCtx, c.dead, int64(n), false, true, c.freeJoined)
+	return err
+}
+
+func (c *conn) tryScratch(n int) bool { return c.s.budget.tryAcquire(int64(n), false) }
+
+func (c *conn) releaseScratch(n int) { c.s.budget.release(int64(n), false) }
+
+// freeJoined ships the lines being joined when they hold buffer budget: a
+// connection must hold none of that while it waits for more.
+func (c *conn) freeJoined() {
+	if c.join.held == 0 {
+		return
+	}
+	_ = c.flushJoiner(0, true)
+	c.join.discard() // what the pipeline did not take: it is closing
 }
 
 // write writes handshake messages, bounded by ReadTimeout.

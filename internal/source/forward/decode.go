@@ -11,6 +11,7 @@ package forward
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -27,10 +28,15 @@ const (
 )
 
 // Scratch memory above these sizes is released at the start of the next
-// Decode, so one huge request does not pin memory for the connection's life.
+// Decode (and by a Server's connection as soon as the request is handled), so
+// one huge request does not pin memory for the connection's life.
 const (
 	retainScratchBytes = 4 << 20
-	retainEntries      = 1 << 14
+	retainEntries      = 1 << 12
+	// keepZBytes is the decompression buffer a Decoder with a scratch
+	// budget keeps as its own; larger ones are lent by the budget for one
+	// request.
+	keepZBytes = 64 << 10
 )
 
 // Limits bound what one request may cost. Zero fields take the defaults.
@@ -188,12 +194,33 @@ type Decoder struct {
 	lim     Limits
 	fr      frame
 	entries []Entry
-	zbuf    []byte
+	zbuf    []byte // decompressed entries
 	gz      *gzip.Reader
 	zr      bytes.Reader
+	probe   [1]byte
 	tagBuf  []byte
 	seen    int // entries looked at in the current request, for the limit
+
+	// mem, when set, lends zbuf beyond keepZBytes: zheld bytes of it are
+	// taken, and zkeep is the Decoder's own buffer meanwhile.
+	mem   scratchBudget
+	zheld int
+	zkeep []byte
 }
+
+// scratchBudget lends a Decoder the memory of decompressed entries larger
+// than keepZBytes; a Server's connection, see bufferBudget.
+type scratchBudget interface {
+	// acquireScratch takes n bytes, waiting until they are free; the
+	// Decoder holds none when it calls it.
+	acquireScratch(n int) error
+	// tryScratch takes n bytes if they are free now.
+	tryScratch(n int) bool
+	releaseScratch(n int)
+}
+
+// errNoRoom: no budget free to grow a buffer without waiting.
+var errNoRoom = errors.New("no buffer budget free")
 
 // NewDecoder returns a Decoder with the given limits (zero fields take the
 // defaults).
@@ -212,6 +239,33 @@ func (d *Decoder) Reset() { d.fr.reset() }
 // which the next call can make progress. It lets the caller grow its buffer
 // once for a large str or bin instead of once per read.
 func (d *Decoder) Need() int { return d.fr.need }
+
+// pending describes the unfinished request at the start of buf after Decode
+// returned ErrShortBuffer. exact reports that Need covers all of it but its
+// option: a PackedForward request whose entries are being read. gz reports
+// that it may need decompression: a PackedForward request whose entries
+// start with gzip's magic bytes or are not there yet, or a request still in
+// its tag.
+func (d *Decoder) pending(buf []byte) (exact, gz bool) {
+	fr := &d.fr
+	switch {
+	case fr.top < 2:
+		return false, false // not a request array: never decompressed
+	case fr.nb < 2:
+		return false, true
+	}
+	p := fr.bounds[1]
+	h, err := readHdr(buf[p:])
+	if err != nil {
+		return false, true
+	}
+	if h.k != kStr && h.k != kBin {
+		return false, false // Forward or Message mode
+	}
+	entries := buf[min(p+h.size, len(buf)):]
+	gz = len(entries) < 2 || entries[0] == 0x1f && entries[1] == 0x8b
+	return fr.nb == 2, gz
+}
 
 // Decode decodes the first msgpack value of buf.
 //
@@ -243,7 +297,11 @@ func (d *Decoder) Decode(buf []byte) (req Request, n int, err error) {
 	return req, n, err
 }
 
+// release drops the scratch memory of the last request beyond what a Decoder
+// keeps, and gives back what its budget lent. The views of the last Request
+// become invalid.
 func (d *Decoder) release() {
+	d.dropZ()
 	if cap(d.zbuf) > retainScratchBytes {
 		d.zbuf = nil
 	}
@@ -552,34 +610,55 @@ func (d *Decoder) gunzip(src []byte) ([]byte, error) {
 	if len(src) == 0 {
 		return nil, nil
 	}
-	d.zr.Reset(src)
-	var err error
-	if d.gz == nil {
-		d.gz, err = gzip.NewReader(&d.zr)
-	} else {
-		err = d.gz.Reset(&d.zr)
+	if err := d.gzStart(src); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, malformed("cannot read gzip entries: %v", err)
-	}
-	d.gz.Multistream(true)
 	limit := d.lim.MaxDecompressedBytes
 	out := d.zbuf[:0]
+	if size := gzipSize(src); size > cap(out) && size <= limit {
+		// One buffer of the right size for a single-member stream (Fluent
+		// Bit), rather than growing it step by step. Over the limit it is
+		// a gzip bomb or a broken stream: decompressing tells which, and
+		// a bomb fails at the limit.
+		var err error
+		if out, err = d.zgrow(out, size, true); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		if len(out) == cap(out) {
-			if len(out) > limit {
-				return nil, &limitError{what: "decompressed entries size", limit: limit, got: len(out)}
+			// Full: is there more?
+			n, err := d.gz.Read(d.probe[:])
+			if n == 0 {
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return nil, malformed("cannot decompress gzip entries: %v", err)
+				}
+				continue
 			}
-			grown := make([]byte, len(out), min(max(2*cap(out), 64<<10), limit+1))
-			copy(grown, out)
-			out = grown
-			d.zbuf = out
+			if len(out) >= limit {
+				return nil, &limitError{what: "decompressed entries size", limit: limit, got: len(out) + 1}
+			}
+			grown, gerr := d.zgrow(out, min(max(2*cap(out), 64<<10), limit), false)
+			if gerr == errNoRoom {
+				return d.gunzipExact(src, len(out)+1)
+			}
+			if gerr != nil {
+				return nil, gerr
+			}
+			out = append(grown, d.probe[0])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, malformed("cannot decompress gzip entries: %v", err)
+			}
+			continue
 		}
 		n, err := d.gz.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
-		if len(out) > limit {
-			return nil, &limitError{what: "decompressed entries size", limit: limit, got: len(out)}
-		}
 		if err == io.EOF {
 			break
 		}
@@ -589,6 +668,103 @@ func (d *Decoder) gunzip(src []byte) ([]byte, error) {
 	}
 	d.zbuf = out
 	return out, nil
+}
+
+// gunzipExact finishes gunzip when growing its buffer found no budget free:
+// waiting for more while holding some could deadlock. It counts the rest of
+// the output (the first done bytes were read), gives the buffer back, waits
+// for one of the exact size and decompresses again.
+func (d *Decoder) gunzipExact(src []byte, done int) ([]byte, error) {
+	limit := d.lim.MaxDecompressedBytes
+	scratch := d.zbuf[:cap(d.zbuf)]
+	total := done
+	for {
+		n, err := d.gz.Read(scratch)
+		if total += n; total > limit {
+			return nil, &limitError{what: "decompressed entries size", limit: limit, got: total}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, malformed("cannot decompress gzip entries: %v", err)
+		}
+	}
+	d.dropZ()
+	out, err := d.zgrow(d.zbuf[:0], total, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.gzStart(src); err != nil {
+		return nil, err
+	}
+	out = out[:total]
+	if _, err := io.ReadFull(d.gz, out); err != nil {
+		return nil, malformed("cannot decompress gzip entries: %v", err)
+	}
+	d.zbuf = out
+	return out, nil
+}
+
+// dropZ gives back the buffer the budget lent.
+func (d *Decoder) dropZ() {
+	if d.zheld > 0 {
+		d.mem.releaseScratch(d.zheld)
+		d.zheld = 0
+		d.zbuf, d.zkeep = d.zkeep, nil
+	}
+}
+
+func (d *Decoder) gzStart(src []byte) error {
+	d.zr.Reset(src)
+	var err error
+	if d.gz == nil {
+		d.gz, err = gzip.NewReader(&d.zr)
+	} else {
+		err = d.gz.Reset(&d.zr)
+	}
+	if err != nil {
+		return malformed("cannot read gzip entries: %v", err)
+	}
+	d.gz.Multistream(true)
+	return nil
+}
+
+// gzipSize returns the size the trailer of the last gzip member of src gives
+// (ISIZE: that member's size mod 2^32), 0 when src is too short to hold one.
+// It is the whole output of a single-member stream and less than that of
+// several members; a false one (the stream then fails its check) only makes
+// one request's buffer too large or too small.
+func gzipSize(src []byte) int {
+	if len(src) < 20 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32(src[len(src)-4:]))
+}
+
+// zgrow returns a buffer of capacity newCap holding out, and makes it d.zbuf.
+// Beyond keepZBytes a budget, if set, lends the capacity: waiting for it when
+// wait is set (the Decoder must hold none then), else only if free at once
+// (errNoRoom otherwise).
+func (d *Decoder) zgrow(out []byte, newCap int, wait bool) ([]byte, error) {
+	if d.mem != nil && newCap > keepZBytes {
+		delta := newCap - d.zheld
+		if wait {
+			if err := d.mem.acquireScratch(delta); err != nil {
+				return out, err
+			}
+		} else if !d.mem.tryScratch(delta) {
+			return out, errNoRoom
+		}
+		if d.zheld == 0 {
+			d.zkeep = d.zbuf[:0]
+		}
+		d.zheld = newCap
+	}
+	grown := make([]byte, len(out), newCap)
+	copy(grown, out)
+	d.zbuf = grown
+	return grown, nil
 }
 
 // AppendAck appends the msgpack ack for chunk, {"ack": chunk} with chunk as

@@ -412,3 +412,117 @@ func TestAppendAck(t *testing.T) {
 		t.Errorf("AppendJSONAck: got %s", got)
 	}
 }
+
+// fakeScratch is a scratchBudget that records what it lends; tryScratch
+// fails when tight is set, as under contention.
+type fakeScratch struct {
+	held, peak int
+	acquired   []int
+	tight      bool
+}
+
+func (f *fakeScratch) acquireScratch(n int) error {
+	f.acquired = append(f.acquired, n)
+	f.held += n
+	f.peak = max(f.peak, f.held)
+	return nil
+}
+
+func (f *fakeScratch) tryScratch(n int) bool {
+	if f.tight {
+		return false
+	}
+	f.held += n
+	f.peak = max(f.peak, f.held)
+	return true
+}
+
+func (f *fakeScratch) releaseScratch(n int) { f.held -= n }
+
+// bigEntries returns n entries of about 1 KiB each.
+func bigEntries(n int) menc {
+	var e menc
+	for i := range n {
+		e = e.arr(2).int(t0).mapStr("log", fmt.Sprintf("%04d", i)+strings.Repeat("x", 1000))
+	}
+	return e
+}
+
+// TestDecodeScratchBudget: decompressed entries beyond keepZBytes are lent
+// by the budget for one request: a single-member stream gets one buffer of
+// its exact size, a multi-member one grows while the budget has room, and
+// decompresses again into an exact buffer when it has none.
+func TestDecodeScratchBudget(t *testing.T) {
+	one, two := bigEntries(200), bigEntries(150)
+	whole := append(append(menc{}, one...), two...)
+	single := mp().arr(3).str("t").bin(gzipBytes(whole)).mapStr("compressed", "gzip")
+	multi := mp().arr(3).str("t").bin(append(gzipBytes(one), gzipBytes(two)...)).mapStr("compressed", "gzip")
+	f := func(name string, in []byte, tight bool, wantAcquired []int) {
+		t.Helper()
+		mem := &fakeScratch{tight: tight}
+		d := NewDecoder(Limits{})
+		d.mem = mem
+		req, _, err := d.Decode(in)
+		if err != nil || len(req.Entries) != 350 {
+			t.Fatalf("%s: got %d entries, %v", name, len(req.Entries), err)
+		}
+		if !bytes.Equal(req.Entries[349].Record, []byte(mp().mapStr("log", "0149"+strings.Repeat("x", 1000)))) {
+			t.Fatalf("%s: last record %q", name, req.Entries[349].Record[:16])
+		}
+		if fmt.Sprint(mem.acquired) != fmt.Sprint(wantAcquired) || mem.held != cap(d.zbuf) {
+			t.Errorf("%s: acquired %v holding %d for a buffer of %d, want acquired %v", name, mem.acquired, mem.held, cap(d.zbuf), wantAcquired)
+		}
+		d.release()
+		if mem.held != 0 || cap(d.zbuf) > keepZBytes {
+			t.Errorf("%s: after release: holding %d, buffer of %d", name, mem.held, cap(d.zbuf))
+		}
+	}
+	f("single member", single, false, []int{len(whole)})
+	f("single member, tight", single, true, []int{len(whole)})
+	f("multi member", multi, false, []int{len(two)})
+	f("multi member, tight", multi, true, []int{len(two), len(whole)})
+
+	// A gzip bomb fails at the limit either way, giving back what it held.
+	bomb := make([]byte, 8<<20)
+	for _, tight := range []bool{false, true} {
+		mem := &fakeScratch{tight: tight}
+		d := NewDecoder(Limits{MaxDecompressedBytes: 1 << 20})
+		d.mem = mem
+		in := mp().arr(3).str("t").bin(append(gzipBytes(bomb), gzipBytes([]byte{1})...)).mapStr("compressed", "gzip")
+		if _, _, err := d.Decode(in); !errors.Is(err, ErrLimit) {
+			t.Errorf("bomb, tight %v: got %v, want ErrLimit", tight, err)
+		}
+		d.release()
+		if mem.held != 0 || mem.peak > 1<<20 {
+			t.Errorf("bomb, tight %v: holding %d, peak %d", tight, mem.held, mem.peak)
+		}
+	}
+}
+
+// TestDecodePending: how the reader classifies an unfinished request for the
+// buffer budget.
+func TestDecodePending(t *testing.T) {
+	entries := bigEntries(100)
+	gz := gzipBytes(entries)
+	f := func(name string, in []byte, wantExact, wantGz bool) {
+		t.Helper()
+		d := NewDecoder(Limits{})
+		if _, _, err := d.Decode(in); err != ErrShortBuffer {
+			t.Fatalf("%s: got %v, want ErrShortBuffer", name, err)
+		}
+		if exact, gz := d.pending(in); exact != wantExact || gz != wantGz {
+			t.Errorf("%s: got exact %v, gz %v; want %v, %v", name, exact, gz, wantExact, wantGz)
+		}
+	}
+	packed := mp().arr(3).str("t").bin(entries).mapStr("chunk", "c")
+	compressed := mp().arr(3).str("t").bin(gz).mapStr("compressed", "gzip")
+	f("packed entries", packed[:len(packed)/2], true, false)
+	f("compressed entries", compressed[:len(compressed)/2], true, true)
+	f("packed, entries not there yet", packed[:9], true, true)
+	f("packed, in the option", packed[:len(packed)-2], false, false)
+	f("compressed, in the option", compressed[:len(compressed)-2], false, true)
+	f("in the tag", mp().arr(3).str(strings.Repeat("t", 1000))[:100], false, true)
+	f("forward mode", mp().arr(2).str("t").arr(100).bytes(entries)[:5000], false, false)
+	f("message mode", msg("t", t0, mp().mapStr("log", strings.Repeat("x", 1000)), nil)[:500], false, false)
+	f("not a request", mp().mapStr("log", strings.Repeat("x", 1000))[:500], false, false)
+}

@@ -127,7 +127,8 @@ type Line struct {
 	// Incomplete is set for a split line emitted without its last piece:
 	// the stream ended mid-line (Docker then never sends partial_last
 	// "true"), a new line started, FlushIdle/Flush was called, or too many
-	// lines were pending.
+	// lines were pending; and for the parts of a line shipped in pieces
+	// because a Server's buffer budget had no room to join it.
 	Incomplete bool
 }
 
@@ -161,7 +162,20 @@ type Joiner struct {
 
 	slots []*pending
 	out   Line
+
+	// mem, when set, lends the capacity of the slots' buffers beyond
+	// joinFreeBytes (caps in all, held of it taken), only when it is free
+	// at once: otherwise the line is shipped in pieces, flagged Incomplete.
+	// A Joiner holding budget is flushed before its connection waits for
+	// more (see bufferBudget).
+	mem  *bufferBudget
+	caps int
+	held int
 }
+
+// joinFreeBytes is the memory of lines being joined a Joiner with a budget
+// keeps without asking it: a line of a few 16 KiB Docker pieces.
+const joinFreeBytes = 64 << 10
 
 type pending struct {
 	active   bool
@@ -173,6 +187,7 @@ type pending struct {
 	time     int64
 	size     int
 	pieces   int
+	cut      bool // the line's start was shipped already (no budget to join)
 	lastSeen int64
 }
 
@@ -235,7 +250,12 @@ func (j *Joiner) Add(now, t int64, record []byte, f *DockerFields, emit func(*Li
 				// Docker before partial ids (inferred, not verified on a
 				// running system): pieces carry only partial_message and
 				// the last piece carries none, so this record ends the line.
-				j.appendPiece(p, f.Log, now)
+				if !j.appendPiece(p, f.Log, now) {
+					if err := j.emitPending(p, true, emit); err != nil {
+						return err
+					}
+					return j.emitPiece(t, record, f, emit)
+				}
 				return j.emitPending(p, false, emit)
 			}
 			if err := j.emitPending(p, true, emit); err != nil {
@@ -255,19 +275,96 @@ func (j *Joiner) Add(now, t int64, record []byte, f *DockerFields, emit func(*Li
 		if p, err = j.slot(emit); err != nil {
 			return err
 		}
-		p.active = true
-		p.id = append(p.id[:0], f.PartialID...)
-		p.key = append(append(append(p.key[:0], f.ContainerID...), 0), f.Source...)
-		p.keyLen = len(f.ContainerID)
-		p.record = append(p.record[:0], record...)
-		p.log = p.log[:0]
-		p.time, p.size, p.pieces = t, 0, 0
+		if !j.start(p, t, record, f) {
+			return j.emitPiece(t, record, f, emit)
+		}
 	}
-	j.appendPiece(p, f.Log, now)
+	if !j.appendPiece(p, f.Log, now) {
+		// No budget for a longer line: ship what is joined so far and go
+		// on with this piece.
+		if err := j.emitPending(p, true, emit); err != nil {
+			return err
+		}
+		if !j.start(p, t, record, f) || !j.appendPiece(p, f.Log, now) {
+			p.active = false
+			j.drop(p)
+			return j.emitPiece(t, record, f, emit)
+		}
+		p.cut = true
+	}
 	if f.Last() {
 		return j.emitPending(p, false, emit)
 	}
 	return nil
+}
+
+// start makes p the pending line that record, a partial piece, begins.
+// false: the budget has no room for it.
+func (j *Joiner) start(p *pending, t int64, record []byte, f *DockerFields) bool {
+	p.id, p.key, p.record, p.log = p.id[:0], p.key[:0], p.record[:0], p.log[:0]
+	if j.mem != nil && !(j.room(&p.id, len(f.PartialID), 0) && j.room(&p.key, len(f.ContainerID)+1+len(f.Source), 0) &&
+		j.room(&p.record, len(record), 0)) {
+		j.drop(p)
+		return false
+	}
+	p.active = true
+	p.id = append(p.id, f.PartialID...)
+	p.key = append(append(append(p.key, f.ContainerID...), 0), f.Source...)
+	p.keyLen = len(f.ContainerID)
+	p.record = append(p.record, record...)
+	p.time, p.size, p.pieces, p.cut = t, 0, 0, false
+	return true
+}
+
+// room makes *b, one of a slot's buffers, able to take n more bytes without
+// growing past max(len+n, limit). With a budget, the capacity of all slots
+// beyond joinFreeBytes must be free in it at once; false when it is not.
+// Without one, append grows the buffer.
+func (j *Joiner) room(b *[]byte, n, limit int) bool {
+	if j.mem == nil || len(*b)+n <= cap(*b) {
+		return true
+	}
+	newCap := max(len(*b)+n, min(2*cap(*b), limit))
+	if !j.account(newCap - cap(*b)) {
+		return false
+	}
+	nb := make([]byte, len(*b), newCap)
+	copy(nb, *b)
+	*b = nb
+	return true
+}
+
+// account adds delta to the capacity of the slots' buffers, taking or giving
+// back budget for what passes joinFreeBytes; false, changing nothing, when
+// the budget has no room.
+func (j *Joiner) account(delta int) bool {
+	caps := j.caps + delta
+	want := max(caps-joinFreeBytes, 0)
+	if want > j.held && !j.mem.tryAcquire(int64(want-j.held), false) {
+		return false
+	}
+	if want < j.held {
+		j.mem.release(int64(j.held-want), false)
+	}
+	j.caps, j.held = caps, want
+	return true
+}
+
+// drop lets p's buffers go when the Joiner holds budget, so that what an
+// inactive slot keeps never needs any.
+func (j *Joiner) drop(p *pending) {
+	if j.mem == nil || j.held == 0 {
+		return
+	}
+	n := cap(p.id) + cap(p.key) + cap(p.record) + cap(p.log)
+	p.id, p.key, p.record, p.log = nil, nil, nil, nil
+	j.account(-n)
+}
+
+// discard forgets the pending lines without emitting them, and gives back
+// the budget they held.
+func (j *Joiner) discard() {
+	_ = j.Flush(func(*Line) error { return nil })
 }
 
 // FlushIdle emits, as incomplete, the pending lines whose newest piece came
@@ -326,15 +423,13 @@ func (j *Joiner) slot(emit func(*Line) error) (*pending, error) {
 	return oldest, j.emitPending(oldest, true, emit)
 }
 
-func (j *Joiner) appendPiece(p *pending, piece []byte, now int64) {
-	p.pieces++
-	p.lastSeen = now
-	p.size += len(piece)
+// appendPiece adds piece to p's line; false, changing nothing, when the
+// budget has no room for it.
+func (j *Joiner) appendPiece(p *pending, piece []byte, now int64) bool {
+	size := len(piece)
 	room := j.maxLine() - len(p.log)
-	if p.size-len(piece) > len(p.log) || room <= 0 {
-		return // already truncated: keep counting only
-	}
-	if len(piece) > room {
+	truncated := p.size > len(p.log) || room <= 0 // already: keep counting only
+	if !truncated && len(piece) > room {
 		// Cut before a rune that would straddle the limit.
 		cut := room
 		for k := 0; k < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(piece[cut]); k++ {
@@ -342,15 +437,34 @@ func (j *Joiner) appendPiece(p *pending, piece []byte, now int64) {
 		}
 		piece = piece[:cut]
 	}
-	p.log = append(p.log, piece...)
+	if !truncated && !j.room(&p.log, len(piece), j.maxLine()) {
+		return false
+	}
+	p.pieces++
+	p.lastSeen = now
+	p.size += size
+	if !truncated {
+		p.log = append(p.log, piece...)
+	}
+	return true
 }
 
 func (j *Joiner) emitPending(p *pending, incomplete bool, emit func(*Line) error) error {
 	p.active = false
 	l := &j.out
-	*l = Line{Time: p.time, Log: p.log, Record: p.record, Size: p.size, Pieces: p.pieces, Incomplete: incomplete}
+	*l = Line{Time: p.time, Log: p.log, Record: p.record, Size: p.size, Pieces: p.pieces, Incomplete: incomplete || p.cut}
 	_ = ScanDocker(p.record, &l.Fields) // scanned once already
 	l.Fields.Log = p.log
+	err := emit(l)
+	j.drop(p)
+	return err
+}
+
+// emitPiece emits one partial piece on its own, flagged Incomplete: the
+// budget had no room to join it.
+func (j *Joiner) emitPiece(t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
+	l := &j.out
+	*l = Line{Time: t, Log: f.Log, Record: record, Fields: *f, Size: len(f.Log), Pieces: 1, Incomplete: true}
 	return emit(l)
 }
 

@@ -186,3 +186,71 @@ func TestJoinerZeroAllocs(t *testing.T) {
 		t.Errorf("allocations: got %v, want 0", allocs)
 	}
 }
+
+// TestJoinerBudget: with a buffer budget, a line longer than joinFreeBytes
+// is joined while the budget has room and shipped in pieces, flagged
+// Incomplete, when it has none; no text is lost and the budget is given back
+// once nothing is pending.
+func TestJoinerBudget(t *testing.T) {
+	var line strings.Builder
+	for i := 0; line.Len() < 300<<10; i++ {
+		fmt.Fprintf(&line, "%08d ", i)
+	}
+	f := func(limit int64, wantLines int) {
+		t.Helper()
+		b := newBufferBudget(limit, 0)
+		j := Joiner{MaxLineBytes: 1 << 20, mem: b}
+		var got strings.Builder
+		var lines, incomplete int
+		emit := func(l *Line) error {
+			got.Write(l.Log)
+			lines++
+			if l.Incomplete {
+				incomplete++
+			}
+			return nil
+		}
+		var df DockerFields
+		s := line.String()
+		for i, n := 0, 0; n < len(s); i++ {
+			piece := s[n:min(n+16384, len(s))]
+			n += len(piece)
+			rec := dockerRec("stdout", piece, "p1", fmt.Sprint(i+1), fmt.Sprint(n == len(s)))
+			ScanDocker(rec, &df)
+			if err := j.Add(0, 0, rec, &df, emit); err != nil {
+				t.Fatal(err)
+			}
+			if st := b.stats(); st.used > limit {
+				t.Fatalf("budget %d: %d bytes used", limit, st.used)
+			}
+		}
+		// Every part of a line shipped in pieces is flagged.
+		wantIncomplete := wantLines
+		if wantLines == 1 {
+			wantIncomplete = 0
+		}
+		if got.String() != s || lines != wantLines || incomplete != wantIncomplete {
+			t.Errorf("budget %d: got %d bytes in %d lines (%d incomplete), want %d bytes in %d lines (%d incomplete)",
+				limit, got.Len(), lines, incomplete, len(s), wantLines, wantIncomplete)
+		}
+		if st := b.stats(); st.used != 0 || j.held != 0 {
+			t.Errorf("budget %d: %d bytes still used, Joiner holds %d", limit, st.used, j.held)
+		}
+	}
+	f(1<<20, 1)
+	// Room for a line of about 128 KiB beyond the Joiner's own 64 KiB.
+	f(100<<10, 3)
+	b := newBufferBudget(1<<20, 0)
+	b.tryAcquire(1<<20, false) // no room at all: a line of 64 KiB at most
+	j := Joiner{mem: b}
+	var lines int
+	var df DockerFields
+	for i := range 10 {
+		rec := dockerRec("stdout", strings.Repeat("x", 16384), "p1", fmt.Sprint(i+1), fmt.Sprint(i == 9))
+		ScanDocker(rec, &df)
+		_ = j.Add(0, 0, rec, &df, func(l *Line) error { lines++; return nil })
+	}
+	if lines < 3 || j.held != 0 {
+		t.Errorf("no budget: %d lines, Joiner holds %d", lines, j.held)
+	}
+}

@@ -69,6 +69,14 @@ type ServerConfig struct {
 	MaxConnections int
 	// Limits bound one request (size, decompressed size, entries).
 	Limits Limits
+	// BufferBytes caps the memory the connections hold together in large
+	// buffers: the read buffer of a request larger than 64 KiB, decompressed
+	// entries beyond 64 KiB, long lines being joined. A connection that
+	// needs more than is free stops reading until another gives some back
+	// (see bufferBudget). It must hold a request of Limits.MaxRequestBytes
+	// and its Limits.MaxDecompressedBytes of entries together. Default: the
+	// larger of DefaultBufferBytes and that sum.
+	BufferBytes int
 	// IdleTimeout closes a connection that sent nothing for that long; 0
 	// keeps idle connections open (the default: clients such as
 	// fluent-logger-golang notice a closed connection only when a write
@@ -102,11 +110,19 @@ type ServerConfig struct {
 	RunID uint64
 }
 
-// ServerStats are cumulative counters (Active is a gauge).
+// ServerStats are cumulative counters (Active, BufferBytes, BufferPeak and
+// BufferWaiting are gauges).
 type ServerStats struct {
 	Connections uint64 // connections accepted and served
 	Active      int64  // connections open now
 	Refused     uint64 // connections closed at once: MaxConnections reached
+	// BufferBytes is the buffer budget in use now, BufferPeak the most it
+	// ever was (never more than ServerConfig.BufferBytes). BufferWaits
+	// counts the times a connection waited for it, BufferWaiting the
+	// connections waiting now.
+	BufferBytes, BufferPeak int64
+	BufferWaits             uint64
+	BufferWaiting           int
 	// Closed counts connections closed because of a problem, by reason
 	// (see CloseReason).
 	Closed     [numReasons]uint64
@@ -171,6 +187,17 @@ func (r CloseReason) String() string {
 // cancelled; Drain waits for the acknowledgements of what was read and closes
 // the connections. Close releases everything at once.
 //
+// # Memory
+//
+// A connection holds 4 KiB, a pooled 64 KiB read buffer while a request
+// does not fit those, and up to 64 KiB each of decompressed entries and of
+// lines being joined, plus the entry list of the request being handled.
+// Anything larger (the read buffer of a request over 64 KiB, decompressed
+// entries beyond 64 KiB, long lines being joined) is lent by one budget of
+// ServerConfig.BufferBytes for all connections: a connection that needs more
+// than is free stops reading its socket until another gives some back, and
+// never holds some while it waits for more (see bufferBudget).
+//
 // # Documents
 //
 // Every document carries "fluent.tag" and "input.type":"forward". A Docker
@@ -205,6 +232,8 @@ type Server struct {
 
 	tcp, unix net.Listener
 	udp       net.PacketConn
+
+	budget *bufferBudget // the connections' large buffers
 
 	index string // the default data stream
 
@@ -258,6 +287,14 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 		cfg.Hostname, _ = os.Hostname()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	need := cfg.Limits.MaxRequestBytes + cfg.Limits.MaxDecompressedBytes
+	if cfg.BufferBytes <= 0 {
+		cfg.BufferBytes = max(DefaultBufferBytes, need)
+	}
+	if cfg.BufferBytes < need {
+		return nil, fmt.Errorf("forward input: buffer budget of %d bytes cannot hold the largest request (%d bytes) and its decompressed entries (%d bytes) together: raise --forward-buffer-bytes to at least %d or lower --forward-max-request-bytes or --forward-max-decompressed-bytes",
+			cfg.BufferBytes, cfg.Limits.MaxRequestBytes, cfg.Limits.MaxDecompressedBytes, need)
+	}
 	index, err := datastream.IndexName(cfg.Dataset, cfg.Namespace)
 	if err != nil {
 		return nil, err
@@ -271,6 +308,9 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 		warn:  log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
 		conns: make(map[uint32]*conn),
 		kick:  make(chan struct{}, 1),
+		// Compressed requests' reads keep room for one request's
+		// decompressed entries free (see bufferBudget).
+		budget: newBufferBudget(int64(cfg.BufferBytes), int64(cfg.Limits.MaxDecompressedBytes)),
 	}
 	if len(cfg.Users) > 0 {
 		s.users = make(map[string]string, len(cfg.Users))
@@ -403,6 +443,8 @@ func (s *Server) Stats() ServerStats {
 	for i := range st.Closed {
 		st.Closed[i] = s.closedBy[i].Load()
 	}
+	b := s.budget.stats()
+	st.BufferBytes, st.BufferPeak, st.BufferWaits, st.BufferWaiting = b.used, b.peak, b.waits, b.waiting
 	return st
 }
 

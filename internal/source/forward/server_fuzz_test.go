@@ -90,7 +90,9 @@ func FuzzServerStream(f *testing.F) {
 		for _, part := range [][]byte{data[:cut], data[cut:]} {
 			// Feed through the connection's own buffers, as read does.
 			for len(part) > 0 && perr == nil {
-				c.grow()
+				if perr = c.grow(context.Background()); perr != nil {
+					break
+				}
 				n := copy(c.buf[c.w:], part)
 				c.w += n
 				part = part[n:]
@@ -118,8 +120,13 @@ func FuzzServerStream(f *testing.F) {
 		c.close()
 		theirs.Close()
 		s.unregister(c)
+		c.join.discard()
+		c.dec.release()
 		c.releaseBuf()
 		s.serving.Done()
+		if used := s.budget.stats().used; used != 0 {
+			t.Fatalf("buffer budget in use after the connection ended: %d bytes", used)
+		}
 		fs.mu.Lock()
 		bad := fs.invalid
 		fs.invalid = nil
