@@ -118,6 +118,28 @@ type Line struct {
 	Fields []byte
 }
 
+// Counts tallies the Flags of parsed lines. A source keeps one per chunk or
+// request and publishes it into its shared counters at once.
+type Counts struct {
+	JSON, Malformed, InvalidUTF8, Truncated uint64
+}
+
+// Add counts the flags of one line.
+func (c *Counts) Add(f Flags) {
+	if f&JSON != 0 {
+		c.JSON++
+	}
+	if f&Malformed != 0 {
+		c.Malformed++
+	}
+	if f&InvalidUTF8 != 0 {
+		c.InvalidUTF8++
+	}
+	if f&Truncated != 0 {
+		c.Truncated++
+	}
+}
+
 // Info reports what Append found in a line.
 type Info struct {
 	Flags Flags

@@ -515,3 +515,13 @@ func TestAppendZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestCountsAdd(t *testing.T) {
+	var c Counts
+	for _, f := range []Flags{JSON, JSON | InvalidUTF8, Malformed | Truncated, 0} {
+		c.Add(f)
+	}
+	if c != (Counts{JSON: 2, Malformed: 1, InvalidUTF8: 1, Truncated: 1}) {
+		t.Fatalf("counts: %+v", c)
+	}
+}

@@ -532,18 +532,7 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 	}
 	info := s.enc.Append(b, &l, r.idBase(), uint64(rec.Start))
 	c.records++
-	if info.Flags&parse.JSON != 0 {
-		c.json++
-	}
-	if info.Flags&parse.Malformed != 0 {
-		c.malformedJSON++
-	}
-	if info.Flags&parse.InvalidUTF8 != 0 {
-		c.invalidUTF8++
-	}
-	if info.Flags&parse.Truncated != 0 {
-		c.truncated++
-	}
+	c.parsed.Add(info.Flags)
 	if rec.Flags&Malformed != 0 {
 		c.malformed++
 		if e := s.warnf("malformed_line"); e != nil {
@@ -602,16 +591,17 @@ func (h *harvester) backoff(err error) error {
 
 // counts are per-chunk counters, published once per chunk.
 type counts struct {
-	lines, records, json, malformedJSON, invalidUTF8, truncated, malformed, incomplete uint64
+	lines, records, malformed, incomplete uint64
+	parsed                                parse.Counts
 }
 
 func (c *counts) publish(s *Source) {
 	s.lines.Add(c.lines)
 	s.records.Add(c.records)
-	s.json.Add(c.json)
-	s.malformedJSON.Add(c.malformedJSON)
-	s.invalidUTF8.Add(c.invalidUTF8)
-	s.truncated.Add(c.truncated)
+	s.json.Add(c.parsed.JSON)
+	s.malformedJSON.Add(c.parsed.Malformed)
+	s.invalidUTF8.Add(c.parsed.InvalidUTF8)
+	s.truncated.Add(c.parsed.Truncated)
 	s.malformed.Add(c.malformed)
 	s.incomplete.Add(c.incomplete)
 	*c = counts{}

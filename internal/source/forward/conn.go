@@ -108,7 +108,8 @@ type conn struct {
 
 // counts are per-request counters, published once per request.
 type counts struct {
-	records, joined, incomplete, json, malformed, invalidUTF8, truncated uint64
+	records, joined, incomplete uint64
+	parsed                      parse.Counts
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -720,13 +721,13 @@ func (c *conn) flushJoiner(cutoff int64, all bool) error {
 func (c *conn) publish() {
 	s, n := c.s, &c.counts
 	s.records.Add(n.records)
-	if n.joined|n.incomplete|n.json|n.malformed|n.invalidUTF8|n.truncated != 0 {
+	if n.joined|n.incomplete|n.parsed.JSON|n.parsed.Malformed|n.parsed.InvalidUTF8|n.parsed.Truncated != 0 {
 		s.joined.Add(n.joined)
 		s.incomplete.Add(n.incomplete)
-		s.json.Add(n.json)
-		s.malformed.Add(n.malformed)
-		s.invalidUTF8.Add(n.invalidUTF8)
-		s.truncated.Add(n.truncated)
+		s.json.Add(n.parsed.JSON)
+		s.malformed.Add(n.parsed.Malformed)
+		s.invalidUTF8.Add(n.parsed.InvalidUTF8)
+		s.truncated.Add(n.parsed.Truncated)
 	}
 	*n = counts{}
 }
@@ -863,18 +864,7 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, incomplete 
 	info := s.enc.Append(b, &l, hi, lo)
 	n := &c.counts
 	n.records++
-	if info.Flags&parse.JSON != 0 {
-		n.json++
-	}
-	if info.Flags&parse.Malformed != 0 {
-		n.malformed++
-	}
-	if info.Flags&parse.InvalidUTF8 != 0 {
-		n.invalidUTF8++
-	}
-	if info.Flags&parse.Truncated != 0 {
-		n.truncated++
-	}
+	n.parsed.Add(info.Flags)
 	c.appended++
 	return nil
 }

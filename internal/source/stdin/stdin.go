@@ -230,7 +230,7 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 		return s.dropped(err, len(lines))
 	}
 	defer s.pr.End()
-	var counts [4]uint64
+	var counts parse.Counts
 	for i, line := range lines {
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
@@ -244,18 +244,7 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 		l := parse.Line{Data: line, Size: sizes[i], Time: now}
 		s.seq++
 		info := s.enc.Append(b, &l, s.runID, s.seq)
-		if info.Flags&parse.JSON != 0 {
-			counts[0]++
-		}
-		if info.Flags&parse.Malformed != 0 {
-			counts[1]++
-		}
-		if info.Flags&parse.InvalidUTF8 != 0 {
-			counts[2]++
-		}
-		if info.Flags&parse.Truncated != 0 {
-			counts[3]++
-		}
+		counts.Add(info.Flags)
 	}
 	s.publish(len(lines), &counts)
 	return nil
@@ -263,16 +252,17 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 
 // publish adds a chunk's counters: lines read, and per kind (JSON,
 // malformed, invalid UTF-8, truncated) of those queued.
-func (s *Source) publish(lines int, counts *[4]uint64) {
+func (s *Source) publish(lines int, counts *parse.Counts) {
 	s.lines.Add(uint64(lines))
-	s.json.Add(counts[0])
-	s.malformed.Add(counts[1])
-	s.invalidUTF8.Add(counts[2])
-	s.truncated.Add(counts[3])
+	s.json.Add(counts.JSON)
+	s.malformed.Add(counts.Malformed)
+	s.invalidUTF8.Add(counts.InvalidUTF8)
+	s.truncated.Add(counts.Truncated)
 }
 
-// dropped handles a failure to queue n lines (already counted as read): under the drop_newest policy
-// (pipeline.ErrFull) they are counted and discarded, and a warning is logged
+// dropped handles a failure to queue n lines (already counted as read):
+// under the drop_newest policy (pipeline.ErrFull) they are counted and
+// discarded, and a warning is logged
 // at most every 10 s; other errors are returned.
 func (s *Source) dropped(err error, n int) error {
 	if !errors.Is(err, pipeline.ErrFull) {
