@@ -9,9 +9,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"shipper/internal/testutil/logbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -20,22 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ logbuf.Buffer }
 
 // testApp returns an app without randomness: no latency, checkouts fail
 // when fail is true.

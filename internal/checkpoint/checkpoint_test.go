@@ -13,27 +13,18 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"shipper/internal/testutil/logbuf"
 )
 
 // logBuf collects a Store's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuf struct{ logbuf.Buffer }
 
 // lines returns the logged lines at level.
 func (l *logBuf) lines(t *testing.T, level string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace([]byte(l.String())), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}

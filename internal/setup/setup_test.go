@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	assets "shipper/elasticsearch"
+	"shipper/internal/testutil/logbuf"
 	"shipper/kibana"
 )
 
@@ -100,22 +101,7 @@ func readResponse(t *testing.T, name string) response {
 }
 
 // logBuffer collects the log lines of Run.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ logbuf.Buffer }
 
 func kibanaOnly(url string) Config {
 	return Config{KibanaURL: url, SkipElasticsearch: true, Username: "elastic", Password: "changeme", Timeout: 10 * time.Second}

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/event"
+	"shipper/internal/testutil/logbuf"
 )
 
 // Names used by the delivery tests.
@@ -285,22 +286,7 @@ func docs(tag string, n int) []string {
 }
 
 // logBuf collects the sink's log lines; safe for concurrent use.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuf struct{ logbuf.Buffer }
 
 // newTestSink returns a sink for url with fast retries; mod may change the
 // configuration first.

@@ -18,6 +18,7 @@ import (
 
 	"shipper/internal/event"
 	"shipper/internal/pipeline"
+	"shipper/internal/testutil/logbuf"
 )
 
 // memSink consumes a pipeline like the Elasticsearch sink does, keeping every
@@ -144,22 +145,7 @@ func messages(docs []doc, suffix string) []string {
 }
 
 // syncBuf is a concurrency-safe log buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf struct{ logbuf.Buffer }
 
 // run is one run of a Source over a pipeline and a memSink.
 type run struct {

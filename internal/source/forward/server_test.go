@@ -18,6 +18,7 @@ import (
 
 	"shipper/internal/event"
 	"shipper/internal/pipeline"
+	"shipper/internal/testutil/logbuf"
 )
 
 // doc is one bulk item the fake sink received.
@@ -132,22 +133,7 @@ func (f *fakeSink) waitDocs(t *testing.T, n int) []doc {
 }
 
 // syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ logbuf.Buffer }
 
 // waitLog waits for a log line containing every one of subs.
 func (s *syncBuffer) waitLog(t *testing.T, subs ...string) {
