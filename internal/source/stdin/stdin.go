@@ -121,7 +121,7 @@ func (s *Source) Run(ctx, queueCtx context.Context) error {
 	)
 	for {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return s.stopped(ctx, queueCtx, buf[start:end], skipping, skipped)
 		}
 		// Make room: keep only the unfinished line, at the front.
 		if start > 0 && (len(buf)-end < s.cfg.ReadBytes || start == end) {
@@ -140,7 +140,7 @@ func (s *Source) Run(ctx, queueCtx context.Context) error {
 				return s.last(queueCtx, buf[start:end], skipping, skipped)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
-				return ctx.Err()
+				return s.stopped(ctx, queueCtx, buf[start:end], skipping, skipped)
 			}
 			return fmt.Errorf("cannot read standard input: %w", err)
 		}
@@ -202,6 +202,16 @@ func (s *Source) chunk(ctx context.Context, buf []byte, start, end *int, n int, 
 		*end = *start + max
 	}
 	return nil
+}
+
+// stopped ships the unfinished line read before ctx was cancelled (its end
+// will not be read: it is shipped as it is, rather than dropped) and returns
+// ctx's error.
+func (s *Source) stopped(ctx, queueCtx context.Context, rest []byte, skipping bool, skipped int) error {
+	if err := s.last(queueCtx, rest, skipping, skipped); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // last ships what remains at EOF.

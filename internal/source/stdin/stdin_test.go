@@ -257,3 +257,38 @@ func TestDropNewestCountsDiscardedLines(t *testing.T) {
 		t.Fatalf("queued %d + dropped %d != 5000 lines read", queued, st.Dropped)
 	}
 }
+
+// TestCancelShipsUnfinishedLine: the part of a line read before reading
+// stops is shipped, not dropped.
+func TestCancelShipsUnfinishedLine(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	p := pipeline.New(pipeline.Config{MaxBytes: 1 << 20, BatchBytes: 64 << 10, FlushInterval: time.Hour})
+	prod := p.NewProducer(nil)
+	s, err := New(Config{Dataset: "test", Namespace: "default"}, pr, prod, 1, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, context.Background()) }()
+	io.WriteString(pw, "one\npart of tw")
+	for s.Stats().Bytes < 14 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := prod.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := <-p.Batches()
+	if got := messages(decode(t, b)); len(got) != 2 || got[0] != "one" || got[1] != "part of tw" {
+		t.Fatalf("shipped %q, want [one, part of tw]", got)
+	}
+}
