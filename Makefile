@@ -20,7 +20,7 @@ SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.
 SHOW_INDEX    ?= logs-demo-*
 
-.PHONY: help build test lint test-unit test-integration bench \
+.PHONY: help build test lint test-unit test-integration bench chaos \
 	es-fetch es-start es-stop es-status run show
 
 help: ## list the targets
@@ -47,6 +47,18 @@ test-integration: ## integration tests (-tags integration) against a real Elasti
 		$(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
 	else \
 		$(ES) run -- $(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	fi
+
+# Fault-injection and crash tests are integration tests named TestChaos*. Inside
+# `make test` they run in a short form; `make chaos` runs them in full
+# (SHIPPER_CHAOS=full: more lines, more faults, more kills).
+CHAOS_TIMEOUT ?= 40m
+
+chaos: ## fault-injection and crash-and-rotate tests in full, against a real Elasticsearch
+	@if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then \
+		SHIPPER_CHAOS=full $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	else \
+		SHIPPER_CHAOS=full $(ES) run -- $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...; \
 	fi
 
 bench: ## benchmarks

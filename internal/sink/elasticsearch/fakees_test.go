@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/encode"
 	"shipper/internal/event"
 	"shipper/internal/testutil/logbuf"
 )
@@ -258,15 +259,15 @@ type testBatch struct {
 }
 
 // newBatch builds a batch of create items for testIndex; the ids are
-// AppendID(seed, i).
+// encode.AppendID(seed, i).
 func newBatch(seed uint64, docs ...string) testBatch {
 	b := &event.Batch{}
 	tb := testBatch{Batch: b, docs: docs, done: new(atomic.Int32)}
 	for i, d := range docs {
 		start := len(b.Body)
-		id := AppendID(nil, seed, uint64(i))
+		id := encode.AppendID(nil, seed, uint64(i))
 		tb.ids = append(tb.ids, string(id))
-		b.Body = AppendCreate(b.Body, testIndex, id)
+		b.Body = encode.AppendCreate(b.Body, testIndex, id)
 		doc := len(b.Body)
 		b.Body = append(b.Body, d...)
 		b.Body = append(b.Body, '\n')

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"shipper/internal/encode"
 )
 
 func TestClassify(t *testing.T) {
@@ -190,9 +192,9 @@ func FuzzDeadLetterItem(f *testing.F) {
 	f.Add([]byte(`{"@timestamp":"\\"}`), "t\x00", "\xff")
 	f.Add([]byte("\xff\xfe\n"), "", "")
 	f.Fuzz(func(t *testing.T, doc []byte, errType, reason string) {
-		it := pend{action: AppendCreate(nil, testIndex, AppendID(nil, 1, 2)), doc: doc}
+		it := pend{action: encode.AppendCreate(nil, testIndex, encode.AppendID(nil, 1, 2)), doc: doc}
 		action, dl := deadLetterItem(dlIndex, it, errType, reason)
-		if want := AppendCreate(nil, dlIndex, AppendID(nil, 1, 2)); string(action) != string(want) {
+		if want := encode.AppendCreate(nil, dlIndex, encode.AppendID(nil, 1, 2)); string(action) != string(want) {
 			t.Fatalf("action: got %q, want %q", action, want)
 		}
 		if len(dl) == 0 || dl[len(dl)-1] != '\n' || strings.Count(string(dl), "\n") != 1 {

@@ -28,6 +28,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/rs/zerolog"
 
+	"shipper/internal/encode"
 	"shipper/internal/event"
 )
 
@@ -374,7 +375,7 @@ func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 func deadLetterItem(index string, it pend, errType, reason string) (action, doc []byte) {
 	id := field(it.action, `"_id":"`)
 	target := field(it.action, `"_index":"`)
-	action = AppendCreate(nil, index, id)
+	action = encode.AppendCreate(nil, index, id)
 	orig := bytes.TrimRight(it.doc, "\n")
 	var d []byte
 	d = append(d, '{')

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/encode"
 	"shipper/internal/event"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
@@ -266,7 +267,7 @@ func TestMappingErrorDeadLetters(t *testing.T) {
 func TestDeadLetterTimestamp(t *testing.T) {
 	f := func(doc string, keep bool) {
 		t.Helper()
-		it := pend{action: AppendCreate(nil, testIndex, []byte("id1")), doc: []byte(doc + "\n")}
+		it := pend{action: encode.AppendCreate(nil, testIndex, []byte("id1")), doc: []byte(doc + "\n")}
 		before := time.Now().UTC().Truncate(time.Second)
 		action, dl := deadLetterItem(dlIndex, it, "t", "r")
 		if string(action) != `{"create":{"_index":"`+dlIndex+`","_id":"id1"}}`+"\n" {
@@ -760,7 +761,7 @@ func TestWorkersDeliverEverything(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		tries[it.ID]++
-		if tries[it.ID] == 1 && it.ID[IDLen-1]%3 == 0 {
+		if tries[it.ID] == 1 && it.ID[encode.IDLen-1]%3 == 0 {
 			return 429
 		}
 		created[it.ID]++
@@ -791,7 +792,7 @@ func TestWorkersDeliverEverything(t *testing.T) {
 // acknowledged in order.
 func TestPipelineEndToEnd(t *testing.T) {
 	es := newFakeES(t, statusByItem(func(n int, it bulkItem) int {
-		if n%2 == 0 && it.ID[IDLen-1]%2 == 0 {
+		if n%2 == 0 && it.ID[encode.IDLen-1]%2 == 0 {
 			return 503
 		}
 		return 201
@@ -807,7 +808,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		acked = append(acked, marks...)
 		items += n
 	})
-	enc := NewEncoder(parse.New([]byte(`"agent.type":"shipper"`)), testIndex, "default")
+	enc := encode.New(parse.New([]byte(`"agent.type":"shipper"`)), testIndex, "default")
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	errc := make(chan error, 1)

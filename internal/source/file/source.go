@@ -13,9 +13,9 @@ import (
 
 	"shipper/internal/checkpoint"
 	"shipper/internal/datastream"
+	"shipper/internal/encode"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
-	es "shipper/internal/sink/elasticsearch"
 )
 
 // Defaults of Config.
@@ -168,7 +168,7 @@ type Source struct {
 	log   zerolog.Logger
 	// enc is shared by every harvester: it is only used between pr.Begin and
 	// pr.End, which serialize them.
-	enc   *es.Encoder
+	enc   *encode.Encoder
 	epoch time.Time // for the monotonic clock of the multiline timeouts
 	warn  rateLimiter
 
@@ -219,7 +219,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		cfg:    cfg,
 		store:  store,
 		log:    log,
-		enc:    es.NewEncoder(parse.New(staticMembers(&cfg)), index, cfg.Namespace),
+		enc:    encode.New(parse.New(staticMembers(&cfg)), index, cfg.Namespace),
 		epoch:  time.Now(),
 		owners: make(map[fileKey]*fileState),
 		paths:  make(map[string]*pathState),

@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/datastream"
+	"shipper/internal/encode"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
-	es "shipper/internal/sink/elasticsearch"
 )
 
 // DefaultAddress is where the server listens unless configured otherwise:
@@ -238,7 +238,7 @@ type Server struct {
 	index string // the default data stream
 
 	// Guarded by the producer's mutex (used only between Begin and End).
-	enc     *es.Encoder
+	enc     *encode.Encoder
 	seq     uint64 // ids of records without a chunk: (RunID, seq)
 	scratch []byte // a record rendered as JSON
 	fields  []byte // Line.Fields of the record being encoded
@@ -326,7 +326,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 		static = append(append(static, ','), cfg.Static...)
 	}
 	s.index = index
-	s.enc = es.NewEncoder(parse.New(static), index, cfg.Namespace)
+	s.enc = encode.New(parse.New(static), index, cfg.Namespace)
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err

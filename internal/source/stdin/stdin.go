@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/datastream"
+	"shipper/internal/encode"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
-	es "shipper/internal/sink/elasticsearch"
 )
 
 // Config configures the source.
@@ -48,7 +48,7 @@ type Source struct {
 	cfg          Config
 	r            io.Reader
 	pr           *pipeline.Producer
-	enc          *es.Encoder
+	enc          *encode.Encoder
 	log          zerolog.Logger
 	runID        uint64
 	seq          uint64
@@ -78,7 +78,7 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 	if len(cfg.Static) > 0 {
 		static = append(append(static, ','), cfg.Static...)
 	}
-	return &Source{cfg: cfg, r: r, pr: pr, enc: es.NewEncoder(parse.New(static), index, cfg.Namespace), log: log, runID: runID}, nil
+	return &Source{cfg: cfg, r: r, pr: pr, enc: encode.New(parse.New(static), index, cfg.Namespace), log: log, runID: runID}, nil
 }
 
 // Stats returns a snapshot of the counters.

@@ -1,4 +1,4 @@
-package elasticsearch
+package encode
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"shipper/internal/event"
 	"shipper/internal/parse"
 )
+
+// testIndex is the data stream the tests write to.
+const testIndex = "logs-app-default"
 
 // checkBatch checks that b.Body is valid bulk NDJSON whose items match
 // b.Items, and returns each item's index, id and decoded document.
@@ -51,7 +54,7 @@ func checkBatch(t testing.TB, b *event.Batch) (indices, ids []string, docs []map
 func TestEncoderAppend(t *testing.T) {
 	p := parse.New([]byte(`"agent.type":"shipper"`))
 	p.SetIngested(1795428005000000000)
-	enc := NewEncoder(p, testIndex, "default")
+	enc := New(p, testIndex, "default")
 	var b event.Batch
 	lines := []string{
 		`{"level":"info","msg":"hello \"world\"","time":"2026-11-23T10:00:00Z","n":1}`,
@@ -99,7 +102,7 @@ func TestEncoderAppend(t *testing.T) {
 }
 
 func TestEncoderDatasetRetargets(t *testing.T) {
-	enc := NewEncoder(parse.New(nil), testIndex, "prod")
+	enc := New(parse.New(nil), testIndex, "prod")
 	var b event.Batch
 	f := func(dataset, wantIndex string) {
 		t.Helper()
@@ -140,7 +143,7 @@ func TestEncoderDatasetRetargets(t *testing.T) {
 }
 
 func TestEncoderDatasetInvalidNamespace(t *testing.T) {
-	enc := NewEncoder(parse.New(nil), testIndex, "Bad-NS")
+	enc := New(parse.New(nil), testIndex, "Bad-NS")
 	var b event.Batch
 	enc.Append(&b, &parse.Line{Data: []byte(`{"data_stream.dataset":"app"}`)}, 1, 1)
 	if indices, _, _ := checkBatch(t, &b); indices[0] != testIndex {
@@ -149,7 +152,7 @@ func TestEncoderDatasetInvalidNamespace(t *testing.T) {
 }
 
 func TestEncoderDatasetSameAsDefault(t *testing.T) {
-	enc := NewEncoder(parse.New(nil), "logs-app-default", "default")
+	enc := New(parse.New(nil), "logs-app-default", "default")
 	var b event.Batch
 	enc.Append(&b, &parse.Line{Data: []byte(`{"data_stream.dataset":"app"}`)}, 1, 1)
 	if indices, _, _ := checkBatch(t, &b); indices[0] != "logs-app-default" {

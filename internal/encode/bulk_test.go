@@ -1,4 +1,4 @@
-package elasticsearch
+package encode
 
 import (
 	"bytes"
@@ -97,9 +97,9 @@ func BenchmarkAppendCreate(b *testing.B) {
 	dst := make([]byte, 0, 256)
 	id := make([]byte, 0, IDLen)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(AppendCreate(nil, testIndex, AppendID(nil, 1, 2)))))
+	b.SetBytes(int64(len(AppendCreate(nil, "logs-app-default", AppendID(nil, 1, 2)))))
 	for i := 0; b.Loop(); i++ {
 		id = AppendID(id[:0], 1, uint64(i))
-		dst = AppendCreate(dst[:0], testIndex, id)
+		dst = AppendCreate(dst[:0], "logs-app-default", id)
 	}
 }

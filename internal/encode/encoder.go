@@ -1,4 +1,9 @@
-package elasticsearch
+// Package encode turns parsed lines into Elasticsearch bulk items (a create
+// action line with a deterministic _id, then the document) appended straight
+// into a batch body. It sits between parse and the sinks: sources import it
+// to fill batches, sinks read the items back. A processing stage, when there
+// is one, runs between parse and Encoder.Append.
+package encode
 
 import (
 	"bytes"
@@ -21,9 +26,9 @@ type Encoder struct {
 	scratch     []byte
 }
 
-// NewEncoder returns an encoder writing into index, or into
+// New returns an encoder writing into index, or into
 // logs-<record dataset>-<namespace> for lines that name their own dataset.
-func NewEncoder(p *parse.Parser, index, namespace string) *Encoder {
+func New(p *parse.Parser, index, namespace string) *Encoder {
 	return &Encoder{Parser: p, Index: index, Namespace: namespace}
 }
 

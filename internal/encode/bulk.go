@@ -1,4 +1,4 @@
-package elasticsearch
+package encode
 
 import (
 	"encoding/base64"
