@@ -29,6 +29,7 @@ var (
 
 // TestMain removes the binaries built by shipperBinary and demoAppBinary.
 func TestMain(m *testing.M) {
+	floorMain()
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
