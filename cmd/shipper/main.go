@@ -47,7 +47,10 @@ Examples:
 `
 
 func main() {
-	os.Exit(dispatch(os.Args[1:]))
+	stop := startCPUProfile()
+	code := dispatch(os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
 func dispatch(args []string) int {
@@ -127,11 +130,15 @@ func sinkConfig(cfg *config.Config) (es.Config, error) {
 // staticFields are the members every document carries: who shipped it, from where.
 func staticFields(cfg *config.Config, runID uint64) []byte {
 	var b []byte
-	b = append(b, `"agent.type":"shipper","agent.version":`...)
-	b, _ = parse.AppendString(b, []byte(version))
-	b = append(b, `,"agent.ephemeral_id":"`...)
-	b = fmt.Appendf(b, "%016x", runID)
-	b = append(b, `","host.name":`...)
+	b = append(b, `"agent.type":"shipper"`...)
+	if cfg.AgentDetails {
+		b = append(b, `,"agent.version":`...)
+		b, _ = parse.AppendString(b, []byte(version))
+		b = append(b, `,"agent.ephemeral_id":"`...)
+		b = fmt.Appendf(b, "%016x", runID)
+		b = append(b, '"')
+	}
+	b = append(b, `,"host.name":`...)
 	b, _ = parse.AppendString(b, []byte(cfg.HostName))
 	b = append(b, `,"ecs.version":"8.11.0"`...)
 	return b

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -104,7 +105,7 @@ func runCmd(args []string) int {
 		os.Exit(1)
 	}()
 
-	log.Info().Str("version", version).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
+	log.Info().Str("version", version).Str("ephemeral_id", strconv.FormatUint(runID, 16)).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
 		Str("data_stream", "logs-"+cfg.Dataset+"-"+cfg.Namespace).Msg("shipper starting")
 
 	sinkDone := make(chan error, 1)

@@ -231,7 +231,7 @@ func TestAcceptance100k(t *testing.T) {
 	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"log.flags":"truncated"}},{"term":{"log.original_size":`+strconv.Itoa(len(mustLine(50000)))+`}}]}}`); n != 1 {
 		t.Errorf("the 2 MiB line truncated, flagged and with its original size: %d documents, want 1", n)
 	}
-	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"input.type":"stdin"}},{"exists":{"field":"event.ingested"}},{"exists":{"field":"agent.version"}},{"exists":{"field":"host.name"}}]}}`); n != total {
+	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"input.type":"stdin"}},{"exists":{"field":"event.ingested"}},{"term":{"agent.type":"shipper"}},{"exists":{"field":"host.name"}}]}}`); n != total {
 		t.Errorf("documents with input.type, event.ingested, agent and host: %d, want %d", n, total)
 	}
 	t.Logf("corpus: %d json, %d malformed, %d plain, %d invalid UTF-8, 1 huge", counts[kindJSON], counts[kindMalformed], counts[kindPlain], invalid)

@@ -1,0 +1,60 @@
+package parse
+
+import (
+	"bytes"
+	"testing"
+
+	"shipper/internal/testutil/corpus"
+)
+
+// corpusLines returns n lines of the realistic corpus.
+func corpusLines(n int) [][]byte {
+	var buf bytes.Buffer
+	corpus.New(1).Write(&buf, n, corpus.Raw)
+	return bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+}
+
+// BenchmarkAppendCorpus parses lines of the realistic corpus (seven logger
+// shapes, random ids, 2 % stack traces), cycling over 10,000 of them.
+func BenchmarkAppendCorpus(b *testing.B) {
+	lines := corpusLines(10000)
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	p := New([]byte(benchStatic))
+	p.SetIngested(ingestedTime)
+	dst := make([]byte, 0, 64<<10)
+	b.SetBytes(int64(size / len(lines)))
+	b.ReportAllocs()
+	l := &Line{Time: lineTime}
+	i := 0
+	for b.Loop() {
+		l.Data = lines[i]
+		dst, _ = p.Append(dst[:0], l)
+		if i++; i == len(lines) {
+			i = 0
+		}
+	}
+}
+
+// BenchmarkScanCorpus is the validating scan alone on the same lines.
+func BenchmarkScanCorpus(b *testing.B) {
+	lines := corpusLines(10000)
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	var sc scanner
+	b.SetBytes(int64(size / len(lines)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if !sc.scanObject(lines[i], 0) {
+			b.Fatal("scan failed")
+		}
+		if i++; i == len(lines) {
+			i = 0
+		}
+	}
+}
