@@ -27,7 +27,7 @@ func TestLoadPrecedence(t *testing.T) {
 		{"defaults", nil, env(), func(t *testing.T, c Config) {
 			if c.ElasticsearchURLs[0] != "http://localhost:9200" || c.Dataset != "generic" || c.Namespace != "default" ||
 				c.BufferBytes != 32<<20 || c.BatchBytes != 4<<20 || c.FlushInterval != time.Second ||
-				c.ShutdownTimeout != 30*time.Second || c.BufferFullPolicy != "block" || c.Compression != "gzip" ||
+				c.ShutdownTimeout != 30*time.Second || c.BufferFullPolicy != "block" || c.Compression != "none" || c.CompressionLevel != 1 ||
 				c.MaxLineBytes != 1<<20 || !c.Has(InputStdin) || c.Has(InputFile) {
 				t.Fatalf("unexpected defaults: %+v", c)
 			}
@@ -84,7 +84,7 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--buffer-bytes=lots"}, env(), "invalid byte size"},
 		{nil, env("SHIPPER_FLUSH_INTERVAL", "soon"), "SHIPPER_FLUSH_INTERVAL"},
 		{[]string{"--compression=zstd"}, env(), "--compression"},
-		{[]string{"--compression-level=12"}, env(), "--compression-level"},
+		{[]string{"--compression=gzip", "--compression-level=12"}, env(), "--compression-level"},
 		{[]string{"--elasticsearch-url=es:9200"}, env(), "must start with http"},
 		{[]string{"--elasticsearch-username=u"}, env(), "both --elasticsearch-username and --elasticsearch-password"},
 		{[]string{"--elasticsearch-api-key=k", "--elasticsearch-username=u", "--elasticsearch-password=p"}, env(), "keep one"},
