@@ -96,6 +96,11 @@ type scanner struct {
 	ctx   uint8 // ctxXxx when err == errChar
 	errAt int   // offset of the problem
 
+	// For SkipValue and SkipString (the other decoders of the project);
+	// the zero values are the parser's rules.
+	limit    int  // maximum nesting, 0 for maxDepth
+	allowCtl bool // raw control characters are accepted inside strings
+
 	// stack holds one bit per nesting level: 1 for an object, 0 for an array.
 	// Iterating with an explicit bit stack keeps deep nesting cheap and
 	// safe: no recursion, constant memory.
@@ -262,7 +267,11 @@ func (sc *scanner) skipNested(s []byte, i int) int {
 		n     = len(s)
 		depth = 1 // the top-level object
 		c     byte
+		limit = maxDepth
 	)
+	if sc.limit > 0 {
+		limit = sc.limit // at most maxDepth+1: the stack has room
+	}
 
 value:
 	i = skipWS(s, i)
@@ -277,7 +286,7 @@ value:
 			return -1
 		}
 	case '{', '[':
-		if depth == maxDepth {
+		if depth >= limit {
 			return sc.fail(errDepth, 0, i)
 		}
 		depth++
@@ -413,7 +422,10 @@ func (sc *scanner) scanString(s []byte, i int) int {
 				return sc.fail(errChar, ctxEscape, i+1)
 			}
 		case c < 0x20:
-			return sc.fail(errChar, ctxString, i)
+			if !sc.allowCtl {
+				return sc.fail(errChar, ctxString, i)
+			}
+			i++
 		default:
 			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -498,7 +510,11 @@ func (sc *scanner) appendReason(dst, s []byte) []byte {
 	case errEOF:
 		dst = append(dst, "unexpected end of input at offset "...)
 	case errDepth:
-		dst = append(dst, "nesting deeper than 1000 levels at offset "...)
+		if sc.limit > 0 && sc.limit <= maxDepth {
+			dst = append(dst, "nested too deeply at offset "...)
+		} else {
+			dst = append(dst, "nesting deeper than 1000 levels at offset "...)
+		}
 	default:
 		dst = append(dst, "invalid character "...)
 		dst = appendQuotedChar(dst, s[sc.errAt:])

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
@@ -155,17 +156,19 @@ func trimPartialRune(b []byte) []byte {
 }
 
 // Unescape appends the value of the raw JSON string contents s (without
-// quotes, already validated as JSON) to dst; a lone surrogate becomes U+FFFD.
-// The parser uses it for the rare member names with escapes only.
+// quotes, validated by the scanner: SkipString, SkipValue or the parser) to
+// dst; a lone surrogate becomes U+FFFD, as encoding/json does. Bytes other
+// than escapes are copied as they are, in runs. It is the one unescaper of the
+// project: member names, Forward tags, Docker's json-file "log" values.
 func Unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
+	for {
+		k := bytes.IndexByte(s, '\\')
+		if k < 0 || k+1 >= len(s) {
+			return append(dst, s...)
 		}
-		i++
-		switch s[i] {
+		dst = append(dst, s[:k]...)
+		s = s[k+1:]
+		switch s[0] {
 		case 'b':
 			dst = append(dst, '\b')
 		case 'f':
@@ -177,26 +180,29 @@ func Unescape(dst, s []byte) []byte {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r := hex4(s[i+1:])
-			i += 4
+			if len(s) < 5 {
+				return append(dst, s...) // not validated: keep the rest
+			}
+			r := hex4(s[1:])
+			s = s[4:]
 			if utf16IsSurrogate(r) {
 				r2 := rune(-1)
-				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-					r2 = hex4(s[i+3:])
+				if len(s) >= 7 && s[1] == '\\' && s[2] == 'u' {
+					r2 = hex4(s[3:])
 				}
 				if r < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000 {
 					r = (r-0xd800)<<10 | (r2 - 0xdc00) + 0x10000
-					i += 6
+					s = s[6:]
 				} else {
 					r = utf8.RuneError
 				}
 			}
 			dst = utf8.AppendRune(dst, r)
 		default: // '"', '\\', '/'
-			dst = append(dst, s[i])
+			dst = append(dst, s[0])
 		}
+		s = s[1:]
 	}
-	return dst
 }
 
 func utf16IsSurrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
