@@ -2,8 +2,6 @@ package file
 
 import (
 	"bytes"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"shipper/internal/parse"
 )
@@ -55,8 +53,8 @@ func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 		if i >= len(line) || line[i] != '"' {
 			return l, scratch, false
 		}
-		kend := skipString(line, i)
-		if kend < 0 {
+		kend, _, err := parse.SkipString(line, i, dockerJSON)
+		if err != nil {
 			return l, scratch, false
 		}
 		key := line[i+1 : kend-1]
@@ -86,8 +84,8 @@ func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 			if line[i] != '"' {
 				return l, scratch, false
 			}
-			end := skipString(line, i)
-			if end < 0 {
+			end, _, err := parse.SkipString(line, i, dockerJSON)
+			if err != nil {
 				return l, scratch, false
 			}
 			v := line[i+1 : end-1]
@@ -105,8 +103,8 @@ func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 			}
 			i = end
 		default:
-			end := skipValue(line, i)
-			if end < 0 {
+			end, err := parse.SkipValue(line, i, dockerJSON)
+			if err != nil {
 				return l, scratch, false
 			}
 			if string(key) == "attrs" {
@@ -139,159 +137,36 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string starting at b[i] == '"',
-// or -1 if it is not terminated.
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index just past the JSON value starting at b[i], or -1.
-// Objects and arrays are matched by bracket depth only, not validated.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := skipString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-loop:
-	for ; j < len(b); j++ {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			break loop
-		}
-	}
-	if j == i {
-		return -1
-	}
-	return j
-}
+// dockerJSON are the scanner options for json-file lines: Docker's encoder
+// never writes raw control characters, but a line written by something else
+// may carry them, and they are kept for the parse layer to escape.
+var dockerJSON = parse.Options{AllowControl: true}
 
 // decodeLog decodes the JSON string at b[i] == '"' and removes one trailing
 // '\n' from the value, reporting whether there was one. The value is a view
 // into b when the string has no escape other than that final "\n" (the
-// common json-file line), else it is appended to scratch[:0]. next is the
+// common json-file line), else it is unescaped into scratch[:0]. next is the
 // index just past the closing quote.
 func decodeLog(b []byte, i int, scratch []byte) (v []byte, nl bool, _ []byte, next int, ok bool) {
-	s := b[i+1:]
-	q := bytes.IndexByte(s, '"')
-	if q < 0 {
+	end, esc, err := parse.SkipString(b, i, dockerJSON)
+	if err != nil {
 		return nil, false, scratch, 0, false
 	}
-	bs := bytes.IndexByte(s[:q], '\\')
+	raw := b[i+1 : end-1]
 	switch {
-	case bs < 0:
-		v = s[:q]
+	case !esc:
+		v = raw
 		if n := len(v); n > 0 && v[n-1] == '\n' { // a raw newline: not JSON, but keep it
-			return v[:n-1], true, scratch, i + 1 + q + 1, true
+			return v[:n-1], true, scratch, end, true
 		}
-		return v, false, scratch, i + 1 + q + 1, true
-	case bs == q-2 && s[q-1] == 'n':
-		return s[:bs], true, scratch, i + 1 + q + 1, true
+		return v, false, scratch, end, true
+	case len(raw) >= 2 && raw[len(raw)-2] == '\\' && raw[len(raw)-1] == 'n' && bytes.IndexByte(raw[:len(raw)-2], '\\') < 0:
+		return raw[:len(raw)-2], true, scratch, end, true
 	}
-	scratch = scratch[:0]
-	j := 0
-	for {
-		if q < j {
-			if q = bytes.IndexByte(s[j:], '"'); q < 0 {
-				return nil, false, scratch, 0, false
-			}
-			q += j
-		}
-		bs := bytes.IndexByte(s[j:q], '\\')
-		if bs < 0 {
-			scratch = append(scratch, s[j:q]...)
-			v = scratch
-			if n := len(v); n > 0 && v[n-1] == '\n' {
-				return v[:n-1], true, scratch, i + 1 + q + 1, true
-			}
-			return v, false, scratch, i + 1 + q + 1, true
-		}
-		bs += j
-		scratch = append(scratch, s[j:bs]...)
-		if bs+1 >= len(s) {
-			return nil, false, scratch, 0, false
-		}
-		j = bs + 2
-		switch c := s[bs+1]; c {
-		case '"', '\\', '/':
-			scratch = append(scratch, c)
-		case 'b':
-			scratch = append(scratch, '\b')
-		case 'f':
-			scratch = append(scratch, '\f')
-		case 'n':
-			scratch = append(scratch, '\n')
-		case 'r':
-			scratch = append(scratch, '\r')
-		case 't':
-			scratch = append(scratch, '\t')
-		case 'u':
-			rr := getu4(s[bs:])
-			if rr < 0 {
-				return nil, false, scratch, 0, false
-			}
-			j = bs + 6
-			if utf16.IsSurrogate(rr) {
-				if dec := utf16.DecodeRune(rr, getu4(s[j:])); dec != utf8.RuneError {
-					j += 6
-					scratch = utf8.AppendRune(scratch, dec)
-					break
-				}
-				rr = utf8.RuneError
-			}
-			scratch = utf8.AppendRune(scratch, rr)
-		default:
-			return nil, false, scratch, 0, false
-		}
+	scratch = parse.Unescape(scratch[:0], raw)
+	v = scratch
+	if n := len(v); n > 0 && v[n-1] == '\n' {
+		return v[:n-1], true, scratch, end, true
 	}
-}
-
-// getu4 decodes \uXXXX from the beginning of s, returning the hex value, or
-// -1 if s does not start with one.
-func getu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c = c - '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
+	return v, false, scratch, end, true
 }

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"bytes"
-	"errors"
 	"math"
 	"strconv"
 
@@ -15,8 +14,9 @@ import (
 // ["tag",<unix seconds>,{record},{option}], with the tag spliced in without
 // escaping.
 
-// maxJSONDepth bounds the nesting the JSON framer accepts (it recurses).
-const maxJSONDepth = 256
+// forwardJSON are the scanner options of the JSON mode: records nest up to
+// 256 levels.
+var forwardJSON = parse.Options{MaxDepth: 256}
 
 // DecodeJSON decodes the first JSON value of buf, for a connection in JSON
 // mode. Whitespace before the value is consumed and counted in n.
@@ -33,7 +33,7 @@ const maxJSONDepth = 256
 func (d *Decoder) DecodeJSON(buf []byte) (req Request, n int, err error) {
 	d.release()
 	start := jsonWS(buf, 0)
-	end, err := jsonValue(buf, start, 0)
+	end, err := jsonValue(buf, start)
 	if err == errShort {
 		if len(buf) > d.lim.MaxRequestBytes {
 			return req, 0, &limitError{what: "request size", limit: d.lim.MaxRequestBytes, got: len(buf)}
@@ -273,7 +273,7 @@ func (it *jsonIter) next() (start, end int, ok bool) {
 	if it.n > 0 { // ',' or ':'
 		i = jsonWS(it.b, i+1)
 	}
-	end, err := jsonValue(it.b, i, 0)
+	end, err := jsonValue(it.b, i)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -282,11 +282,6 @@ func (it *jsonIter) next() (start, end int, ok bool) {
 	return i, end, true
 }
 
-var (
-	errJSONSyntax = errors.New("invalid JSON")
-	errJSONDepth  = errors.New("JSON nested too deeply")
-)
-
 func jsonWS(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
@@ -294,175 +289,22 @@ func jsonWS(b []byte, i int) int {
 	return i
 }
 
-// jsonValue validates the JSON value at b[i:] (after whitespace) and returns
-// the offset just past it, errShort when b ends inside it, or an error.
-func jsonValue(b []byte, i, depth int) (int, error) {
-	i = jsonWS(b, i)
-	if i >= len(b) {
+// jsonValue validates the JSON value at b[i:] (after whitespace) with the
+// parser's scanner and returns the offset just past it, errShort when b ends
+// inside it (a number that reaches the end of b may go on), or the scanner's
+// error.
+func jsonValue(b []byte, i int) (int, error) {
+	end, err := parse.SkipValue(b, i, forwardJSON)
+	if err == parse.ErrShort {
 		return i, errShort
 	}
-	var err error
-	switch c := b[i]; {
-	case c == '{' || c == '[':
-		if depth >= maxJSONDepth {
-			return i, errJSONDepth
-		}
-		closer := byte(']')
-		if c == '{' {
-			closer = '}'
-		}
-		if i = jsonWS(b, i+1); i >= len(b) {
+	if err != nil {
+		return i, err
+	}
+	if end == len(b) {
+		if c := b[end-1]; c >= '0' && c <= '9' || c == '.' {
 			return i, errShort
 		}
-		if b[i] == closer {
-			return i + 1, nil
-		}
-		for {
-			if c == '{' {
-				if b[i] != '"' {
-					return i, errJSONSyntax
-				}
-				if i, err = jsonString(b, i); err != nil {
-					return i, err
-				}
-				if i = jsonWS(b, i); i >= len(b) {
-					return i, errShort
-				}
-				if b[i] != ':' {
-					return i, errJSONSyntax
-				}
-				i++
-			}
-			if i, err = jsonValue(b, i, depth+1); err != nil {
-				return i, err
-			}
-			if i = jsonWS(b, i); i >= len(b) {
-				return i, errShort
-			}
-			switch b[i] {
-			case ',':
-				if i = jsonWS(b, i+1); i >= len(b) {
-					return i, errShort
-				}
-			case closer:
-				return i + 1, nil
-			default:
-				return i, errJSONSyntax
-			}
-		}
-	case c == '"':
-		return jsonString(b, i)
-	case c == '-' || c >= '0' && c <= '9':
-		return jsonNumber(b, i)
-	case c == 't':
-		return jsonLiteral(b, i, "true")
-	case c == 'f':
-		return jsonLiteral(b, i, "false")
-	case c == 'n':
-		return jsonLiteral(b, i, "null")
 	}
-	return i, errJSONSyntax
-}
-
-func jsonLiteral(b []byte, i int, lit string) (int, error) {
-	for k := 0; k < len(lit); k++ {
-		if i+k >= len(b) {
-			return i, errShort
-		}
-		if b[i+k] != lit[k] {
-			return i, errJSONSyntax
-		}
-	}
-	return i + len(lit), nil
-}
-
-func jsonString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return j + 1, nil
-		case c == '\\':
-			if j+1 >= len(b) {
-				return j, errShort
-			}
-			switch b[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j++
-			case 'u':
-				for k := 2; k < 6; k++ {
-					if j+k >= len(b) {
-						return j, errShort
-					}
-					if unhex(b[j+k]) < 0 {
-						return j, errJSONSyntax
-					}
-				}
-				j += 5
-			default:
-				return j, errJSONSyntax
-			}
-		case c < 0x20:
-			return j, errJSONSyntax
-		}
-	}
-	return len(b), errShort
-}
-
-// jsonNumber validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?. A
-// number that reaches the end of b is short: more digits may follow.
-func jsonNumber(b []byte, i int) (int, error) {
-	digits := func(i int) (int, int) {
-		n := 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-			n++
-		}
-		return i, n
-	}
-	if b[i] == '-' {
-		i++
-	}
-	if i >= len(b) {
-		return i, errShort
-	}
-	if b[i] == '0' {
-		i++
-	} else {
-		var n int
-		if i, n = digits(i); n == 0 {
-			return i, errJSONSyntax
-		}
-	}
-	if i < len(b) && b[i] == '.' {
-		var n int
-		if i, n = digits(i + 1); n == 0 && i < len(b) {
-			return i, errJSONSyntax
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		var n int
-		if i, n = digits(i); n == 0 && i < len(b) {
-			return i, errJSONSyntax
-		}
-	}
-	if i >= len(b) {
-		return i, errShort
-	}
-	return i, nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
+	return end, nil
 }
