@@ -19,10 +19,14 @@ const (
 // '"', '\\', a control character (< 0x20) or not ASCII (>= 0x80). Bytes above
 // the lowest flagged one may be false positives (borrows), the lowest flagged
 // byte is always exact, which is all the callers use.
+//
+// The usual has-zero-byte test is (v-lsb)&^v&msb; the &^v only removes false
+// positives for bytes >= 0x80, which are flagged anyway (the final |x), so it
+// is left out: nine operations per eight bytes instead of twelve.
 func strSpecial(x uint64) uint64 {
 	q := x ^ (lsb * '"')
 	b := x ^ (lsb * '\\')
-	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b | x) & msb
+	return ((x - lsb*0x20) | (q - lsb) | (b - lsb) | x) & msb
 }
 
 // stringEnd returns the offset of the first byte at or after s[j] that needs

@@ -1,7 +1,9 @@
 package parse
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"testing"
 )
@@ -99,4 +101,38 @@ func TestUnescapeKey(t *testing.T) {
 	f(`\udc00\ud800`, "\ufffd\ufffd")
 	f(`\ud800\u0041`, "\ufffdA")
 	f(`\ud800\ud800\udc00`, "\ufffd\U00010000")
+}
+
+// TestStrSpecialLowestExact checks strSpecial against a byte-by-byte test on
+// every single byte value in every position, over backgrounds of plain and
+// special bytes below it.
+func TestStrSpecialLowestExact(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			for _, bg := range []byte{'a', ' ', '~', 0x7f} {
+				var w [8]byte
+				for k := range w {
+					w[k] = bg
+				}
+				w[pos] = byte(c)
+				x := binary.LittleEndian.Uint64(w[:])
+				m := strSpecial(x)
+				want := -1
+				for k := 0; k < 8; k++ {
+					if special(w[k]) {
+						want = k
+						break
+					}
+				}
+				got := -1
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("strSpecial(% x): lowest flagged byte %d, want %d", w, got, want)
+				}
+			}
+		}
+	}
 }
