@@ -71,6 +71,32 @@ func TestSkipString(t *testing.T) {
 	f("\"raw\nnewline\"", Options{AllowControl: true}, 13, false, nil)
 }
 
+func TestAppendUnescaped(t *testing.T) {
+	f := func(in string, o Options, want string, wantEnd int, wantErr string) {
+		t.Helper()
+		got, end, err := AppendUnescaped([]byte("pre:"), []byte(in), 0, o)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("AppendUnescaped(%q): %v, want an error containing %q", in, err, wantErr)
+			}
+			return
+		}
+		if err != nil || string(got) != "pre:"+want || end != wantEnd {
+			t.Fatalf("AppendUnescaped(%q) = %q, %d, %v; want %q, %d", in, got, end, err, "pre:"+want, wantEnd)
+		}
+	}
+	f(`"plain"x`, Options{}, "plain", 7, "")
+	f(`"{\"level\":\"info\",\"msg\":\"a\\tb\"}\n"`, Options{}, `{"level":"info","msg":"a\tb"}`+"\n", 42, "")
+	f(`"\u00e9\ud83d\ude00\ud800x"`, Options{}, "é😀\uFFFDx", 27, "")
+	f("\"caf\xc3\xa9 \xff\"", Options{}, "caf\xc3\xa9 \xff", 9, "")
+	f("\"raw\ttab\"", Options{AllowControl: true}, "raw\ttab", 9, "")
+	f("\"raw\ttab\"", Options{}, "", 0, "string literal")
+	f(`"a\q"`, Options{}, "", 0, "escape code")
+	f(`"a\u12g4"`, Options{}, "", 0, "hexadecimal")
+	f(`"open`, Options{}, "", 0, "incomplete")
+	f(`"a\u12`, Options{}, "", 0, "incomplete")
+}
+
 func TestUnescape(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()
@@ -95,6 +121,21 @@ func FuzzSkipValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		end, err := SkipValue(data, 0, Options{})
 		start := skipWS(data, 0)
+		if start < len(data) && data[start] == '"' {
+			// AppendUnescaped is SkipString and Unescape in one pass.
+			for _, o := range []Options{{}, {AllowControl: true}} {
+				got, e1, err1 := AppendUnescaped([]byte("x"), data, start, o)
+				e2, _, err2 := SkipString(data, start, o)
+				if (err1 == nil) != (err2 == nil) || (err1 == ErrShort) != (err2 == ErrShort) {
+					t.Fatalf("%q %+v: AppendUnescaped error %v, SkipString error %v", data[start:], o, err1, err2)
+				}
+				if err1 == nil {
+					if want := Unescape([]byte("x"), data[start+1:e2-1]); e1 != e2 || !bytes.Equal(got, want) {
+						t.Fatalf("%q %+v: AppendUnescaped = %q, %d; SkipString and Unescape: %q, %d", data[start:], o, got, e1, want, e2)
+					}
+				}
+			}
+		}
 		if err == nil {
 			if end <= start || end > len(data) {
 				t.Fatalf("SkipValue(%q) = %d", data, end)

@@ -162,50 +162,109 @@ func trimPartialRune(b []byte) []byte {
 // Unescape appends the value of the raw JSON string contents s (without
 // quotes, validated by the scanner: SkipString, SkipValue or the parser) to
 // dst; a lone surrogate becomes U+FFFD, as encoding/json does. Bytes other
-// than escapes are copied as they are, in runs. It is the one unescaper of the
-// project: member names, Forward tags, Docker's json-file "log" values.
+// than escapes are copied as they are, in runs. With AppendUnescaped it is the
+// one unescaper of the project: member names, Forward tags, Docker's
+// json-file "log" values.
 func Unescape(dst, s []byte) []byte {
 	for {
 		k := bytes.IndexByte(s, '\\')
-		if k < 0 || k+1 >= len(s) {
+		if k < 0 {
 			return append(dst, s...)
 		}
 		dst = append(dst, s[:k]...)
-		s = s[k+1:]
-		switch s[0] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if len(s) < 5 {
-				return append(dst, s...) // not validated: keep the rest
-			}
-			r := hex4(s[1:])
-			s = s[4:]
-			if utf16IsSurrogate(r) {
-				r2 := rune(-1)
-				if len(s) >= 7 && s[1] == '\\' && s[2] == 'u' {
-					r2 = hex4(s[3:])
-				}
-				if r < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000 {
-					r = (r-0xd800)<<10 | (r2 - 0xdc00) + 0x10000
-					s = s[6:]
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
-			dst = append(dst, s[0])
+		var n int
+		dst, n = unescapeOne(dst, s[k:])
+		s = s[k+n:]
+	}
+}
+
+// AppendUnescaped validates the JSON string at b[i] == '"' and appends its
+// value to dst in the same pass (Unescape's rules), returning dst and the
+// offset just past the closing quote. Errors are SkipString's; on error dst
+// holds part of the value.
+func AppendUnescaped(dst, b []byte, i int, o Options) (_ []byte, end int, err error) {
+	n := len(b)
+	j := i + 1
+	start := j
+	for {
+		j = stringEnd(b, j)
+		for j < n && strSafe[b[j]] {
+			j++
 		}
-		s = s[1:]
+		if j >= n {
+			return dst, i, ErrShort
+		}
+		switch c := b[j]; {
+		case c == '"':
+			return append(dst, b[start:j]...), j + 1, nil
+		case c == '\\':
+			if j+1 >= n {
+				return dst, i, ErrShort
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				for k := j + 2; k < j+6; k++ {
+					if k >= n {
+						return dst, i, ErrShort
+					}
+					if !isHex[b[k]] {
+						return dst, i, &SyntaxError{Offset: k, msg: "invalid character in \\u hexadecimal character escape"}
+					}
+				}
+			default:
+				return dst, i, &SyntaxError{Offset: j + 1, msg: "invalid character in string escape code"}
+			}
+			dst = append(dst, b[start:j]...)
+			var k int
+			dst, k = unescapeOne(dst, b[j:])
+			j += k
+			start = j
+		case c < 0x20:
+			if !o.AllowControl {
+				return dst, i, &SyntaxError{Offset: j, msg: "invalid character in string literal"}
+			}
+			j++
+		default: // not ASCII: copied as it is
+			j++
+		}
+	}
+}
+
+// unescapeOne appends the value of the escape at s[0] == '\\' and returns
+// how many bytes of s it took. \u escapes whose hex digits are cut or not
+// validated decode to what they hold; a surrogate pair is one character.
+func unescapeOne(dst, s []byte) ([]byte, int) {
+	if len(s) < 2 {
+		return append(dst, s...), len(s)
+	}
+	switch s[1] {
+	case 'b':
+		return append(dst, '\b'), 2
+	case 'f':
+		return append(dst, '\f'), 2
+	case 'n':
+		return append(dst, '\n'), 2
+	case 'r':
+		return append(dst, '\r'), 2
+	case 't':
+		return append(dst, '\t'), 2
+	case 'u':
+		if len(s) < 6 {
+			return append(dst, s...), len(s) // not validated: keep the rest
+		}
+		r := hex4(s[2:])
+		if !utf16IsSurrogate(r) {
+			return utf8.AppendRune(dst, r), 6
+		}
+		if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' && r < 0xdc00 {
+			if r2 := hex4(s[8:]); r2 >= 0xdc00 && r2 < 0xe000 {
+				return utf8.AppendRune(dst, (r-0xd800)<<10|(r2-0xdc00)+0x10000), 12
+			}
+		}
+		return utf8.AppendRune(dst, utf8.RuneError), 6
+	default: // '"', '\\', '/'
+		return append(dst, s[1]), 2
 	}
 }
 

@@ -145,28 +145,31 @@ var dockerJSON = parse.Options{AllowControl: true}
 // decodeLog decodes the JSON string at b[i] == '"' and removes one trailing
 // '\n' from the value, reporting whether there was one. The value is a view
 // into b when the string has no escape other than that final "\n" (the
-// common json-file line), else it is unescaped into scratch[:0]. next is the
-// index just past the closing quote.
+// common json-file line of a text log), else it is unescaped into
+// scratch[:0] while it is validated, in one pass. next is the index just
+// past the closing quote.
 func decodeLog(b []byte, i int, scratch []byte) (v []byte, nl bool, _ []byte, next int, ok bool) {
-	end, esc, err := parse.SkipString(b, i, dockerJSON)
+	// Fast path: no backslash before the first quote, or only the final
+	// "\n": then that quote closes the string, and with raw control
+	// characters and any other bytes allowed, nothing in it can be invalid.
+	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 {
+		raw, end := b[i+1:i+1+q], i+2+q
+		if bs := bytes.IndexByte(raw, '\\'); bs < 0 {
+			if n := len(raw); n > 0 && raw[n-1] == '\n' { // a raw newline: not JSON, but keep it
+				return raw[:n-1], true, scratch, end, true
+			}
+			return raw, false, scratch, end, true
+		} else if bs == len(raw)-2 && raw[bs+1] == 'n' {
+			return raw[:bs], true, scratch, end, true
+		}
+	}
+	scratch, next, err := parse.AppendUnescaped(scratch[:0], b, i, dockerJSON)
 	if err != nil {
 		return nil, false, scratch, 0, false
 	}
-	raw := b[i+1 : end-1]
-	switch {
-	case !esc:
-		v = raw
-		if n := len(v); n > 0 && v[n-1] == '\n' { // a raw newline: not JSON, but keep it
-			return v[:n-1], true, scratch, end, true
-		}
-		return v, false, scratch, end, true
-	case len(raw) >= 2 && raw[len(raw)-2] == '\\' && raw[len(raw)-1] == 'n' && bytes.IndexByte(raw[:len(raw)-2], '\\') < 0:
-		return raw[:len(raw)-2], true, scratch, end, true
-	}
-	scratch = parse.Unescape(scratch[:0], raw)
 	v = scratch
 	if n := len(v); n > 0 && v[n-1] == '\n' {
-		return v[:n-1], true, scratch, end, true
+		return v[:n-1], true, scratch, next, true
 	}
-	return v, false, scratch, end, true
+	return v, false, scratch, next, true
 }
