@@ -20,7 +20,7 @@ SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.
 SHOW_INDEX    ?= logs-demo-*
 
-.PHONY: help build test lint test-unit test-integration bench chaos \
+.PHONY: help build test lint test-unit test-integration bench bench-wholepath chaos \
 	es-fetch es-start es-stop es-status run show
 
 help: ## list the targets
@@ -61,8 +61,11 @@ chaos: ## fault-injection and crash-and-rotate tests in full, against a real Ela
 		SHIPPER_CHAOS=full $(ES) run -- $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...; \
 	fi
 
-bench: ## benchmarks
+bench: ## benchmarks (the whole-path table of docs/benchmarks.md is BenchmarkWholePath)
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
+
+bench-wholepath: ## only the whole-path table: built binary vs the floor on the realistic corpus
+	$(GO) test -run '^$$' -bench WholePath -benchtime=1x $(GOTESTFLAGS) ./cmd/shipper/
 
 es-fetch: ## download Elasticsearch into the cache (~/.cache/shipper)
 	@$(ES) fetch
