@@ -27,12 +27,16 @@ var (
 	dirOnce  sync.Once
 )
 
-// TestMain removes the binaries built by shipperBinary and demoAppBinary.
+// TestMain removes the binaries built by shipperBinary and demoAppBinary and
+// the benchmark corpus files.
 func TestMain(m *testing.M) {
 	floorMain()
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
+	}
+	if corpusFiles.dir != "" {
+		os.RemoveAll(corpusFiles.dir)
 	}
 	os.Exit(code)
 }
