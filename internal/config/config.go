@@ -204,7 +204,7 @@ func (c *Config) options() []option {
 		{"elasticsearch-api-key", []string{"ELASTICSEARCH_API_KEY", "SHIPPER_ELASTICSEARCH_API_KEY"}, "API key, base64 'id:key' as Elasticsearch returns it (prefer the environment variable)", stringValue{&c.APIKey}},
 		{"elasticsearch-ca-file", []string{"ELASTICSEARCH_CA_FILE", "SHIPPER_ELASTICSEARCH_CA_FILE"}, "PEM file of the CA that signed Elasticsearch's certificate", stringValue{&c.CAFile}},
 		{"elasticsearch-insecure-skip-verify", []string{"SHIPPER_ELASTICSEARCH_INSECURE_SKIP_VERIFY"}, "do not verify Elasticsearch's TLS certificate (testing only)", boolValue{&c.InsecureSkipVerify}},
-		{"compression", []string{"SHIPPER_COMPRESSION"}, "request body compression: none (default: inside a cluster) or gzip (over a WAN or a billed link: 5x fewer bytes for about 4x the CPU per line)", stringValue{&c.Compression}},
+		{"compression", []string{"SHIPPER_COMPRESSION"}, "request body compression: none (default: inside a cluster) or gzip (over a WAN or a billed link: 5x fewer bytes for about 3x the CPU per line)", stringValue{&c.Compression}},
 		{"compression-level", []string{"SHIPPER_COMPRESSION_LEVEL"}, "gzip level 1 (fastest) to 9 (smallest)", intValue{&c.CompressionLevel}},
 		{"workers", []string{"SHIPPER_WORKERS"}, "bulk requests in flight at once", intValue{&c.Workers}},
 		{"request-timeout", []string{"SHIPPER_REQUEST_TIMEOUT"}, "time limit of one bulk request", durationValue{&c.RequestTimeout}},
