@@ -118,3 +118,11 @@ func TestBadName(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendCallerReplacedUTF8(t *testing.T) {
+	p := newTestParser("")
+	out, info := p.Append(nil, &Line{Data: []byte(`{"log":"a` + "\ufffd" + `"}`), Time: lineTime, InvalidUTF8: true})
+	if info.Flags&InvalidUTF8 == 0 || !strings.Contains(string(out), `"log.flags":["invalid_utf8"]`) {
+		t.Fatalf("flags %b, document %s", info.Flags, out)
+	}
+}

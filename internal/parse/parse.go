@@ -143,6 +143,10 @@ type Line struct {
 	// of the source) when it is OrderSequence, not at all for OrderNone.
 	Order     int64
 	OrderKind OrderKind
+	// InvalidUTF8 tells that the caller already replaced invalid UTF-8 in
+	// Data (a Fluent Forward record rendered as JSON): the document is
+	// flagged as if Append had.
+	InvalidUTF8 bool
 }
 
 // OrderKind names the field Line.Order is written to.
@@ -549,6 +553,9 @@ func (p *Parser) SetIngested(unixNano int64) {
 func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 	data := l.Data
 	var flags Flags
+	if l.InvalidUTF8 {
+		flags |= InvalidUTF8
+	}
 	if l.Size > len(data) {
 		flags |= Truncated
 		data = trimPartialRune(data)

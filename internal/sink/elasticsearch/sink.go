@@ -222,7 +222,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			}
 			w.s.failures.Add(1)
 			d := w.bo.next(0)
-			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in", d).Msg("bulk request failed; will retry")
+			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in_ms", d).Msg("bulk request failed; will retry")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -281,7 +281,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			// Without per-item verdicts nothing can be told apart: send
 			// everything again (ids make that safe).
 			d := w.bo.next(0)
-			w.s.log.Error().Err(err).Dur("retry_in", d).Msg("unreadable bulk response; will resend the request")
+			w.s.log.Error().Err(err).Dur("retry_in_ms", d).Msg("unreadable bulk response; will resend the request")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -327,7 +327,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 		items, body = again, nil
 		if transient {
 			d := w.bo.next(0)
-			w.s.log.Warn().Int("items", len(items)).Dur("retry_in", d).Msg("some bulk items failed transiently; will retry them")
+			w.s.log.Warn().Int("items", len(items)).Dur("retry_in_ms", d).Msg("some bulk items failed transiently; will retry them")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
