@@ -1,78 +1,109 @@
 // Package parse turns one log line into one Elasticsearch document with ECS
 // field names, appending it straight into a bulk body. See Parser.Append.
+// docs/documents.md describes the result for users; this is the exact
+// reference.
 //
 // # Documents
 //
 // A line that is a JSON object (after optional spaces, tabs and '\r' around
-// it) keeps its members, copied verbatim and in order from the line into the
-// document, and gets a few members of ours:
+// it, and an optional UTF-8 byte-order mark before it) keeps its members, in
+// order and copied verbatim from the line unless they are renamed (see
+// below), and gets a few members of ours:
 //
 //	{"@timestamp":T,"log.level":L,"message":M,<the line's other members>,
-//	 "log.flags":[...],"log.original_size":N,"event.ingested":I,<Line.Fields>,<static>}
+//	 "log.flags":[...],"log.original_size":N,<order>,"host.name":H,
+//	 "event.ingested":I,<Line.Fields>,<static>}
 //
 // log.level and message are there only when the line has them; log.flags and
-// log.original_size only when something happened (see below).
+// log.original_size only when something happened (see Flags); <order> is
+// "log.offset" or "event.sequence" when the Line has one (Line.OrderKind);
+// host.name is the "host.name" member of static, written only when the line
+// names no host of its own (a member "host", "host.name" or "host.*").
 //
 //   - @timestamp comes from the first of the members "@timestamp",
-//     "timestamp", "time", "ts" (in that order) whose value parses: an RFC
-//     3339 string (see ParseTime), or an epoch number or string of digits in
-//     seconds (may have a fraction), milliseconds, microseconds or
-//     nanoseconds, chosen by magnitude (< 1e11 s, < 1e14 ms, < 1e17 µs, else
-//     ns). That member is removed; it is written in UTC by AppendTime. When
-//     none parses, Line.Time is used.
+//     "timestamp", "time", "ts", "@t" (in that order) whose value parses
+//     and lies between 1970 and 2262 (what Elasticsearch's date_nanos
+//     holds): an RFC 3339 string (see ParseTime), or an epoch number or
+//     string of digits in seconds (may have a fraction), milliseconds,
+//     microseconds or nanoseconds, chosen by magnitude (< 1e11 s, < 1e14
+//     ms, < 1e17 µs, else ns). That member is removed; it is written in UTC
+//     by AppendTime. When none is usable, Line.Time is used, and if the line
+//     had one of those members the document is flagged BadTimestamp.
 //   - log.level comes from the first of "log.level" (ecszerolog), "level",
-//     "severity", "lvl" with a usable value: a non-empty string, lower-cased
-//     (ASCII only), or a number: zerolog's -1..5 become trace, debug, info,
-//     warn, error, fatal, panic; 6 and 7 (zerolog's NoLevel and Disabled)
-//     are not usable; pino's and bunyan's 10, 20, 30, 40, 50, 60 become
-//     trace, debug, info, warn, error, fatal; any other number is written
-//     as a string ("35").
-//   - message comes from the first of "message", "msg" whose value is a
-//     string, copied as is. A non-string value is not used.
+//     "severity", "lvl", "levelname" (Python), "@l" (Serilog) with a usable
+//     value: a non-empty string, lower-cased (ASCII only), or a number:
+//     zerolog's -1..5 become trace, debug, info, warn, error, fatal, panic;
+//     6 and 7 (zerolog's NoLevel and Disabled) are not usable; pino's and
+//     bunyan's 10, 20, 30, 40, 50, 60 become trace, debug, info, warn,
+//     error, fatal; any other number is written as a string ("35").
+//   - message comes from the first of "message", "msg", "@m", "@mt"
+//     (Serilog), "event" (structlog) whose value is a string, copied as is.
+//     A non-string value is not used.
 //   - "data_stream.dataset", when a string, is reported in Info.Dataset and
 //     stays in the document.
 //
-// Names are compared on their raw bytes: "\u006cevel" is not "level" and is
-// never used for @timestamp, log.level or message. Only the first occurrence
-// of a name is considered.
+// Names are compared on their raw bytes for use: "\u006cevel" is not "level"
+// and is never used for @timestamp, log.level or message. Only the first
+// occurrence of a name is considered.
 //
-// # Names we own: <name>_original
+// # Renamed members
 //
-// Elasticsearch rejects a document with a repeated name, so no name may be
-// written twice. The names a document owns are the ones Append writes itself
-// (@timestamp and event.ingested always; log.level, message, log.flags,
-// log.original_size when written; every name in Line.Fields and in the static
-// members) and the names of the members that were used (e.g. "time", "level",
-// "msg"). Every other member of the line with an owned name (compared after
-// unescaping, so "\u006dessage" counts as "message") is moved to the single
-// member "<name>_original", together with any member that already had that
-// name. Its value is that member's value, or an array of all of their values
-// in line order when there are several. Examples:
+// The mapping of the logs templates (subobjects: false) takes any shape for
+// any name, so only names matter. Each member's name goes through these
+// steps (names compared after unescaping):
+//
+//  1. A member whose value is a string, number, true or false, and whose
+//     name ECS uses for an object, is renamed to the ECS field (ecsTarget):
+//     service -> service.name, host -> host.name, error -> error.message,
+//     url -> url.original, user_agent -> user_agent.original, trace,
+//     trace_id, traceId -> trace.id, span, span_id, spanId -> span.id,
+//     transaction -> transaction.id, client -> client.address, container ->
+//     container.name, event -> event.action; unless the line has a member
+//     with the ECS name itself. Flag ECSRenamed.
+//  2. A name Elasticsearch cannot take at the top level is fixed (badName,
+//     appendFixedName): a metadata field name gets "_original" ("_id" ->
+//     "_id_original"); each empty or blank segment between dots becomes "_"
+//     ("" -> "_", "a..b" -> "a._.b"). Flag Renamed.
+//  3. A name the document owns gets the suffix "_original". Owned are the
+//     names Append writes (@timestamp, event.ingested and log.flags always;
+//     log.level, message, log.original_size, the order field and host.name
+//     when written; every name in Line.Fields and in static) and the names
+//     of the members that were used (e.g. "time", "level", "msg"), except
+//     for the member used itself. Flag Renamed.
+//  4. Members that end up with the same name are written once, at the first
+//     of them, with the array of their values in line order. Flag Merged.
+//
+// Examples:
 //
 //	{"@timestamp":"yesterday","time":1700000000} -> "@timestamp":"2023-11-14T22:13:20Z","@timestamp_original":"yesterday"
 //	{"message":"a","message":"b"}                -> "message":"a","message_original":"b"
 //	{"message":{"k":1},"msg":"m"}                -> "message":"m","message_original":{"k":1}
 //	{"level":"info","level":"warn","level":"x"}  -> "log.level":"info","level_original":["warn","x"]
+//	{"service":"a","error":"e","a":1,"a":2}      -> "service.name":"a","error.message":"e","a":[1,2]
 //
-// Other repeated names are left alone: Elasticsearch rejects that document and
-// the sink dead-letters it with the reason.
+// Lines whose members need none of this (the common case) are copied in runs
+// without looking at each member again.
 //
 // # Lines that are not JSON objects
 //
-// Anything else (plain text, empty lines, JSON arrays, numbers...) becomes
+// Anything else (plain text, JSON arrays, numbers...) becomes
 //
-//	{"@timestamp":Line.Time,"message":<the whole line as a string>,"event.ingested":I,...}
+//	{"@timestamp":Line.Time,"message":<the whole line as a string>,...,"event.ingested":I,...}
 //
 // A line that starts with '{' but is not valid JSON, or nests deeper than
 // 1000 levels, is Malformed: the same, plus "error.message" with the reason
 // and offset (e.g. "invalid character 'x' looking for beginning of value at
-// offset 17") and "tags":["json_parse_failure"].
+// offset 17") and the flag "json_parse_failure". Blank lines (IsBlank) are
+// not for Append: callers count them and ship nothing (encode does).
 //
 // # Flags
 //
-// Invalid UTF-8 is replaced with U+FFFD (one per bad byte, like encoding/json)
-// and flagged "log.flags":["invalid_utf8"]. A line cut at the length limit
-// (Line.Size > len(Line.Data)) is flagged "log.flags":["truncated"] and gets
+// Everything Append changed is named in log.flags (and in Info.Flags), in
+// this order: "truncated", "invalid_utf8", "json_parse_failure",
+// "byte_order_mark", "timestamp_unusable", "ecs_renamed", "field_renamed",
+// "field_merged". Invalid UTF-8 is replaced with U+FFFD (one per bad byte,
+// like encoding/json; Line.InvalidUTF8 when the caller replaced it). A line
+// cut at the length limit (Line.Size > len(Line.Data)) also gets
 // "log.original_size":Line.Size; an incomplete UTF-8 sequence at the cut is
 // dropped. A truncated JSON object is usually incomplete, so Malformed, with
 // the truncation in error.message. No line is ever dropped.
