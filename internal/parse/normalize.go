@@ -49,8 +49,10 @@ func badName(name []byte) bool {
 			}
 		}
 		return false
-	case '.', ' ', '\t', '\r', '\n':
+	case '.':
 		return true
+	case ' ', '\t', '\r', '\n':
+		return blankSegment(name)
 	}
 	if c := name[len(name)-1]; c == '.' || isWS[c] {
 		return blankSegment(name)
@@ -138,8 +140,10 @@ func dupHash(name []byte) uint16 {
 // member's final name, merges members with equal final names into one array
 // at the first of them, and reports what it changed. owned has bit id set for
 // each builtin name the document writes itself; seen for each builtin name
-// some member has.
-func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([]byte, Flags) {
+// some member has. Unless maybeDup, no two members have the same name, and
+// dups is the filter of their names by dupHash: then only a new name can
+// make a pair, and when none hits the filter the names need no hashing.
+func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64, maybeDup bool, dups *[16]uint64) ([]byte, Flags) {
 	ms := p.members
 	var flags Flags
 	n := len(ms)
@@ -160,7 +164,7 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([
 			p.keyBuf = Unescape(p.keyBuf[:0], name)
 			name = p.keyBuf
 		}
-		id := builtinID(name)
+		id := m.id // set by appendObject for builtin names
 		switch t := ecsTarget[id]; {
 		case t != idNone && seen&(1<<t) == 0 && isScalar(s, m):
 			p.fin = append(p.fin, idName[t]...)
@@ -173,13 +177,42 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([
 			changed = false
 		}
 		fin := p.fin[start:]
-		if fid := builtinID(fin); k != p.dsMember && owned&(1<<fid) != 0 || p.isDyn(fin, l) {
+		fid := id
+		if changed {
+			fid = builtinID(fin)
+		}
+		if k != p.dsMember && owned&(1<<fid) != 0 || p.isDyn(fin, l) {
 			p.fin = append(p.fin, originalSuffix...)
 			flags |= Renamed
 			changed = true
 		}
 		p.finEnd = append(p.finEnd, int32(len(p.fin)))
 		p.renamed = append(p.renamed, changed)
+	}
+
+	if cap(p.next) < 2*n {
+		p.next = make([]int32, 2*n)
+	}
+	next, tail := p.next[:n], p.next[n:2*n]
+	if !maybeDup {
+		f := *dups
+		for k := range ms {
+			if ms[k].act != actKeep || !p.renamed[k] {
+				continue
+			}
+			h := dupHash(p.finName(k))
+			if f[h>>6]&(1<<(h&63)) != 0 {
+				maybeDup = true
+				break
+			}
+			f[h>>6] |= 1 << (h & 63)
+		}
+	}
+	if !maybeDup {
+		for k := range next {
+			next[k] = -1
+		}
+		return p.appendFinal(dst, s), flags
 	}
 
 	// Chain members with equal final names: next[k] is the following member
@@ -193,10 +226,6 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([
 	}
 	slots := p.slots[:size]
 	clear(slots)
-	if cap(p.next) < 2*n {
-		p.next = make([]int32, 2*n)
-	}
-	next, tail := p.next[:n], p.next[n:2*n]
 	for k := range ms {
 		next[k], tail[k] = -1, int32(k)
 		if ms[k].act != actKeep {
@@ -220,7 +249,14 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([
 			h = (h + 1) & uint32(size-1)
 		}
 	}
+	return p.appendFinal(dst, s), flags
+}
 
+// appendFinal writes the kept members under their final names, each with
+// the values of the members chained to it (p.next).
+func (p *Parser) appendFinal(dst, s []byte) []byte {
+	ms := p.members
+	next := p.next[:len(ms)]
 	for k := range ms {
 		m := &ms[k]
 		if m.act != actKeep {
@@ -246,7 +282,7 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64) ([
 		}
 		dst = append(dst, ']')
 	}
-	return dst, flags
+	return dst
 }
 
 func (p *Parser) finName(k int) []byte {

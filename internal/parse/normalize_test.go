@@ -112,7 +112,7 @@ func TestBadName(t *testing.T) {
 			t.Fatalf("badName(%q) = true for a fixed name", want)
 		}
 	}
-	for _, name := range []string{"a", "a.b", "_foo", "_", "@timestamp", "a b", strings.Repeat("x", 300)} {
+	for _, name := range []string{"a", "a.b", "_foo", "_", "@timestamp", "a b", " 00", "a. b", strings.Repeat("x", 300)} {
 		if badName([]byte(name)) {
 			t.Fatalf("badName(%q) = true", name)
 		}

@@ -723,6 +723,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	var seen, twice uint64
 	var dups [16]uint64 // filter of the names seen so far, by dupHash
 	slow := len(ms) > maxFastMembers
+	maybeDup := slow // some names may be repeated
 	hasHost := false
 	for k := range ms {
 		m := &ms[k]
@@ -748,14 +749,15 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
 			hasHost = true
 		}
-		if !slow {
-			if badName(name) {
-				slow = true
-			} else if h := dupHash(name); dups[h>>6]&(1<<(h&63)) != 0 {
-				slow = slow || p.repeated(s, k)
-			} else {
-				dups[h>>6] |= 1 << (h & 63)
-			}
+		if !slow && badName(name) {
+			slow = true
+		}
+		if h := dupHash(name); dups[h>>6]&(1<<(h&63)) == 0 {
+			dups[h>>6] |= 1 << (h & 63)
+		} else if maybeDup || slow || m.escKey || p.repeated(s, k) {
+			// Checked exactly on the fast path only: the slow path
+			// merges by hash anyway.
+			maybeDup, slow = true, true
 		}
 	}
 
@@ -844,7 +846,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	}
 	if slow {
 		var f Flags
-		dst, f = p.appendNormalised(dst, s, l, owned, seen)
+		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &dups)
 		flags |= f
 	} else {
 		// Copy runs of kept members in one go, commas and all.
