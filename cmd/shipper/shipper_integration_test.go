@@ -218,7 +218,7 @@ func TestAcceptance100k(t *testing.T) {
 	}
 
 	malformed := counts[kindMalformed] + counts[kindHuge] // the truncated line is malformed JSON too
-	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"tags":"json_parse_failure"}},{"exists":{"field":"error.message"}}]}}`); n != malformed {
+	if n := estest.Count(t, index, `{"bool":{"filter":[{"term":{"log.flags":"json_parse_failure"}},{"exists":{"field":"error.message"}}]}}`); n != malformed {
 		t.Errorf("malformed JSON with tag and reason: %d, want %d", n, malformed)
 	}
 	if n := estest.Count(t, index, `{"match_phrase":{"error.message":"unexpected end of input"}}`); n < counts[kindMalformed] {

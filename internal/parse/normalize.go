@@ -38,29 +38,31 @@ var metadataNames = [...]string{
 // whitespace-only segment between dots ("", " ", ".", "a..b", "a."), or a
 // metadata field name ("_id").
 func badName(name []byte) bool {
-	if len(name) == 0 {
+	n := len(name)
+	if n == 0 {
 		return true
 	}
-	switch name[0] {
-	case '_':
-		for _, n := range metadataNames {
-			if string(name) == n {
+	switch c := name[0]; {
+	case c == '_':
+		for _, m := range metadataNames {
+			if string(name) == m {
 				return true
 			}
 		}
 		return false
-	case '.':
+	case c == '.' || name[n-1] == '.':
 		return true
-	case ' ', '\t', '\r', '\n':
+	case isWS[c] || isWS[name[n-1]]:
 		return blankSegment(name)
 	}
-	if c := name[len(name)-1]; c == '.' || isWS[c] {
-		return blankSegment(name)
+	// A blank segment inside needs a dot next to a dot or a space: one
+	// pass over the (short) name, no call.
+	for i := 1; i < n-1; i++ {
+		if name[i] == '.' && (name[i+1] == '.' || isWS[name[i+1]] || isWS[name[i-1]]) {
+			return blankSegment(name)
+		}
 	}
-	if bytes.IndexByte(name, '.') < 0 {
-		return false
-	}
-	return blankSegment(name)
+	return false
 }
 
 // blankSegment reports whether a dot-separated segment of name is empty or
@@ -121,29 +123,15 @@ func isScalar(s []byte, m *member) bool {
 	return c == 't' || c == 'f'
 }
 
-// dupHash hashes a member name for the duplicate filter of appendObject.
-func dupHash(name []byte) uint16 {
-	n := len(name)
-	if n == 0 {
-		return 0
-	}
-	h := uint32(n)*0x9e3779b1 ^ uint32(name[0])<<8 ^ uint32(name[n-1])
-	if n > 2 {
-		h ^= uint32(name[1])<<16 ^ uint32(name[n-2])<<4
-	}
-	h *= 0x85ebca6b
-	return uint16(h >> 22) // 10 bits
-}
-
 // appendNormalised writes the members (the slow path of appendObject) when
 // some are renamed, moved to "<name>_original" or repeated: it computes each
 // member's final name, merges members with equal final names into one array
 // at the first of them, and reports what it changed. owned has bit id set for
 // each builtin name the document writes itself; seen for each builtin name
 // some member has. Unless maybeDup, no two members have the same name, and
-// dups is the filter of their names by dupHash: then only a new name can
+// dups is the filter of their names by keyHash: then only a new name can
 // make a pair, and when none hits the filter the names need no hashing.
-func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64, maybeDup bool, dups *[16]uint64) ([]byte, Flags) {
+func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64, maybeDup bool, dups *[4]uint64) ([]byte, Flags) {
 	ms := p.members
 	var flags Flags
 	n := len(ms)
@@ -200,8 +188,9 @@ func (p *Parser) appendNormalised(dst, s []byte, l *Line, owned, seen uint64, ma
 			if ms[k].act != actKeep || !p.renamed[k] {
 				continue
 			}
-			h := dupHash(p.finName(k))
-			if f[h>>6]&(1<<(h&63)) != 0 {
+			name := p.finName(k)
+			h := keyHash(name)
+			if f[h>>6]&(1<<(h&63)) != 0 && p.finNameTaken(k, name) {
 				maybeDup = true
 				break
 			}
@@ -283,6 +272,17 @@ func (p *Parser) appendFinal(dst, s []byte) []byte {
 		dst = append(dst, ']')
 	}
 	return dst
+}
+
+// finNameTaken reports whether a kept member other than k has the final
+// name name.
+func (p *Parser) finNameTaken(k int, name []byte) bool {
+	for j := range p.members {
+		if j != k && p.members[j].act == actKeep && string(p.finName(j)) == string(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Parser) finName(k int) []byte {

@@ -721,7 +721,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	// appendNormalised writes the members.
 	var first [idCount]int32
 	var seen, twice uint64
-	var dups [16]uint64 // filter of the names seen so far, by dupHash
+	var dups [4]uint64 // filter of the names seen so far, by keyHash
 	slow := len(ms) > maxFastMembers
 	maybeDup := slow // some names may be repeated
 	hasHost := false
@@ -743,7 +743,8 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			}
 			slow = slow || ecsTarget[id] != idNone && isScalar(s, m)
 		}
-		if h := keyHash(name); filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
+		h := keyHash(name)
+		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
 			slow = true
 		}
 		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
@@ -752,7 +753,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		if !slow && badName(name) {
 			slow = true
 		}
-		if h := dupHash(name); dups[h>>6]&(1<<(h&63)) == 0 {
+		if dups[h>>6]&(1<<(h&63)) == 0 {
 			dups[h>>6] |= 1 << (h & 63)
 		} else if maybeDup || slow || m.escKey || p.repeated(s, k) {
 			// Checked exactly on the fast path only: the slow path
