@@ -342,6 +342,9 @@ var idName = [idCount]string{
 	idEventAction:       "event.action",
 }
 
+// The ids are bits of uint64 sets: a 65th name does not compile.
+var _ [64 - idCount]struct{}
+
 func builtinID(name []byte) uint8 {
 	switch string(name) {
 	case "@timestamp":
