@@ -278,6 +278,7 @@ func TestIntegrationMixedShapes(t *testing.T) {
 		`{"msg":"mixed 12","error":"plain","url":{"path":"/p"}}`,
 		"\xef\xbb\xbf{\"msg\":\"mixed 13\",\"time\":\"0001-01-01T00:00:00Z\"}",
 		`{"msg":"mixed 14","time":"9999-12-31T23:59:59Z","a":1,"a":{"b":2}}`,
+		`{"msg":"mixed 15","fresh":[1,"x"]}`,
 	}
 	ds := estest.Unique("mixed")
 	index := "logs-" + ds + "-default"
@@ -290,7 +291,8 @@ func TestIntegrationMixedShapes(t *testing.T) {
 	}
 	f(`{"term":{"_ignored":"n"}}`, 1)
 	f(`{"term":{"_ignored":"k.a"}}`, 1)
-	f(`{"term":{"log.flags":"field_renamed"}}`, 1)
+	f(`{"term":{"log.flags":"field_renamed"}}`, 2) // mixed 10, and mixed 15 after the sink's retry
+	f(`{"term":{"fresh_original":"[1,\"x\"]"}}`, 1)
 	f(`{"term":{"log.flags":"ecs_renamed"}}`, 2)
 	f(`{"term":{"log.flags":"byte_order_mark"}}`, 1)
 	f(`{"term":{"log.flags":"timestamp_unusable"}}`, 2)

@@ -189,6 +189,7 @@ func (s *Sink) newWorker() *worker {
 type pend struct {
 	action, doc []byte
 	dead        bool // a dead-letter document
+	rewritten   bool // already rewritten once by conflictRetry
 }
 
 func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
@@ -313,6 +314,13 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 					w.s.log.Error().Int("status", r.Status).Str("error_type", r.errorType()).Str("reason", r.reason()).
 						Str("document", excerpt(items[i].doc)).Msg("dead-letter document rejected; it is lost (check the dead-letter template)")
 					continue
+				}
+				if !items[i].rewritten {
+					if doc, ok := conflictRetry(items[i].doc, r.reason()); ok {
+						w.s.retried.Add(1)
+						again = append(again, pend{action: items[i].action, doc: doc, rewritten: true})
+						continue
+					}
 				}
 				dead = append(dead, items[i])
 				deadTypes = append(deadTypes, r.errorType())
