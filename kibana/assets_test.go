@@ -245,6 +245,9 @@ func TestFieldsUsed(t *testing.T) {
 		"trace.id":            FieldAny,
 		"labels.target_index": FieldAny,
 		"event.original":      FieldAny,
+		// Tiebreakers of the saved searches' sort.
+		"log.offset":     FieldAny,
+		"event.sequence": FieldAny,
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("FieldsUsed() =\n%v\nwant\n%v", got, want)

@@ -87,6 +87,7 @@ func (in *fileInput) Summary(e *zerolog.Event) {
 		Uint64("records", st.Records).Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).
 		Uint64("acked", st.Acked).Uint64("json", st.JSON).Uint64("malformed_json", st.MalformedJSON).
 		Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).
+		Uint64("blank", st.Blank).Uint64("changed", st.Changed).
 		Uint64("malformed_lines", st.Malformed).Uint64("incomplete", st.Incomplete).
 		Uint64("files_opened", st.Opened).Uint64("rotated", st.Rotated).Uint64("deleted", st.Deleted).
 		Uint64("truncations", st.Truncations).Uint64("truncations_without_copy", st.TruncatedNoCopy).
@@ -101,6 +102,8 @@ func (in *fileInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_file_records_acked_total", "Records delivered and checkpointed.", st.Acked)
 	w.Counter("shipper_file_malformed_json_total", "Records that looked like JSON but were malformed (indexed raw).", st.MalformedJSON)
 	w.Counter("shipper_file_truncated_total", "Records longer than --max-line-bytes (truncated).", st.Truncated)
+	w.Counter("shipper_file_blank_total", "Empty or whitespace-only records (counted, not shipped).", st.Blank)
+	w.Counter("shipper_file_changed_total", "Records whose document names a change in log.flags other than invalid UTF-8 or truncation.", st.Changed)
 	w.Counter("shipper_file_opened_total", "Files opened.", st.Opened)
 	w.Counter("shipper_file_rotated_total", "Rotations followed.", st.Rotated)
 	w.Counter("shipper_file_truncations_total", "Files truncated in place (copytruncate).", st.Truncations)

@@ -107,6 +107,8 @@ func (in *forwardInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_forward_records_total", "Records received.", st.Records)
 	w.Counter("shipper_forward_acks_total", "Acks sent after delivery.", st.Acks)
 	w.Counter("shipper_forward_invalid_entries_total", "Entries that were not valid records.", st.Invalid)
+	w.Counter("shipper_forward_blank_total", "Empty or whitespace-only log lines (counted, not shipped).", st.Blank)
+	w.Counter("shipper_forward_changed_total", "Records whose document names a change in log.flags other than invalid UTF-8 or truncation.", st.Changed)
 	w.Counter("shipper_forward_dropped_total", "Records discarded under --buffer-full-policy=drop_newest.", st.Dropped)
 	w.Gauge("shipper_forward_buffer_used_bytes", "Forward buffer budget held by large requests being read, decompressed entries and long lines being joined (--forward-buffer-bytes).", float64(st.BufferBytes))
 	w.Gauge("shipper_forward_buffer_max_bytes", "Forward buffer budget (--forward-buffer-bytes).", float64(in.bufferMax))
@@ -128,6 +130,7 @@ func (in *forwardInput) Summary(e *zerolog.Event) {
 		Uint64("invalid_entries", st.Invalid).Uint64("bad_time", st.BadTime).Uint64("unsupported", st.Unsupported).
 		Uint64("dropped", st.Dropped).Uint64("joined", st.Joined).Uint64("incomplete", st.Incomplete).
 		Uint64("json", st.JSON).Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).
-		Uint64("truncated", st.Truncated).Uint64("heartbeats", st.Heartbeats).
+		Uint64("truncated", st.Truncated).Uint64("blank", st.Blank).Uint64("changed", st.Changed).
+		Uint64("heartbeats", st.Heartbeats).
 		Int64("buffer_peak_bytes", st.BufferPeak).Uint64("buffer_waits", st.BufferWaits))
 }

@@ -51,7 +51,8 @@ func (in *stdinInput) Summary(e *zerolog.Event) {
 	st := in.src.Stats()
 	e.Dict("stdin", zerolog.Dict().
 		Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).Uint64("json", st.JSON).
-		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped))
+		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped).
+		Uint64("blank", st.Blank).Uint64("changed", st.Changed))
 }
 
 func (in *stdinInput) Metrics(w *status.Writer) {
@@ -61,5 +62,7 @@ func (in *stdinInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_stdin_malformed_json_total", "Lines that looked like JSON but were malformed (indexed raw).", st.Malformed)
 	w.Counter("shipper_stdin_invalid_utf8_total", "Lines with invalid UTF-8 (replaced).", st.InvalidUTF8)
 	w.Counter("shipper_stdin_truncated_total", "Lines longer than --max-line-bytes (truncated).", st.Truncated)
+	w.Counter("shipper_stdin_blank_total", "Empty or whitespace-only lines (counted, not shipped).", st.Blank)
+	w.Counter("shipper_stdin_changed_total", "Lines whose document names a change in log.flags other than invalid UTF-8 or truncation.", st.Changed)
 	w.Counter("shipper_stdin_dropped_total", "Lines discarded under --buffer-full-policy=drop_newest.", st.Dropped)
 }

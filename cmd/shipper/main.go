@@ -102,7 +102,7 @@ func loadConfig(name string, args []string) (config.Config, int) {
 }
 
 func newLogger(level string) zerolog.Logger {
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+	setLogFormat()
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		lvl = zerolog.InfoLevel
@@ -138,10 +138,24 @@ func staticFields(cfg *config.Config, runID uint64) []byte {
 		b = fmt.Appendf(b, "%016x", runID)
 		b = append(b, '"')
 	}
+	// host.name is a default the line's own host wins over (see parse.New);
+	// agent.name always names the shipper's host.
+	b = append(b, `,"agent.name":`...)
+	b, _ = parse.AppendString(b, []byte(cfg.HostName))
 	b = append(b, `,"host.name":`...)
 	b, _ = parse.AppendString(b, []byte(cfg.HostName))
 	b = append(b, `,"ecs.version":"8.11.0"`...)
 	return b
+}
+
+// setLogFormat makes the shipper's own log lines follow the mapping of the
+// documents it writes: the error of .Err() in error.message (not "error",
+// which ECS uses for an object), nanosecond times, and durations as
+// milliseconds under names ending in _ms.
+func setLogFormat() {
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.ErrorFieldName = "error.message"
+	zerolog.DurationFieldUnit = time.Millisecond
 }
 
 func newRunID() uint64 {

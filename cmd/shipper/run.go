@@ -88,7 +88,7 @@ func runCmd(args []string) int {
 		case <-queueCtx.Done():
 			return
 		}
-		log.Info().Str("signal", sig.String()).Dur("shutdown_timeout", cfg.ShutdownTimeout).
+		log.Info().Str("signal", sig.String()).Dur("shutdown_timeout_ms", cfg.ShutdownTimeout).
 			Msg("stopping: no more reading; delivering what was read")
 		stopReading()
 		t := time.NewTimer(cfg.ShutdownTimeout)
@@ -185,7 +185,7 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")
 			return true
 		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("Elasticsearch unreachable; will retry")
+		log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("Elasticsearch unreachable; will retry")
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -84,7 +83,7 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 
 // setupLogger is newLogger writing to w.
 func setupLogger(w io.Writer, level string) zerolog.Logger {
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+	setLogFormat()
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		lvl = zerolog.InfoLevel

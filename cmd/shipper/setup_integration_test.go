@@ -88,7 +88,7 @@ func TestIntegrationSetupThenShipDemoLogs(t *testing.T) {
 	}
 	// Duplicate keys: Elasticsearch rejects the document, the shipper puts
 	// it into the dead-letter stream, which the "Dead letters" view shows.
-	const rejected = `{"level":"error","message":"duplicate keys","service.name":"demo-app","a":1,"a":2}`
+	const rejected = `{"level":"error","message":"duplicate keys","service.name":"demo-app","a":{"b":1,"b":2}}`
 
 	ns := estest.Unique("setup")
 	logsStream, deadStream := "logs-demo-"+ns, "logs-shipper.deadletter-"+ns

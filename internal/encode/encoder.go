@@ -32,8 +32,14 @@ func New(p *parse.Parser, index, namespace string) *Encoder {
 	return &Encoder{Parser: p, Index: index, Namespace: namespace}
 }
 
-// Append appends the item for l with the id made of (hi, lo) to b.
+// Append appends the item for l with the id made of (hi, lo) to b. A blank
+// line (empty or whitespace only, see parse.IsBlank) adds nothing: it is
+// reported with the flag parse.Blank for the source to count, as Filebeat
+// and Fluent Bit skip such lines too.
 func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Info {
+	if parse.IsBlank(l.Data) {
+		return parse.Info{Flags: parse.Blank}
+	}
 	start := len(b.Body)
 	b.Body = AppendCreate(b.Body, e.Index, nil)
 	// AppendCreate wrote an empty id: write the id in place of the closing.

@@ -61,12 +61,22 @@ func TestEncoderAppend(t *testing.T) {
 		`plain text with "quotes" and \ backslash`,
 		`{"broken json`,
 		"bad utf-8 \xff\xfe here",
-		``,
+		`{}`,
 	}
 	for i, l := range lines {
 		info := enc.Append(&b, &parse.Line{Data: []byte(l), Time: 1795428000000000000}, 3, uint64(i))
 		if info.Dataset != nil {
 			t.Errorf("line %q: Dataset %q, want none", l, info.Dataset)
+		}
+		if info.Flags&parse.Blank != 0 {
+			t.Errorf("line %q: flagged blank", l)
+		}
+	}
+	// Blank lines add no item, they are only reported.
+	for _, l := range []string{``, ` `, " \t\r"} {
+		n := len(b.Body)
+		if info := enc.Append(&b, &parse.Line{Data: []byte(l)}, 3, 99); info.Flags != parse.Blank || len(b.Body) != n {
+			t.Errorf("blank line %q: flags %b, body grew by %d bytes", l, info.Flags, len(b.Body)-n)
 		}
 	}
 	if b.Len() != len(lines) {

@@ -1,78 +1,109 @@
 // Package parse turns one log line into one Elasticsearch document with ECS
 // field names, appending it straight into a bulk body. See Parser.Append.
+// docs/documents.md describes the result for users; this is the exact
+// reference.
 //
 // # Documents
 //
 // A line that is a JSON object (after optional spaces, tabs and '\r' around
-// it) keeps its members, copied verbatim and in order from the line into the
-// document, and gets a few members of ours:
+// it, and an optional UTF-8 byte-order mark before it) keeps its members, in
+// order and copied verbatim from the line unless they are renamed (see
+// below), and gets a few members of ours:
 //
 //	{"@timestamp":T,"log.level":L,"message":M,<the line's other members>,
-//	 "log.flags":[...],"log.original_size":N,"event.ingested":I,<Line.Fields>,<static>}
+//	 "log.flags":[...],"log.original_size":N,<order>,"host.name":H,
+//	 "event.ingested":I,<Line.Fields>,<static>}
 //
 // log.level and message are there only when the line has them; log.flags and
-// log.original_size only when something happened (see below).
+// log.original_size only when something happened (see Flags); <order> is
+// "log.offset" or "event.sequence" when the Line has one (Line.OrderKind);
+// host.name is the "host.name" member of static, written only when the line
+// names no host of its own (a member "host", "host.name" or "host.*").
 //
 //   - @timestamp comes from the first of the members "@timestamp",
-//     "timestamp", "time", "ts" (in that order) whose value parses: an RFC
-//     3339 string (see ParseTime), or an epoch number or string of digits in
-//     seconds (may have a fraction), milliseconds, microseconds or
-//     nanoseconds, chosen by magnitude (< 1e11 s, < 1e14 ms, < 1e17 µs, else
-//     ns). That member is removed; it is written in UTC by AppendTime. When
-//     none parses, Line.Time is used.
+//     "timestamp", "time", "ts", "@t" (in that order) whose value parses
+//     and lies between 1970 and 2262 (what Elasticsearch's date_nanos
+//     holds): an RFC 3339 string (see ParseTime), or an epoch number or
+//     string of digits in seconds (may have a fraction), milliseconds,
+//     microseconds or nanoseconds, chosen by magnitude (< 1e11 s, < 1e14
+//     ms, < 1e17 µs, else ns). That member is removed; it is written in UTC
+//     by AppendTime. When none is usable, Line.Time is used, and if the line
+//     had one of those members the document is flagged BadTimestamp.
 //   - log.level comes from the first of "log.level" (ecszerolog), "level",
-//     "severity", "lvl" with a usable value: a non-empty string, lower-cased
-//     (ASCII only), or a number: zerolog's -1..5 become trace, debug, info,
-//     warn, error, fatal, panic; 6 and 7 (zerolog's NoLevel and Disabled)
-//     are not usable; pino's and bunyan's 10, 20, 30, 40, 50, 60 become
-//     trace, debug, info, warn, error, fatal; any other number is written
-//     as a string ("35").
-//   - message comes from the first of "message", "msg" whose value is a
-//     string, copied as is. A non-string value is not used.
+//     "severity", "lvl", "levelname" (Python), "@l" (Serilog) with a usable
+//     value: a non-empty string, lower-cased (ASCII only), or a number:
+//     zerolog's -1..5 become trace, debug, info, warn, error, fatal, panic;
+//     6 and 7 (zerolog's NoLevel and Disabled) are not usable; pino's and
+//     bunyan's 10, 20, 30, 40, 50, 60 become trace, debug, info, warn,
+//     error, fatal; any other number is written as a string ("35").
+//   - message comes from the first of "message", "msg", "@m", "@mt"
+//     (Serilog), "event" (structlog) whose value is a string, copied as is.
+//     A non-string value is not used.
 //   - "data_stream.dataset", when a string, is reported in Info.Dataset and
 //     stays in the document.
 //
-// Names are compared on their raw bytes: "\u006cevel" is not "level" and is
-// never used for @timestamp, log.level or message. Only the first occurrence
-// of a name is considered.
+// Names are compared on their raw bytes for use: "\u006cevel" is not "level"
+// and is never used for @timestamp, log.level or message. Only the first
+// occurrence of a name is considered.
 //
-// # Names we own: <name>_original
+// # Renamed members
 //
-// Elasticsearch rejects a document with a repeated name, so no name may be
-// written twice. The names a document owns are the ones Append writes itself
-// (@timestamp and event.ingested always; log.level, message, log.flags,
-// log.original_size when written; every name in Line.Fields and in the static
-// members) and the names of the members that were used (e.g. "time", "level",
-// "msg"). Every other member of the line with an owned name (compared after
-// unescaping, so "\u006dessage" counts as "message") is moved to the single
-// member "<name>_original", together with any member that already had that
-// name. Its value is that member's value, or an array of all of their values
-// in line order when there are several. Examples:
+// The mapping of the logs templates (subobjects: false) takes any shape for
+// any name, so only names matter. Each member's name goes through these
+// steps (names compared after unescaping):
+//
+//  1. A member whose value is a string, number, true or false, and whose
+//     name ECS uses for an object, is renamed to the ECS field (ecsTarget):
+//     service -> service.name, host -> host.name, error -> error.message,
+//     url -> url.original, user_agent -> user_agent.original, trace,
+//     trace_id, traceId -> trace.id, span, span_id, spanId -> span.id,
+//     transaction -> transaction.id, client -> client.address, container ->
+//     container.name, event -> event.action; unless the line has a member
+//     with the ECS name itself. Flag ECSRenamed.
+//  2. A name Elasticsearch cannot take at the top level is fixed (badName,
+//     appendFixedName): a metadata field name gets "_original" ("_id" ->
+//     "_id_original"); each empty or blank segment between dots becomes "_"
+//     ("" -> "_", "a..b" -> "a._.b"). Flag Renamed.
+//  3. A name the document owns gets the suffix "_original". Owned are the
+//     names Append writes (@timestamp, event.ingested and log.flags always;
+//     log.level, message, log.original_size, the order field and host.name
+//     when written; every name in Line.Fields and in static) and the names
+//     of the members that were used (e.g. "time", "level", "msg"), except
+//     for the member used itself. Flag Renamed.
+//  4. Members that end up with the same name are written once, at the first
+//     of them, with the array of their values in line order. Flag Merged.
+//
+// Examples:
 //
 //	{"@timestamp":"yesterday","time":1700000000} -> "@timestamp":"2023-11-14T22:13:20Z","@timestamp_original":"yesterday"
 //	{"message":"a","message":"b"}                -> "message":"a","message_original":"b"
 //	{"message":{"k":1},"msg":"m"}                -> "message":"m","message_original":{"k":1}
 //	{"level":"info","level":"warn","level":"x"}  -> "log.level":"info","level_original":["warn","x"]
+//	{"service":"a","error":"e","a":1,"a":2}      -> "service.name":"a","error.message":"e","a":[1,2]
 //
-// Other repeated names are left alone: Elasticsearch rejects that document and
-// the sink dead-letters it with the reason.
+// Lines whose members need none of this (the common case) are copied in runs
+// without looking at each member again.
 //
 // # Lines that are not JSON objects
 //
-// Anything else (plain text, empty lines, JSON arrays, numbers...) becomes
+// Anything else (plain text, JSON arrays, numbers...) becomes
 //
-//	{"@timestamp":Line.Time,"message":<the whole line as a string>,"event.ingested":I,...}
+//	{"@timestamp":Line.Time,"message":<the whole line as a string>,...,"event.ingested":I,...}
 //
 // A line that starts with '{' but is not valid JSON, or nests deeper than
 // 1000 levels, is Malformed: the same, plus "error.message" with the reason
 // and offset (e.g. "invalid character 'x' looking for beginning of value at
-// offset 17") and "tags":["json_parse_failure"].
+// offset 17") and the flag "json_parse_failure". Blank lines (IsBlank) are
+// not for Append: callers count them and ship nothing (encode does).
 //
 // # Flags
 //
-// Invalid UTF-8 is replaced with U+FFFD (one per bad byte, like encoding/json)
-// and flagged "log.flags":["invalid_utf8"]. A line cut at the length limit
-// (Line.Size > len(Line.Data)) is flagged "log.flags":["truncated"] and gets
+// Everything Append changed is named in log.flags (and in Info.Flags), in
+// this order: "truncated", "invalid_utf8", "json_parse_failure",
+// "byte_order_mark", "timestamp_unusable", "ecs_renamed", "field_renamed",
+// "field_merged". Invalid UTF-8 is replaced with U+FFFD (one per bad byte,
+// like encoding/json; Line.InvalidUTF8 when the caller replaced it). A line
+// cut at the length limit (Line.Size > len(Line.Data)) also gets
 // "log.original_size":Line.Size; an incomplete UTF-8 sequence at the cut is
 // dropped. A truncated JSON object is usually incomplete, so Malformed, with
 // the truncation in error.message. No line is ever dropped.
@@ -84,8 +115,10 @@ import (
 	"time"
 )
 
-// Flags describe what happened to a line on its way to a document.
-type Flags uint8
+// Flags describe what happened to a line on its way to a document. All but
+// JSON and Blank are also written into the document's log.flags, see the
+// package documentation.
+type Flags uint16
 
 const (
 	// JSON: the line was a JSON object and its members were kept.
@@ -97,6 +130,24 @@ const (
 	InvalidUTF8
 	// Truncated: the line was longer than the limit and was cut (Line.Size > len(Line.Data)).
 	Truncated
+	// BOM: a UTF-8 byte-order mark before the '{' was removed.
+	BOM
+	// BadTimestamp: the line had a timestamp member but none could be used
+	// (unparseable, or outside what Elasticsearch stores: before 1970 or
+	// after 2262).
+	BadTimestamp
+	// ECSRenamed: a scalar member with a name ECS uses for an object was
+	// renamed to its ECS field ("service" -> "service.name").
+	ECSRenamed
+	// Renamed: a member was renamed because Elasticsearch cannot take its
+	// name ("_id", "", "a..b") or because the document writes that name
+	// itself ("<name>_original").
+	Renamed
+	// Merged: members with the same (final) name were merged into an array.
+	Merged
+	// Blank: the line was empty or whitespace only; no document was
+	// written (set by encode, see IsBlank).
+	Blank
 )
 
 // Line is the input of Parser.Append.
@@ -114,14 +165,40 @@ type Line struct {
 	// document verbatim, e.g. `"log.file.path":"/x","stream":"stdout"` (no
 	// braces, no leading or trailing comma). May be empty. They must not
 	// use the names Append writes itself (@timestamp, log.level, message,
-	// log.flags, log.original_size, event.ingested, error.message, tags).
+	// log.flags, log.original_size, log.offset, event.sequence,
+	// event.ingested, error.message, host.name).
 	Fields []byte
+	// Order breaks ties between documents of one source that share a
+	// @timestamp: written as "log.offset" (the line's byte offset in its
+	// file) when OrderKind is OrderOffset, as "event.sequence" (a counter
+	// of the source) when it is OrderSequence, not at all for OrderNone.
+	Order     int64
+	OrderKind OrderKind
+	// InvalidUTF8 tells that the caller already replaced invalid UTF-8 in
+	// Data (a Fluent Forward record rendered as JSON): the document is
+	// flagged as if Append had.
+	InvalidUTF8 bool
 }
+
+// OrderKind names the field Line.Order is written to.
+type OrderKind uint8
+
+const (
+	OrderNone     OrderKind = iota
+	OrderOffset             // log.offset
+	OrderSequence           // event.sequence
+)
 
 // Counts tallies the Flags of parsed lines. A source keeps one per chunk or
 // request and publishes it into its shared counters at once.
 type Counts struct {
 	JSON, Malformed, InvalidUTF8, Truncated uint64
+	// Blank lines were counted and not shipped.
+	Blank uint64
+	// Changed lines had members renamed or merged, a byte-order mark
+	// removed or an unusable timestamp (any of the flags in log.flags
+	// other than the four above).
+	Changed uint64
 }
 
 // Add counts the flags of one line.
@@ -137,6 +214,12 @@ func (c *Counts) Add(f Flags) {
 	}
 	if f&Truncated != 0 {
 		c.Truncated++
+	}
+	if f&Blank != 0 {
+		c.Blank++
+	}
+	if f&(BOM|BadTimestamp|ECSRenamed|Renamed|Merged) != 0 {
+		c.Changed++
 	}
 }
 
@@ -154,42 +237,113 @@ type Info struct {
 	Dataset []byte
 }
 
-// Builtin names: the ones Append uses or writes itself.
+// Builtin names: the ones Append uses or writes itself, and the ECS names
+// of the normalisation table (see ecsTarget). At most 64: they are bits of a
+// uint64.
 const (
 	idNone uint8 = iota
 	idAtTimestamp
 	idTimestamp
 	idTime
 	idTs
+	idAtT
 	idLogLevel
 	idLevel
 	idSeverity
 	idLvl
+	idLevelname
+	idAtL
 	idMessage
 	idMsg
+	idAtM
+	idAtMT
+	idEvent
 	idDataset
 	idEventIngested
 	idLogFlags
 	idLogOriginalSize
+	idLogOffset
+	idEventSequence
+	idService
+	idHost
+	idError
+	idURL
+	idUserAgent
+	idTrace
+	idTraceIDU
+	idTraceIDC
+	idSpan
+	idSpanIDU
+	idSpanIDC
+	idTransaction
+	idClient
+	idContainer
+	idServiceName
+	idHostName
+	idErrorMessage
+	idURLOriginal
+	idUserAgentOriginal
+	idTraceID
+	idSpanID
+	idTransactionID
+	idClientAddress
+	idContainerName
+	idEventAction
 	idCount
 )
 
 var idName = [idCount]string{
-	idAtTimestamp:     "@timestamp",
-	idTimestamp:       "timestamp",
-	idTime:            "time",
-	idTs:              "ts",
-	idLogLevel:        "log.level",
-	idLevel:           "level",
-	idSeverity:        "severity",
-	idLvl:             "lvl",
-	idMessage:         "message",
-	idMsg:             "msg",
-	idDataset:         "data_stream.dataset",
-	idEventIngested:   "event.ingested",
-	idLogFlags:        "log.flags",
-	idLogOriginalSize: "log.original_size",
+	idAtTimestamp:       "@timestamp",
+	idTimestamp:         "timestamp",
+	idTime:              "time",
+	idTs:                "ts",
+	idAtT:               "@t",
+	idLogLevel:          "log.level",
+	idLevel:             "level",
+	idSeverity:          "severity",
+	idLvl:               "lvl",
+	idLevelname:         "levelname",
+	idAtL:               "@l",
+	idMessage:           "message",
+	idMsg:               "msg",
+	idAtM:               "@m",
+	idAtMT:              "@mt",
+	idEvent:             "event",
+	idDataset:           "data_stream.dataset",
+	idEventIngested:     "event.ingested",
+	idLogFlags:          "log.flags",
+	idLogOriginalSize:   "log.original_size",
+	idLogOffset:         "log.offset",
+	idEventSequence:     "event.sequence",
+	idService:           "service",
+	idHost:              "host",
+	idError:             "error",
+	idURL:               "url",
+	idUserAgent:         "user_agent",
+	idTrace:             "trace",
+	idTraceIDU:          "trace_id",
+	idTraceIDC:          "traceId",
+	idSpan:              "span",
+	idSpanIDU:           "span_id",
+	idSpanIDC:           "spanId",
+	idTransaction:       "transaction",
+	idClient:            "client",
+	idContainer:         "container",
+	idServiceName:       "service.name",
+	idHostName:          "host.name",
+	idErrorMessage:      "error.message",
+	idURLOriginal:       "url.original",
+	idUserAgentOriginal: "user_agent.original",
+	idTraceID:           "trace.id",
+	idSpanID:            "span.id",
+	idTransactionID:     "transaction.id",
+	idClientAddress:     "client.address",
+	idContainerName:     "container.name",
+	idEventAction:       "event.action",
 }
+
+// The ids are bits of uint64 sets: a 65th name does not compile.
+var _ [64 - idCount]struct{}
 
 func builtinID(name []byte) uint8 {
 	switch string(name) {
@@ -201,6 +355,8 @@ func builtinID(name []byte) uint8 {
 		return idTime
 	case "ts":
 		return idTs
+	case "@t":
+		return idAtT
 	case "log.level":
 		return idLogLevel
 	case "level":
@@ -209,10 +365,20 @@ func builtinID(name []byte) uint8 {
 		return idSeverity
 	case "lvl":
 		return idLvl
+	case "levelname":
+		return idLevelname
+	case "@l":
+		return idAtL
 	case "message":
 		return idMessage
 	case "msg":
 		return idMsg
+	case "@m":
+		return idAtM
+	case "@mt":
+		return idAtMT
+	case "event":
+		return idEvent
 	case "data_stream.dataset":
 		return idDataset
 	case "event.ingested":
@@ -221,14 +387,68 @@ func builtinID(name []byte) uint8 {
 		return idLogFlags
 	case "log.original_size":
 		return idLogOriginalSize
+	case "log.offset":
+		return idLogOffset
+	case "event.sequence":
+		return idEventSequence
+	case "service":
+		return idService
+	case "host":
+		return idHost
+	case "error":
+		return idError
+	case "url":
+		return idURL
+	case "user_agent":
+		return idUserAgent
+	case "trace":
+		return idTrace
+	case "trace_id":
+		return idTraceIDU
+	case "traceId":
+		return idTraceIDC
+	case "span":
+		return idSpan
+	case "span_id":
+		return idSpanIDU
+	case "spanId":
+		return idSpanIDC
+	case "transaction":
+		return idTransaction
+	case "client":
+		return idClient
+	case "container":
+		return idContainer
+	case "service.name":
+		return idServiceName
+	case "host.name":
+		return idHostName
+	case "error.message":
+		return idErrorMessage
+	case "url.original":
+		return idURLOriginal
+	case "user_agent.original":
+		return idUserAgentOriginal
+	case "trace.id":
+		return idTraceID
+	case "span.id":
+		return idSpanID
+	case "transaction.id":
+		return idTransactionID
+	case "client.address":
+		return idClientAddress
+	case "container.name":
+		return idContainerName
+	case "event.action":
+		return idEventAction
 	}
 	return idNone
 }
 
 var (
-	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs}
-	levelIDs     = [...]uint8{idLogLevel, idLevel, idSeverity, idLvl}
-	messageIDs   = [...]uint8{idMessage, idMsg}
+	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT}
+	levelIDs     = [...]uint8{idLogLevel, idLevel, idSeverity, idLvl, idLevelname, idAtL}
+	messageIDs   = [...]uint8{idMessage, idMsg, idAtM, idAtMT, idEvent}
 )
 
 // zerologLevels maps zerolog's numeric levels -1..5; 6 (NoLevel) and 7
@@ -242,10 +462,10 @@ const originalSuffix = "_original"
 
 // Member actions.
 const (
-	actKeep  = iota // copy verbatim
-	actDrop         // used for @timestamp, log.level or message
-	actGroup        // written in "<name>_original"
-	actDone         // already written in its group
+	actKeep = iota // written, under its name or its final name
+	actDrop        // used for @timestamp, log.level or message
+	_
+	actDone // merged into the array of an earlier member
 )
 
 // keepScratch caps the scratch buffers a Parser keeps between lines, so that
@@ -255,6 +475,10 @@ const keepScratch = 1 << 20
 // maxDynNames caps the names taken from each of Fields and static; more are
 // not checked for clashes (far more than any real configuration).
 const maxDynNames = 1024
+
+// maxFastMembers: lines with more top-level members always take the slow
+// path of appendObject, whose duplicate check is linear.
+const maxFastMembers = 64
 
 // Parser turns lines into Elasticsearch documents, see the package
 // documentation for their shape.
@@ -267,6 +491,7 @@ type Parser struct {
 
 	static     []byte // "," + static members, or empty
 	staticKeys keySet
+	host       []byte // `,"host.name":...` taken out of static, or empty
 	ingested   []byte // `,"event.ingested":"..."`
 	ingestedNs int64
 
@@ -283,26 +508,64 @@ type Parser struct {
 	fmtDT     [dateTimeLen + 1]byte
 	fmtOK     bool
 
-	san     []byte // the line with invalid UTF-8 replaced
-	keyBuf  []byte // an unescaped member name
-	reason  []byte // error.message before quoting
-	dynSeen []bool // per dynamic name: some member took it (slow path)
+	san    []byte // the line with invalid UTF-8 replaced
+	keyBuf []byte // an unescaped member name
+	reason []byte // error.message before quoting
+
+	// Slow path of appendObject (appendNormalised).
+	fin     []byte  // final member names, back to back
+	finEnd  []int32 // end of member k's final name in fin
+	slots   []int32 // hash table of final names: 1 + member index
+	next    []int32 // chains of members with equal final names
+	renamed []bool  // per member: its final name is not its own
+
+	dsMember int // index of the member data_stream.dataset was taken from, or -1
 }
 
 // New returns a Parser that appends static to every document: pre-encoded
 // JSON object members without braces or surrounding commas, e.g.
 // `"agent.type":"shipper","host.name":"h"`, possibly empty. static is copied.
-// The event.ingested time is the current time until SetIngested is called.
-// Like Line.Fields, static must not use the names Append writes itself.
+// A "host.name" member of static is a default: it is written only into
+// documents whose line names no host of its own (see the package
+// documentation). The event.ingested time is the current time until
+// SetIngested is called. Like Line.Fields, static must not use the names
+// Append writes itself.
 func New(static []byte) *Parser {
 	p := &Parser{}
 	static = bytes.Trim(static, " \t\r\n")
+	static = p.takeHost(static)
 	if len(static) > 0 {
 		p.static = append([]byte{','}, static...)
 		p.staticKeys.parse(static, &p.aux)
 	}
 	p.SetIngested(time.Now().UnixNano())
 	return p
+}
+
+// takeHost moves a "host.name" member of static into p.host and returns the
+// other members.
+func (p *Parser) takeHost(static []byte) []byte {
+	obj := append(append(append([]byte(nil), '{'), static...), '}')
+	if !p.aux.scanObject(obj, 0) {
+		p.aux.members = p.aux.members[:0]
+		return static
+	}
+	var rest []byte
+	for _, m := range p.aux.members {
+		if string(obj[m.ks:m.ke]) == `"host.name"` && p.host == nil {
+			p.host = append([]byte(`,"host.name":`), obj[m.vs:m.ve]...)
+			continue
+		}
+		if len(rest) > 0 {
+			rest = append(rest, ',')
+		}
+		rest = append(rest, obj[m.ks:m.ve]...)
+	}
+	p.aux.members = p.aux.members[:0]
+	if p.host == nil {
+		return static
+	}
+	return rest
 }
 
 // SetIngested sets the event.ingested time, in Unix nanoseconds, written into
@@ -316,13 +579,17 @@ func (p *Parser) SetIngested(unixNano int64) {
 
 // Append appends the document for l to dst, without a trailing newline, and
 // returns the extended dst and what it found. It never fails: every line
-// becomes a document that is valid JSON and valid UTF-8.
+// becomes a document that is valid JSON and valid UTF-8. (Callers skip
+// blank lines before, see IsBlank.)
 //
 // Append does not keep l, l.Data or dst after it returns. Info.Dataset is a
 // view described at Info.
 func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 	data := l.Data
 	var flags Flags
+	if l.InvalidUTF8 {
+		flags |= InvalidUTF8
+	}
 	if l.Size > len(data) {
 		flags |= Truncated
 		data = trimPartialRune(data)
@@ -332,7 +599,14 @@ func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 		ts = p.ingestedNs
 	}
 	var info Info
-	if i := skipWS(data, 0); i < len(data) && data[i] == '{' && len(data) <= math.MaxInt32 {
+	i := skipWS(data, 0)
+	if len(data)-i > len(utf8BOM) && string(data[i:i+len(utf8BOM)]) == utf8BOM {
+		if j := skipWS(data, i+len(utf8BOM)); j < len(data) && data[j] == '{' {
+			data, i = data[i+len(utf8BOM):], j-i-len(utf8BOM)
+			flags |= BOM
+		}
+	}
+	if i < len(data) && data[i] == '{' && len(data) <= math.MaxInt32 {
 		ok := p.scanObject(data, i)
 		if ok && p.badUTF8 {
 			// Only bytes inside strings change, so this scan succeeds too;
@@ -364,6 +638,9 @@ func (p *Parser) trimScratch() {
 	if cap(p.keyBuf) > keepScratch {
 		p.keyBuf = nil
 	}
+	if cap(p.fin) > keepScratch {
+		p.fin, p.finEnd, p.slots, p.next = nil, nil, nil, nil
+	}
 }
 
 // appendText writes a line that is not a JSON object as a message.
@@ -388,25 +665,29 @@ func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([
 		p.reason = r
 		dst = append(dst, `,"error.message":`...)
 		dst, _ = AppendString(dst, r)
-		dst = append(dst, `,"tags":["json_parse_failure"]`...)
 	}
-	return p.appendTail(dst, l, flags), flags
+	return p.appendTail(dst, l, flags, true), flags
 }
 
-// appendTail writes log.flags, log.original_size, event.ingested, Fields,
-// static and the closing brace.
-func (p *Parser) appendTail(dst []byte, l *Line, flags Flags) []byte {
-	switch flags & (Truncated | InvalidUTF8) {
-	case Truncated:
-		dst = append(dst, `,"log.flags":["truncated"]`...)
-	case InvalidUTF8:
-		dst = append(dst, `,"log.flags":["invalid_utf8"]`...)
-	case Truncated | InvalidUTF8:
-		dst = append(dst, `,"log.flags":["truncated","invalid_utf8"]`...)
-	}
+// appendTail writes log.flags, log.original_size, the order field,
+// host.name (when host is set), event.ingested, Fields, static and the
+// closing brace.
+func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte {
+	dst = appendFlags(dst, flags)
 	if flags&Truncated != 0 {
 		dst = append(dst, `,"log.original_size":`...)
 		dst = appendInt(dst, int64(l.Size))
+	}
+	switch l.OrderKind {
+	case OrderOffset:
+		dst = append(dst, `,"log.offset":`...)
+		dst = appendInt(dst, l.Order)
+	case OrderSequence:
+		dst = append(dst, `,"event.sequence":`...)
+		dst = appendInt(dst, l.Order)
+	}
+	if host {
+		dst = append(dst, p.host...)
 	}
 	dst = append(dst, p.ingested...)
 	if len(l.Fields) > 0 {
@@ -439,15 +720,21 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	// Classify member names. first[id] is 1 + the index of the first member
 	// whose raw name is the builtin name id. Bit id of seen is set when a
 	// member (raw or unescaped) has that name, of twice when several do.
+	// slow is set when some member may need a new name or a merge: then
+	// appendNormalised writes the members.
 	var first [idCount]int32
-	var seen, twice uint16
-	special := false // some member has a name of Fields or static
+	var seen, twice uint64
+	var dups [4]uint64 // filter of the names seen so far, by keyHash
+	slow := len(ms) > maxFastMembers
+	maybeDup := slow // some names may be repeated
+	hasHost := false
 	for k := range ms {
 		m := &ms[k]
 		name := s[m.ks+1 : m.ke-1]
 		if m.escKey {
 			p.keyBuf = Unescape(p.keyBuf[:0], name)
 			name = p.keyBuf
+			slow = true
 		}
 		id := builtinID(name)
 		if id != idNone {
@@ -457,33 +744,42 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			if first[id] == 0 && !m.escKey {
 				first[id] = int32(k + 1)
 			}
+			slow = slow || ecsTarget[id] != idNone && isScalar(s, m)
 		}
-		if h := keyHash(name); filter[h>>6]&(1<<(h&63)) != 0 {
-			m.dyn = p.dynIndex(name, l)
+		h := keyHash(name)
+		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
+			slow = true
 		}
-		if m.dyn == 0 && id == idNone && len(name) > len(originalSuffix) &&
-			name[len(name)-1] == 'l' && string(name[len(name)-len(originalSuffix):]) == originalSuffix {
-			base := name[:len(name)-len(originalSuffix)]
-			if m.id = builtinID(base); m.id == idNone {
-				m.dyn = p.dynIndex(base, l)
-			}
-			m.orig = m.id != idNone || m.dyn != 0
+		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
+			hasHost = true
 		}
-		// An "<owned>_original" member matters only if another member
-		// has the owned name: builtin ones are in seen.
-		special = special || m.dyn != 0 && !m.orig
+		if !slow && badName(name) {
+			slow = true
+		}
+		if dups[h>>6]&(1<<(h&63)) == 0 {
+			dups[h>>6] |= 1 << (h & 63)
+		} else if maybeDup || slow || m.escKey || p.repeated(s, k) {
+			// Checked exactly on the fast path only: the slow path
+			// merges by hash anyway.
+			maybeDup, slow = true, true
+		}
 	}
 
 	// Pick the members to use.
 	var tsM, lvlM, msgM *member
-	var used uint16
+	var used, src uint64
+	tsSeen := false
 	for _, id := range timestampIDs {
 		if k := first[id]; k != 0 {
-			if t, ok := p.parseTimestamp(s, &ms[k-1]); ok {
+			tsSeen = true
+			if t, ok := p.parseTimestamp(s, &ms[k-1]); ok && t >= 0 {
 				ts, tsM, used = t, &ms[k-1], used|1<<id
 				break
 			}
 		}
+	}
+	if tsM == nil && tsSeen {
+		flags |= BadTimestamp
 	}
 	for _, id := range levelIDs {
 		if k := first[id]; k != 0 && usableLevel(s, &ms[k-1]) {
@@ -497,31 +793,44 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			break
 		}
 	}
+	p.dsMember = -1
 	if k := first[idDataset]; k != 0 && ms[k-1].kind == kindString {
 		m := &ms[k-1]
 		info.Dataset = s[m.vs+1 : m.ve-1 : m.ve-1]
+		// It names the target data stream: it stays, and any other member
+		// with its name moves aside.
+		p.dsMember = int(k - 1)
+		used |= 1 << idDataset
+		src |= 1 << idDataset
 	}
 
 	// Owned names: written by us, or used (log.level and message are in
-	// used when written). A name needs a group when a member other than the
-	// used one has it: any member if the name was not used, a second one if
-	// it was (the used member is the first raw one).
-	owned := used | 1<<idAtTimestamp | 1<<idEventIngested
-	if flags&(Truncated|InvalidUTF8) != 0 {
-		owned |= 1 << idLogFlags
-	}
+	// used when written). A name needs a new name when a member other than
+	// the used one has it: any member if the name was not used, a second
+	// one if it was (the used member is the first raw one).
+	owned := used | 1<<idAtTimestamp | 1<<idEventIngested | 1<<idLogFlags
 	if flags&Truncated != 0 {
 		owned |= 1 << idLogOriginalSize
 	}
+	switch l.OrderKind {
+	case OrderOffset:
+		owned |= 1 << idLogOffset
+	case OrderSequence:
+		owned |= 1 << idEventSequence
+	}
+	if !hasHost && len(p.host) > 0 {
+		owned |= 1 << idHostName
+	}
 	// Careful: log.level (message) is in used when it was written from
 	// "level" ("msg"); then any log.level (message) member is left over.
-	var src uint16
 	for _, m := range [...]*member{tsM, lvlM, msgM} {
 		if m != nil {
 			src |= 1 << m.id
 		}
 	}
-	group := owned & (src&twice | ^src&seen)
+	if owned&(src&twice|^src&seen) != 0 {
+		slow = true
+	}
 
 	// Write.
 	dst = append(dst, `{"@timestamp":`...)
@@ -539,8 +848,10 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	if tsM != nil {
 		tsM.act = actDrop
 	}
-	if special || group != 0 {
-		dst = p.appendGrouped(dst, s, group)
+	if slow {
+		var f Flags
+		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &dups)
+		flags |= f
 	} else {
 		// Copy runs of kept members in one go, commas and all.
 		for k := 0; k < len(ms); k++ {
@@ -557,114 +868,20 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		}
 	}
 	info.Flags = flags
-	return p.appendTail(dst, l, flags), info
+	return p.appendTail(dst, l, flags, !hasHost), info
 }
 
-// appendGrouped writes the members when some go to "<name>_original" groups:
-// bit id of group tells which builtin names have one, every dynamic name (Fields,
-// static) has one.
-func (p *Parser) appendGrouped(dst, s []byte, group uint16) []byte {
+// repeated reports whether member k has the raw name of an earlier member
+// (no member up to k has escapes in its name).
+func (p *Parser) repeated(s []byte, k int) bool {
 	ms := p.members
-	nd := len(p.staticKeys.names) + len(p.fieldsKeys.names)
-	if cap(p.dynSeen) < nd {
-		p.dynSeen = make([]bool, nd)
-	}
-	seen := p.dynSeen[:nd]
-	clear(seen)
-	// Members with an owned name open (or join) their group, those with
-	// "<owned name>_original" only join one that exists.
-	for k := range ms {
-		m := &ms[k]
-		if m.act != actKeep || m.orig {
-			continue
-		}
-		switch {
-		case m.dyn != 0:
-			m.act, m.gid = actGroup, uint16(idCount)+m.dyn-1
-			seen[m.dyn-1] = true
-		case group&(1<<m.id) != 0:
-			m.act, m.gid = actGroup, uint16(m.id)
+	name := s[ms[k].ks:ms[k].ke]
+	for j := 0; j < k; j++ {
+		if string(s[ms[j].ks:ms[j].ke]) == string(name) {
+			return true
 		}
 	}
-	for k := range ms {
-		m := &ms[k]
-		if !m.orig {
-			continue
-		}
-		switch {
-		case m.dyn != 0:
-			if seen[m.dyn-1] {
-				m.act, m.gid = actGroup, uint16(idCount)+m.dyn-1
-			}
-		case group&(1<<m.id) != 0:
-			m.act, m.gid = actGroup, uint16(m.id)
-		}
-	}
-	for k := range ms {
-		m := &ms[k]
-		switch m.act {
-		case actKeep:
-			dst = append(dst, ',')
-			dst = append(dst, s[m.ks:m.ve]...)
-		case actGroup:
-			dst = append(dst, ',')
-			dst = p.appendGroupName(dst, m.gid)
-			dst = append(dst, ':')
-			n := 0
-			for j := k + 1; j < len(ms); j++ {
-				if ms[j].act == actGroup && ms[j].gid == m.gid {
-					n++
-				}
-			}
-			if n == 0 {
-				dst = append(dst, s[m.vs:m.ve]...)
-				break
-			}
-			dst = append(dst, '[')
-			dst = append(dst, s[m.vs:m.ve]...)
-			for j := k + 1; n > 0; j++ {
-				if o := &ms[j]; o.act == actGroup && o.gid == m.gid {
-					dst = append(dst, ',')
-					dst = append(dst, s[o.vs:o.ve]...)
-					o.act = actDone
-					n--
-				}
-			}
-			dst = append(dst, ']')
-		}
-	}
-	return dst
-}
-
-// appendGroupName appends the quoted "<name>_original" of group gid.
-func (p *Parser) appendGroupName(dst []byte, gid uint16) []byte {
-	if gid < uint16(idCount) {
-		dst = append(dst, '"')
-		dst = append(dst, idName[gid]...)
-		return append(dst, originalSuffix+`"`...)
-	}
-	var name []byte
-	if d := int(gid) - int(idCount); d < len(p.staticKeys.names) {
-		name = p.staticKeys.name(d)
-	} else {
-		name = p.fieldsKeys.name(d - len(p.staticKeys.names))
-	}
-	dst, _ = AppendString(dst, name)
-	return append(dst[:len(dst)-1], originalSuffix+`"`...)
-}
-
-// dynIndex returns 1 + the index of name among the names of static followed
-// by those of Line.Fields, or 0.
-func (p *Parser) dynIndex(name []byte, l *Line) uint16 {
-	if d := p.staticKeys.index(name); d >= 0 {
-		return uint16(d + 1)
-	}
-	if len(l.Fields) > 0 {
-		if d := p.fieldsKeys.index(name); d >= 0 {
-			return uint16(len(p.staticKeys.names) + d + 1)
-		}
-	}
-	return 0
+	return false
 }
 
 // parseTimestamp parses the value of m as a timestamp.

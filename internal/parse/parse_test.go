@@ -15,7 +15,8 @@ const (
 	ingestedTime = 1795428005000000000 // 2026-11-23T10:00:05Z
 	lineTS       = `{"@timestamp":"2026-11-23T10:00:00Z"`
 	ing          = `"event.ingested":"2026-11-23T10:00:05Z"`
-	jsonFail     = `"tags":["json_parse_failure"]`
+	jsonFail     = `"log.flags":["json_parse_failure"]`
+	tsFlag       = `"log.flags":["timestamp_unusable"],`
 )
 
 // checkDoc fails unless doc is valid UTF-8 and valid JSON without repeated
@@ -89,6 +90,31 @@ func duplicateKeys(doc []byte, topOnly bool) ([]string, error) {
 	return dups, nil
 }
 
+// flagsIn returns the Flags named in the log.flags member of doc.
+func flagsIn(t testing.TB, doc string) Flags {
+	t.Helper()
+	var d struct {
+		Flags []string `json:"log.flags"`
+	}
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("cannot read log.flags of %s: %s", doc, err)
+	}
+	var f Flags
+	for _, name := range d.Flags {
+		found := false
+		for _, fn := range flagNames {
+			if fn.name == name {
+				f |= fn.f
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("unknown flag %q in %s", name, doc)
+		}
+	}
+	return f
+}
+
 func newTestParser(static string) *Parser {
 	p := New([]byte(static))
 	p.SetIngested(ingestedTime)
@@ -108,6 +134,8 @@ func TestAppendJSON(t *testing.T) {
 		if string(out) != want {
 			t.Fatalf("Append(%q)\ngot  %s\nwant %s", in, out, want)
 		}
+		// The flags in log.flags are also in Info.Flags.
+		wantFlags |= flagsIn(t, want)
 		if info.Flags != wantFlags {
 			t.Fatalf("Append(%q) flags: got %b, want %b", in, info.Flags, wantFlags)
 		}
@@ -115,8 +143,8 @@ func TestAppendJSON(t *testing.T) {
 	}
 
 	// The benchmark line: zerolog with defaults but nanosecond time.
-	f(`{"level":"info","service":"demo","method":"GET","path":"/api/orders/42","status":200,"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","user_agent":"curl/8.5.0","time":"2026-11-23T10:00:00.123456789Z","message":"request handled"}`, JSON,
-		`{"@timestamp":"2026-11-23T10:00:00.123456789Z","log.level":"info","message":"request handled","service":"demo","method":"GET","path":"/api/orders/42","status":200,"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","user_agent":"curl/8.5.0",`+ing+`}`)
+	f(`{"level":"info","service":"demo","method":"GET","path":"/api/orders/42","status":200,"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","user_agent":"curl/8.5.0","time":"2026-11-23T10:00:00.123456789Z","message":"request handled"}`, JSON|ECSRenamed,
+		`{"@timestamp":"2026-11-23T10:00:00.123456789Z","log.level":"info","message":"request handled","service.name":"demo","method":"GET","path":"/api/orders/42","status":200,"duration_ms":12.5,"trace.id":"4bf92f3577b34da6a3ce929d0e0e4736","span.id":"00f067aa0ba902b7","user_agent.original":"curl/8.5.0","log.flags":["ecs_renamed"],`+ing+`}`)
 
 	// Timestamps in every format, normalised to UTC.
 	ts := func(member, want string) {
@@ -155,19 +183,26 @@ func TestAppendJSON(t *testing.T) {
 	// Unparseable keys fall through to the next; unused ones stay verbatim.
 	f(`{"time":"yesterday","ts":1700000000}`, JSON,
 		`{"@timestamp":"2023-11-14T22:13:20Z","time":"yesterday",`+ing+`}`)
-	f(`{"time":"2026-02-30T00:00:00Z","ts":true}`, JSON,
-		lineTS+`,"time":"2026-02-30T00:00:00Z","ts":true,`+ing+`}`)
-	f(`{"time":{"s":1},"ts":"","timestamp":null}`, JSON,
-		lineTS+`,"time":{"s":1},"ts":"","timestamp":null,`+ing+`}`)
-	f(`{"ts":99999999999999999999}`, JSON, lineTS+`,"ts":99999999999999999999,`+ing+`}`)
-	f(`{"ts":"2026-11-23T10:00:00\u005a"}`, JSON, lineTS+`,"ts":"2026-11-23T10:00:00\u005a",`+ing+`}`)
+	f(`{"time":"2026-02-30T00:00:00Z","ts":true}`, JSON|BadTimestamp,
+		lineTS+`,"time":"2026-02-30T00:00:00Z","ts":true,`+tsFlag+ing+`}`)
+	f(`{"time":{"s":1},"ts":"","timestamp":null}`, JSON|BadTimestamp,
+		lineTS+`,"time":{"s":1},"ts":"","timestamp":null,`+tsFlag+ing+`}`)
+	f(`{"ts":99999999999999999999}`, JSON|BadTimestamp, lineTS+`,"ts":99999999999999999999,`+tsFlag+ing+`}`)
+	// Elasticsearch stores 1970 to 2262 only: others are not used.
+	f(`{"time":"0001-01-01T00:00:00Z"}`, JSON|BadTimestamp, lineTS+`,"time":"0001-01-01T00:00:00Z",`+tsFlag+ing+`}`)
+	f(`{"time":"9999-12-31T23:59:59Z"}`, JSON|BadTimestamp, lineTS+`,"time":"9999-12-31T23:59:59Z",`+tsFlag+ing+`}`)
+	f(`{"time":"1969-12-31T23:59:59Z"}`, JSON|BadTimestamp, lineTS+`,"time":"1969-12-31T23:59:59Z",`+tsFlag+ing+`}`)
+	f(`{"@timestamp":"0001-01-01T00:00:00Z"}`, JSON|BadTimestamp|Renamed,
+		lineTS+`,"@timestamp_original":"0001-01-01T00:00:00Z","log.flags":["timestamp_unusable","field_renamed"],`+ing+`}`)
+	f(`{"ts":-1}`, JSON|BadTimestamp, lineTS+`,"ts":-1,`+tsFlag+ing+`}`)
+	f(`{"ts":"2026-11-23T10:00:00\u005a"}`, JSON|BadTimestamp, lineTS+`,"ts":"2026-11-23T10:00:00\u005a",`+tsFlag+ing+`}`)
 	// An unused @timestamp must not clash with ours.
 	f(`{"@timestamp":"23/Nov/2026:10:00:00","time":1700000000}`, JSON,
-		`{"@timestamp":"2023-11-14T22:13:20Z","@timestamp_original":"23/Nov/2026:10:00:00",`+ing+`}`)
+		`{"@timestamp":"2023-11-14T22:13:20Z","@timestamp_original":"23/Nov/2026:10:00:00","log.flags":["field_renamed"],`+ing+`}`)
 	f(`{"@timestamp":123456789012345678901234567890}`, JSON,
-		lineTS+`,"@timestamp_original":123456789012345678901234567890,`+ing+`}`)
+		lineTS+`,"@timestamp_original":123456789012345678901234567890,"log.flags":["timestamp_unusable","field_renamed"],`+ing+`}`)
 	f(`{"@timestamp":"2026-11-23T10:00:00Z","@timestamp":"2026-11-23T10:00:01Z"}`, JSON,
-		lineTS+`,"@timestamp_original":"2026-11-23T10:00:01Z",`+ing+`}`)
+		lineTS+`,"@timestamp_original":"2026-11-23T10:00:01Z","log.flags":["field_renamed"],`+ing+`}`)
 
 	// Levels.
 	lvl := func(member, want string) {
@@ -207,7 +242,7 @@ func TestAppendJSON(t *testing.T) {
 	f(`{"level":"debug","log.level":"info"}`, JSON, lineTS+`,"log.level":"info","level":"debug",`+ing+`}`)
 	// An unusable log.level moves aside when we write ours.
 	f(`{"log.level":{"x":1},"level":"info"}`, JSON,
-		lineTS+`,"log.level":"info","log.level_original":{"x":1},`+ing+`}`)
+		lineTS+`,"log.level":"info","log.level_original":{"x":1},"log.flags":["field_renamed"],`+ing+`}`)
 	f(`{"log.level":null}`, JSON, lineTS+`,"log.level":null,`+ing+`}`)
 
 	// Messages.
@@ -216,34 +251,31 @@ func TestAppendJSON(t *testing.T) {
 	f(`{"message":"with \"quotes\" and \u00e9 \n"}`, JSON, lineTS+`,"message":"with \"quotes\" and \u00e9 \n",`+ing+`}`)
 	f(`{"message":""}`, JSON, lineTS+`,"message":"",`+ing+`}`)
 	f(`{"message":42}`, JSON, lineTS+`,"message":42,`+ing+`}`)
-	f(`{"message":{"k":1},"msg":"m"}`, JSON, lineTS+`,"message":"m","message_original":{"k":1},`+ing+`}`)
+	f(`{"message":{"k":1},"msg":"m"}`, JSON, lineTS+`,"message":"m","message_original":{"k":1},"log.flags":["field_renamed"],`+ing+`}`)
 	f(`{"msg":["a"],"message":null}`, JSON, lineTS+`,"msg":["a"],"message":null,`+ing+`}`)
 
 	// Repeated names: the first one is used, the others go to _original.
-	f(`{"message":"a","message":"b"}`, JSON, lineTS+`,"message":"a","message_original":"b",`+ing+`}`)
+	f(`{"message":"a","message":"b"}`, JSON, lineTS+`,"message":"a","message_original":"b","log.flags":["field_renamed"],`+ing+`}`)
 	f(`{"message":"a","x":1,"message":"b","message":"c"}`, JSON,
-		lineTS+`,"message":"a","x":1,"message_original":["b","c"],`+ing+`}`)
+		lineTS+`,"message":"a","x":1,"message_original":["b","c"],"log.flags":["field_renamed","field_merged"],`+ing+`}`)
 	f(`{"message":"a","message_original":"z","message":"b"}`, JSON,
-		lineTS+`,"message":"a","message_original":["z","b"],`+ing+`}`)
+		lineTS+`,"message":"a","message_original":["z","b"],"log.flags":["field_renamed","field_merged"],`+ing+`}`)
 	f(`{"message":"a","message_original":"z"}`, JSON, lineTS+`,"message":"a","message_original":"z",`+ing+`}`)
-	f(`{"msg":"a","msg":"b"}`, JSON, lineTS+`,"message":"a","msg_original":"b",`+ing+`}`)
-	f(`{"level":"info","level":"warn","level":"x"}`, JSON, lineTS+`,"log.level":"info","level_original":["warn","x"],`+ing+`}`)
+	f(`{"msg":"a","msg":"b"}`, JSON, lineTS+`,"message":"a","msg_original":"b","log.flags":["field_renamed"],`+ing+`}`)
+	f(`{"level":"info","level":"warn","level":"x"}`, JSON, lineTS+`,"log.level":"info","level_original":["warn","x"],"log.flags":["field_renamed","field_merged"],`+ing+`}`)
 	f(`{"time":1700000000,"time":"2026-11-23T10:00:00Z"}`, JSON,
-		`{"@timestamp":"2023-11-14T22:13:20Z","time_original":"2026-11-23T10:00:00Z",`+ing+`}`)
+		`{"@timestamp":"2023-11-14T22:13:20Z","time_original":"2026-11-23T10:00:00Z","log.flags":["field_renamed"],`+ing+`}`)
 	// Names are matched on raw bytes for use, unescaped for clashes.
 	f(`{"\u006cevel":"info"}`, JSON, lineTS+`,"\u006cevel":"info",`+ing+`}`)
-	f(`{"msg":"m","\u006dessage":"e"}`, JSON, lineTS+`,"message":"m","message_original":"e",`+ing+`}`)
-	f(`{"\u0040timestamp":"x"}`, JSON, lineTS+`,"@timestamp_original":"x",`+ing+`}`)
+	f(`{"msg":"m","\u006dessage":"e"}`, JSON, lineTS+`,"message":"m","message_original":"e","log.flags":["field_renamed"],`+ing+`}`)
+	f(`{"\u0040timestamp":"x"}`, JSON, lineTS+`,"@timestamp_original":"x","log.flags":["field_renamed"],`+ing+`}`)
 	f(`{"m\u00e9ssage":"x","a\"b":1}`, JSON, lineTS+`,"m\u00e9ssage":"x","a\"b":1,`+ing+`}`)
 	// Names we write ourselves.
 	f(`{"event.ingested":"2020-01-01T00:00:00Z","log.original_size":1,"log.flags":[]}`, JSON,
-		lineTS+`,"event.ingested_original":"2020-01-01T00:00:00Z","log.original_size":1,"log.flags":[],`+ing+`}`)
-	// Other repeated names are left to Elasticsearch.
-	out, _ := p.Append(nil, &Line{Data: []byte(`{"a":1,"a":2}`), Time: lineTime})
-	if want := lineTS + `,"a":1,"a":2,` + ing + `}`; string(out) != want {
-		t.Fatalf("got %s, want %s", out, want)
-	}
-	checkDoc(t, out, true)
+		lineTS+`,"event.ingested_original":"2020-01-01T00:00:00Z","log.original_size":1,"log.flags_original":[],"log.flags":["field_renamed"],`+ing+`}`)
+	// Other repeated names (Elasticsearch rejects them) are merged.
+	f(`{"a":1,"a":2}`, JSON|Merged, lineTS+`,"a":[1,2],"log.flags":["field_merged"],`+ing+`}`)
+	f(`{"a":1,"b":2,"a":{"x":1},"\u0061":[3]}`, JSON|Merged, lineTS+`,"a":[1,{"x":1},[3]],"b":2,"log.flags":["field_merged"],`+ing+`}`)
 
 	// Nesting, whitespace, empty objects.
 	f(`{"a":{"b":[1,{"c":"d"},[]],"e":{}},"f":[{"g":null}]}`, JSON,
@@ -261,7 +293,7 @@ func TestAppendJSON(t *testing.T) {
 	f("{\"msg\":\"bad \xff byte\",\"k\xc3\":\"\xe2\x82\"}", JSON|InvalidUTF8,
 		lineTS+`,"message":"bad `+"\ufffd"+` byte","k`+"\ufffd"+`":"`+"\ufffd\ufffd"+`","log.flags":["invalid_utf8"],`+ing+`}`)
 	f("{\"log.flags\":1,\"x\":\"\xc0\xaf\"}", JSON|InvalidUTF8,
-		lineTS+`,"log.flags_original":1,"x":"`+"\ufffd\ufffd"+`","log.flags":["invalid_utf8"],`+ing+`}`)
+		lineTS+`,"log.flags_original":1,"x":"`+"\ufffd\ufffd"+`","log.flags":["invalid_utf8","field_renamed"],`+ing+`}`)
 }
 
 func TestAppendDataset(t *testing.T) {
@@ -326,7 +358,7 @@ func TestAppendText(t *testing.T) {
 		}
 		tail := `,"error.message":"` + reason + `",` + jsonFail
 		if flags&InvalidUTF8 != 0 {
-			tail += `,"log.flags":["invalid_utf8"]`
+			tail = `,"error.message":"` + reason + `","log.flags":["invalid_utf8","json_parse_failure"]`
 		}
 		f(in, flags, msg(string(m)+tail+`,`+ing+`}`))
 	}
@@ -422,18 +454,18 @@ func TestAppendTruncated(t *testing.T) {
 	f(`plain`, 5, 0, lineTS+`,"message":"plain",`+ing+`}`)
 	f(`{"msg":"a long mess`, 30, Truncated|Malformed,
 		lineTS+`,"message":"{\"msg\":\"a long mess","error.message":"unexpected end of input at offset 19; line truncated at 19 of 30 bytes",`+
-			jsonFail+`,"log.flags":["truncated"],"log.original_size":30,`+ing+`}`)
+			`"log.flags":["truncated","json_parse_failure"],"log.original_size":30,`+ing+`}`)
 	// A character cut in half at the limit is dropped, not flagged.
 	f("{\"msg\":\"caf\xc3", 30, Truncated|Malformed,
 		lineTS+`,"message":"{\"msg\":\"caf","error.message":"unexpected end of input at offset 11; line truncated at 12 of 30 bytes",`+
-			jsonFail+`,"log.flags":["truncated"],"log.original_size":30,`+ing+`}`)
+			`"log.flags":["truncated","json_parse_failure"],"log.original_size":30,`+ing+`}`)
 	f("\xf0\x9f\x98\x80\xf0\x9f\x98", 8, Truncated,
 		lineTS+`,"message":"`+"\xf0\x9f\x98\x80"+`","log.flags":["truncated"],"log.original_size":8,`+ing+`}`)
 	f("bad \xff cut \xe2\x82", 100, Truncated|InvalidUTF8,
 		lineTS+`,"message":"bad `+"\ufffd"+` cut ","log.flags":["truncated","invalid_utf8"],"log.original_size":100,`+ing+`}`)
 	// A complete object followed by cut-off spaces is still JSON.
-	f("{\"msg\":\"m\xff\",\"log.original_size\":5}  ", 100, Truncated|JSON|InvalidUTF8,
-		lineTS+`,"message":"m`+"\ufffd"+`","log.original_size_original":5,"log.flags":["truncated","invalid_utf8"],"log.original_size":100,`+ing+`}`)
+	f("{\"msg\":\"m\xff\",\"log.original_size\":5}  ", 100, Truncated|JSON|InvalidUTF8|Renamed,
+		lineTS+`,"message":"m`+"\ufffd"+`","log.original_size_original":5,"log.flags":["truncated","invalid_utf8","field_renamed"],"log.original_size":100,`+ing+`}`)
 }
 
 func TestAppendFieldsAndStatic(t *testing.T) {
@@ -446,23 +478,29 @@ func TestAppendFieldsAndStatic(t *testing.T) {
 		}
 		checkDoc(t, out, false)
 	}
-	const static = `,"agent.type":"shipper","host.name":"h","labels":{"a":"b"}}`
-	f(`x`, ``, lineTS+`,"message":"x",`+ing+static)
-	f(`x`, `"stream":"stdout"`, lineTS+`,"message":"x",`+ing+`,"stream":"stdout"`+static)
-	f(`{"a":1}`, `"log.file.path":"/var/log/a.log"`, lineTS+`,"a":1,`+ing+`,"log.file.path":"/var/log/a.log"`+static)
-	f(`{`, `"log.offset":7`, lineTS+`,"message":"{","error.message":"unexpected end of input at offset 1",`+jsonFail+`,`+ing+`,"log.offset":7`+static)
-	// A line's own member with one of our names moves aside.
+	const static = `,"agent.type":"shipper","labels":{"a":"b"}}`
+	// The shipper's host.name is written only when the line has no host.
+	const host = `"host.name":"h",`
+	f(`x`, ``, lineTS+`,"message":"x",`+host+ing+static)
+	f(`x`, `"stream":"stdout"`, lineTS+`,"message":"x",`+host+ing+`,"stream":"stdout"`+static)
+	f(`{"a":1}`, `"log.file.path":"/var/log/a.log"`, lineTS+`,"a":1,`+host+ing+`,"log.file.path":"/var/log/a.log"`+static)
+	f(`{`, `"log.offset":7`, lineTS+`,"message":"{","error.message":"unexpected end of input at offset 1",`+jsonFail+`,`+host+ing+`,"log.offset":7`+static)
+	// A line's own member with one of our names moves aside; its own host
+	// wins over ours.
 	f(`{"host.name":"app","labels":1,"a":2}`, ``,
-		lineTS+`,"host.name_original":"app","labels_original":1,"a":2,`+ing+static)
+		lineTS+`,"host.name":"app","labels_original":1,"a":2,"log.flags":["field_renamed"],`+ing+static)
+	f(`{"host":"app"}`, ``, lineTS+`,"host.name":"app","log.flags":["ecs_renamed"],`+ing+static)
+	f(`{"host":{"name":"app"}}`, ``, lineTS+`,"host":{"name":"app"},`+ing+static)
+	f(`{"hostname":"app"}`, ``, lineTS+`,"hostname":"app",`+host+ing+static)
 	f(`{"host.name":"app","host.name":"b","host.name_original":3}`, `"stream":"stdout"`,
-		lineTS+`,"host.name_original":["app","b",3],`+ing+`,"stream":"stdout"`+static)
+		lineTS+`,"host.name":["app","b"],"host.name_original":3,"log.flags":["field_merged"],`+ing+`,"stream":"stdout"`+static)
 	f(`{"stream":"x","stream_original":1,"log.offset":5}`, `"stream":"stdout"`,
-		lineTS+`,"stream_original":["x",1],"log.offset":5,`+ing+`,"stream":"stdout"`+static)
+		lineTS+`,"stream_original":["x",1],"log.offset":5,"log.flags":["field_renamed","field_merged"],`+host+ing+`,"stream":"stdout"`+static)
 	f(`{"stream":"x","log.offset":5}`, `"log.offset":7`,
-		lineTS+`,"stream":"x","log.offset_original":5,`+ing+`,"log.offset":7`+static)
-	f(`{"stream_original":1}`, `"stream":"stdout"`, lineTS+`,"stream_original":1,`+ing+`,"stream":"stdout"`+static)
-	f(`{"h\u006fst.name":1}`, ``, lineTS+`,"host.name_original":1,`+ing+static)
-	f(`{"a\"b":1}`, `"a\"b":2`, lineTS+`,"a\"b_original":1,`+ing+`,"a\"b":2`+static)
+		lineTS+`,"stream":"x","log.offset_original":5,"log.flags":["field_renamed"],`+host+ing+`,"log.offset":7`+static)
+	f(`{"stream_original":1}`, `"stream":"stdout"`, lineTS+`,"stream_original":1,`+host+ing+`,"stream":"stdout"`+static)
+	f(`{"h\u006fst.name":1}`, ``, lineTS+`,"h\u006fst.name":1,`+ing+static)
+	f(`{"a\"b":1}`, `"a\"b":2`, lineTS+`,"a\"b_original":1,"log.flags":["field_renamed"],`+host+ing+`,"a\"b":2`+static)
 }
 
 func TestAppendNoTime(t *testing.T) {

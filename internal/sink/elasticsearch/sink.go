@@ -189,6 +189,7 @@ func (s *Sink) newWorker() *worker {
 type pend struct {
 	action, doc []byte
 	dead        bool // a dead-letter document
+	rewritten   bool // already rewritten once by conflictRetry
 }
 
 func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
@@ -222,7 +223,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			}
 			w.s.failures.Add(1)
 			d := w.bo.next(0)
-			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in", d).Msg("bulk request failed; will retry")
+			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in_ms", d).Msg("bulk request failed; will retry")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -281,7 +282,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			// Without per-item verdicts nothing can be told apart: send
 			// everything again (ids make that safe).
 			d := w.bo.next(0)
-			w.s.log.Error().Err(err).Dur("retry_in", d).Msg("unreadable bulk response; will resend the request")
+			w.s.log.Error().Err(err).Dur("retry_in_ms", d).Msg("unreadable bulk response; will resend the request")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -314,6 +315,13 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 						Str("document", excerpt(items[i].doc)).Msg("dead-letter document rejected; it is lost (check the dead-letter template)")
 					continue
 				}
+				if !items[i].rewritten {
+					if doc, ok := conflictRetry(items[i].doc, r.reason()); ok {
+						w.s.retried.Add(1)
+						again = append(again, pend{action: items[i].action, doc: doc, rewritten: true})
+						continue
+					}
+				}
 				dead = append(dead, items[i])
 				deadTypes = append(deadTypes, r.errorType())
 				deadReasons = append(deadReasons, r.reason())
@@ -327,7 +335,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 		items, body = again, nil
 		if transient {
 			d := w.bo.next(0)
-			w.s.log.Warn().Int("items", len(items)).Dur("retry_in", d).Msg("some bulk items failed transiently; will retry them")
+			w.s.log.Warn().Int("items", len(items)).Dur("retry_in_ms", d).Msg("some bulk items failed transiently; will retry them")
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}

@@ -127,7 +127,7 @@ func (h *harvester) run() {
 			r := h.cur
 			if _, ok := r.dec.PendingSince(); !ok {
 				keep, resume = r.st, r.dec.Commit()
-				s.log.Debug().Str("path", r.name).Dur("inactive", s.cfg.CloseInactive).Msg("closing inactive file")
+				s.log.Debug().Str("path", r.name).Dur("inactive_ms", s.cfg.CloseInactive).Msg("closing inactive file")
 				r.close()
 				h.cur = nil
 				return
@@ -526,7 +526,7 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 		}
 		b = nb
 	}
-	l := parse.Line{Data: rec.Content, Time: rec.Time, Fields: r.fields[rec.Stream]}
+	l := parse.Line{Data: rec.Content, Time: rec.Time, Fields: r.fields[rec.Stream], Order: rec.Start, OrderKind: parse.OrderOffset}
 	if rec.Flags&Truncated != 0 {
 		l.Size = rec.Size
 	}
@@ -602,6 +602,8 @@ func (c *counts) publish(s *Source) {
 	s.malformedJSON.Add(c.parsed.Malformed)
 	s.invalidUTF8.Add(c.parsed.InvalidUTF8)
 	s.truncated.Add(c.parsed.Truncated)
+	s.blank.Add(c.parsed.Blank)
+	s.changed.Add(c.parsed.Changed)
 	s.malformed.Add(c.malformed)
 	s.incomplete.Add(c.incomplete)
 	*c = counts{}

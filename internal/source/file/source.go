@@ -138,6 +138,9 @@ type Stats struct {
 	Records, Lines, Bytes uint64
 	// Per record: parse outcomes and framing problems.
 	JSON, MalformedJSON, InvalidUTF8, Truncated uint64
+	// Blank records (empty or whitespace only) are counted, not shipped;
+	// Changed records had members renamed or merged, see parse.Counts.
+	Blank, Changed uint64
 	// Malformed: lines that did not parse in the file's format (kept whole).
 	Malformed uint64
 	// Incomplete: records ended by a rotation, deletion or truncation rather
@@ -186,6 +189,7 @@ type Source struct {
 	wg sync.WaitGroup // harvesters
 
 	records, lines, bytes, json, malformedJSON, invalidUTF8, truncated atomic.Uint64
+	blank, changed                                                     atomic.Uint64
 	malformed, incomplete, opened, rotated, deleted, truncations       atomic.Uint64
 	recovered, copiesRead, readErrors, truncatedNoCopy, acked, rewinds atomic.Uint64
 	backoffs, caughtUp                                                 atomic.Uint64
@@ -238,6 +242,7 @@ func (s *Source) Stats() Stats {
 		Records: s.records.Load(), Lines: s.lines.Load(), Bytes: s.bytes.Load(),
 		JSON: s.json.Load(), MalformedJSON: s.malformedJSON.Load(), InvalidUTF8: s.invalidUTF8.Load(),
 		Truncated: s.truncated.Load(), Malformed: s.malformed.Load(), Incomplete: s.incomplete.Load(),
+		Blank: s.blank.Load(), Changed: s.changed.Load(),
 		Opened: s.opened.Load(), Rotated: s.rotated.Load(), Deleted: s.deleted.Load(),
 		Truncations: s.truncations.Load(), Recovered: s.recovered.Load(), CopiesRead: s.copiesRead.Load(),
 		ReadErrors: s.readErrors.Load(), TruncatedNoCopy: s.truncatedNoCopy.Load(), Acked: s.acked.Load(),

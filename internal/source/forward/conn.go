@@ -66,6 +66,9 @@ type conn struct {
 	join   Joiner
 	df     DockerFields
 	emitFn func(*Line) error
+	// replaced: the record render made last had invalid UTF-8, replaced
+	// with U+FFFD; encode passes it on to the parser and clears it.
+	replaced bool
 
 	// The unread bytes are buf[r:w]; buf is small[:], a pooled buffer
 	// (pooled != nil) or a large one of its own, for which resv bytes of
@@ -721,13 +724,15 @@ func (c *conn) flushJoiner(cutoff int64, all bool) error {
 func (c *conn) publish() {
 	s, n := c.s, &c.counts
 	s.records.Add(n.records)
-	if n.joined|n.incomplete|n.parsed.JSON|n.parsed.Malformed|n.parsed.InvalidUTF8|n.parsed.Truncated != 0 {
+	if n.joined|n.incomplete|n.parsed.JSON|n.parsed.Malformed|n.parsed.InvalidUTF8|n.parsed.Truncated|n.parsed.Blank|n.parsed.Changed != 0 {
 		s.joined.Add(n.joined)
 		s.incomplete.Add(n.incomplete)
 		s.json.Add(n.parsed.JSON)
 		s.malformed.Add(n.parsed.Malformed)
 		s.invalidUTF8.Add(n.parsed.InvalidUTF8)
 		s.truncated.Add(n.parsed.Truncated)
+		s.blank.Add(n.parsed.Blank)
+		s.changed.Add(n.parsed.Changed)
 	}
 	*n = counts{}
 }
@@ -831,6 +836,7 @@ func (c *conn) render(record []byte) (data []byte, size int) {
 		sc = base64.StdEncoding.AppendEncode(sc, record)
 	} else {
 		sc = append(sc, '}')
+		c.replaced = replacedUTF8(record, sc)
 	}
 	s.scratch = sc
 	if max := s.cfg.MaxLineBytes; len(sc) > max {
@@ -860,7 +866,10 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, incomplete 
 		hi, lo = s.cfg.RunID, s.seq
 	}
 	s.enc.Index = c.index
-	l := parse.Line{Data: data, Size: size, Time: t, Fields: fields}
+	s.order++
+	l := parse.Line{Data: data, Size: size, Time: t, Fields: fields, Order: int64(s.order), OrderKind: parse.OrderSequence,
+		InvalidUTF8: c.replaced}
+	c.replaced = false
 	info := s.enc.Append(b, &l, hi, lo)
 	n := &c.counts
 	n.records++
@@ -908,4 +917,14 @@ func appendLabels(dst, record []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// replacedUTF8 reports whether rendering the msgpack record as the JSON json
+// replaced invalid UTF-8 with U+FFFD: json then holds more U+FFFD than the
+// record's strings did. (A record whose binary numbers happen to hold the
+// bytes of U+FFFD may hide a replacement: it is then not flagged.)
+func replacedUTF8(record, json []byte) bool {
+	const rc = "\uFFFD"
+	n := bytes.Count(json, []byte(rc))
+	return n > 0 && n > bytes.Count(record, []byte(rc))
 }

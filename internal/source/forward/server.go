@@ -145,6 +145,9 @@ type ServerStats struct {
 	Joined, Incomplete uint64
 	// Document flags, as parse reports them.
 	JSON, Malformed, InvalidUTF8, Truncated uint64
+	// Blank log lines are counted, not shipped; Changed documents had
+	// members renamed or merged, see parse.Counts.
+	Blank, Changed uint64
 }
 
 // CloseReason says why a connection was closed by the server.
@@ -240,6 +243,7 @@ type Server struct {
 	// Guarded by the producer's mutex (used only between Begin and End).
 	enc     *encode.Encoder
 	seq     uint64 // ids of records without a chunk: (RunID, seq)
+	order   uint64 // event.sequence of the last document
 	scratch []byte // a record rendered as JSON
 	fields  []byte // Line.Fields of the record being encoded
 
@@ -261,6 +265,7 @@ type Server struct {
 	acks, heartbeats, invalid, badTime       atomic.Uint64
 	unsupported, dropped, joined, incomplete atomic.Uint64
 	json, malformed, invalidUTF8, truncated  atomic.Uint64
+	blank, changed                           atomic.Uint64
 	closedBy                                 [numReasons]atomic.Uint64
 }
 
@@ -439,6 +444,7 @@ func (s *Server) Stats() ServerStats {
 		Invalid: s.invalid.Load(), BadTime: s.badTime.Load(), Unsupported: s.unsupported.Load(), Dropped: s.dropped.Load(),
 		Joined: s.joined.Load(), Incomplete: s.incomplete.Load(),
 		JSON: s.json.Load(), Malformed: s.malformed.Load(), InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(),
+		Blank: s.blank.Load(), Changed: s.changed.Load(),
 	}
 	for i := range st.Closed {
 		st.Closed[i] = s.closedBy[i].Load()
@@ -515,7 +521,7 @@ func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
 				return nil
 			}
 			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
-			s.warn.Warn().Err(err).Dur("retry_in", wait).Msg("cannot accept a Fluent Forward connection")
+			s.warn.Warn().Err(err).Dur("retry_in_ms", wait).Msg("cannot accept a Fluent Forward connection")
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():

@@ -39,6 +39,9 @@ type Config struct {
 type Stats struct {
 	Lines, Bytes                            uint64
 	Malformed, InvalidUTF8, Truncated, JSON uint64
+	// Blank lines (empty or whitespace only) are counted, not shipped;
+	// Changed lines had members renamed or merged, see parse.Counts.
+	Blank, Changed uint64
 	// Dropped lines were read but discarded under drop_newest.
 	Dropped uint64
 }
@@ -56,6 +59,7 @@ type Source struct {
 	scratchSizes []int
 
 	lines, bytes, malformed, invalidUTF8, truncated, json atomic.Uint64
+	blank, changed                                        atomic.Uint64
 	drops                                                 atomic.Uint64
 	lastDropLog                                           atomic.Int64
 }
@@ -84,7 +88,8 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 // Stats returns a snapshot of the counters.
 func (s *Source) Stats() Stats {
 	return Stats{Lines: s.lines.Load(), Bytes: s.bytes.Load(), Malformed: s.malformed.Load(),
-		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load(), Dropped: s.drops.Load()}
+		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load(), Dropped: s.drops.Load(),
+		Blank: s.blank.Load(), Changed: s.changed.Load()}
 }
 
 // Run reads until EOF or until ctx is cancelled, handing every complete line
@@ -251,8 +256,8 @@ func (s *Source) emit(ctx context.Context, lines [][]byte, sizes []int) error {
 				return s.dropped(err, len(lines)-i)
 			}
 		}
-		l := parse.Line{Data: line, Size: sizes[i], Time: now}
 		s.seq++
+		l := parse.Line{Data: line, Size: sizes[i], Time: now, Order: int64(s.seq), OrderKind: parse.OrderSequence}
 		info := s.enc.Append(b, &l, s.runID, s.seq)
 		counts.Add(info.Flags)
 	}
@@ -268,6 +273,8 @@ func (s *Source) publish(lines int, counts *parse.Counts) {
 	s.malformed.Add(counts.Malformed)
 	s.invalidUTF8.Add(counts.InvalidUTF8)
 	s.truncated.Add(counts.Truncated)
+	s.blank.Add(counts.Blank)
+	s.changed.Add(counts.Changed)
 }
 
 // dropped handles a failure to queue n lines (already counted as read):

@@ -52,8 +52,8 @@ func run(t *testing.T, r io.Reader, cfg Config) []map[string]any {
 	}
 	p.Close()
 	<-done
-	if st := s.Stats(); st.Lines != uint64(len(docs)) {
-		t.Fatalf("stats: %d lines, %d documents", st.Lines, len(docs))
+	if st := s.Stats(); st.Lines != uint64(len(docs))+st.Blank {
+		t.Fatalf("stats: %d lines, %d blank, %d documents", st.Lines, st.Blank, len(docs))
 	}
 	return docs
 }
@@ -161,7 +161,9 @@ func TestRandomChunks(t *testing.T) {
 		if len(line) > 1024 {
 			line = line[:1024]
 		}
-		want = append(want, line)
+		if n > 0 { // blank lines are counted, not shipped
+			want = append(want, line)
+		}
 	}
 	got := messages(run(t, &randomReader{r: &in, rng: rng}, Config{MaxLineBytes: 1024, ReadBytes: 700}))
 	if len(got) != len(want) {
@@ -290,5 +292,22 @@ func TestCancelShipsUnfinishedLine(t *testing.T) {
 	b := <-p.Batches()
 	if got := messages(decode(t, b)); len(got) != 2 || got[0] != "one" || got[1] != "part of tw" {
 		t.Fatalf("shipped %q, want [one, part of tw]", got)
+	}
+}
+
+// TestBlankLinesAndOrder: blank lines are counted, not shipped; every
+// document carries its sequence number, in read order.
+func TestBlankLinesAndOrder(t *testing.T) {
+	docs := run(t, strings.NewReader("a\n\n  \n\t\r\nb\r\n\nc"), Config{})
+	if got := messages(docs); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("messages %q, want a, b, c", got)
+	}
+	var last float64
+	for i, d := range docs {
+		seq, ok := d["event.sequence"].(float64)
+		if !ok || seq <= last {
+			t.Fatalf("document %d: event.sequence %v after %v", i, d["event.sequence"], last)
+		}
+		last = seq
 	}
 }

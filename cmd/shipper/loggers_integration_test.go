@@ -1,0 +1,346 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sirupsen/logrus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"shipper/internal/testutil/estest"
+)
+
+// loggerCase is what one logger writes in its default JSON configuration and
+// where its fields must be found: each entry of want is a field and a value
+// that exactly one document of the case has (match_phrase for text fields,
+// term for the others).
+type loggerCase struct {
+	logger string
+	lines  []string
+	want   [][][2]string // per line: field/value pairs that find it
+}
+
+// goLoggerLines generates lines with the real Go libraries.
+func goLoggerLines(t *testing.T) map[string][]string {
+	t.Helper()
+	errRefused := errors.New("connection refused")
+	split := func(b *bytes.Buffer) []string {
+		return strings.Split(strings.TrimSpace(b.String()), "\n")
+	}
+	out := map[string][]string{}
+
+	var zl bytes.Buffer
+	z := zerolog.New(&zl).With().Timestamp().Logger()
+	z.Error().Err(errRefused).Str("service", "checkout").Str("host", "checkout-7d9f8-abc").Msg("zerolog db down")
+	z.Info().Str("url", "/api/v1/orders").Str("user_agent", "curl/8.5").Int("status", 200).Msg("zerolog request")
+	out["zerolog"] = split(&zl)
+
+	var zb bytes.Buffer
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&zb), zap.InfoLevel)
+	zp := zap.New(core, zap.AddCaller(), zap.AddStacktrace(zap.ErrorLevel))
+	zp.Error("zap payment failed", zap.Error(errRefused), zap.String("service", "payments"), zap.String("trace_id", "zaptrace1"))
+	zp.With(zap.String("user", "ann")).Info("zap repeated key", zap.String("user", "bob"))
+	_ = zp.Sync()
+	out["zap"] = split(&zb)
+
+	var lb bytes.Buffer
+	lr := logrus.New()
+	lr.Out, lr.Formatter = &lb, &logrus.JSONFormatter{}
+	lr.WithError(errRefused).WithField("client", "10.1.2.3").Error("logrus upstream failed")
+	lr.WithFields(logrus.Fields{"container": "web-1", "span_id": "logrusspan1"}).Info("logrus started")
+	out["logrus"] = split(&lb)
+
+	var sb bytes.Buffer
+	sl := slog.New(slog.NewJSONHandler(&sb, nil))
+	sl.Error("slog query failed", "err", errRefused, "service", "orders", slog.Group("http", "method", "GET"))
+	sl.Info("slog with host", "host", "slog-host-1", "event", "order_created")
+	out["slog"] = split(&sb)
+	return out
+}
+
+func loggerCases(t *testing.T) []loggerCase {
+	g := goLoggerLines(t)
+	return []loggerCase{
+		{"zerolog", g["zerolog"], [][][2]string{
+			{{"message", "zerolog db down"}, {"error.message", "connection refused"}, {"service.name", "checkout"}, {"host.name", "checkout-7d9f8-abc"}, {"log.level", "error"}},
+			{{"message", "zerolog request"}, {"url.original", "/api/v1/orders"}, {"user_agent.original", "curl/8.5"}, {"log.level", "info"}},
+		}},
+		{"zap", g["zap"], [][][2]string{
+			{{"message", "zap payment failed"}, {"error.message", "connection refused"}, {"service.name", "payments"}, {"trace.id", "zaptrace1"}, {"log.level", "error"}},
+			// zap writes a key given twice twice: the values are merged.
+			{{"message", "zap repeated key"}, {"user", "ann"}, {"user", "bob"}, {"log.flags", "field_merged"}},
+		}},
+		{"logrus", g["logrus"], [][][2]string{
+			{{"message", "logrus upstream failed"}, {"error.message", "connection refused"}, {"client.address", "10.1.2.3"}, {"log.level", "error"}},
+			{{"message", "logrus started"}, {"container.name", "web-1"}, {"span.id", "logrusspan1"}},
+		}},
+		{"slog", g["slog"], [][][2]string{
+			{{"message", "slog query failed"}, {"err", "connection refused"}, {"service.name", "orders"}, {"http.method", "GET"}, {"log.level", "error"}},
+			{{"message", "slog with host"}, {"host.name", "slog-host-1"}, {"event.action", "order_created"}},
+		}},
+		{"pino", []string{
+			`{"level":30,"time":1700000000000,"pid":4242,"hostname":"web-1","msg":"pino hello"}`,
+			`{"level":50,"time":1700000000001,"pid":4242,"hostname":"web-1","err":{"type":"Error","message":"pino boom","stack":"Error: pino boom\n    at Object.<anonymous> (/app/index.js:3:7)"},"msg":"pino boom"}`,
+		}, [][][2]string{
+			{{"message", "pino hello"}, {"log.level", "info"}, {"hostname", "web-1"}, {"pid", "4242"}},
+			{{"message", "pino boom"}, {"log.level", "error"}, {"err.message", "pino boom"}, {"err.type", "Error"}},
+		}},
+		{"bunyan", []string{
+			`{"name":"myapp","hostname":"banana.local","pid":40161,"level":30,"msg":"bunyan hi","time":"2013-01-04T18:46:23.851Z","v":0}`,
+			`{"name":"myapp","hostname":"banana.local","pid":40161,"level":50,"err":{"message":"bunyan boom","name":"Error","stack":"Error: bunyan boom\n    at main"},"msg":"bunyan boom","time":"2013-01-04T18:46:23.852Z","v":0}`,
+		}, [][][2]string{
+			{{"message", "bunyan hi"}, {"log.level", "info"}, {"name", "myapp"}},
+			{{"message", "bunyan boom"}, {"log.level", "error"}, {"err.name", "Error"}},
+		}},
+		{"winston", []string{
+			`{"level":"info","message":"winston hello","service":"user-service"}`,
+			`{"level":"error","message":"winston failed","service":"user-service","timestamp":"2026-11-23T10:00:00.000Z","stack":"Error: winston failed\n    at main"}`,
+		}, [][][2]string{
+			{{"message", "winston hello"}, {"service.name", "user-service"}, {"log.level", "info"}},
+			{{"message", "winston failed"}, {"service.name", "user-service"}, {"log.level", "error"}},
+		}},
+		{"log4j2 JSONLayout", []string{
+			`{"instant":{"epochSecond":1700000000,"nanoOfSecond":123000000},"thread":"main","level":"INFO","loggerName":"com.example.App","message":"log4j2 hello","endOfBatch":false,"loggerFqcn":"org.apache.logging.log4j.spi.AbstractLogger","threadId":1,"threadPriority":5}`,
+			`{"instant":{"epochSecond":1700000001,"nanoOfSecond":0},"thread":"main","level":"ERROR","loggerName":"com.example.App","message":"log4j2 failed","thrown":{"commonElementCount":0,"localizedMessage":"boom","message":"boom","name":"java.lang.RuntimeException","extendedStackTrace":[{"class":"com.example.App","method":"main","file":"App.java","line":10,"exact":true,"location":"classes/","version":"?"}]},"endOfBatch":false,"loggerFqcn":"org.apache.logging.log4j.spi.AbstractLogger","threadId":1,"threadPriority":5}`,
+		}, [][][2]string{
+			{{"message", "log4j2 hello"}, {"log.level", "info"}, {"loggerName", "com.example.App"}},
+			{{"message", "log4j2 failed"}, {"log.level", "error"}, {"thrown.name", "java.lang.RuntimeException"}},
+		}},
+		{"log4j2 JsonTemplateLayout (ECS)", []string{
+			`{"@timestamp":"2026-11-23T10:00:00.123Z","ecs.version":"1.2.0","log.level":"INFO","message":"ecs hello","process.thread.name":"main","log.logger":"com.example.App","service.name":"ecs-app"}`,
+			`{"@timestamp":"2026-11-23T10:00:01.000Z","ecs.version":"1.2.0","log.level":"ERROR","message":"ecs failed","process.thread.name":"main","log.logger":"com.example.App","error.type":"java.lang.RuntimeException","error.message":"ecs boom","error.stack_trace":"java.lang.RuntimeException: ecs boom\n\tat com.example.App.main(App.java:10)"}`,
+		}, [][][2]string{
+			{{"message", "ecs hello"}, {"log.level", "info"}, {"service.name", "ecs-app"}, {"log.logger", "com.example.App"}},
+			{{"message", "ecs failed"}, {"error.type", "java.lang.RuntimeException"}, {"error.message", "ecs boom"}},
+		}},
+		{"logback logstash-logback-encoder", []string{
+			`{"@timestamp":"2026-11-23T11:00:00.123+01:00","@version":"1","message":"logback hello","logger_name":"com.example.App","thread_name":"main","level":"INFO","level_value":20000,"traceId":"lbtrace1","spanId":"lbspan1"}`,
+			`{"@timestamp":"2026-11-23T11:00:01.000+01:00","@version":"1","message":"logback failed","logger_name":"com.example.App","thread_name":"main","level":"ERROR","level_value":40000,"stack_trace":"java.lang.IllegalStateException: boom\n\tat com.example.App.main(App.java:12)\n"}`,
+		}, [][][2]string{
+			{{"message", "logback hello"}, {"log.level", "info"}, {"trace.id", "lbtrace1"}, {"span.id", "lbspan1"}},
+			{{"message", "logback failed"}, {"log.level", "error"}, {"logger_name", "com.example.App"}},
+		}},
+		{"structlog JSON", []string{
+			`{"event": "structlog user logged in", "level": "info", "timestamp": "2026-11-23T10:00:00.123456Z", "user": "ann"}`,
+			`{"event": "structlog failed", "level": "error", "timestamp": "2026-11-23T10:00:01Z", "exception": "Traceback (most recent call last):\n  File \"app.py\", line 3\nValueError: boom"}`,
+		}, [][][2]string{
+			{{"message", "structlog user logged in"}, {"log.level", "info"}, {"user", "ann"}},
+			{{"message", "structlog failed"}, {"log.level", "error"}},
+		}},
+		{"python-json-logger", []string{
+			`{"message": "pjl default format"}`,
+			`{"asctime": "2026-11-23 10:00:00,123", "levelname": "WARNING", "name": "app.db", "message": "pjl slow query"}`,
+		}, [][][2]string{
+			{{"message", "pjl default format"}},
+			{{"message", "pjl slow query"}, {"log.level", "warning"}, {"name", "app.db"}},
+		}},
+		{"Serilog compact JSON", []string{
+			`{"@t":"2026-11-23T10:00:00.1234567Z","@mt":"Serilog hello {User}","User":"ann"}`,
+			`{"@t":"2026-11-23T10:00:01.0000000Z","@mt":"Serilog failed {Op}","@l":"Error","@x":"System.InvalidOperationException: boom\n   at App.Main()","Op":"save"}`,
+		}, [][][2]string{
+			{{"message", "Serilog hello {User}"}, {"User", "ann"}},
+			{{"message", "Serilog failed {Op}"}, {"log.level", "error"}, {"Op", "save"}},
+		}},
+		{"Rails lograge", []string{
+			`{"method":"GET","path":"/lograge/users","format":"html","controller":"UsersController","action":"index","status":200,"duration":58.33,"view":40.43,"db":15.26}`,
+		}, [][][2]string{
+			{{"path", "/lograge/users"}, {"controller", "UsersController"}, {"status", "200"}},
+		}},
+		{"nginx JSON access log", []string{
+			`{"time_local":"23/Nov/2026:10:00:00 +0000","remote_addr":"10.0.0.1","remote_user":"","request":"GET /nginx/orders HTTP/1.1","status":"200","body_bytes_sent":"612","request_time":"0.005","http_referrer":"","http_user_agent":"curl/8.5.0"}`,
+		}, [][][2]string{
+			{{"request", "GET /nginx/orders HTTP/1.1"}, {"remote_addr", "10.0.0.1"}, {"http_user_agent", "curl/8.5.0"}},
+		}},
+		{"Envoy JSON access log", []string{
+			`{"start_time":"2026-11-23T10:00:00.000Z","method":"GET","path":"/envoy/orders","protocol":"HTTP/1.1","response_code":200,"bytes_received":0,"bytes_sent":612,"duration":5,"upstream_host":"10.0.0.2:8080","x_forwarded_for":null,"user_agent":"curl/8.5.0","request_id":"envoy-req-1","authority":"example.com"}`,
+		}, [][][2]string{
+			{{"path", "/envoy/orders"}, {"user_agent.original", "curl/8.5.0"}, {"request_id", "envoy-req-1"}},
+		}},
+	}
+}
+
+// textFields are mapped as text: found with match_phrase, not term.
+var textFields = map[string]bool{"message": true, "error.message": true, "error.stack_trace": true}
+
+// shipLines runs a shipper over lines into the data stream of dataset and
+// returns its summary once it has stopped; it fails the test unless every
+// line was indexed and none dead-lettered.
+func shipLines(t *testing.T, dataset string, lines []string) (map[string]any, *logLines) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+dataset, "--dead-letter-dataset="+dataset+"_dlq")
+	if _, err := io.WriteString(stdin, strings.Join(lines, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("shipper: %v\n%s", err, logs)
+	}
+	<-logs.done
+	sum := logs.find("shipper stopped")
+	if dl, lost := num(sum, "dead_lettered"), num(sum, "lost"); dl != 0 || lost != 0 {
+		t.Errorf("dead letters %d, lost %d; want none\n%s", dl, lost, logs)
+	}
+	estest.Refresh(t, "logs-*")
+	if n := estest.Count(t, "logs-"+dataset+"-default", ""); n != len(lines) {
+		t.Errorf("logs-%s-default holds %d documents, want %d (one per line)\n%s", dataset, n, len(lines), logs)
+	}
+	return sum, logs
+}
+
+// findQuery builds a query matching documents with all the pairs.
+func findQuery(pairs [][2]string) string {
+	var filters []string
+	for _, p := range pairs {
+		f, _ := json.Marshal(p[0])
+		v, _ := json.Marshal(p[1])
+		op := "term"
+		if textFields[p[0]] {
+			op = "match_phrase"
+		}
+		filters = append(filters, `{"`+op+`":{`+string(f)+`:`+string(v)+`}}`)
+	}
+	return `{"bool":{"filter":[` + strings.Join(filters, ",") + `]}}`
+}
+
+// TestIntegrationLoggers ships what the common JSON loggers write, in their
+// default configuration, into one data stream: no line is dead-lettered,
+// and every line's fields are found under the names docs/documents.md
+// gives.
+func TestIntegrationLoggers(t *testing.T) {
+	cases := loggerCases(t)
+	var lines []string
+	for _, c := range cases {
+		if len(c.lines) != len(c.want) {
+			t.Fatalf("%s: %d lines, %d expectations", c.logger, len(c.lines), len(c.want))
+		}
+		lines = append(lines, c.lines...)
+	}
+	ds := estest.Unique("loggers")
+	index := "logs-" + ds + "-default"
+	shipLines(t, ds, lines)
+	for _, c := range cases {
+		t.Run(c.logger, func(t *testing.T) {
+			for i, pairs := range c.want {
+				if n := estest.Count(t, index, findQuery(pairs)); n != 1 {
+					t.Errorf("line %d: %d documents with %v, want 1\nline: %s", i, n, pairs, c.lines[i])
+				}
+			}
+		})
+	}
+	// The ECS names of the normalisation table are mapped as documented.
+	for field, want := range map[string]string{
+		"service.name": "keyword", "host.name": "keyword", "error.message": "text", "url.original": "keyword",
+		"user_agent.original": "keyword", "trace.id": "keyword", "span.id": "keyword", "client.address": "keyword",
+		"container.name": "keyword", "event.action": "keyword", "log.flags": "keyword", "event.sequence": "long",
+	} {
+		if got := fieldType(t, index, field); got != want {
+			t.Errorf("field %s is mapped as %q, want %q", field, got, want)
+		}
+	}
+	// Each document has its place in the input: the sequence is unique.
+	if n := estest.Count(t, index, `{"exists":{"field":"event.sequence"}}`); n != len(lines) {
+		t.Errorf("%d documents with event.sequence, want %d", n, len(lines))
+	}
+}
+
+// TestIntegrationMixedShapes: one key as a string, a number, an object, an
+// array and a boolean in the lines of one data stream. Every line is indexed;
+// values Elasticsearch could not index under the field's type stay in
+// _source and the field is named in _ignored.
+func TestIntegrationMixedShapes(t *testing.T) {
+	lines := []string{
+		`{"msg":"mixed 1","k":"text"}`,
+		`{"msg":"mixed 2","k":5}`,
+		`{"msg":"mixed 3","k":{"a":1}}`,
+		`{"msg":"mixed 4","k":[1,2]}`,
+		`{"msg":"mixed 5","k":true}`,
+		`{"msg":"mixed 6","k":{"a":"not a number"}}`,
+		`{"msg":"mixed 7","k":[{"a":2},"s"]}`,
+		`{"msg":"mixed 8","n":5}`,
+		`{"msg":"mixed 9","n":"abc","service":{"name":"obj"}}`,
+		`{"msg":"mixed 10","service":"scalar","_id":"x","":1,"a..b":2}`,
+		`{"msg":"mixed 11","error":{"code":5},"host":["a","b"]}`,
+		`{"msg":"mixed 12","error":"plain","url":{"path":"/p"}}`,
+		"\xef\xbb\xbf{\"msg\":\"mixed 13\",\"time\":\"0001-01-01T00:00:00Z\"}",
+		`{"msg":"mixed 14","time":"9999-12-31T23:59:59Z","a":1,"a":{"b":2}}`,
+		`{"msg":"mixed 15","fresh":[1,"x"]}`,
+	}
+	ds := estest.Unique("mixed")
+	index := "logs-" + ds + "-default"
+	shipLines(t, ds, lines)
+	f := func(q string, want int) {
+		t.Helper()
+		if n := estest.Count(t, index, q); n != want {
+			t.Errorf("%s: %d documents, want %d", q, n, want)
+		}
+	}
+	f(`{"term":{"_ignored":"n"}}`, 1)
+	f(`{"term":{"_ignored":"k.a"}}`, 1)
+	f(`{"term":{"log.flags":"field_renamed"}}`, 2) // mixed 10, and mixed 15 after the sink's retry
+	f(`{"term":{"fresh_original":"[1,\"x\"]"}}`, 1)
+	f(`{"term":{"log.flags":"ecs_renamed"}}`, 2)
+	f(`{"term":{"log.flags":"byte_order_mark"}}`, 1)
+	f(`{"term":{"log.flags":"timestamp_unusable"}}`, 2)
+	f(`{"term":{"log.flags":"field_merged"}}`, 1)
+	f(`{"term":{"service.name":"scalar"}}`, 1)
+	f(`{"term":{"service.name":"obj"}}`, 1)
+	f(`{"term":{"_id_original":"x"}}`, 1)
+	f(`{"term":{"error.message":"plain"}}`, 1)
+	f(`{"term":{"k":"text"}}`, 1)
+}
+
+// TestIntegrationOwnLogs pipes the shipper's own log lines, warnings with
+// errors included, into the shipper: none is dead-lettered.
+func TestIntegrationOwnLogs(t *testing.T) {
+	// A shipper that cannot reach Elasticsearch warns with an error and a
+	// retry delay; one that ran writes its summary.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, okLogs := shipLines(t, estest.Unique("ownlogs_src"), []string{`{"msg":"a"}`, "b"})
+	bad := exec.CommandContext(ctx, shipperBinary(t, true), "--dataset=unused")
+	bad.Env = append(bad.Environ(), "ELASTICSEARCH_URL=http://127.0.0.1:1")
+	bad.Stdin = strings.NewReader("")
+	stderr, _ := bad.StderrPipe()
+	if err := bad.Start(); err != nil {
+		t.Fatal(err)
+	}
+	badLogs := collectLogs(stderr)
+	for deadline := time.Now().Add(45 * time.Second); badLogs.find("Elasticsearch unreachable; will retry") == nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning from a shipper without Elasticsearch:\n%s", badLogs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = bad.Process.Signal(syscall.SIGTERM)
+	_ = bad.Wait()
+	<-badLogs.done
+
+	var lines []string
+	for _, l := range []*logLines{okLogs, badLogs} {
+		for _, s := range strings.Split(strings.TrimSpace(l.raw.String()), "\n") {
+			if s != "" {
+				lines = append(lines, s)
+			}
+		}
+	}
+	ds := estest.Unique("ownlogs")
+	shipLines(t, ds, lines)
+	if n := estest.Count(t, "logs-"+ds+"-default", `{"bool":{"filter":[{"match_phrase":{"message":"Elasticsearch unreachable"}},{"exists":{"field":"error.message"}},{"exists":{"field":"retry_in_ms"}}]}}`); n < 1 {
+		t.Errorf("the warning is not found with error.message and retry_in_ms")
+	}
+}

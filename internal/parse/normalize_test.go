@@ -1,0 +1,128 @@
+package parse
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAppendNormalise(t *testing.T) {
+	p := newTestParser(`"agent.type":"shipper","host.name":"h"`)
+	const tail = `,"agent.type":"shipper"}`
+	f := func(in, want string) {
+		t.Helper()
+		out, info := p.Append(nil, &Line{Data: []byte(in), Time: lineTime})
+		if string(out) != want {
+			t.Fatalf("Append(%q)\ngot  %s\nwant %s", in, out, want)
+		}
+		if got, wantF := info.Flags&shownFlags, flagsIn(t, want); got != wantF {
+			t.Fatalf("Append(%q) flags: got %b, log.flags say %b", in, got, wantF)
+		}
+		checkDoc(t, out, false)
+	}
+	const host = `"host.name":"h",`
+	ecs := `"log.flags":["ecs_renamed"],`
+	ren := `"log.flags":["field_renamed"],`
+
+	// The ECS table: scalars only, and only when the ECS field is free.
+	f(`{"service":"checkout","host":"checkout-7d9f8-abc","message":"ok"}`,
+		lineTS+`,"message":"ok","service.name":"checkout","host.name":"checkout-7d9f8-abc",`+ecs+ing+tail)
+	f(`{"level":"error","error":"connection refused","message":"db down"}`,
+		lineTS+`,"log.level":"error","message":"db down","error.message":"connection refused",`+ecs+host+ing+tail)
+	f(`{"url":"/api/v1/orders","user_agent":"curl/8.5","client":"10.0.0.1","container":"web"}`,
+		lineTS+`,"url.original":"/api/v1/orders","user_agent.original":"curl/8.5","client.address":"10.0.0.1","container.name":"web",`+ecs+host+ing+tail)
+	f(`{"trace":"t","span":"s","transaction":"x"}`,
+		lineTS+`,"trace.id":"t","span.id":"s","transaction.id":"x",`+ecs+host+ing+tail)
+	f(`{"traceId":"t","spanId":"s"}`, lineTS+`,"trace.id":"t","span.id":"s",`+ecs+host+ing+tail)
+	f(`{"service":7,"error":true}`, lineTS+`,"service.name":7,"error.message":true,`+ecs+host+ing+tail)
+	// Objects, arrays and null keep their name (they are fine as they are).
+	f(`{"service":{"name":"a"},"error":{"kind":"x"},"url":["a"],"host":null}`,
+		lineTS+`,"service":{"name":"a"},"error":{"kind":"x"},"url":["a"],"host":null,`+ing+tail)
+	// The ECS field is there already: no rename.
+	f(`{"service":"a","service.name":"b"}`, lineTS+`,"service":"a","service.name":"b",`+host+ing+tail)
+	f(`{"trace_id":"a","trace.id":"b"}`, lineTS+`,"trace_id":"a","trace.id":"b",`+host+ing+tail)
+	// Two names that map to one field are merged.
+	f(`{"trace":"a","trace_id":"b"}`, lineTS+`,"trace.id":["a","b"],"log.flags":["ecs_renamed","field_merged"],`+host+ing+tail)
+	// structlog: "event" is the message; else the event's action.
+	f(`{"event":"user logged in","level":"info"}`, lineTS+`,"log.level":"info","message":"user logged in",`+host+ing+tail)
+	f(`{"event":"login","message":"m"}`, lineTS+`,"message":"m","event.action":"login",`+ecs+host+ing+tail)
+	// Serilog compact JSON and Python logging.
+	f(`{"@t":"2026-11-23T10:00:00Z","@mt":"Hello, {User}","@l":"Warning","User":"ann"}`,
+		lineTS+`,"log.level":"warning","message":"Hello, {User}","User":"ann",`+host+ing+tail)
+	f(`{"levelname":"INFO","message":"m"}`, lineTS+`,"log.level":"info","message":"m",`+host+ing+tail)
+
+	// Names Elasticsearch cannot take.
+	f(`{"_id":1,"_index":2,"_source":3,"_routing":4,"_foo":5}`,
+		lineTS+`,"_id_original":1,"_index_original":2,"_source_original":3,"_routing_original":4,"_foo":5,`+ren+host+ing+tail)
+	f(`{"":1," ":2,".":3,"a..b":4,".a":5,"a.":6,"a. .b":7,"a.b":8}`,
+		lineTS+`,"_":[1,2],"_._":3,"a._.b":[4,7],"_.a":5,"a._":6,"a.b":8,"log.flags":["field_renamed","field_merged"],`+host+ing+tail)
+	// A fixed name that meets an existing one is merged with it.
+	f(`{"_":1,"":2}`, lineTS+`,"_":[1,2],"log.flags":["field_renamed","field_merged"],`+host+ing+tail)
+
+	// A byte-order mark before the object.
+	f("\xef\xbb\xbf{\"msg\":\"m\"}", lineTS+`,"message":"m","log.flags":["byte_order_mark"],`+host+ing+tail)
+	f("\xef\xbb\xbf  {\"msg\":\"m\"}", lineTS+`,"message":"m","log.flags":["byte_order_mark"],`+host+ing+tail)
+	// Not before an object: text, kept.
+	f("\xef\xbb\xbfplain", lineTS+`,"message":"`+"\ufeff"+`plain",`+host+ing+tail)
+}
+
+func TestAppendOrder(t *testing.T) {
+	p := newTestParser("")
+	f := func(l Line, want string) {
+		t.Helper()
+		l.Time = lineTime
+		out, _ := p.Append(nil, &l)
+		if string(out) != want {
+			t.Fatalf("Append(%q)\ngot  %s\nwant %s", l.Data, out, want)
+		}
+		checkDoc(t, out, false)
+	}
+	f(Line{Data: []byte(`x`), Order: 42, OrderKind: OrderOffset}, lineTS+`,"message":"x","log.offset":42,`+ing+`}`)
+	f(Line{Data: []byte(`x`), Order: 0, OrderKind: OrderOffset}, lineTS+`,"message":"x","log.offset":0,`+ing+`}`)
+	f(Line{Data: []byte(`{"event.sequence":"a"}`), Order: 7, OrderKind: OrderSequence},
+		lineTS+`,"event.sequence_original":"a","log.flags":["field_renamed"],"event.sequence":7,`+ing+`}`)
+	f(Line{Data: []byte(`{"log.offset":1}`), Order: 7, OrderKind: OrderSequence},
+		lineTS+`,"log.offset":1,"event.sequence":7,`+ing+`}`)
+}
+
+func TestIsBlank(t *testing.T) {
+	for _, s := range []string{"", " ", "\t", "\r", " \t\r\n "} {
+		if !IsBlank([]byte(s)) {
+			t.Fatalf("IsBlank(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"x", " x ", "\x00", "\u00a0", "\xef\xbb\xbf"} {
+		if IsBlank([]byte(s)) {
+			t.Fatalf("IsBlank(%q) = true", s)
+		}
+	}
+}
+
+func TestBadName(t *testing.T) {
+	for name, want := range map[string]string{
+		"": "_", " ": "_", ".": "_._", "..": "_._._", "a..b": "a._.b", ".a": "_.a", "a.": "a._",
+		"_id": "_id_original", "_doc_count": "_doc_count_original", "a. \t.b": "a._.b",
+	} {
+		if !badName([]byte(name)) {
+			t.Fatalf("badName(%q) = false", name)
+		}
+		if got := string(appendFixedName(nil, []byte(name))); got != want {
+			t.Fatalf("appendFixedName(%q) = %q, want %q", name, got, want)
+		}
+		if badName([]byte(want)) {
+			t.Fatalf("badName(%q) = true for a fixed name", want)
+		}
+	}
+	for _, name := range []string{"a", "a.b", "_foo", "_", "@timestamp", "a b", " 00", "a. b", strings.Repeat("x", 300)} {
+		if badName([]byte(name)) {
+			t.Fatalf("badName(%q) = true", name)
+		}
+	}
+}
+
+func TestAppendCallerReplacedUTF8(t *testing.T) {
+	p := newTestParser("")
+	out, info := p.Append(nil, &Line{Data: []byte(`{"log":"a` + "\ufffd" + `"}`), Time: lineTime, InvalidUTF8: true})
+	if info.Flags&InvalidUTF8 == 0 || !strings.Contains(string(out), `"log.flags":["invalid_utf8"]`) {
+		t.Fatalf("flags %b, document %s", info.Flags, out)
+	}
+}
