@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/event"
@@ -77,6 +78,12 @@ type conn struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	dead       chan struct{}
+
+	// idleSince is when the reader started waiting for a request with
+	// nothing held (Unix ns; 0 while busy), evicted is set when the server
+	// closed the connection for a new one (see Server.evictIdle).
+	idleSince atomic.Int64
+	evicted   atomic.Bool
 }
 
 // counts are per-request counters, published once per request.
@@ -99,9 +106,11 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 	c.buf = c.small[:]
 	c.dec.mem = c
+	c.dec.maxBatch = maxEntryBatch
 	c.lastRead = c.start
 	c.emitFn = c.emit
 	c.acks.wake = make(chan struct{}, 1)
+	c.acks.room = make(chan struct{}, 1)
 	return c
 }
 
@@ -131,7 +140,10 @@ func (c *conn) serve(ctx, queueCtx context.Context) {
 	c.dec.release()
 	s.readers.Done()
 	var ce *closeError
-	if errors.As(err, &ce) {
+	if c.evicted.Load() {
+		s.closedBy[ReasonEvicted].Add(1)
+		err = nil
+	} else if errors.As(err, &ce) {
 		s.closedBy[ce.reason].Add(1)
 		ev := s.warn.Warn()
 		if ce.reason == ReasonIdle || ce.reason == ReasonReadError {

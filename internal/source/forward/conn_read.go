@@ -27,6 +27,10 @@ const (
 	maxChunkBytes = 1024
 	// keepScratch caps the shared scratch buffers kept between records.
 	keepScratch = 1 << 20
+	// maxEntryBatch bounds the decoded entry list a connection holds: a
+	// request's entries are decoded and encoded that many at a time (see
+	// Decoder.More), 56 KiB of list whatever the request's size.
+	maxEntryBatch = 1024
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBufSize); return &b }}
@@ -65,6 +69,17 @@ func (c *conn) read(ctx context.Context) error {
 		if err := c.process(); err != nil {
 			return err
 		}
+		if full, _ := c.acks.full(); full {
+			// process stopped before the next request: read no more
+			// until the client has taken some acks.
+			if err := c.waitAckRoom(ctx); err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
 		if c.waiting && c.r == c.w {
 			// Nothing more to read now: the client may be waiting.
 			c.waiting = false
@@ -83,10 +98,15 @@ func (c *conn) read(ctx context.Context) error {
 		if ctx.Err() != nil { // the AfterFunc may have run before the line above
 			return nil
 		}
+		idle := c.r == c.w && c.join.Pending() == 0 && c.acks.empty()
+		if idle {
+			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
+		}
 		n, rerr := c.nc.Read(c.buf[c.w:])
 		if n > 0 {
 			c.w += n
 			c.lastRead = time.Now()
+			c.idleSince.Store(0)
 		}
 		if rerr == nil {
 			continue
@@ -168,6 +188,9 @@ func (c *conn) timedOut(now time.Time) error {
 func (c *conn) process() error {
 	s := c.s
 	for c.r < c.w {
+		if full, _ := c.acks.full(); full {
+			return nil // see read
+		}
 		if c.resv > 0 && c.nreq != c.resvReq && c.w-c.r <= pooledBufSize {
 			c.unreserve()
 		}

@@ -25,14 +25,7 @@ func (c *conn) handle(req *Request) error {
 	if req.Heartbeat || req.Ignored {
 		return nil
 	}
-	if req.Invalid > 0 {
-		s.invalid.Add(uint64(req.Invalid))
-		s.warn.Warn().Str("remote", c.remote).Int("entries", req.Invalid).Bytes("tag", clip(req.Tag)).
-			Msg("Fluent Forward entries dropped: not [time, record] with a map record")
-	}
-	if req.BadTime > 0 {
-		s.badTime.Add(uint64(req.BadTime))
-	}
+	c.countSkipped(req)
 	if len(req.Entries) == 0 && req.Chunk == nil {
 		return nil
 	}
@@ -61,22 +54,45 @@ func (c *conn) handle(req *Request) error {
 	c.setTag(req.Tag)
 	c.appended = 0
 	s.enc.Parser.SetIngested(now)
-	done := 0
-	for i := range req.Entries {
-		e := &req.Entries[i]
-		c.entry = i
-		if req.Format == JSONRecord {
-			err = c.encode(e.Record, 0, e.Time, c.tagFields(), false)
-		} else {
-			if ScanDocker(e.Record, &c.df) != nil {
-				c.df = DockerFields{} // rendered whole; the renderer says what is wrong
+	// The entries come in batches of at most maxEntryBatch (see
+	// Decoder.More); c.entry counts across them.
+	done, base := 0, 0
+	for {
+		done = 0
+		for i := range req.Entries {
+			e := &req.Entries[i]
+			c.entry = base + i
+			if req.Format == JSONRecord {
+				err = c.encode(e.Record, 0, e.Time, c.tagFields(), false)
+			} else {
+				if ScanDocker(e.Record, &c.df) != nil {
+					c.df = DockerFields{} // rendered whole; the renderer says what is wrong
+				}
+				err = c.join.Add(now, e.Time, e.Record, &c.df, c.emitFn)
 			}
-			err = c.join.Add(now, e.Time, e.Record, &c.df, c.emitFn)
+			if err != nil {
+				break
+			}
+			done++
 		}
 		if err != nil {
 			break
 		}
-		done++
+		base += len(req.Entries)
+		more, merr := c.dec.More(req)
+		if merr != nil {
+			// Checked before the first batch: not expected.
+			reason := ReasonMalformed
+			if errors.Is(merr, ErrLimit) {
+				reason = ReasonLimit
+			}
+			err = closeWith(reason, merr)
+			break
+		}
+		if !more {
+			break
+		}
+		c.countSkipped(req)
 	}
 	var perr error
 	if err == nil && req.Chunk != nil {
@@ -94,12 +110,30 @@ func (c *conn) handle(req *Request) error {
 	c.publish()
 	if err != nil {
 		if errors.Is(err, pipeline.ErrFull) {
-			s.dropped.Add(uint64(len(req.Entries) - done))
+			n := len(req.Entries) - done
+			for more, _ := c.dec.More(req); more; more, _ = c.dec.More(req) {
+				n += len(req.Entries)
+			}
+			s.dropped.Add(uint64(n))
 			return nil
 		}
 		return err
 	}
 	return perr
+}
+
+// countSkipped counts the entries of req's current batch that were dropped
+// (not [time, record]) or got the time of arrival.
+func (c *conn) countSkipped(req *Request) {
+	s := c.s
+	if req.Invalid > 0 {
+		s.invalid.Add(uint64(req.Invalid))
+		s.warn.Warn().Str("remote", c.remote).Int("entries", req.Invalid).Bytes("tag", clip(req.Tag)).
+			Msg("Fluent Forward entries dropped: not [time, record] with a map record")
+	}
+	if req.BadTime > 0 {
+		s.badTime.Add(uint64(req.BadTime))
+	}
 }
 
 // flushJoiner ships the lines being joined whose newest piece is older than

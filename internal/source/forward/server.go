@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -34,6 +35,18 @@ const (
 	// messages waits for its next piece before it is shipped incomplete.
 	DefaultPartialTimeout = 5 * time.Second
 )
+
+// MaxConnectionBytes bounds the memory one connection holds outside the
+// buffer budget (ServerConfig.BufferBytes): its small and pooled read
+// buffers, the decompression buffer a Decoder keeps, the lines being joined
+// up to the Joiner's allowance, the decoded entry list of one batch
+// (maxEntryBatch entries), its pending acks and the buffer they are written
+// from (maxAckBytes each), and about 32 KiB of goroutine stacks, TLS state
+// and bookkeeping. The Forward input's memory is at most
+// MaxConnections × MaxConnectionBytes + BufferBytes, plus the pipeline's
+// MaxBytes that its batches take.
+const MaxConnectionBytes = smallBufSize + pooledBufSize + keepZBytes + joinFreeBytes +
+	maxEntryBatch*int64(unsafe.Sizeof(Entry{})) + 2*maxAckBytes + maxChunkBytes + 32<<10
 
 // User is one user name and password of the shared-key handshake.
 type User struct {
@@ -125,10 +138,13 @@ type ServerStats struct {
 	BufferWaiting           int
 	// Closed counts connections closed because of a problem, by reason
 	// (see CloseReason).
-	Closed     [numReasons]uint64
-	Requests   uint64 // requests with entries or a chunk
-	Records    uint64 // documents queued
-	Acks       uint64 // acks written
+	Closed   [numReasons]uint64
+	Requests uint64 // requests with entries or a chunk
+	Records  uint64 // documents queued
+	Acks     uint64 // acks written
+	// AckWaits counts the times a connection stopped reading because its
+	// client left maxAckBytes of acks unread.
+	AckWaits   uint64
 	Heartbeats uint64 // UDP heartbeats answered
 	// Invalid counts entries that were not [time, record] or whose record
 	// was not a map; BadTime entries whose time could not be read (they
@@ -160,11 +176,12 @@ const (
 	ReasonTruncated                      // the client closed in the middle of a request
 	ReasonAckWrite                       // writing an ack failed (the client stopped reading)
 	ReasonReadError                      // the socket failed (reset...)
+	ReasonEvicted                        // idle, closed to make room for a new connection
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"malformed", "over_limit", "handshake", "tls", "read_timeout", "idle_timeout",
-	"truncated", "ack_write", "read_error"}
+	"truncated", "ack_write", "read_error", "evicted"}
 
 func (r CloseReason) String() string {
 	if r < numReasons {
@@ -259,6 +276,7 @@ type Server struct {
 	active                                   atomic.Int64
 	connections, refused, requests, records  atomic.Uint64
 	acks, heartbeats, invalid, badTime       atomic.Uint64
+	ackWaits, evicted                        atomic.Uint64
 	unsupported, dropped, joined, incomplete atomic.Uint64
 	json, malformed, invalidUTF8, truncated  atomic.Uint64
 	closedBy                                 [numReasons]atomic.Uint64
@@ -435,7 +453,7 @@ func (s *Server) UDPAddr() net.Addr {
 func (s *Server) Stats() ServerStats {
 	st := ServerStats{
 		Connections: s.connections.Load(), Active: s.active.Load(), Refused: s.refused.Load(),
-		Requests: s.requests.Load(), Records: s.records.Load(), Acks: s.acks.Load(), Heartbeats: s.heartbeats.Load(),
+		Requests: s.requests.Load(), Records: s.records.Load(), Acks: s.acks.Load(), AckWaits: s.ackWaits.Load(), Heartbeats: s.heartbeats.Load(),
 		Invalid: s.invalid.Load(), BadTime: s.badTime.Load(), Unsupported: s.unsupported.Load(), Dropped: s.dropped.Load(),
 		Joined: s.joined.Load(), Incomplete: s.incomplete.Load(),
 		JSON: s.json.Load(), Malformed: s.malformed.Load(), InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(),
@@ -524,7 +542,7 @@ func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
 			continue
 		}
 		wait = 0
-		if s.active.Add(1) > int64(s.cfg.MaxConnections) {
+		if s.active.Add(1) > int64(s.cfg.MaxConnections) && !s.evictIdle() {
 			s.active.Add(-1)
 			s.refused.Add(1)
 			s.warn.Warn().Str("remote", remote(nc)).Int("max_connections", s.cfg.MaxConnections).
@@ -546,6 +564,39 @@ func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
 		s.readers.Add(1)
 		go c.serve(ctx, queueCtx)
 	}
+}
+
+// minEvictIdle is how long a connection must have been idle before a new
+// connection may take its place.
+const minEvictIdle = time.Second
+
+// evictIdle closes the connection that has been idle longest (no request in
+// progress, no line being joined, no ack pending), if one has been idle for
+// minEvictIdle, to make room for a new connection when MaxConnections are
+// open: connections that hold a slot and send nothing cannot lock out
+// clients with something to send. The closed connection's client loses
+// nothing it was told was delivered; one without acks may lose the record it
+// writes next (as with IdleTimeout). The count of open connections exceeds
+// MaxConnections until the evicted one's goroutine has ended.
+func (s *Server) evictIdle() bool {
+	cutoff := time.Now().Add(-minEvictIdle).UnixNano()
+	var victim *conn
+	oldest := int64(0)
+	s.connsMu.RLock()
+	for _, c := range s.conns {
+		if t := c.idleSince.Load(); t != 0 && t <= cutoff && (victim == nil || t < oldest) && !c.evicted.Load() {
+			victim, oldest = c, t
+		}
+	}
+	s.connsMu.RUnlock()
+	if victim == nil || !victim.evicted.CompareAndSwap(false, true) {
+		return false
+	}
+	s.warn.Info().Str("remote", victim.remote).Int("max_connections", s.cfg.MaxConnections).
+		Dur("idle", time.Duration(time.Now().UnixNano()-oldest)).
+		Msg("Fluent Forward connection closed to make room for a new one: it was idle longest; raise --forward-max-connections if clients reconnect often")
+	victim.close()
+	return true
 }
 
 // track counts a connection goroutine unless the server is closed.

@@ -565,6 +565,10 @@ func TestServerMaxConnections(t *testing.T) {
 	write(t, c1, msg("a", t0, mp().mapStr("msg", "1"), nil))
 	write(t, c2, msg("a", t0, mp().mapStr("msg", "2"), nil))
 	h.sink.waitDocs(t, 2)
+	// Half a request each: not idle, so the third is refused rather than
+	// taking an idle one's place (see Server.evictIdle).
+	write(t, c1, []byte{0x93})
+	write(t, c2, []byte{0x93})
 	c3 := h.dial(t)
 	waitClosed(t, c3, 10*time.Second)
 	h.logs.waitLog(t, "too many connections", "forward-max-connections")
