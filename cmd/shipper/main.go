@@ -20,6 +20,7 @@ import (
 	"shipper/internal/config"
 	"shipper/internal/datastream"
 	"shipper/internal/parse"
+	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 )
 
@@ -153,7 +154,7 @@ func checkCmd(args []string) int {
 		}
 		return code
 	}
-	out := os.Stdout
+	out := redact.NewWriter(os.Stdout, runSecrets(&cfg))
 	fmt.Fprintln(out, "configuration is valid:")
 	for _, l := range cfg.Describe() {
 		fmt.Fprintln(out, "  "+l)
@@ -185,6 +186,6 @@ func checkCmd(args []string) int {
 		fmt.Fprintf(out, "\nElasticsearch: NOT reachable: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(out, "\nElasticsearch: reachable at %v, cluster health %s\n", cfg.ElasticsearchURLs, health)
+	fmt.Fprintf(out, "\nElasticsearch: reachable at %v, cluster health %s\n", redact.URLs(cfg.ElasticsearchURLs), health)
 	return 0
 }

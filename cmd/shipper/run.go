@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/pipeline"
+	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/status"
 )
@@ -22,7 +23,7 @@ func runCmd(args []string) int {
 	if code >= 0 {
 		return code
 	}
-	log := newLogger(cfg.LogLevel)
+	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
 
 	sinkCfg, err := sinkConfig(&cfg)
@@ -104,7 +105,7 @@ func runCmd(args []string) int {
 		os.Exit(1)
 	}()
 
-	log.Info().Str("version", version).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
+	log.Info().Str("version", version).Strs("inputs", cfg.Inputs).Strs("elasticsearch", redact.URLs(cfg.ElasticsearchURLs)).
 		Str("data_stream", "logs-"+cfg.Dataset+"-"+cfg.Namespace).Msg("shipper starting")
 
 	sinkDone := make(chan error, 1)

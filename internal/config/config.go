@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shipper/internal/datastream"
+	"shipper/internal/redact"
 )
 
 // Config is everything the shipper needs to run.
@@ -298,7 +299,7 @@ func (c *Config) Validate() error {
 	}
 	for _, u := range c.ElasticsearchURLs {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			bad("Elasticsearch URL %q must start with http:// or https://", u)
+			bad("Elasticsearch URL %q must start with http:// or https://", redact.URL(u))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
@@ -382,6 +383,9 @@ func (c *Config) Describe() []string {
 		v := o.value.String()
 		if (strings.Contains(o.flag, "password") || strings.Contains(o.flag, "api-key")) && v != "" {
 			v = "(set)"
+		}
+		if strings.HasSuffix(o.flag, "-url") {
+			v = strings.Join(redact.URLs(strings.Split(v, ",")), ",")
 		}
 		out = append(out, fmt.Sprintf("%s=%s", o.flag, v))
 	}

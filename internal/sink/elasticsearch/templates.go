@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	assets "shipper/elasticsearch"
+	"shipper/internal/redact"
 )
 
 // TemplateState says what EnsureTemplates did.
@@ -73,7 +74,7 @@ func (s *Sink) do(ctx context.Context, method, path string, body []byte) (int, [
 	}
 	res, err := s.client.Perform(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("cannot reach Elasticsearch at %v (%s %s): %w", s.cfg.URLs, method, path, err)
+		return 0, nil, fmt.Errorf("cannot reach Elasticsearch at %v (%s %s): %w", redact.URLs(s.cfg.URLs), method, path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
@@ -90,7 +91,7 @@ func (s *Sink) Ping(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if status >= 300 {
-		return "", fmt.Errorf("Elasticsearch at %v answered %d to GET /_cluster/health: %s", s.cfg.URLs, status, excerpt(body))
+		return "", fmt.Errorf("Elasticsearch at %v answered %d to GET /_cluster/health: %s", redact.URLs(s.cfg.URLs), status, excerpt(body))
 	}
 	if i := bytes.Index(body, []byte(`"status":"`)); i >= 0 {
 		rest := body[i+len(`"status":"`):]
