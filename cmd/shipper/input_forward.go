@@ -73,7 +73,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 	srv, err := forward.NewServer(forward.ServerConfig{
 		Address: f.Address, SocketPath: f.SocketPath, UDPHeartbeat: f.UDPHeartbeat,
 		TLSCertFile: f.TLSCertFile, TLSKeyFile: f.TLSKeyFile, TLSClientCAFile: f.TLSClientCAFile,
-		SharedKey: f.SharedKey, Users: users, Hostname: host,
+		SharedKey: f.SharedKey, Users: users, Insecure: f.Insecure, Hostname: host,
 		MaxConnections: f.MaxConnections,
 		Limits: forward.Limits{
 			MaxRequestBytes: int(f.MaxRequestBytes), MaxDecompressedBytes: int(f.MaxDecompressedBytes),

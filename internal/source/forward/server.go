@@ -23,9 +23,11 @@ import (
 )
 
 // DefaultAddress is where the server listens unless configured otherwise:
-// Fluentd's port on every interface, which is what Docker's fluentd driver
-// dials by default (tcp://127.0.0.1:24224).
-const DefaultAddress = "0.0.0.0:24224"
+// Fluentd's port on the loopback interface, which is what Docker's fluentd
+// driver dials by default (tcp://127.0.0.1:24224) and what a sidecar's
+// application reaches over its pod's loopback. Other addresses need a shared
+// key or TLS, or ServerConfig.Insecure.
+const DefaultAddress = "127.0.0.1:24224"
 
 // Server defaults, used for zero fields of ServerConfig.
 const (
@@ -73,6 +75,10 @@ type ServerConfig struct {
 	// PONG. Users, when set, are checked too (user authentication).
 	SharedKey string
 	Users     []User
+	// Insecure allows a TCP address other than loopback without a shared
+	// key and without TLS: anyone who can reach it may then write logs
+	// (--forward-insecure). Without it NewServer refuses such an address.
+	Insecure bool
 	// Hostname is sent in PONG (default: os.Hostname). Fluentd clients
 	// refuse a PONG carrying their own host name.
 	Hostname string
@@ -320,6 +326,9 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	if len(cfg.Users) > 0 && cfg.SharedKey == "" {
 		return nil, errors.New("forward input: users need a shared key (user authentication is part of the shared-key handshake)")
 	}
+	if open := cfg.Address != "" && !isLoopback(cfg.Address) && cfg.SharedKey == "" && cfg.TLSCertFile == ""; open && !cfg.Insecure {
+		return nil, fmt.Errorf("forward input: refusing to listen on %s, which is not a loopback address, with neither a shared key nor TLS: anyone who can reach it could write into Elasticsearch. Set --forward-shared-key and/or --forward-tls-cert-file and --forward-tls-key-file, listen on 127.0.0.1 or a unix socket (--forward-socket), or accept the risk with --forward-insecure (for example behind a port published on the host's loopback only)", cfg.Address)
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
@@ -417,16 +426,22 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// warnIfOpen logs when anyone who can reach the TCP port may write logs.
-func (s *Server) warnIfOpen() {
-	if s.tcp == nil || s.cfg.SharedKey != "" || s.tlsCfg != nil {
-		return
-	}
-	host, _, _ := net.SplitHostPort(s.cfg.Address)
+// isLoopback reports whether address (host:port) is on the loopback
+// interface only: "localhost" or a loopback IP. An empty host means every
+// interface.
+func isLoopback(address string) bool {
+	host, _, _ := net.SplitHostPort(address)
 	if host == "localhost" {
-		return
+		return true
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warnIfOpen logs when anyone who can reach the TCP port may write logs
+// (allowed by ServerConfig.Insecure).
+func (s *Server) warnIfOpen() {
+	if s.tcp == nil || s.cfg.SharedKey != "" || s.tlsCfg != nil || isLoopback(s.cfg.Address) {
 		return
 	}
 	s.log.Warn().Str("address", s.tcp.Addr().String()).
