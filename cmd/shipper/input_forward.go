@@ -81,7 +81,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 		BufferBytes: int(f.BufferBytes),
 		IdleTimeout: f.IdleTimeout, ReadTimeout: f.ReadTimeout,
 		MaxLineBytes: int(env.cfg.MaxLineBytes),
-		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag,
+		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag, Streams: env.streams,
 		Static: env.static, RunID: env.runID,
 	}, env.pipe, env.log)
 	if err != nil {

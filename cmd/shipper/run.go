@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/encode"
 	"shipper/internal/pipeline"
 	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
@@ -41,7 +42,8 @@ func runCmd(args []string) int {
 		MaxBytes: int64(cfg.BufferBytes), FullPolicy: policy,
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
 	})
-	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log})
+	streams := encode.NewStreams(cfg.DatasetsAllowed, cfg.MaxDatasets)
+	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log, streams: streams})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 2
@@ -57,6 +59,7 @@ func runCmd(args []string) int {
 			return nil
 		}, func(w *status.Writer) {
 			writeMetrics(w, pipe, sink)
+			w.Counter("shipper_dataset_rejected_total", "Records whose data_stream.dataset was refused (--datasets-allowed, --max-datasets): sent to the default data stream, flagged labels.dataset_rejected.", streams.Rejected())
 			for _, in := range ins {
 				in.Metrics(w)
 			}

@@ -44,6 +44,11 @@ type Config struct {
 	DeadLetterDataset  string
 	Templates          string // "auto" (install when missing) or "skip"
 
+	// DatasetsAllowed and MaxDatasets limit the datasets records may name
+	// with data_stream.dataset (see encode.Streams).
+	DatasetsAllowed []string
+	MaxDatasets     int
+
 	// Pipeline.
 	BufferBytes      ByteSize
 	BufferFullPolicy string
@@ -75,6 +80,7 @@ func Default() Config {
 		Dataset:           "generic",
 		Namespace:         "default",
 		DeadLetterDataset: "shipper.deadletter",
+		MaxDatasets:       50,
 		Templates:         "auto",
 		BufferBytes:       32 << 20,
 		BufferFullPolicy:  "block",
@@ -210,6 +216,8 @@ func (c *Config) options() []option {
 		{"retry-max", []string{"SHIPPER_RETRY_MAX"}, "longest retry backoff", durationValue{&c.RetryMax}},
 		{"dataset", []string{"SHIPPER_DATASET"}, "data stream dataset: documents go to logs-<dataset>-<namespace> unless a record names its own data_stream.dataset", stringValue{&c.Dataset}},
 		{"namespace", []string{"SHIPPER_NAMESPACE"}, "data stream namespace", stringValue{&c.Namespace}},
+		{"datasets-allowed", []string{"SHIPPER_DATASETS_ALLOWED"}, "datasets records may choose with data_stream.dataset, comma-separated; 'name*' matches a prefix; empty: any (others go to --dataset, flagged labels.dataset_rejected)", (*stringList)(&c.DatasetsAllowed)},
+		{"max-datasets", []string{"SHIPPER_MAX_DATASETS"}, "distinct datasets records may choose with data_stream.dataset, each a data stream; later ones go to --dataset, flagged labels.dataset_rejected; 0: records never choose", intValue{&c.MaxDatasets}},
 		{"dead-letter-dataset", []string{"SHIPPER_DEAD_LETTER_DATASET"}, "dataset of the stream that receives documents Elasticsearch rejects", stringValue{&c.DeadLetterDataset}},
 		{"templates", []string{"SHIPPER_TEMPLATES"}, "index templates at start: auto (install when missing) or skip", stringValue{&c.Templates}},
 
@@ -349,6 +357,14 @@ func (c *Config) Validate() error {
 	}
 	for _, p := range []struct{ what, v string }{{"dataset (--dataset)", c.Dataset}, {"namespace (--namespace)", c.Namespace}, {"dataset (--dead-letter-dataset)", c.DeadLetterDataset}} {
 		if err := datastream.CheckPart(p.what, p.v); err != nil {
+			bad("%v", err)
+		}
+	}
+	if c.MaxDatasets < 0 {
+		bad("--max-datasets %d must not be negative (0: records never choose their dataset)", c.MaxDatasets)
+	}
+	for _, a := range c.DatasetsAllowed {
+		if err := datastream.CheckPart("dataset (--datasets-allowed)", strings.TrimSuffix(a, "*")); err != nil {
 			bad("%v", err)
 		}
 	}

@@ -205,7 +205,7 @@ func (c *conn) setTag(tag []byte) {
 	c.index = c.s.index
 	if c.s.cfg.DatasetFromTag {
 		if ds := datastream.SanitizeDataset(tag); ds != "" {
-			if name, err := datastream.IndexName(ds, c.s.cfg.Namespace); err == nil {
+			if name, err := datastream.IndexName(ds, c.s.cfg.Namespace); err == nil && (name == c.s.index || c.s.enc.Streams.Admit(ds)) {
 				c.index = name
 			}
 		}

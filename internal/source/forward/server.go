@@ -121,6 +121,8 @@ type ServerConfig struct {
 	// lower-cased and with characters data stream names forbid replaced by
 	// '_'. A record's own data_stream.dataset still wins.
 	DatasetFromTag bool
+	// Streams limits the datasets records may choose (nil: any).
+	Streams *encode.Streams
 	// Static holds pre-encoded JSON members added to every document
 	// (agent, host); input.type is added here.
 	Static []byte
@@ -354,6 +356,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	}
 	s.index = index
 	s.enc = encode.New(parse.New(static), index, cfg.Namespace)
+	s.enc.Streams = cfg.Streams
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err
