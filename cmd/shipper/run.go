@@ -184,6 +184,12 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 		if ctx.Err() != nil {
 			return false
 		}
+		var foreign *es.ForeignTemplateError
+		if errors.As(err, &foreign) {
+			log.Error().Err(err).Strs("templates", foreign.Names).
+				Msg("index templates of the same names but not the shipper's: shipping anyway, with their mappings")
+			return true
+		}
 		if !es.IsUnreachable(err) {
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")
 			return true
