@@ -233,3 +233,33 @@ func vmHWM(t *testing.T, pid int) int64 {
 	t.Fatal(errors.New("no VmHWM in /proc/pid/status"))
 	return 0
 }
+
+// TestServerAckClientNotReading: a client that asks for acks and never
+// reads them is first no longer read (its pending acks stay within
+// maxAckBytes), then disconnected once writing its acks has blocked for
+// ReadTimeout.
+func TestServerAckClientNotReading(t *testing.T) {
+	h := startServer(t, ServerConfig{ReadTimeout: 500 * time.Millisecond}, testPipeline)
+	c := h.dial(t)
+	_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	chunk := strings.Repeat("c", maxChunkBytes-8)
+	stopped := false
+	for n := 0; n < 200_000; n++ {
+		req := mp().arr(3).str("ack").arr(0).mapStr("chunk", fmt.Sprintf("%s%08d", chunk, n))
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			stopped = true // the server stopped reading, or closed
+			break
+		}
+	}
+	if !stopped {
+		t.Fatal("the server read 200,000 requests whose acks were never read")
+	}
+	st := waitStats(t, h, "connection closed for its unread acks", func(st ServerStats) bool {
+		return st.Closed[ReasonAckWrite] == 1
+	})
+	if st.AckWaits == 0 {
+		t.Errorf("AckWaits: got 0, want the connection to have stopped being read first")
+	}
+	waitStats(t, h, "connection gone", func(st ServerStats) bool { return st.Active == 0 })
+}
