@@ -103,6 +103,8 @@ func (in *forwardInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_forward_connections_total", "Forward connections accepted.", st.Connections)
 	w.Counter("shipper_forward_connections_refused_total", "Forward connections refused (--forward-max-connections).", st.Refused)
 	w.Counter("shipper_forward_connections_closed_total", "Forward connections the shipper closed because of a problem (malformed stream, limit, timeout, handshake).", closed)
+	w.Counter("shipper_forward_connections_evicted_total", "Idle Forward connections closed to make room for new ones at --forward-max-connections (included in closed).", st.Closed[forward.ReasonEvicted])
+	w.Counter("shipper_forward_ack_waits_total", "Times a Forward connection stopped being read because its client left 64 KiB of acks unread.", st.AckWaits)
 	w.Counter("shipper_forward_requests_total", "Forward requests decoded.", st.Requests)
 	w.Counter("shipper_forward_records_total", "Records received.", st.Records)
 	w.Counter("shipper_forward_acks_total", "Acks sent after delivery.", st.Acks)

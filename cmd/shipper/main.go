@@ -170,8 +170,8 @@ func checkCmd(args []string) int {
 			fmt.Fprintf(out, "would read (%s): %s\n", name, d(&cfg))
 		}
 	}
-	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s); rejected documents to %s\n",
-		cfg.Dataset, cfg.Namespace, cfg.Namespace, sinkCfg.DeadLetterIndex)
+	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s, at most %d datasets); rejected documents to %s\n",
+		cfg.Dataset, cfg.Namespace, cfg.Namespace, cfg.MaxDatasets, sinkCfg.DeadLetterIndex)
 	fmt.Fprintf(out, "would buffer: at most %s in batches of %s, flushed after %s; when full: %s\n",
 		cfg.BufferBytes, cfg.BatchBytes, cfg.FlushInterval, cfg.BufferFullPolicy)
 	sink, err := es.New(sinkCfg, zerolog.New(io.Discard))
