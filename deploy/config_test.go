@@ -3,6 +3,7 @@ package deploy
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,15 +69,35 @@ func TestManifestsConfigureTheShipper(t *testing.T) {
 	downward := map[string]string{
 		"metadata.namespace": "shop", "metadata.name": "web-7d9f", "metadata.uid": "0b5c3a8e-1f2d-4c6b-9a7e-3d2c1b0a9f8e", "spec.nodeName": "node-1",
 	}
-	wantInput := map[string]string{"sidecar": "file", "daemonset": "file", "forward": "forward"}
+	wantInput := map[string]string{"sidecar": "forward", "daemonset": "file", "forward": "forward"}
+	// The Secret shipper-elasticsearch is created from credentials.env,
+	// whose keys credentials.env.example lists.
+	secret := map[string]string{}
+	example, err := os.ReadFile("base/credentials.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(example), "\n") {
+		if k, _, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+			secret[k] = ""
+		}
+	}
+	if len(secret) == 0 {
+		t.Fatal("base/credentials.env.example lists no variable")
+	}
+	// Files the shipper checks for at start-up (TLS from a Secret volume).
+	tlsFile := filepath.Join(t.TempDir(), "tls.pem")
+	if err := os.WriteFile(tlsFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range overlays[1:] {
 		o := render(t, dir)
-		cm, secret := o.configMaps[0], o.secrets[0]
+		cm := o.configMaps[0]
 		var names []string
 		for k := range cm.Data {
 			names = append(names, k)
 		}
-		for k := range secret.Data {
+		for k := range secret {
 			names = append(names, k)
 		}
 		checkVariables(t, dir+": ConfigMap/Secret", known, names)
@@ -87,8 +108,8 @@ func TestManifestsConfigureTheShipper(t *testing.T) {
 			for k, v := range cm.Data {
 				vars[k] = v
 			}
-			for k, v := range secret.Data {
-				vars[k] = string(v)
+			for k, v := range secret {
+				vars[k] = v
 			}
 			names = names[:0]
 			for _, e := range c.Env {
@@ -100,6 +121,11 @@ func TestManifestsConfigureTheShipper(t *testing.T) {
 					vars[e.Name] = downward[e.ValueFrom.FieldRef.FieldPath]
 				case e.ValueFrom.ResourceFieldRef != nil:
 					vars[e.Name] = limit(c, e.ValueFrom.ResourceFieldRef.Resource)
+				case e.ValueFrom.SecretKeyRef != nil:
+					vars[e.Name] = "from-" + e.ValueFrom.SecretKeyRef.Name
+				}
+				if strings.HasPrefix(e.Name, "SHIPPER_FORWARD_TLS_") {
+					vars[e.Name] = tlsFile
 				}
 			}
 			checkVariables(t, where, known, names)

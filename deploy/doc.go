@@ -5,4 +5,8 @@
 // every manifest decodes strictly into the Kubernetes API types, the rendered
 // overlays keep the security properties they promise, and the compose file
 // loads with the Compose Specification's own loader.
+//
+// It is a Go module of its own (go.mod here), so that the Kubernetes,
+// Kustomize and Compose libraries its tests need are not dependencies of the
+// shipper; `make test` runs its tests too.
 package deploy

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -37,6 +38,7 @@ type objects struct {
 	services    []corev1.Service
 	deployments []appsv1.Deployment
 	daemonSets  []appsv1.DaemonSet
+	netPolicies []networkingv1.NetworkPolicy
 }
 
 // decodeStrict turns one YAML document into JSON and decodes it into v,
@@ -123,6 +125,12 @@ func (o *objects) add(doc []byte) error {
 			return err
 		}
 		o.daemonSets = append(o.daemonSets, x)
+	case "networking.k8s.io/v1/NetworkPolicy":
+		var x networkingv1.NetworkPolicy
+		if err := decodeStrict(doc, &x); err != nil {
+			return err
+		}
+		o.netPolicies = append(o.netPolicies, x)
 	default:
 		// RBAC objects, service accounts and anything else are not expected:
 		// the shipper needs no Kubernetes API access. A new kind needs a
@@ -255,8 +263,8 @@ func render(t *testing.T, dir string) objects {
 func TestRenderedOverlaysDecodeStrictly(t *testing.T) {
 	for _, dir := range overlays {
 		o := render(t, dir)
-		if len(o.configMaps) != 1 || len(o.secrets) != 1 {
-			t.Errorf("%s: %d ConfigMaps and %d Secrets, want the shipper's one of each", dir, len(o.configMaps), len(o.secrets))
+		if len(o.configMaps) != 1 || len(o.secrets) != 0 {
+			t.Errorf("%s: %d ConfigMaps and %d Secrets, want the shipper's ConfigMap and no Secret (no credentials in the repository)", dir, len(o.configMaps), len(o.secrets))
 		}
 		if dir != "base" && len(o.deployments)+len(o.daemonSets) == 0 {
 			t.Errorf("%s: no workload", dir)
@@ -362,20 +370,15 @@ func checkHTTPProbe(t *testing.T, where, what string, c *corev1.Container, p *co
 func TestWorkloadsAreHardened(t *testing.T) {
 	for _, dir := range overlays[1:] {
 		o := render(t, dir)
-		if len(o.configMaps) != 1 || len(o.secrets) != 1 {
-			t.Fatalf("%s: want one ConfigMap and one Secret", dir)
+		if len(o.configMaps) != 1 || len(o.secrets) != 0 {
+			t.Fatalf("%s: want one ConfigMap and no Secret", dir)
 		}
-		cm, secret := o.configMaps[0], o.secrets[0]
-		if !strings.HasPrefix(cm.Name, "shipper-config-") || !strings.HasPrefix(secret.Name, "shipper-elasticsearch-") {
-			t.Errorf("%s: generated names %s and %s, want shipper-config-<hash> and shipper-elasticsearch-<hash>", dir, cm.Name, secret.Name)
+		cm := o.configMaps[0]
+		if !strings.HasPrefix(cm.Name, "shipper-config-") {
+			t.Errorf("%s: generated name %s, want shipper-config-<hash>", dir, cm.Name)
 		}
 		if cm.Data["SHIPPER_HTTP_ADDRESS"] != fmt.Sprintf(":%d", statusPort) || !strings.HasPrefix(cm.Data["ELASTICSEARCH_URL"], "http") {
 			t.Errorf("%s: ConfigMap data %v: want SHIPPER_HTTP_ADDRESS=:%d and an ELASTICSEARCH_URL", dir, cm.Data, statusPort)
-		}
-		for _, k := range []string{"ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD"} {
-			if _, ok := secret.Data[k]; !ok {
-				t.Errorf("%s: Secret %s has no key %s", dir, secret.Name, k)
-			}
 		}
 		shutdown, err := time.ParseDuration(cm.Data["SHIPPER_SHUTDOWN_TIMEOUT"])
 		if err != nil {
@@ -421,10 +424,11 @@ func TestWorkloadsAreHardened(t *testing.T) {
 				var fromCM, fromSecret bool
 				for _, ef := range c.EnvFrom {
 					fromCM = fromCM || (ef.ConfigMapRef != nil && ef.ConfigMapRef.Name == cm.Name)
-					fromSecret = fromSecret || (ef.SecretRef != nil && ef.SecretRef.Name == secret.Name)
+					fromSecret = fromSecret || (ef.SecretRef != nil && ef.SecretRef.Name == "shipper-elasticsearch" &&
+						ef.SecretRef.Optional != nil && *ef.SecretRef.Optional)
 				}
 				if !fromCM || !fromSecret {
-					t.Errorf("%s: envFrom %+v does not reference the generated %s and %s", where, c.EnvFrom, cm.Name, secret.Name)
+					t.Errorf("%s: envFrom %+v does not reference the generated %s and the optional Secret shipper-elasticsearch", where, c.EnvFrom, cm.Name)
 				}
 				if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == statusPort }) {
 					t.Errorf("%s: port %d is not declared", where, statusPort)
@@ -507,12 +511,10 @@ func hostPathVolumes(s *corev1.PodSpec) map[string]string {
 	return out
 }
 
-// TestSidecarMountsOnlyItsOwnPodDirectory: the only host directory in the
-// sidecar pod is /var/log/pods, mounted only into the shipper, read-only,
-// narrowed by subPathExpr to /var/log/pods/<namespace>_<pod>_<uid> of this
-// very pod (the variables come from the downward API); and the pod has no
-// service account token.
-func TestSidecarMountsOnlyItsOwnPodDirectory(t *testing.T) {
+// TestSidecarSendsOverLoopback: the sidecar pod mounts nothing from the
+// host and has no service account token; the app sends to the shipper's
+// Forward input on the pod's loopback, which needs no shared key.
+func TestSidecarSendsOverLoopback(t *testing.T) {
 	o := render(t, "sidecar")
 	ws := o.workloads()
 	if len(ws) != 1 || len(o.daemonSets) != 0 {
@@ -523,63 +525,23 @@ func TestSidecarMountsOnlyItsOwnPodDirectory(t *testing.T) {
 	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
 		t.Errorf("%s: automountServiceAccountToken must be false", w.name)
 	}
-	for _, v := range s.Volumes {
-		if v.Projected != nil || v.Secret != nil {
-			t.Errorf("%s: volume %s projects a token or secret", w.name, v.Name)
-		}
-	}
-	hostPaths := hostPathVolumes(s)
-	if len(hostPaths) != 1 {
-		t.Fatalf("%s: host path volumes %v, want only /var/log/pods", w.name, hostPaths)
-	}
-	var logVolume string
-	for name, path := range hostPaths {
-		logVolume = name
-		if path != "/var/log/pods" {
-			t.Errorf("%s: host path volume %s is %s, want /var/log/pods", w.name, name, path)
-		}
+	if hp := hostPathVolumes(s); len(hp) != 0 {
+		t.Errorf("%s: host path volumes %v, want none", w.name, hp)
 	}
 	shipper := container(t, w, "shipper")
 	if shipper.RestartPolicy == nil || *shipper.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 		t.Errorf("%s: the shipper is not a native sidecar (init container with restartPolicy Always)", w.name)
 	}
-	var mounts int
-	for _, c := range allContainers(s) {
-		for _, m := range c.VolumeMounts {
-			if m.Name != logVolume {
-				continue
-			}
-			mounts++
-			where := fmt.Sprintf("%s: container %s mounts %s at %s", w.name, c.Name, m.Name, m.MountPath)
-			if c.Name != "shipper" {
-				t.Errorf("%s: only the shipper may see the log directory", where)
-			}
-			if !m.ReadOnly {
-				t.Errorf("%s read-write, want readOnly", where)
-			}
-			if m.SubPath != "" || m.SubPathExpr != "$(POD_NAMESPACE)_$(POD_NAME)_$(POD_UID)" {
-				t.Errorf("%s with subPath %q subPathExpr %q, want subPathExpr $(POD_NAMESPACE)_$(POD_NAME)_$(POD_UID): its own pod's directory only", where, m.SubPath, m.SubPathExpr)
-			}
-			if m.MountPropagation != nil && *m.MountPropagation != corev1.MountPropagationNone {
-				t.Errorf("%s with mount propagation %s", where, *m.MountPropagation)
-			}
-			if path := envValue(c, "SHIPPER_FILE_PATHS"); !strings.HasPrefix(path, m.MountPath+"/") {
-				t.Errorf("%s, but SHIPPER_FILE_PATHS=%q reads elsewhere", where, path)
-			}
-		}
+	if in, addr := envValue(shipper, "SHIPPER_INPUT"), envValue(shipper, "SHIPPER_FORWARD_ADDRESS"); in != "forward" || addr != "127.0.0.1:24224" {
+		t.Errorf("%s: SHIPPER_INPUT=%q SHIPPER_FORWARD_ADDRESS=%q, want forward on 127.0.0.1:24224", w.name, in, addr)
 	}
-	if mounts != 1 {
-		t.Errorf("%s: the log directory is mounted %d times, want once", w.name, mounts)
+	if envVar(shipper, "SHIPPER_FORWARD_INSECURE") != nil {
+		t.Errorf("%s: SHIPPER_FORWARD_INSECURE set: the loopback needs no opt-in", w.name)
 	}
-	checkFieldRef(t, w.name+" shipper", shipper, "POD_NAMESPACE", "metadata.namespace")
-	checkFieldRef(t, w.name+" shipper", shipper, "POD_NAME", "metadata.name")
-	checkFieldRef(t, w.name+" shipper", shipper, "POD_UID", "metadata.uid")
-	checkFieldRef(t, w.name+" shipper", shipper, "NODE_NAME", "spec.nodeName")
-	if envValue(shipper, "SHIPPER_INPUT") != "file" {
-		t.Errorf("%s: SHIPPER_INPUT=%q, want file", w.name, envValue(shipper, "SHIPPER_INPUT"))
-	}
-	checkStateDir(t, w.name, shipper)
 	app := container(t, w, "demo-app")
+	if got := envValue(app, "FLUENT_ADDRESS"); got != "127.0.0.1:24224" {
+		t.Errorf("%s: the app's FLUENT_ADDRESS=%q, want the sidecar's 127.0.0.1:24224", w.name, got)
+	}
 	if len(app.VolumeMounts) != 0 {
 		t.Errorf("%s: the app mounts %v, want nothing", w.name, app.VolumeMounts)
 	}
@@ -679,18 +641,66 @@ func TestForwardServiceReachesTheForwardInput(t *testing.T) {
 	}
 }
 
-// TestSharedNamespaceIsIdentical: deploy/daemonset and deploy/forward both
-// create the namespace logging; different definitions would undo each other.
-func TestSharedNamespaceIsIdentical(t *testing.T) {
-	a, err := os.ReadFile("daemonset/namespace.yaml")
-	if err != nil {
-		t.Fatal(err)
+// TestForwardIsAuthenticated: the Forward endpoint listens beyond loopback
+// only with a shared key and TLS, both from Secrets, and a NetworkPolicy
+// admits only labelled namespaces to its port.
+func TestForwardIsAuthenticated(t *testing.T) {
+	o := render(t, "forward")
+	w := o.workloads()[0]
+	shipper := container(t, w, "shipper")
+	if envVar(shipper, "SHIPPER_FORWARD_INSECURE") != nil {
+		t.Errorf("%s: SHIPPER_FORWARD_INSECURE is set", w.name)
 	}
-	b, err := os.ReadFile("forward/namespace.yaml")
-	if err != nil {
-		t.Fatal(err)
+	key := envVar(shipper, "SHIPPER_FORWARD_SHARED_KEY")
+	if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil ||
+		key.ValueFrom.SecretKeyRef.Name != "shipper-forward" || key.ValueFrom.SecretKeyRef.Optional != nil && *key.ValueFrom.SecretKeyRef.Optional {
+		t.Errorf("%s: SHIPPER_FORWARD_SHARED_KEY %+v, want it from the (required) Secret shipper-forward", w.name, key)
 	}
-	if !bytes.Equal(a, b) {
-		t.Errorf("daemonset/namespace.yaml and forward/namespace.yaml differ")
+	cert, keyFile := envValue(shipper, "SHIPPER_FORWARD_TLS_CERT_FILE"), envValue(shipper, "SHIPPER_FORWARD_TLS_KEY_FILE")
+	var tlsMount *corev1.VolumeMount
+	for i, m := range shipper.VolumeMounts {
+		if strings.HasPrefix(cert, m.MountPath+"/") && strings.HasPrefix(keyFile, m.MountPath+"/") {
+			tlsMount = &shipper.VolumeMounts[i]
+		}
+	}
+	if tlsMount == nil || !tlsMount.ReadOnly {
+		t.Fatalf("%s: TLS files %q and %q are not on a read-only mount", w.name, cert, keyFile)
+	}
+	for _, v := range w.spec.Volumes {
+		if v.Name == tlsMount.Name && (v.Secret == nil || v.Secret.SecretName != "shipper-forward-tls") {
+			t.Errorf("%s: volume %s is not the Secret shipper-forward-tls", w.name, v.Name)
+		}
+	}
+	if filepath.Base(cert) != corev1.TLSCertKey || filepath.Base(keyFile) != corev1.TLSPrivateKeyKey {
+		t.Errorf("%s: TLS files %s and %s, want the keys of a kubernetes.io/tls Secret (%s, %s)", w.name, cert, keyFile, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+	if len(o.netPolicies) != 1 {
+		t.Fatalf("forward: %d NetworkPolicies, want 1", len(o.netPolicies))
+	}
+	np := o.netPolicies[0]
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if w.tmpl.Labels[k] != v {
+			t.Errorf("NetworkPolicy %s selects %s=%s, which the pods do not carry", np.Name, k, v)
+		}
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Errorf("NetworkPolicy %s: policy types %v, want Ingress", np.Name, np.Spec.PolicyTypes)
+	}
+	var forwardRule bool
+	for _, r := range np.Spec.Ingress {
+		if len(r.From) == 0 {
+			t.Errorf("NetworkPolicy %s: a rule admits every source", np.Name)
+		}
+		for _, f := range r.From {
+			if f.NamespaceSelector == nil || len(f.NamespaceSelector.MatchLabels)+len(f.NamespaceSelector.MatchExpressions) == 0 || f.IPBlock != nil {
+				t.Errorf("NetworkPolicy %s: source %+v is not a labelled namespace selection", np.Name, f)
+			}
+		}
+		for _, p := range r.Ports {
+			forwardRule = forwardRule || p.Port != nil && p.Port.IntValue() == 24224
+		}
+	}
+	if !forwardRule {
+		t.Errorf("NetworkPolicy %s: no rule for port 24224", np.Name)
 	}
 }

@@ -6,7 +6,10 @@
 package elasticsearch
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,7 +30,34 @@ const (
 type Template struct {
 	Kind Kind
 	Name string // file name without .json
+	// Body is the file with "hash": Hash added as the first member of its
+	// _meta, so that an installed template tells which content it has.
 	Body []byte
+	// Hash identifies the file's content: "sha256:" and the hex SHA-256 of
+	// the file. The start-up check compares it with the _meta.hash of the
+	// installed template.
+	Hash string
+}
+
+// metaOpen is how every template file opens its _meta object (checked by
+// the tests).
+const metaOpen = `"_meta": {`
+
+// withHash returns the file b with "hash" as the first member of its _meta
+// and that hash.
+func withHash(b []byte) ([]byte, string, error) {
+	sum := sha256.Sum256(b)
+	hash := "sha256:" + hex.EncodeToString(sum[:])
+	i := bytes.Index(b, []byte(metaOpen))
+	if i < 0 {
+		return nil, "", fmt.Errorf("no %s in the template", metaOpen)
+	}
+	i += len(metaOpen)
+	out := make([]byte, 0, len(b)+len(hash)+16)
+	out = append(out, b[:i]...)
+	out = append(out, `"hash": "`+hash+`", `...)
+	out = append(out, b[i:]...)
+	return out, hash, nil
 }
 
 // Path returns the REST path that installs the template.
@@ -57,7 +87,11 @@ func Templates() ([]Template, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cannot read embedded template %s/%s: %w", k, n, err)
 			}
-			out = append(out, Template{Kind: k, Name: strings.TrimSuffix(n, ".json"), Body: b})
+			body, hash, err := withHash(b)
+			if err != nil {
+				return nil, fmt.Errorf("embedded template %s/%s: %w", k, n, err)
+			}
+			out = append(out, Template{Kind: k, Name: strings.TrimSuffix(n, ".json"), Body: body, Hash: hash})
 		}
 	}
 	return out, nil

@@ -440,3 +440,34 @@ func checkUnindexed(t *testing.T, tpl string, def map[string]any) {
 		t.Errorf("%s: event.original = %v, want index:false, doc_values:false (kept in _source only, any size)", tpl, def)
 	}
 }
+
+// TestTemplateHash: every template's body is its file with "hash": Hash
+// first in its _meta, and the hash changes with the content.
+func TestTemplateHash(t *testing.T) {
+	tpls, err := Templates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, tp := range tpls {
+		file, err := files.ReadFile(string(tp.Kind) + "/" + tp.Name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct {
+			Meta struct {
+				Hash string `json:"hash"`
+			} `json:"_meta"`
+		}
+		if err := json.Unmarshal(tp.Body, &b); err != nil {
+			t.Fatalf("%s: %v", tp.Name, err)
+		}
+		if b.Meta.Hash != tp.Hash || !strings.HasPrefix(tp.Hash, "sha256:") || seen[tp.Hash] {
+			t.Errorf("%s: _meta.hash %q, Hash %q: want equal, sha256:, distinct", tp.Name, b.Meta.Hash, tp.Hash)
+		}
+		seen[tp.Hash] = true
+		if got := strings.Replace(string(tp.Body), `"hash": "`+tp.Hash+`", `, "", 1); got != string(file) {
+			t.Errorf("%s: body is not the file plus the hash", tp.Name)
+		}
+	}
+}

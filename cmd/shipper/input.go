@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/config"
+	"shipper/internal/encode"
 	"shipper/internal/pipeline"
 	"shipper/internal/status"
 )
@@ -37,6 +38,8 @@ type inputEnv struct {
 	static []byte // pre-encoded members of every document (agent, host)
 	runID  uint64 // random per process start
 	log    zerolog.Logger
+	// streams limits the datasets records choose, for every input.
+	streams *encode.Streams
 }
 
 // inputs maps an input name (config.Input*) to its constructor. Files named

@@ -70,6 +70,7 @@ func newFileInput(env *inputEnv) (input, error) {
 	if err != nil {
 		return nil, err
 	}
+	fc.Streams = env.streams
 	src, err := file.New(fc, env.pipe, env.log)
 	if err != nil {
 		return nil, err

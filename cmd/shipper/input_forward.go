@@ -73,7 +73,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 	srv, err := forward.NewServer(forward.ServerConfig{
 		Address: f.Address, SocketPath: f.SocketPath, UDPHeartbeat: f.UDPHeartbeat,
 		TLSCertFile: f.TLSCertFile, TLSKeyFile: f.TLSKeyFile, TLSClientCAFile: f.TLSClientCAFile,
-		SharedKey: f.SharedKey, Users: users, Hostname: host,
+		SharedKey: f.SharedKey, Users: users, Insecure: f.Insecure, Hostname: host,
 		MaxConnections: f.MaxConnections,
 		Limits: forward.Limits{
 			MaxRequestBytes: int(f.MaxRequestBytes), MaxDecompressedBytes: int(f.MaxDecompressedBytes),
@@ -81,7 +81,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 		BufferBytes: int(f.BufferBytes),
 		IdleTimeout: f.IdleTimeout, ReadTimeout: f.ReadTimeout,
 		MaxLineBytes: int(env.cfg.MaxLineBytes),
-		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag,
+		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag, Streams: env.streams,
 		Static: env.static, RunID: env.runID,
 	}, env.pipe, env.log)
 	if err != nil {
@@ -103,6 +103,8 @@ func (in *forwardInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_forward_connections_total", "Forward connections accepted.", st.Connections)
 	w.Counter("shipper_forward_connections_refused_total", "Forward connections refused (--forward-max-connections).", st.Refused)
 	w.Counter("shipper_forward_connections_closed_total", "Forward connections the shipper closed because of a problem (malformed stream, limit, timeout, handshake).", closed)
+	w.Counter("shipper_forward_connections_evicted_total", "Idle Forward connections closed to make room for new ones at --forward-max-connections (included in closed).", st.Closed[forward.ReasonEvicted])
+	w.Counter("shipper_forward_ack_waits_total", "Times a Forward connection stopped being read because its client left 64 KiB of acks unread.", st.AckWaits)
 	w.Counter("shipper_forward_requests_total", "Forward requests decoded.", st.Requests)
 	w.Counter("shipper_forward_records_total", "Records received.", st.Records)
 	w.Counter("shipper_forward_acks_total", "Acks sent after delivery.", st.Acks)

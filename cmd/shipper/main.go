@@ -20,6 +20,7 @@ import (
 	"shipper/internal/config"
 	"shipper/internal/datastream"
 	"shipper/internal/parse"
+	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 )
 
@@ -174,7 +175,7 @@ func checkCmd(args []string) int {
 		}
 		return code
 	}
-	out := os.Stdout
+	out := redact.NewWriter(os.Stdout, runSecrets(&cfg))
 	fmt.Fprintln(out, "configuration is valid:")
 	for _, l := range cfg.Describe() {
 		fmt.Fprintln(out, "  "+l)
@@ -190,8 +191,8 @@ func checkCmd(args []string) int {
 			fmt.Fprintf(out, "would read (%s): %s\n", name, d(&cfg))
 		}
 	}
-	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s); rejected documents to %s\n",
-		cfg.Dataset, cfg.Namespace, cfg.Namespace, sinkCfg.DeadLetterIndex)
+	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s, at most %d datasets); rejected documents to %s\n",
+		cfg.Dataset, cfg.Namespace, cfg.Namespace, cfg.MaxDatasets, sinkCfg.DeadLetterIndex)
 	fmt.Fprintf(out, "would buffer: at most %s in batches of %s, flushed after %s; when full: %s\n",
 		cfg.BufferBytes, cfg.BatchBytes, cfg.FlushInterval, cfg.BufferFullPolicy)
 	sink, err := es.New(sinkCfg, zerolog.New(io.Discard))
@@ -206,6 +207,6 @@ func checkCmd(args []string) int {
 		fmt.Fprintf(out, "\nElasticsearch: NOT reachable: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(out, "\nElasticsearch: reachable at %v, cluster health %s\n", cfg.ElasticsearchURLs, health)
+	fmt.Fprintf(out, "\nElasticsearch: reachable at %v, cluster health %s\n", redact.URLs(cfg.ElasticsearchURLs), health)
 	return 0
 }

@@ -13,7 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/encode"
 	"shipper/internal/pipeline"
+	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/status"
 )
@@ -23,7 +25,7 @@ func runCmd(args []string) int {
 	if code >= 0 {
 		return code
 	}
-	log := newLogger(cfg.LogLevel)
+	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
 
 	sinkCfg, err := sinkConfig(&cfg)
@@ -41,7 +43,8 @@ func runCmd(args []string) int {
 		MaxBytes: int64(cfg.BufferBytes), FullPolicy: policy,
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
 	})
-	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log})
+	streams := encode.NewStreams(cfg.DatasetsAllowed, cfg.MaxDatasets)
+	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log, streams: streams})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 2
@@ -57,6 +60,7 @@ func runCmd(args []string) int {
 			return nil
 		}, func(w *status.Writer) {
 			writeMetrics(w, pipe, sink)
+			w.Counter("shipper_dataset_rejected_total", "Records whose data_stream.dataset was refused (--datasets-allowed, --max-datasets): sent to the default data stream, flagged labels.dataset_rejected.", streams.Rejected())
 			for _, in := range ins {
 				in.Metrics(w)
 			}
@@ -105,7 +109,7 @@ func runCmd(args []string) int {
 		os.Exit(1)
 	}()
 
-	log.Info().Str("version", version).Str("ephemeral_id", strconv.FormatUint(runID, 16)).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
+	log.Info().Str("version", version).Str("ephemeral_id", strconv.FormatUint(runID, 16)).Strs("inputs", cfg.Inputs).Strs("elasticsearch", redact.URLs(cfg.ElasticsearchURLs)).
 		Str("data_stream", "logs-"+cfg.Dataset+"-"+cfg.Namespace).Msg("shipper starting")
 
 	sinkDone := make(chan error, 1)
@@ -180,6 +184,12 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		var foreign *es.ForeignTemplateError
+		if errors.As(err, &foreign) {
+			log.Error().Err(err).Strs("templates", foreign.Names).
+				Msg("index templates of the same names but not the shipper's: shipping anyway, with their mappings")
+			return true
 		}
 		if !es.IsUnreachable(err) {
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/config"
+	"shipper/internal/redact"
 	"shipper/internal/setup"
 )
 
@@ -44,6 +45,8 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "shipper setup: invalid configuration:\n%v\n", err)
 		return setupUsage
 	}
+	secrets := setupSecrets(&cfg)
+	stdout, stderr = redact.NewWriter(stdout, secrets), redact.NewWriter(stderr, secrets)
 	log := setupLogger(stderr, cfg.LogLevel)
 	err = setup.Run(ctx, setup.Config{
 		ElasticsearchURL:   cfg.ElasticsearchURL(),
@@ -70,10 +73,10 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var done []string
 	if cfg.Only != config.SetupKibana {
-		done = append(done, "Elasticsearch templates installed at "+cfg.ElasticsearchURL())
+		done = append(done, "Elasticsearch templates installed at "+redact.URL(cfg.ElasticsearchURL()))
 	}
 	if cfg.Only != config.SetupElasticsearch {
-		done = append(done, "Kibana saved objects imported into space "+cfg.KibanaSpace+" at "+cfg.KibanaURL)
+		done = append(done, "Kibana saved objects imported into space "+cfg.KibanaSpace+" at "+redact.URL(cfg.KibanaURL))
 	}
 	for _, d := range done {
 		fmt.Fprintln(stdout, "shipper setup: "+d)

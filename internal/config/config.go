@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shipper/internal/datastream"
+	"shipper/internal/redact"
 )
 
 // Config is everything the shipper needs to run.
@@ -45,6 +46,11 @@ type Config struct {
 	// AgentDetails adds agent.version and agent.ephemeral_id to every
 	// document (off: about 60 bytes a document that rarely serve a query).
 	AgentDetails bool
+
+	// DatasetsAllowed and MaxDatasets limit the datasets records may name
+	// with data_stream.dataset (see encode.Streams).
+	DatasetsAllowed []string
+	MaxDatasets     int
 
 	// Pipeline.
 	BufferBytes      ByteSize
@@ -77,6 +83,7 @@ func Default() Config {
 		Dataset:           "generic",
 		Namespace:         "default",
 		DeadLetterDataset: "shipper.deadletter",
+		MaxDatasets:       50,
 		Templates:         "auto",
 		BufferBytes:       32 << 20,
 		BufferFullPolicy:  "block",
@@ -212,6 +219,8 @@ func (c *Config) options() []option {
 		{"retry-max", []string{"SHIPPER_RETRY_MAX"}, "longest retry backoff", durationValue{&c.RetryMax}},
 		{"dataset", []string{"SHIPPER_DATASET"}, "data stream dataset: documents go to logs-<dataset>-<namespace> unless a record names its own data_stream.dataset", stringValue{&c.Dataset}},
 		{"namespace", []string{"SHIPPER_NAMESPACE"}, "data stream namespace", stringValue{&c.Namespace}},
+		{"datasets-allowed", []string{"SHIPPER_DATASETS_ALLOWED"}, "datasets records may choose with data_stream.dataset, comma-separated; 'name*' matches a prefix; empty: any (others go to --dataset, flagged labels.dataset_rejected)", (*stringList)(&c.DatasetsAllowed)},
+		{"max-datasets", []string{"SHIPPER_MAX_DATASETS"}, "distinct datasets records may choose with data_stream.dataset, each a data stream; later ones go to --dataset, flagged labels.dataset_rejected; 0: records never choose", intValue{&c.MaxDatasets}},
 		{"dead-letter-dataset", []string{"SHIPPER_DEAD_LETTER_DATASET"}, "dataset of the stream that receives documents Elasticsearch rejects", stringValue{&c.DeadLetterDataset}},
 		{"templates", []string{"SHIPPER_TEMPLATES"}, "index templates at start: auto (install when missing) or skip", stringValue{&c.Templates}},
 		{"agent-details", []string{"SHIPPER_AGENT_DETAILS"}, "also write agent.version and agent.ephemeral_id into every document (the shipper logs both at start)", boolValue{&c.AgentDetails}},
@@ -302,7 +311,7 @@ func (c *Config) Validate() error {
 	}
 	for _, u := range c.ElasticsearchURLs {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			bad("Elasticsearch URL %q must start with http:// or https://", u)
+			bad("Elasticsearch URL %q must start with http:// or https://", redact.URL(u))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
@@ -355,6 +364,14 @@ func (c *Config) Validate() error {
 			bad("%v", err)
 		}
 	}
+	if c.MaxDatasets < 0 {
+		bad("--max-datasets %d must not be negative (0: records never choose their dataset)", c.MaxDatasets)
+	}
+	for _, a := range c.DatasetsAllowed {
+		if err := datastream.CheckPart("dataset (--datasets-allowed)", strings.TrimSuffix(a, "*")); err != nil {
+			bad("%v", err)
+		}
+	}
 	switch c.LogLevel {
 	case "trace", "debug", "info", "warn", "error":
 	default:
@@ -386,6 +403,9 @@ func (c *Config) Describe() []string {
 		v := o.value.String()
 		if (strings.Contains(o.flag, "password") || strings.Contains(o.flag, "api-key")) && v != "" {
 			v = "(set)"
+		}
+		if strings.HasSuffix(o.flag, "-url") {
+			v = strings.Join(redact.URLs(strings.Split(v, ",")), ",")
 		}
 		out = append(out, fmt.Sprintf("%s=%s", o.flag, v))
 	}

@@ -26,6 +26,8 @@ type Forward struct {
 	// needs SharedKey) adds user authentication to it.
 	SharedKey string
 	Users     []string
+	// Insecure allows a non-loopback Address without SharedKey or TLS.
+	Insecure bool
 	// Hostname is the server name sent in the handshake; empty: the host
 	// name (--host-name).
 	Hostname string
@@ -49,7 +51,7 @@ type Forward struct {
 
 func defaultForward() Forward {
 	return Forward{
-		Address:              "0.0.0.0:24224",
+		Address:              "127.0.0.1:24224",
 		UDPHeartbeat:         true,
 		MaxConnections:       1024,
 		MaxRequestBytes:      16 << 20,
@@ -97,6 +99,7 @@ func (f *Forward) options() []option {
 		{"forward-max-request-bytes", []string{"SHIPPER_FORWARD_MAX_REQUEST_BYTES"}, "Fluent Forward input: largest request; a larger one closes its connection", &f.MaxRequestBytes},
 		{"forward-max-decompressed-bytes", []string{"SHIPPER_FORWARD_MAX_DECOMPRESSED_BYTES"}, "Fluent Forward input: largest decompressed gzip request; a larger one closes its connection", &f.MaxDecompressedBytes},
 		{"forward-buffer-bytes", []string{"SHIPPER_FORWARD_BUFFER_BYTES"}, "Fluent Forward input: memory budget of all connections' large buffers (requests over 64KiB being read, decompressed entries, long lines being joined); a connection that needs more waits and stops reading. At least --forward-max-request-bytes plus --forward-max-decompressed-bytes", &f.BufferBytes},
+		{"forward-insecure", []string{"SHIPPER_FORWARD_INSECURE"}, "Fluent Forward input: allow a non-loopback --forward-address with neither a shared key nor TLS (anyone who can reach it can write logs)", boolValue{&f.Insecure}},
 		{"forward-idle-timeout", []string{"SHIPPER_FORWARD_IDLE_TIMEOUT"}, "Fluent Forward input: close connections silent for this long; 0 keeps them (clients without acks lose a record when they find their connection closed)", durationValue{&f.IdleTimeout}},
 		{"forward-read-timeout", []string{"SHIPPER_FORWARD_READ_TIMEOUT"}, "Fluent Forward input: time to receive a whole request (and to complete the handshakes, to write acks)", durationValue{&f.ReadTimeout}},
 		{"forward-dataset-from-tag", []string{"SHIPPER_FORWARD_DATASET_FROM_TAG"}, "Fluent Forward input: write records to logs-<tag>-<namespace> (tag lower-cased, forbidden characters replaced by '_') instead of --dataset", boolValue{&f.DatasetFromTag}},

@@ -15,7 +15,7 @@ func TestForwardDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := c.Forward
-	if f.Address != "0.0.0.0:24224" || !f.UDPHeartbeat || f.MaxConnections != 1024 || f.MaxRequestBytes != 16<<20 ||
+	if f.Address != "127.0.0.1:24224" || !f.UDPHeartbeat || f.MaxConnections != 1024 || f.MaxRequestBytes != 16<<20 ||
 		f.MaxDecompressedBytes != 64<<20 || f.BufferBytes != 128<<20 || f.ReadTimeout != 30*time.Second || f.IdleTimeout != 0 ||
 		f.DatasetFromTag {
 		t.Fatalf("defaults: %+v", f)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/url"
 	"time"
+
+	"shipper/internal/redact"
 )
 
 // Setup is the configuration of `shipper setup`: where Elasticsearch and
@@ -117,7 +119,7 @@ func (s *Setup) Validate() error {
 	checkURL := func(what, u, setting string) {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad("%s URL %q must be an http:// or https:// URL with a host: check %s", what, u, setting)
+			bad("%s URL %q must be an http:// or https:// URL with a host: check %s", what, redact.URL(u), setting)
 		}
 	}
 	switch s.Only {

@@ -20,9 +20,13 @@ type Encoder struct {
 	Parser    *parse.Parser
 	Index     string // default target data stream
 	Namespace string // used with a line's own data_stream.dataset
+	// Streams limits the datasets lines may choose; nil admits every
+	// valid one.
+	Streams *Streams
 
 	lastDataset []byte // cache of the last per-record dataset
 	lastIndex   string
+	lastDS      string // lastIndex's dataset, when refused by Streams
 	scratch     []byte
 }
 
@@ -62,14 +66,27 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 // difference in action length: a memmove, only for records naming a dataset.
 func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte) int {
 	if !bytes.Equal(dataset, e.lastDataset) {
-		idx := ""
+		idx, refused := "", ""
 		if ds := datastream.SanitizeDataset(dataset); ds != "" {
-			if name, err := datastream.IndexName(ds, e.Namespace); err == nil {
-				idx = name
+			if name, err := datastream.IndexName(ds, e.Namespace); err == nil && name != e.Index {
+				if e.Streams.Admit(ds) {
+					idx = name
+				} else {
+					refused = ds
+				}
 			}
 		}
 		e.lastDataset = append(e.lastDataset[:0], dataset...)
-		e.lastIndex = idx
+		e.lastIndex, e.lastDS = idx, refused
+	} else if e.lastDS != "" {
+		e.Streams.rejected.Add(1) // a refusal stays one: the set only grows
+	}
+	if e.lastDS != "" {
+		// Refused: the default stream, flagged. The document ends "}\n";
+		// the dataset is sanitized, so it needs no JSON escaping.
+		b.Body = append(b.Body[:len(b.Body)-2], `,"labels.dataset_rejected":"`...)
+		b.Body = append(append(b.Body, e.lastDS...), "\"}\n"...)
+		return doc
 	}
 	if e.lastIndex == "" || e.lastIndex == e.Index {
 		return doc

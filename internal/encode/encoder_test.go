@@ -169,3 +169,39 @@ func TestEncoderDatasetSameAsDefault(t *testing.T) {
 		t.Errorf("index %q, want logs-app-default", indices[0])
 	}
 }
+
+// TestEncoderStreamsLimit: with a Streams, records reach only allowed
+// datasets, at most max distinct ones; the others stay in the default data
+// stream, flagged with the dataset they asked for.
+func TestEncoderStreamsLimit(t *testing.T) {
+	enc := New(parse.New(nil), testIndex, "prod")
+	enc.Streams = NewStreams([]string{"app", "nginx.*"}, 3)
+	var b event.Batch
+	f := func(dataset, wantIndex, wantFlag string) {
+		t.Helper()
+		i := b.Len()
+		enc.Append(&b, &parse.Line{Data: []byte(`{"message":"m","data_stream.dataset":"` + dataset + `"}`)}, 1, uint64(i))
+		indices, _, docs := checkBatch(t, &b)
+		if indices[i] != wantIndex {
+			t.Errorf("dataset %s: index %q, want %q", dataset, indices[i], wantIndex)
+		}
+		got, _ := docs[i]["labels.dataset_rejected"].(string)
+		if got != wantFlag || docs[i]["message"] != "m" {
+			t.Errorf("dataset %s: document %v, want labels.dataset_rejected %q", dataset, docs[i], wantFlag)
+		}
+	}
+	f("app", "logs-app-prod", "")
+	f("nginx.access", "logs-nginx.access-prod", "")
+	f("evil", testIndex, "evil") // not allowed
+	f("evil", testIndex, "evil") // cached refusal
+	f("nginx.error", "logs-nginx.error-prod", "")
+	f("nginx.debug", testIndex, "nginx.debug") // a fourth distinct one: over the cap
+	f("app", "logs-app-prod", "")              // admitted ones stay admitted
+	f("Evil Twin", testIndex, "evil_twin")
+	if got := enc.Streams.Rejected(); got != 4 {
+		t.Errorf("Rejected: got %d, want 4", got)
+	}
+	if got := enc.Streams.Datasets(); got != 3 {
+		t.Errorf("Datasets: got %d, want 3", got)
+	}
+}

@@ -385,7 +385,8 @@ func TestElasticsearchRefuses(t *testing.T) {
 		}
 	}
 	f("es-template-400.http", "refused component template shipper-deadletter-mappings", "HTTP 400",
-		"mapper_parsing_exception", "match_only_text")
+		"mapper_parsing_exception", "match_only_text",
+		"templates installed before the failure: none; not installed: component/shipper-deadletter-mappings, component/shipper-logs-mappings")
 	f("es-401.http", "requires credentials", "missing authentication credentials", "--elasticsearch-username")
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -60,11 +61,66 @@ func New(addr string, ready func() error, metrics Metrics) (*Server, error) {
 		metrics(&Writer{w: w})
 	})
 	s := &Server{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		ln:  ln,
+		srv: &http.Server{
+			Handler: mux,
+			// A client that sends its request slowly (slowloris) holds a
+			// connection for ReadHeaderTimeout at most, one that keeps it
+			// idle for IdleTimeout; MaxConns bounds them together.
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       30 * time.Second,
+			MaxHeaderBytes:    8 << 10,
+		},
+		ln: &limitListener{Listener: ln, sem: make(chan struct{}, MaxConns), done: make(chan struct{})},
 	}
-	go func() { _ = s.srv.Serve(ln) }()
+	go func() { _ = s.srv.Serve(s.ln) }()
 	return s, nil
+}
+
+// MaxConns bounds the connections the status server keeps open at once;
+// more wait in the listen backlog until one closes. A slow client holds one
+// for ReadHeaderTimeout at most: probes and a scraper get through.
+const MaxConns = 64
+
+// limitListener accepts a connection only while fewer than cap(sem) are
+// open.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // Addr is the address the server listens on.

@@ -3,10 +3,12 @@ package status
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -64,5 +66,43 @@ func TestListenError(t *testing.T) {
 	defer s.Close()
 	if _, err := New(s.Addr(), func() error { return nil }, func(*Writer) {}); err == nil || !strings.Contains(err.Error(), s.Addr()) {
 		t.Fatalf("second listen on %s: got %v, want an error naming the address", s.Addr(), err)
+	}
+}
+
+// TestSlowloris: clients that open connections and send their request
+// slowly never hold more than MaxConns connections, and a probe sent
+// meanwhile is answered once the slow ones time out.
+func TestSlowloris(t *testing.T) {
+	s, err := New("127.0.0.1:0", func() error { return nil }, func(*Writer) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 2 * MaxConns {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nX-Slow: "))
+	}
+	ll := s.ln.(*limitListener)
+	if n := len(ll.sem); n > MaxConns {
+		t.Fatalf("open connections: got %d, want at most %d", n, MaxConns)
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Get("http://" + s.Addr() + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz during the attack: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/healthz during the attack: %d", resp.StatusCode)
 	}
 }

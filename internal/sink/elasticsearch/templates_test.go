@@ -15,23 +15,50 @@ func TestEnsureTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var indexPaths, allPaths []string
+	var allPaths []string
+	byPath := map[string]assets.Template{}
 	for _, tp := range tpls {
 		allPaths = append(allPaths, tp.Path())
-		if tp.Kind == assets.Index {
-			indexPaths = append(indexPaths, tp.Path())
+		byPath[tp.Path()] = tp
+	}
+	last := tpls[len(tpls)-1] // an index template
+	if last.Kind != assets.Index {
+		t.Fatal("the last template is not an index template")
+	}
+	// installed answers GET for a template: ours, an older shipper's, one
+	// installed by someone else, or none.
+	type installed int
+	const (
+		ours installed = iota
+		older
+		foreign
+		missing
+	)
+	answerGet := func(path string, what installed) answer {
+		tp := byPath[path]
+		meta := map[installed]string{
+			ours:    `{"hash":"` + tp.Hash + `","managed_by":"shipper"}`,
+			older:   `{"hash":"sha256:0123","managed_by":"shipper"}`,
+			foreign: `{"description":"hand-made"}`,
+		}[what]
+		if what == missing {
+			return answer{status: 404, body: `{"error":"not found"}`}
 		}
+		inner := `{"version":1,"_meta":` + meta + `,"template":{}}`
+		if tp.Kind == assets.Index {
+			return answer{status: 200, body: `{"index_templates":[{"name":"` + tp.Name + `","index_template":` + inner + `}]}`}
+		}
+		return answer{status: 200, body: `{"component_templates":[{"name":"` + tp.Name + `","component_template":` + inner + `}]}`}
 	}
-	if len(indexPaths) == 0 {
-		t.Fatal("no embedded index template")
-	}
-
-	f := func(name string, getStatus func(path string) int, putStatus int, want TemplateState, wantErr string, wantPuts []string) {
+	f := func(name string, state func(path string) installed, getStatus, putStatus int, want TemplateState, wantErr string, wantPuts []string) {
 		t.Helper()
 		es := newFakeES(t, func(n int, r *bulkReq) answer {
 			switch r.Method {
 			case http.MethodGet:
-				return answer{status: getStatus(r.Path), body: `{"index_templates":[]}`}
+				if getStatus != 200 {
+					return answer{status: getStatus, body: `{"error":"no"}`}
+				}
+				return answerGet(r.Path, state(r.Path))
 			case http.MethodPut:
 				return answer{status: putStatus, body: `{"acknowledged":true}`}
 			}
@@ -53,10 +80,8 @@ func TestEnsureTemplates(t *testing.T) {
 				if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 					t.Errorf("%s: PUT %s with Content-Type %q", name, r.Path, ct)
 				}
-				for _, tp := range tpls {
-					if tp.Path() == r.Path && string(tp.Body) != string(r.Body) {
-						t.Errorf("%s: PUT %s body differs from the embedded template", name, r.Path)
-					}
+				if tp := byPath[r.Path]; string(tp.Body) != string(r.Body) {
+					t.Errorf("%s: PUT %s body differs from the embedded template", name, r.Path)
 				}
 			}
 		}
@@ -64,17 +89,29 @@ func TestEnsureTemplates(t *testing.T) {
 			t.Errorf("%s: PUTs\ngot  %q\nwant %q", name, puts, wantPuts)
 		}
 	}
-	always := func(s int) func(string) int { return func(string) int { return s } }
-	f("all present", always(200), 200, TemplatesPresent, "", nil)
-	f("all missing", always(404), 200, TemplatesInstalled, "", allPaths)
-	f("one missing", func(p string) int {
-		if p == indexPaths[len(indexPaths)-1] {
-			return 404
+	all := func(w installed) func(string) installed { return func(string) installed { return w } }
+	only := func(path string, w installed) func(string) installed {
+		return func(p string) installed {
+			if p == path {
+				return w
+			}
+			return ours
 		}
-		return 200
-	}, 200, TemplatesInstalled, "", allPaths)
-	f("check refused", always(403), 200, "", "cannot check index template", nil)
-	f("install refused", always(404), 400, "", "cannot install component template "+tpls[0].Name, allPaths[:1])
+	}
+	f("all ours", all(ours), 200, 200, TemplatesPresent, "", nil)
+	f("all missing", all(missing), 200, 200, TemplatesInstalled, "", allPaths)
+	f("one missing", only(last.Path(), missing), 200, 200, TemplatesInstalled, "", []string{last.Path()})
+	f("one of an older shipper", only(tpls[0].Path(), older), 200, 200, TemplatesUpdated, "", []string{tpls[0].Path()})
+	f("all of an older shipper", all(older), 200, 200, TemplatesUpdated, "", allPaths)
+	f("a foreign one, same name", only(last.Path(), foreign), 200, 200, "", "templates index/"+last.Name+" exist but were not installed by the shipper", nil)
+	f("check refused", all(ours), 403, 200, "", "cannot check component template", nil)
+	f("install refused", all(missing), 200, 400, "", "cannot install component template "+tpls[0].Name, allPaths[:1])
+	var fe *ForeignTemplateError
+	es := newFakeES(t, func(n int, r *bulkReq) answer { return answerGet(r.Path, foreign) })
+	s, _ := newTestSink(t, es.URL(), nil)
+	if _, err := s.EnsureTemplates(context.Background()); !errors.As(err, &fe) || len(fe.Names) != len(tpls) {
+		t.Errorf("all foreign: got %v, want a ForeignTemplateError naming all %d", err, len(tpls))
+	}
 }
 
 func TestEnsureTemplatesUnreachable(t *testing.T) {

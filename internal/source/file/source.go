@@ -85,6 +85,8 @@ type Config struct {
 	// Dataset and Namespace name the target data stream; a record's own
 	// data_stream.dataset overrides Dataset.
 	Dataset, Namespace string
+	// Streams limits the datasets records may choose (nil: any).
+	Streams *encode.Streams
 	// Static holds pre-encoded JSON members added to every document (agent,
 	// host); input.type, the node name and the labels are added here.
 	Static []byte
@@ -228,6 +230,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		owners: make(map[fileKey]*fileState),
 		paths:  make(map[string]*pathState),
 	}
+	s.enc.Streams = cfg.Streams
 	s.warn.every = 10 * time.Second
 	s.pr = pipe.NewProducer(s.onAck)
 	return s, nil

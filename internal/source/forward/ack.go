@@ -1,13 +1,25 @@
 package forward
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 )
 
-// maxPendingAcks bounds the requests of one connection waiting for their ack.
-const maxPendingAcks = 1 << 16
+// Limits of one connection's pending acks. maxAckBytes is the memory the
+// acks of one connection may hold (each counts its chunk plus ackSlotBytes):
+// once reached, the connection stops reading requests until acks are
+// written, so a client that never reads its acks is slowed by TCP, and the
+// ack writer's deadline (ServerConfig.ReadTimeout) then closes it.
+// maxPendingAcks is a hard cap on the count that maxAckBytes keeps out of
+// reach.
+const (
+	maxAckBytes    = 64 << 10
+	ackSlotBytes   = int(unsafe.Sizeof(ackSlot{}))
+	maxPendingAcks = 1 << 16
+)
 
 // ackQueue holds, in request order, the chunks of one connection's requests
 // that asked for an ack. A request's ack becomes ready when the pipeline
@@ -18,13 +30,15 @@ const maxPendingAcks = 1 << 16
 // The connection's reader pushes; the producer's ack callback resolves; the
 // ack writer takes.
 type ackQueue struct {
-	mu   sync.Mutex
-	ring []ackSlot
-	head int
-	n    int
-	next uint32 // sequence number of the last push
-	done bool   // no more pushes: the writer ends once the queue is empty
-	wake chan struct{}
+	mu    sync.Mutex
+	ring  []ackSlot
+	head  int
+	n     int
+	next  uint32 // sequence number of the last push
+	done  bool   // no more pushes: the writer ends once the queue is empty
+	bytes int    // memory held by the queued acks, see maxAckBytes
+	wake  chan struct{}
+	room  chan struct{} // signalled when take frees some
 }
 
 type ackSlot struct {
@@ -53,6 +67,7 @@ func (q *ackQueue) push(chunk []byte, ready bool) (uint32, error) {
 	sl.seq, sl.ready = q.next, ready
 	sl.chunk = append(sl.chunk[:0], chunk...)
 	q.n++
+	q.bytes += len(chunk) + ackSlotBytes
 	if ready {
 		q.signalLocked()
 	}
@@ -103,6 +118,7 @@ func (q *ackQueue) take(dst []byte, json bool) (out []byte, count int, finished 
 		} else {
 			dst = AppendAck(dst, sl.chunk)
 		}
+		q.bytes -= len(sl.chunk) + ackSlotBytes
 		if cap(sl.chunk) > 64 {
 			sl.chunk = nil
 		}
@@ -110,7 +126,57 @@ func (q *ackQueue) take(dst []byte, json bool) (out []byte, count int, finished 
 		q.n--
 		count++
 	}
+	if count > 0 {
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
 	return dst, count, q.done && q.n == 0
+}
+
+// empty reports that no ack is queued.
+func (q *ackQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n == 0
+}
+
+// full reports that the queued acks hold maxAckBytes or more; ready reports
+// that the oldest one only waits for the client to read it.
+func (q *ackQueue) full() (full, ready bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	full = q.bytes >= maxAckBytes
+	return full, full && q.ring[q.head].ready
+}
+
+// waitAckRoom blocks while the connection's acks are full (see maxAckBytes):
+// the connection is not read meanwhile. It returns nil once there is room or
+// ctx is done, errConnClosed when the connection was closed (by the ack
+// writer's deadline, when the client does not read its acks).
+func (c *conn) waitAckRoom(ctx context.Context) error {
+	counted := false
+	for {
+		full, ready := c.acks.full()
+		if !full {
+			return nil
+		}
+		if !ready {
+			// The oldest waits for delivery: have its batch sealed.
+			c.s.requestFlush()
+		} else if !counted {
+			counted = true
+			c.s.ackWaits.Add(1)
+		}
+		select {
+		case <-c.acks.room:
+		case <-ctx.Done():
+			return nil
+		case <-c.dead:
+			return errConnClosed
+		}
+	}
 }
 
 // pushAck queues the ack of a request, starting the ack writer on first use.

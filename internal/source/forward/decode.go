@@ -200,6 +200,9 @@ type Decoder struct {
 	probe   [1]byte
 	tagBuf  []byte
 	seen    int // entries looked at in the current request, for the limit
+	// maxBatch, when not 0, bounds the entries decoded at once (see More).
+	maxBatch int
+	it       entryIter
 
 	// mem, when set, lends zbuf beyond keepZBytes: zheld bytes of it are
 	// taken, and zkeep is the Decoder's own buffer meanwhile.
@@ -309,6 +312,7 @@ func (d *Decoder) release() {
 		d.entries = nil
 	}
 	d.seen = 0
+	d.it = entryIter{}
 }
 
 // decode decodes one complete, framed value. Offsets inside b are trusted to
@@ -387,15 +391,8 @@ func (d *Decoder) decode(b []byte) (req Request, err error) {
 		if e1h.n > d.lim.MaxRecordsPerRequest {
 			return req, &limitError{what: "entries per request", limit: d.lim.MaxRecordsPerRequest, got: e1h.n}
 		}
-		p := e1 + e1h.size
-		for i := 0; i < e1h.n; i++ {
-			end, _ := skip(b, p)
-			if err := d.entry(&req, b, p, end); err != nil {
-				return req, err
-			}
-			p = end
-		}
-		return req, nil
+		d.it = entryIter{kind: iterArray, b: b, p: e1 + e1h.size, left: e1h.n}
+		return req, d.fill(&req)
 	}
 	// PackedForward: a msgpack stream of entries inside a str or bin.
 	stream := b[e1+e1h.size : e1end]
@@ -405,17 +402,127 @@ func (d *Decoder) decode(b []byte) (req Request, err error) {
 			return req, fmt.Errorf("%w (request tag %q)", err, clip(req.Tag))
 		}
 	}
-	for p := 0; p < len(stream); {
-		end, err := skip(stream, p)
-		if err != nil {
-			return req, malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), p, len(stream), err)
-		}
-		if err := d.entry(&req, stream, p, end); err != nil {
-			return req, err
-		}
-		p = end
+	d.it = entryIter{kind: iterPacked, b: stream}
+	return req, d.fill(&req)
+}
+
+// entryIter is where decoding the entries of the last request stands, for
+// a Decoder whose maxBatch bounds Request.Entries (see More).
+type entryIter struct {
+	kind    uint8 // iterNone: every entry is in Request.Entries
+	b       []byte
+	p, left int      // iterArray: offset in b, entries left; iterPacked: offset in b
+	js      jsonIter // iterJSON
+	checked bool     // the entries after the first batch were checked
+}
+
+const (
+	iterNone = iota
+	iterArray
+	iterPacked
+	iterJSON
+)
+
+// More replaces req.Entries with the next entries of the request Decode or
+// DecodeJSON returned last, when the Decoder hands them out in batches of
+// maxBatch (a Server's connection does: the decoded entry list of one
+// request then holds at most maxBatch entries, whatever the request's
+// size). It reports false when none are left. req.Invalid and req.BadTime
+// count the entries of the new batch. Before a request's first batch is
+// handed out the rest of its entries are checked, so More returns no error
+// that Decode would have returned; the views stay valid as Decode's do.
+func (d *Decoder) More(req *Request) (bool, error) {
+	if d.it.kind == iterNone {
+		return false, nil
 	}
-	return req, nil
+	d.entries = d.entries[:0]
+	req.Invalid, req.BadTime = 0, 0
+	err := d.fill(req)
+	req.Entries = d.entries
+	return len(req.Entries) > 0 || req.Invalid > 0, err
+}
+
+// fill decodes entries into d.entries until the request has no more or
+// maxBatch are there; then it checks the rest of the request once.
+func (d *Decoder) fill(req *Request) error {
+	it := &d.it
+	for d.maxBatch == 0 || len(d.entries) < d.maxBatch {
+		ok, err := d.step(req)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			it.kind = iterNone
+			return nil
+		}
+	}
+	if !it.checked {
+		it.checked = true
+		return d.checkRest(req)
+	}
+	return nil
+}
+
+// step decodes the next entry, reporting false when there is none.
+func (d *Decoder) step(req *Request) (bool, error) {
+	it := &d.it
+	switch it.kind {
+	case iterArray:
+		if it.left == 0 {
+			return false, nil
+		}
+		end, _ := skip(it.b, it.p) // framed by frame.scan
+		err := d.entry(req, it.b, it.p, end)
+		it.p, it.left = end, it.left-1
+		return true, err
+	case iterPacked:
+		if it.p >= len(it.b) {
+			return false, nil
+		}
+		end, err := skip(it.b, it.p)
+		if err != nil {
+			return false, malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), it.p, len(it.b), err)
+		}
+		err = d.entry(req, it.b, it.p, end)
+		it.p = end
+		return true, err
+	case iterJSON:
+		s, e, ok := it.js.next()
+		if !ok {
+			return false, nil
+		}
+		return true, d.jsonElem(req, it.js.b[s:e])
+	}
+	return false, nil
+}
+
+// checkRest checks that the entries not decoded yet are well-formed and
+// within MaxRecordsPerRequest, without decoding them.
+func (d *Decoder) checkRest(req *Request) error {
+	it := d.it
+	n := d.seen
+	switch it.kind {
+	case iterArray:
+		n += it.left
+	case iterPacked:
+		for p := it.p; p < len(it.b) && n <= d.lim.MaxRecordsPerRequest; n++ {
+			end, err := skip(it.b, p)
+			if err != nil {
+				return malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), p, len(it.b), err)
+			}
+			p = end
+		}
+	case iterJSON:
+		for js := it.js; n <= d.lim.MaxRecordsPerRequest; n++ {
+			if _, _, ok := js.next(); !ok {
+				break
+			}
+		}
+	}
+	if n > d.lim.MaxRecordsPerRequest {
+		return &limitError{what: "entries per request", limit: d.lim.MaxRecordsPerRequest, got: n}
+	}
+	return nil
 }
 
 // options reads the option map at b[off:]. The value is known to be complete.

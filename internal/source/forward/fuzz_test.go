@@ -45,6 +45,7 @@ func checkDecodeStream(t *testing.T, data []byte) {
 		if n == 0 {
 			t.Fatalf("no progress and no error")
 		}
+		checkBatched(t, buf[:n], false, &req)
 		for _, e := range req.Entries {
 			if out, err := AppendRecordJSON(nil, e.Record); err == nil && !json.Valid([]byte("{"+string(out)+"}")) {
 				t.Fatalf("invalid JSON {%s} from %x", out, e.Record)
@@ -123,5 +124,49 @@ func FuzzDecodeJSON(f *testing.F) {
 				t.Fatalf("record %q", e.Record)
 			}
 		}
+		if err == nil {
+			checkBatched(t, data, true, &req) // whole: a number ends only at what follows it
+		}
 	})
+}
+
+// checkBatched decodes one request that a Decoder without maxBatch decoded
+// into want with a Decoder handing out 2 entries at a time: Decode must
+// succeed too, and the batches add up to the same entries and counts.
+func checkBatched(t *testing.T, b []byte, isJSON bool, want *Request) {
+	t.Helper()
+	d := NewDecoder(fuzzLimits)
+	d.maxBatch = 2
+	var (
+		req Request
+		err error
+	)
+	if isJSON {
+		req, _, err = d.DecodeJSON(b)
+	} else {
+		req, _, err = d.Decode(b)
+	}
+	if err != nil {
+		t.Fatalf("batched: %v, unbatched: no error", err)
+	}
+	var got []Entry
+	invalid, badTime := 0, 0
+	for more := true; more; more, err = d.More(&req) {
+		if err != nil {
+			t.Fatalf("batched: More: %v", err)
+		}
+		if len(req.Entries) > 2 {
+			t.Fatalf("batched: %d entries in a batch of 2", len(req.Entries))
+		}
+		got = append(got, req.Entries...)
+		invalid, badTime = invalid+req.Invalid, badTime+req.BadTime
+	}
+	if len(got) != len(want.Entries) || invalid != want.Invalid || badTime != want.BadTime {
+		t.Fatalf("batched: %d entries, %d invalid, %d bad time; unbatched %d, %d, %d", len(got), invalid, badTime, len(want.Entries), want.Invalid, want.BadTime)
+	}
+	for i := range got {
+		if got[i].Time != want.Entries[i].Time || string(got[i].Record) != string(want.Entries[i].Record) {
+			t.Fatalf("batched: entry %d differs", i)
+		}
+	}
 }

@@ -113,36 +113,26 @@ func (d *Decoder) decodeJSON(b []byte) (req Request, err error) {
 	if req.Mode == ModeMessage {
 		return req, d.jsonEntry(&req, e1, b[el[2][0]:el[2][1]])
 	}
-	ents := jsonIter{b: e1, i: 1, close: ']'}
-	for {
-		s, e, ok := ents.next()
-		if !ok {
-			return req, nil
-		}
-		ent := e1[s:e]
-		if ent[0] != '[' {
-			d.seen++
-			req.Invalid++
-			if err := d.checkSeen(); err != nil {
-				return req, err
-			}
-			continue
-		}
-		pair := jsonIter{b: ent, i: 1, close: ']'}
-		ts, te, ok1 := pair.next()
-		rs, re, ok2 := pair.next()
-		if !ok1 || !ok2 {
-			d.seen++
-			req.Invalid++
-			if err := d.checkSeen(); err != nil {
-				return req, err
-			}
-			continue
-		}
-		if err := d.jsonEntry(&req, ent[ts:te], ent[rs:re]); err != nil {
-			return req, err
-		}
+	d.it = entryIter{kind: iterJSON, js: jsonIter{b: e1, i: 1, close: ']'}}
+	return req, d.fill(&req)
+}
+
+// jsonElem decodes one element of a JSON request's entry array.
+func (d *Decoder) jsonElem(req *Request, ent []byte) error {
+	if ent[0] != '[' {
+		d.seen++
+		req.Invalid++
+		return d.checkSeen()
 	}
+	pair := jsonIter{b: ent, i: 1, close: ']'}
+	ts, te, ok1 := pair.next()
+	rs, re, ok2 := pair.next()
+	if !ok1 || !ok2 {
+		d.seen++
+		req.Invalid++
+		return d.checkSeen()
+	}
+	return d.jsonEntry(req, ent[ts:te], ent[rs:re])
 }
 
 func (d *Decoder) jsonEntry(req *Request, tm, rec []byte) error {

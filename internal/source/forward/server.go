@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -22,9 +23,11 @@ import (
 )
 
 // DefaultAddress is where the server listens unless configured otherwise:
-// Fluentd's port on every interface, which is what Docker's fluentd driver
-// dials by default (tcp://127.0.0.1:24224).
-const DefaultAddress = "0.0.0.0:24224"
+// Fluentd's port on the loopback interface, which is what Docker's fluentd
+// driver dials by default (tcp://127.0.0.1:24224) and what a sidecar's
+// application reaches over its pod's loopback. Other addresses need a shared
+// key or TLS, or ServerConfig.Insecure.
+const DefaultAddress = "127.0.0.1:24224"
 
 // Server defaults, used for zero fields of ServerConfig.
 const (
@@ -34,6 +37,18 @@ const (
 	// messages waits for its next piece before it is shipped incomplete.
 	DefaultPartialTimeout = 5 * time.Second
 )
+
+// MaxConnectionBytes bounds the memory one connection holds outside the
+// buffer budget (ServerConfig.BufferBytes): its small and pooled read
+// buffers, the decompression buffer a Decoder keeps, the lines being joined
+// up to the Joiner's allowance, the decoded entry list of one batch
+// (maxEntryBatch entries), its pending acks and the buffer they are written
+// from (maxAckBytes each), and about 32 KiB of goroutine stacks, TLS state
+// and bookkeeping. The Forward input's memory is at most
+// MaxConnections × MaxConnectionBytes + BufferBytes, plus the pipeline's
+// MaxBytes that its batches take.
+const MaxConnectionBytes = smallBufSize + pooledBufSize + keepZBytes + joinFreeBytes +
+	maxEntryBatch*int64(unsafe.Sizeof(Entry{})) + 2*maxAckBytes + maxChunkBytes + 32<<10
 
 // User is one user name and password of the shared-key handshake.
 type User struct {
@@ -60,6 +75,10 @@ type ServerConfig struct {
 	// PONG. Users, when set, are checked too (user authentication).
 	SharedKey string
 	Users     []User
+	// Insecure allows a TCP address other than loopback without a shared
+	// key and without TLS: anyone who can reach it may then write logs
+	// (--forward-insecure). Without it NewServer refuses such an address.
+	Insecure bool
 	// Hostname is sent in PONG (default: os.Hostname). Fluentd clients
 	// refuse a PONG carrying their own host name.
 	Hostname string
@@ -102,6 +121,8 @@ type ServerConfig struct {
 	// lower-cased and with characters data stream names forbid replaced by
 	// '_'. A record's own data_stream.dataset still wins.
 	DatasetFromTag bool
+	// Streams limits the datasets records may choose (nil: any).
+	Streams *encode.Streams
 	// Static holds pre-encoded JSON members added to every document
 	// (agent, host); input.type is added here.
 	Static []byte
@@ -125,10 +146,13 @@ type ServerStats struct {
 	BufferWaiting           int
 	// Closed counts connections closed because of a problem, by reason
 	// (see CloseReason).
-	Closed     [numReasons]uint64
-	Requests   uint64 // requests with entries or a chunk
-	Records    uint64 // documents queued
-	Acks       uint64 // acks written
+	Closed   [numReasons]uint64
+	Requests uint64 // requests with entries or a chunk
+	Records  uint64 // documents queued
+	Acks     uint64 // acks written
+	// AckWaits counts the times a connection stopped reading because its
+	// client left maxAckBytes of acks unread.
+	AckWaits   uint64
 	Heartbeats uint64 // UDP heartbeats answered
 	// Invalid counts entries that were not [time, record] or whose record
 	// was not a map; BadTime entries whose time could not be read (they
@@ -163,11 +187,12 @@ const (
 	ReasonTruncated                      // the client closed in the middle of a request
 	ReasonAckWrite                       // writing an ack failed (the client stopped reading)
 	ReasonReadError                      // the socket failed (reset...)
+	ReasonEvicted                        // idle, closed to make room for a new connection
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"malformed", "over_limit", "handshake", "tls", "read_timeout", "idle_timeout",
-	"truncated", "ack_write", "read_error"}
+	"truncated", "ack_write", "read_error", "evicted"}
 
 func (r CloseReason) String() string {
 	if r < numReasons {
@@ -263,6 +288,7 @@ type Server struct {
 	active                                   atomic.Int64
 	connections, refused, requests, records  atomic.Uint64
 	acks, heartbeats, invalid, badTime       atomic.Uint64
+	ackWaits, evicted                        atomic.Uint64
 	unsupported, dropped, joined, incomplete atomic.Uint64
 	json, malformed, invalidUTF8, truncated  atomic.Uint64
 	blank, changed                           atomic.Uint64
@@ -307,6 +333,9 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	if len(cfg.Users) > 0 && cfg.SharedKey == "" {
 		return nil, errors.New("forward input: users need a shared key (user authentication is part of the shared-key handshake)")
 	}
+	if open := cfg.Address != "" && !isLoopback(cfg.Address) && cfg.SharedKey == "" && cfg.TLSCertFile == ""; open && !cfg.Insecure {
+		return nil, fmt.Errorf("forward input: refusing to listen on %s, which is not a loopback address, with neither a shared key nor TLS: anyone who can reach it could write into Elasticsearch. Set --forward-shared-key and/or --forward-tls-cert-file and --forward-tls-key-file, listen on 127.0.0.1 or a unix socket (--forward-socket), or accept the risk with --forward-insecure (for example behind a port published on the host's loopback only)", cfg.Address)
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
@@ -332,6 +361,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	}
 	s.index = index
 	s.enc = encode.New(parse.New(static), index, cfg.Namespace)
+	s.enc.Streams = cfg.Streams
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -404,16 +434,22 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// warnIfOpen logs when anyone who can reach the TCP port may write logs.
-func (s *Server) warnIfOpen() {
-	if s.tcp == nil || s.cfg.SharedKey != "" || s.tlsCfg != nil {
-		return
-	}
-	host, _, _ := net.SplitHostPort(s.cfg.Address)
+// isLoopback reports whether address (host:port) is on the loopback
+// interface only: "localhost" or a loopback IP. An empty host means every
+// interface.
+func isLoopback(address string) bool {
+	host, _, _ := net.SplitHostPort(address)
 	if host == "localhost" {
-		return
+		return true
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warnIfOpen logs when anyone who can reach the TCP port may write logs
+// (allowed by ServerConfig.Insecure).
+func (s *Server) warnIfOpen() {
+	if s.tcp == nil || s.cfg.SharedKey != "" || s.tlsCfg != nil || isLoopback(s.cfg.Address) {
 		return
 	}
 	s.log.Warn().Str("address", s.tcp.Addr().String()).
@@ -440,7 +476,7 @@ func (s *Server) UDPAddr() net.Addr {
 func (s *Server) Stats() ServerStats {
 	st := ServerStats{
 		Connections: s.connections.Load(), Active: s.active.Load(), Refused: s.refused.Load(),
-		Requests: s.requests.Load(), Records: s.records.Load(), Acks: s.acks.Load(), Heartbeats: s.heartbeats.Load(),
+		Requests: s.requests.Load(), Records: s.records.Load(), Acks: s.acks.Load(), AckWaits: s.ackWaits.Load(), Heartbeats: s.heartbeats.Load(),
 		Invalid: s.invalid.Load(), BadTime: s.badTime.Load(), Unsupported: s.unsupported.Load(), Dropped: s.dropped.Load(),
 		Joined: s.joined.Load(), Incomplete: s.incomplete.Load(),
 		JSON: s.json.Load(), Malformed: s.malformed.Load(), InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(),
@@ -530,7 +566,7 @@ func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
 			continue
 		}
 		wait = 0
-		if s.active.Add(1) > int64(s.cfg.MaxConnections) {
+		if s.active.Add(1) > int64(s.cfg.MaxConnections) && !s.evictIdle() {
 			s.active.Add(-1)
 			s.refused.Add(1)
 			s.warn.Warn().Str("remote", remote(nc)).Int("max_connections", s.cfg.MaxConnections).
@@ -552,6 +588,39 @@ func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
 		s.readers.Add(1)
 		go c.serve(ctx, queueCtx)
 	}
+}
+
+// minEvictIdle is how long a connection must have been idle before a new
+// connection may take its place.
+const minEvictIdle = time.Second
+
+// evictIdle closes the connection that has been idle longest (no request in
+// progress, no line being joined, no ack pending), if one has been idle for
+// minEvictIdle, to make room for a new connection when MaxConnections are
+// open: connections that hold a slot and send nothing cannot lock out
+// clients with something to send. The closed connection's client loses
+// nothing it was told was delivered; one without acks may lose the record it
+// writes next (as with IdleTimeout). The count of open connections exceeds
+// MaxConnections until the evicted one's goroutine has ended.
+func (s *Server) evictIdle() bool {
+	cutoff := time.Now().Add(-minEvictIdle).UnixNano()
+	var victim *conn
+	oldest := int64(0)
+	s.connsMu.RLock()
+	for _, c := range s.conns {
+		if t := c.idleSince.Load(); t != 0 && t <= cutoff && (victim == nil || t < oldest) && !c.evicted.Load() {
+			victim, oldest = c, t
+		}
+	}
+	s.connsMu.RUnlock()
+	if victim == nil || !victim.evicted.CompareAndSwap(false, true) {
+		return false
+	}
+	s.warn.Info().Str("remote", victim.remote).Int("max_connections", s.cfg.MaxConnections).
+		Dur("idle", time.Duration(time.Now().UnixNano()-oldest)).
+		Msg("Fluent Forward connection closed to make room for a new one: it was idle longest; raise --forward-max-connections if clients reconnect often")
+	victim.close()
+	return true
 }
 
 // track counts a connection goroutine unless the server is closed.

@@ -81,9 +81,19 @@ func BenchmarkServerToBulk(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				// As the read loop: no more requests while the
+				// connection's pending acks are full.
+				if full, _ := c.acks.full(); full {
+					if err := c.waitAckRoom(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
 				c.buf, c.r, c.w = bc.req, 0, len(bc.req)
 				if err := c.process(); err != nil {
 					b.Fatal(err)
+				}
+				if c.r != c.w {
+					b.Fatalf("request %d not processed", i)
 				}
 			}
 			_ = srv.pr.Flush()

@@ -565,6 +565,10 @@ func TestServerMaxConnections(t *testing.T) {
 	write(t, c1, msg("a", t0, mp().mapStr("msg", "1"), nil))
 	write(t, c2, msg("a", t0, mp().mapStr("msg", "2"), nil))
 	h.sink.waitDocs(t, 2)
+	// Half a request each: not idle, so the third is refused rather than
+	// taking an idle one's place (see Server.evictIdle).
+	write(t, c1, []byte{0x93})
+	write(t, c2, []byte{0x93})
 	c3 := h.dial(t)
 	waitClosed(t, c3, 10*time.Second)
 	h.logs.waitLog(t, "too many connections", "forward-max-connections")
@@ -830,19 +834,33 @@ func TestServerUnixSocketAndHeartbeat(t *testing.T) {
 // TLS is logged.
 func TestServerOpenWarning(t *testing.T) {
 	for _, tc := range []struct {
-		addr string
-		key  string
-		warn bool
+		addr     string
+		key      string
+		insecure bool
+		refused  bool
+		warn     bool
 	}{
-		{"0.0.0.0:0", "", true},
-		{"[::]:0", "", true},
-		{"0.0.0.0:0", "secret", false},
-		{"127.0.0.1:0", "", false},
-		{"localhost:0", "", false},
+		{"0.0.0.0:0", "", false, true, false},
+		{":0", "", false, true, false},
+		{"[::]:0", "", false, true, false},
+		{"0.0.0.0:0", "", true, false, true},
+		{"[::]:0", "", true, false, true},
+		{"0.0.0.0:0", "secret", false, false, false},
+		{"127.0.0.1:0", "", false, false, false},
+		{"localhost:0", "", false, false, false},
 	} {
 		var logs syncBuffer
 		pipe := pipeline.New(testPipeline)
-		srv, err := NewServer(ServerConfig{Address: tc.addr, SharedKey: tc.key, Dataset: "x", Namespace: "y"}, pipe, zerolog.New(&logs))
+		srv, err := NewServer(ServerConfig{Address: tc.addr, SharedKey: tc.key, Insecure: tc.insecure, Dataset: "x", Namespace: "y"}, pipe, zerolog.New(&logs))
+		if tc.refused {
+			if err == nil || !strings.Contains(err.Error(), "--forward-insecure") {
+				t.Errorf("%s: got %v, want a refusal naming --forward-insecure", tc.addr, err)
+			}
+			if srv != nil {
+				srv.Close()
+			}
+			continue
+		}
 		if err != nil {
 			t.Logf("%s: %v (skipped)", tc.addr, err)
 			continue

@@ -30,6 +30,8 @@ type Config struct {
 	// Dataset and Namespace name the target data stream; a line's own
 	// data_stream.dataset overrides Dataset.
 	Dataset, Namespace string
+	// Streams limits the datasets lines may choose (nil: any).
+	Streams *encode.Streams
 	// Static holds pre-encoded JSON members added to every document
 	// (agent, host); input.type is added here.
 	Static []byte
@@ -82,7 +84,9 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 	if len(cfg.Static) > 0 {
 		static = append(append(static, ','), cfg.Static...)
 	}
-	return &Source{cfg: cfg, r: r, pr: pr, enc: encode.New(parse.New(static), index, cfg.Namespace), log: log, runID: runID}, nil
+	enc := encode.New(parse.New(static), index, cfg.Namespace)
+	enc.Streams = cfg.Streams
+	return &Source{cfg: cfg, r: r, pr: pr, enc: enc, log: log, runID: runID}, nil
 }
 
 // Stats returns a snapshot of the counters.

@@ -1,0 +1,105 @@
+// Budget: what a connection borrows from the server's bufferBudget (large
+// read buffers, decompressed entries) and gives back.
+
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// reserve makes sure the buffer budget lends size bytes to the unfinished
+// request. The first reservation of a request waits until the budget has
+// room: for a PackedForward request whose entries are being read exactly
+// size, else the largest size a request may need (its size is not known
+// before its end). More for the same request (a PackedForward option map
+// larger than a read's worth) is taken only when free at once: waiting while
+// holding could deadlock (see bufferBudget), so the request is refused
+// instead.
+func (c *conn) reserve(ctx context.Context, size int) error {
+	b := c.s.budget
+	if c.resv > 0 {
+		if size <= c.resv {
+			return nil
+		}
+		if !b.tryAcquire(int64(size-c.resv), c.resvGz) {
+			return closeWith(ReasonLimit, fmt.Errorf("%w: the request needs a buffer of %d bytes, more than the %d reserved for it, and the Forward buffer budget has no room now (--forward-buffer-bytes)",
+				ErrLimit, size, c.resv))
+		}
+		c.resv = size
+		return nil
+	}
+	exact, gz := false, false
+	if !c.json && c.hs == nil {
+		exact, gz = c.dec.pending(c.buf[c.r:c.w])
+	}
+	resv := c.maxRead()
+	if exact {
+		resv = size
+	}
+	waited, err := b.acquire(ctx, c.dead, int64(resv), gz, false, c.freeJoined)
+	if err != nil {
+		if errors.Is(err, ErrLimit) {
+			return closeWith(ReasonLimit, err)
+		}
+		return err
+	}
+	c.resv, c.resvGz, c.resvReq = resv, gz, c.nreq
+	if waited {
+		// The time spent waiting is the server's, not the client's.
+		now := time.Now()
+		c.lastRead = now
+		if !c.partialSince.IsZero() {
+			c.partialSince = now
+		}
+	}
+	return nil
+}
+
+// unreserve moves the unread bytes (at most a pooled buffer's worth) of a
+// budgeted buffer whose request is done to a pooled buffer, and gives the
+// budget back.
+func (c *conn) unreserve() {
+	pooled := bufPool.Get().(*[]byte)
+	c.setBuf(*pooled, pooled)
+	c.releaseResv()
+}
+
+func (c *conn) releaseResv() {
+	if c.resv > 0 {
+		c.s.budget.release(int64(c.resv), c.resvGz)
+		c.resv = 0
+	}
+}
+
+// acquireScratch lends the decoder a buffer for decompressed entries. The
+// connection holds at most the read reservation of the request being
+// decoded, counted as maybe compressed unless pending saw that its entries
+// are not gzip (then gunzip fails before asking), so it may wait.
+func (c *conn) acquireScratch(n int) error {
+	b := c.s.budget
+	if c.resv > 0 && !c.resvGz {
+		if b.tryAcquire(int64(n), false) {
+			return nil
+		}
+		return fmt.Errorf("%w: no Forward buffer budget free to decompress the request (--forward-buffer-bytes)", ErrLimit)
+	}
+	_, err := b.acquire(c.queueCtx, c.dead, int64(n), false, true, c.freeJoined)
+	return err
+}
+
+func (c *conn) tryScratch(n int) bool { return c.s.budget.tryAcquire(int64(n), false) }
+
+func (c *conn) releaseScratch(n int) { c.s.budget.release(int64(n), false) }
+
+// freeJoined ships the lines being joined when they hold buffer budget: a
+// connection must hold none of that while it waits for more.
+func (c *conn) freeJoined() {
+	if c.join.held == 0 {
+		return
+	}
+	_ = c.flushJoiner(0, true)
+	c.join.discard() // what the pipeline did not take: it is closing
+}
