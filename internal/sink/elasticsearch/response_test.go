@@ -216,15 +216,3 @@ func FuzzDeadLetterItem(f *testing.F) {
 		}
 	})
 }
-
-// FuzzRetryAfter: any header value gives a wait that is not negative.
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "1", "120", "-1", "9223372036854775807", "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		if d := retryAfter(v); d < 0 {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
-		}
-	})
-}

@@ -923,3 +923,89 @@ func TestCutUTF8(t *testing.T) {
 	f("€", 0, "")
 	f("\x80\x80\x80", 2, "") // no rune start at all
 }
+
+// One item in three answered 429 in every request, as a busy cluster does:
+// each round gets two thirds accepted, so the rest goes again at once. With
+// a retry delay of an hour, the old policy (doubling per round) parked the
+// batch past the hang guard; progress-following delivers it without a wait.
+func TestPartialRejectionFollowsProgress(t *testing.T) {
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		st := make([]int, len(r.Items))
+		for i := range st {
+			st[i] = 201
+			if i%3 == 2 {
+				st[i] = 429
+			}
+		}
+		return answer{items: st}
+	})
+	s, _ := newTestSink(t, es.URL(), func(c *Config) { c.RetryInitial, c.RetryMax = time.Hour, time.Hour })
+	b := newBatch(3, docs("third", 90)...)
+	runAll(t, s, b)
+	checkDone(t, b)
+	// 90 -> 30 -> 10 -> 3 -> 1 items: every round accepted two thirds.
+	checkStats(t, s, Stats{Indexed: 90, Retried: 30 + 10 + 3 + 1, Requests: 5})
+	if st := s.Stats(); st.BackoffWait > time.Second {
+		t.Errorf("waited %v in backoff although every round made progress", st.BackoffWait)
+	}
+}
+
+// Whole-request and per-item refusals are the same to the backoff: a round
+// with nothing accepted (every item 429) waits and grows the delay, as a 429
+// for the request does.
+func TestNothingAcceptedWaits(t *testing.T) {
+	for _, whole := range []bool{true, false} {
+		es := newFakeES(t, func(n int, r *bulkReq) answer {
+			if n >= 3 {
+				return answer{}
+			}
+			if whole {
+				return answer{status: 429, body: `{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}`}
+			}
+			st := make([]int, len(r.Items))
+			for i := range st {
+				st[i] = 429
+			}
+			return answer{items: st}
+		})
+		s, _ := newTestSink(t, es.URL(), func(c *Config) { c.RetryInitial, c.RetryMax = 20*time.Millisecond, time.Second })
+		b := newBatch(4, docs("none", 4)...)
+		runAll(t, s, b)
+		checkDone(t, b)
+		reqs := es.requests()
+		if len(reqs) != 4 {
+			t.Fatalf("whole=%v: requests: got %d, want 4", whole, len(reqs))
+		}
+		// Waits of [10,20], [20,40] and [40,80] ms: the third gap is at
+		// least the first delay doubled twice, halved by jitter.
+		if gap := reqs[3].At.Sub(reqs[2].At); gap < 40*time.Millisecond {
+			t.Errorf("whole=%v: third retry after %v, want at least 40ms (the delay grows when nothing is accepted)", whole, gap)
+		}
+	}
+}
+
+// Health follows the requests: unreachable while connections are refused
+// or 503 comes back, reachable again at the first answer.
+func TestHealth(t *testing.T) {
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		if n < 2 {
+			return answer{status: 503, body: `{"error":"unavailable"}`}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	if h := s.Health(); !h.LastSuccess.IsZero() || !h.UnreachableSince.IsZero() {
+		t.Fatalf("before any request: %+v", h)
+	}
+	s.answered(503, []byte("down"))
+	h := s.Health()
+	if h.UnreachableSince.IsZero() || !strings.Contains(h.LastError, "503") {
+		t.Fatalf("after a 503: %+v, want unreachable with the status in the error", h)
+	}
+	b := newBatch(5, docs("h", 2)...)
+	runAll(t, s, b)
+	checkDone(t, b)
+	if h := s.Health(); h.LastSuccess.IsZero() || !h.UnreachableSince.IsZero() || !h.OldestRequest.IsZero() {
+		t.Fatalf("after delivery: %+v, want a success, reachable, no request waiting", h)
+	}
+}
