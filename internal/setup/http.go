@@ -243,4 +243,3 @@ func excerpt(b []byte) string {
 	}
 	return s
 }
-
