@@ -216,7 +216,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.rejectItems(w, r, body, f.RejectEvery)
 		return
 	}
-	res, resBody, err := p.forward(r.Context(), r, body, r.Header.Get("Content-Encoding"))
+	res, resBody, err := p.forward(r.Context(), r, body, r.Header.Get("Content-Encoding"), false)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -231,8 +231,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // forward sends the request to the target with body and returns the answer,
-// read whole.
-func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte, encoding string) (*http.Response, []byte, error) {
+// read whole; plain asks for an answer that is not compressed, to decode it.
+func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte, encoding string, plain bool) (*http.Response, []byte, error) {
 	u := *p.target
 	u.Path = r.URL.Path
 	u.RawQuery = r.URL.RawQuery
@@ -242,6 +242,9 @@ func (p *Proxy) forward(ctx context.Context, r *http.Request, body []byte, encod
 	}
 	copyHeader(req.Header, r.Header)
 	req.Header.Del("Content-Encoding")
+	if plain {
+		req.Header.Del("Accept-Encoding")
+	}
 	if encoding != "" {
 		req.Header.Set("Content-Encoding", encoding)
 	}
@@ -298,7 +301,7 @@ func (p *Proxy) rejectItems(w http.ResponseWriter, r *http.Request, body []byte,
 	var results []json.RawMessage
 	hdr := http.Header{}
 	if len(kept) > 0 {
-		res, resBody, err := p.forward(r.Context(), r, kept, "")
+		res, resBody, err := p.forward(r.Context(), r, kept, "", true)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return

@@ -2,6 +2,7 @@ package faultproxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -130,5 +131,49 @@ func TestFaults(t *testing.T) {
 	res.Body.Close()
 	if d := time.Since(start); d < 50*time.Millisecond {
 		t.Fatalf("Latency 50ms: answered after %v", d)
+	}
+}
+
+// RejectEvery decodes the answer, so it must get one that is not
+// compressed even when the client accepts gzip.
+func TestRejectEveryWithGzipAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		n := bytes.Count(b, []byte("\n")) / 2
+		var out strings.Builder
+		out.WriteString(`{"errors":false,"items":[`)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(`{"create":{"status":201}}`)
+		}
+		out.WriteString("]}")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			io.WriteString(zw, out.String())
+			zw.Close()
+			return
+		}
+		io.WriteString(w, out.String())
+	}))
+	defer srv.Close()
+	p, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Set(Fault{RejectEvery: 2})
+	req, _ := http.NewRequest("POST", p.URL()+"/_bulk", strings.NewReader(bulkBody(4)))
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || strings.Count(string(b), `"status":429`) != 2 || strings.Count(string(b), `"status":201`) != 2 {
+		t.Fatalf("got %d %q, want two 201 and two 429 items", res.StatusCode, b)
 	}
 }
