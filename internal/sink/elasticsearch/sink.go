@@ -244,9 +244,14 @@ type worker struct {
 	resp  bytes.Buffer
 	bo    backoff.Backoff
 	items []pend // scratch of deliverBatch, reused
-	// again is the body of a retry: the items still to send, joined. It is
+	// inPlace is the body buffer of the batch being delivered: a retry
+	// moves the items still to send to its front (see compact), so that a
+	// partial retry needs no memory beyond the batch's own share of the
+	// budget. Nil while a split request is delivered in halves.
+	inPlace []byte
+	// again is the body of a retry when inPlace cannot hold it. It is
 	// reused from round to round and batch to batch (items never point
-	// into it), so a partial retry allocates nothing.
+	// into it).
 	again []byte
 }
 
@@ -274,9 +279,14 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 	for i := range b.Items {
 		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
 	}
+	w.inPlace = b.Body[:0]
 	defer func() {
 		clear(items) // drop the views into the body before it is reused
 		w.items = items[:0]
+		w.inPlace = nil
+		if w.resp.Cap() > maxKeptResponse {
+			w.resp = bytes.Buffer{} // an answer full of item errors: do not keep its buffer
+		}
 	}()
 	if err := w.deliver(ctx, b.Body, items); err != nil {
 		return err
@@ -290,8 +300,11 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 	for len(items) > 0 {
 		if body == nil {
-			w.again = joinItems(w.again[:0], items)
-			body = w.again
+			var ok bool
+			if body, ok = compact(w.inPlace, items); !ok {
+				w.again = joinItems(w.again[:0], items)
+				body = w.again
+			}
 		}
 		status, retryAfter, err := w.send(ctx, body)
 		if err != nil {
@@ -328,6 +341,9 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				continue
 			}
 			w.s.log.Warn().Int("status", status).Int("items", len(items)).Msg("bulk request refused as a whole; splitting it")
+			// The halves must not move each other's bytes: no compaction
+			// from here on.
+			w.inPlace = nil
 			half := len(items) / 2
 			if err := w.deliver(ctx, nil, items[:half]); err != nil {
 				return err
@@ -358,7 +374,10 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			w.bo.Reset()
 			return nil
 		}
-		results, err := parseItems(w.resp.Bytes(), len(items))
+		results, err := parseStatuses(w.resp.Bytes(), len(items))
+		if err == nil && anyDeadLetter(results) {
+			results, err = parseItems(w.resp.Bytes(), len(items))
+		}
 		if err != nil {
 			// Without per-item verdicts nothing can be told apart: send
 			// everything again (ids make that safe).
@@ -429,6 +448,20 @@ func (w *worker) wait(ctx context.Context, d time.Duration) error {
 	err := backoff.Sleep(ctx, d)
 	w.s.backoffWait.Add(int64(time.Since(start)))
 	return err
+}
+
+// maxKeptResponse is the largest response buffer a worker keeps between
+// batches.
+const maxKeptResponse = 1 << 20
+
+// anyDeadLetter reports whether some item is to be dead-lettered.
+func anyDeadLetter(results []itemResult) bool {
+	for i := range results {
+		if classify(results[i].Status) == deadLetter {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRefusedOriginal bounds event.original in the dead letter of a document
@@ -521,6 +554,36 @@ func field(b []byte, key string) []byte {
 		return nil
 	}
 	return rest[:j]
+}
+
+// compact writes items, in order, to the front of buf (within its
+// capacity) and points their views there; it reports false, changing
+// nothing, when they do not fit or buf is nil. It is safe while every item
+// that lives in buf comes, in items, in buffer order and before the items
+// that live elsewhere (dead letters just built): each one then moves to an
+// offset at or before its own, and copy handles the overlap. deliver keeps
+// that order: retried items keep their order, new dead letters go last.
+func compact(buf []byte, items []pend) ([]byte, bool) {
+	if buf == nil {
+		return nil, false
+	}
+	n := 0
+	for _, it := range items {
+		n += len(it.action) + len(it.doc)
+	}
+	if n > cap(buf) {
+		return nil, false
+	}
+	body := buf[:0]
+	for i := range items {
+		it := &items[i]
+		a := len(body)
+		body = append(body, it.action...)
+		d := len(body)
+		body = append(body, it.doc...)
+		it.action, it.doc = body[a:d:d], body[d:len(body):len(body)]
+	}
+	return body, true
 }
 
 // joinItems appends the items, action and document each, to body.

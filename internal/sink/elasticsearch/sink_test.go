@@ -109,6 +109,9 @@ func TestPartialFailureRetriesOnlyFailedItems(t *testing.T) {
 				return 201
 			}))
 			s, _ := newTestSink(t, es.URL(), nil)
+			// Taken before delivery: the sink owns the body until Done and
+			// moves the items to retry to its front.
+			want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3))
 			runAll(t, s, b)
 
 			checkDone(t, b)
@@ -121,7 +124,6 @@ func TestPartialFailureRetriesOnlyFailedItems(t *testing.T) {
 				t.Fatalf("second request ids: got %q, want %q", got, want)
 			}
 			// The retried items are byte for byte the ones of the batch.
-			want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3))
 			if string(reqs[1].Body) != want {
 				t.Errorf("second request body:\ngot  %q\nwant %q", reqs[1].Body, want)
 			}
@@ -1007,5 +1009,39 @@ func TestHealth(t *testing.T) {
 	checkDone(t, b)
 	if h := s.Health(); h.LastSuccess.IsZero() || !h.UnreachableSince.IsZero() || !h.OldestRequest.IsZero() {
 		t.Fatalf("after delivery: %+v, want a success, reachable, no request waiting", h)
+	}
+}
+
+// compact moves the items to retry, then the dead letters built elsewhere,
+// to the front of the batch body, and their views follow; it refuses what
+// does not fit.
+func TestCompact(t *testing.T) {
+	b := newBatch(9, docs("c", 4)...)
+	want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3)) + "DLA\nDLD\n"
+	items := []pend{
+		{action: b.Action(1), doc: b.Document(1)},
+		{action: b.Action(3), doc: b.Document(3)},
+		{action: []byte("DLA\n"), doc: []byte("DLD\n"), dead: true},
+	}
+	body, ok := compact(b.Body[:0], items)
+	if !ok || string(body) != want {
+		t.Fatalf("compact: ok %v, body\n%q\nwant\n%q", ok, body, want)
+	}
+	if &body[0] != &b.Body[:1][0] {
+		t.Fatal("compact did not write into the batch body")
+	}
+	if got := string(joinItems(nil, items)); got != want || !items[2].dead {
+		t.Fatalf("views after compact: %q (dead %v), want %q", got, items[2].dead, want)
+	}
+	// Again, as a second round does: the views now point into the body.
+	body, ok = compact(b.Body[:0], items[1:])
+	if want2 := want[len(items[0].action)+len(items[0].doc):]; !ok || string(body) != want2 {
+		t.Fatalf("second compact: ok %v, body %q, want %q", ok, body, want2)
+	}
+	if _, ok := compact(make([]byte, 0, 4), items); ok {
+		t.Fatal("compact into a buffer too small: ok")
+	}
+	if _, ok := compact(nil, items); ok {
+		t.Fatal("compact into nil: ok")
 	}
 }
