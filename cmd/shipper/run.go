@@ -198,10 +198,11 @@ func setMemoryLimit(budget int64) {
 }
 
 // memoryHeadroom is what the heap needs beside the byte budget: read
-// buffers, per sink worker a compressed request and a response. With 12 MiB
-// the peak RSS reached 52 MiB while catching up after an Elasticsearch
-// restart; with 6 MiB it stayed at 44 MiB (docs/reliability.md).
-const memoryHeadroom = 6 << 20
+// buffers, per sink worker a compressed request and a response. Less costs
+// CPU in the steady state, as the free batch buffers keep the live heap
+// near the budget: at 8 MiB the whole path took 40% more CPU per line,
+// at 12 MiB none (docs/reliability.md, Memory).
+const memoryHeadroom = 12 << 20
 
 // undelivered counts every record read and not delivered: in batches
 // queued or being sent, in the batch being filled, abandoned at the
