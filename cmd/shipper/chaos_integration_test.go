@@ -93,7 +93,7 @@ func runChaos(t *testing.T, c chaosRun) chaosResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	args := []string{"--elasticsearch-url=" + proxy.URL(), "--dataset=" + dataset,
-		"--http-address=127.0.0.1:0", "--flush-interval=200ms", "--ready-stall-timeout=2s", "--shutdown-timeout=30s"}
+		"--http-address=127.0.0.1:0", "--flush-interval=200ms", "--ready-stall-timeout=1s", "--shutdown-timeout=30s"}
 	if !chaosFull() {
 		// Few lines: small batches, so that a fault meets many requests.
 		args = append(args, "--batch-bytes=64KiB")
@@ -304,7 +304,9 @@ func chaosFaultFor() time.Duration {
 	if chaosFull() {
 		return 20 * time.Second
 	}
-	return 2 * time.Second
+	// Longer than --ready-stall-timeout, with room: /readyz must fail
+	// during a hang on a busy machine too.
+	return 3 * time.Second
 }
 
 // TestChaosProxyFaults: each fault of the proxy, on for a while under load,
