@@ -10,6 +10,13 @@ import (
 // item, in request order (every item has a status).
 var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason", "items.*.error.caused_by.reason"}
 
+// bulkFilterPathStatus is what a round needs unless a document is to be
+// dead-lettered: the statuses. The reasons of 20,000 items failed while a
+// restarted node recovers its shards made answers of several MiB per
+// worker; they are asked for (bulkFilterPath) only once a rejected
+// document needs them.
+var bulkFilterPathStatus = []string{"errors", "items.*.status"}
+
 // itemResult is one bulk item's outcome.
 type itemResult struct {
 	Status int `json:"status"`

@@ -249,6 +249,9 @@ type worker struct {
 	// partial retry needs no memory beyond the batch's own share of the
 	// budget. Nil while a split request is delivered in halves.
 	inPlace []byte
+	// reasons asks for the error reasons of the items (bulkFilterPath);
+	// set for the rest of a batch once a document is to be dead-lettered.
+	reasons bool
 	// again is the body of a retry when inPlace cannot hold it. It is
 	// reused from round to round and batch to batch (items never point
 	// into it).
@@ -280,6 +283,7 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
 	}
 	w.inPlace = b.Body[:0]
+	w.reasons = false
 	defer func() {
 		clear(items) // drop the views into the body before it is reused
 		w.items = items[:0]
@@ -375,8 +379,14 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			return nil
 		}
 		results, err := parseStatuses(w.resp.Bytes(), len(items))
+		askReasons := false
 		if err == nil && anyDeadLetter(results) {
 			results, err = parseItems(w.resp.Bytes(), len(items))
+			// Rejected documents without a reason (the request asked for
+			// statuses only) go again, asking for the reasons their dead
+			// letters must carry; they are refused again, or indexed.
+			askReasons = err == nil && !w.reasons && missingReasons(results)
+			w.reasons = w.reasons || askReasons
 		}
 		if err != nil {
 			// Without per-item verdicts nothing can be told apart: send
@@ -409,6 +419,10 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				w.s.retried.Add(1)
 				again = append(again, items[i])
 			case deadLetter:
+				if askReasons {
+					again = append(again, items[i])
+					continue
+				}
 				if items[i].dead {
 					w.s.lost.Add(1)
 					w.s.log.Error().Int("status", r.Status).Str("error_type", r.errorType()).Str("reason", r.reason()).
@@ -453,6 +467,16 @@ func (w *worker) wait(ctx context.Context, d time.Duration) error {
 // maxKeptResponse is the largest response buffer a worker keeps between
 // batches.
 const maxKeptResponse = 1 << 20
+
+// missingReasons reports whether an item to dead-letter has no error.
+func missingReasons(results []itemResult) bool {
+	for i := range results {
+		if classify(results[i].Status) == deadLetter && results[i].Error == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // anyDeadLetter reports whether some item is to be dead-lettered.
 func anyDeadLetter(results []itemResult) bool {
@@ -620,7 +644,11 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	w.s.requests.Add(1)
 	w.s.sending[w.id].Store(time.Now().UnixNano())
 	defer w.s.sending[w.id].Store(0)
-	res, err := esapi.BulkRequest{Body: rd, Header: hdr, FilterPath: bulkFilterPath}.Do(rctx, w.s.client)
+	filter := bulkFilterPathStatus
+	if w.reasons {
+		filter = bulkFilterPath
+	}
+	res, err := esapi.BulkRequest{Body: rd, Header: hdr, FilterPath: filter}.Do(rctx, w.s.client)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot send bulk request of %d bytes to %v: %w", sent, w.s.cfg.URLs, err)
 	}

@@ -49,7 +49,8 @@ func TestDeliverAllCreated(t *testing.T) {
 	if got := r.Header.Get("Content-Encoding"); got != "" {
 		t.Errorf("Content-Encoding: got %q, want none (CompressionLevel 0)", got)
 	}
-	if got, want := r.Query.Get("filter_path"), strings.Join(bulkFilterPath, ","); got != want {
+	// Statuses only: the reasons are asked for when a document is rejected.
+	if got, want := r.Query.Get("filter_path"), strings.Join(bulkFilterPathStatus, ","); got != want {
 		t.Errorf("filter_path: got %q, want %q", got, want)
 	}
 	if !bytes.Equal(r.Body, b.Body) {
@@ -1043,5 +1044,41 @@ func TestCompact(t *testing.T) {
 	}
 	if _, ok := compact(nil, items); ok {
 		t.Fatal("compact into nil: ok")
+	}
+}
+
+// A rejected document in an answer without reasons (the request asked for
+// statuses only, as Elasticsearch then answers) is sent once more, asking
+// for the reasons, and its dead letter carries them.
+func TestRejectedDocumentAsksForReasons(t *testing.T) {
+	b := newBatch(11, docs("r", 2)...)
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		switch n {
+		case 0:
+			return answer{body: `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400}}]}`}
+		case 1:
+			return answer{items: []int{400}}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	runAll(t, s, b)
+	checkDone(t, b)
+	checkStats(t, s, Stats{Indexed: 1, DeadLettered: 1, Requests: 3})
+	reqs := es.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("requests: got %d, want 3", len(reqs))
+	}
+	for i, want := range []string{strings.Join(bulkFilterPathStatus, ","), strings.Join(bulkFilterPath, ","), strings.Join(bulkFilterPath, ",")} {
+		if got := reqs[i].Query.Get("filter_path"); got != want {
+			t.Errorf("request %d filter_path: got %q, want %q", i, got, want)
+		}
+	}
+	if got, want := reqs[1].ids(), []string{b.ids[1]}; !slices.Equal(got, want) {
+		t.Errorf("second request ids: got %q, want %q (only the rejected document)", got, want)
+	}
+	dl := decodeDeadLetter(t, strings.SplitAfterN(string(reqs[2].Body), "\n", 3)[1])
+	if dl.ErrorMsg == "" || strings.HasPrefix(dl.ErrorMsg, "status ") {
+		t.Errorf("dead letter error.message %q, want the reason Elasticsearch gave", dl.ErrorMsg)
 	}
 }
