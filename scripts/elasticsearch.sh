@@ -6,6 +6,8 @@
 #   scripts/elasticsearch.sh fetch             install tools if missing, download + unpack ES into the cache
 #   scripts/elasticsearch.sh start             start a node on a free loopback port, wait for yellow
 #   scripts/elasticsearch.sh stop              stop the node recorded in the state file, remove its temp dir
+#   scripts/elasticsearch.sh restart           stop the recorded node and start it again on the same port
+#                                              with the same data (fault tests: Elasticsearch going away)
 #   scripts/elasticsearch.sh status            print the state of the recorded node
 #   scripts/elasticsearch.sh run -- CMD...     fetch + start a PRIVATE node, run CMD with ELASTICSEARCH_URL
 #                                              exported, always stop, exit with CMD's status
@@ -320,7 +322,8 @@ cmd_start() {
     mkdir -p "$(dirname "$STATE_FILE")"
     exec 9>"$STATE_FILE.lock"
     flock -w 300 9 || die "timed out waiting for $STATE_FILE.lock"
-    if read_state "$STATE_FILE"; then
+    local restart_dir=${RESTART_RUN_DIR:-}
+    if [[ -z "$restart_dir" ]] && read_state "$STATE_FILE"; then
         if group_alive "$S_PGID" "$S_STARTTIME"; then
             log "already running (state file $STATE_FILE)"
             printf 'export ELASTICSEARCH_URL=%s\n' "$S_URL"
@@ -339,7 +342,8 @@ cmd_start() {
 
     # Per-run dir: home/ (hard links to the cache; the cache may sit under a 0700 $HOME, and the
     # launcher cd's into ES_HOME), config/ (ES writes the keystore there), data/, logs/, tmp/.
-    local run_dir
+    local run_dir=$restart_dir
+    if [[ -z "$restart_dir" ]]; then
     run_dir=$(mktemp -d "${TMPDIR:-/tmp}/shipper-es.XXXXXX")
     chmod 0755 "$run_dir"
     if ! cp -al "$CACHE_DIR" "$run_dir/home" 2>/dev/null; then
@@ -373,6 +377,7 @@ EOF
         "${as_user[@]}" test -r "$run_dir/home/lib/elasticsearch-${ES_VERSION}.jar" ||
             { remove_run_dir "$run_dir"; die "$ES_USER cannot read $run_dir (TMPDIR=${TMPDIR:-/tmp} not accessible?)"; }
     fi
+    fi # a new run dir
 
     # setsid: own session and process group, so that stop can kill the launcher and the server
     # JVM together and a Ctrl-C in the terminal does not reach it. The bash records its pid
@@ -461,6 +466,19 @@ cmd_stop() {
     exec 9>&-
 }
 
+# restart: stop the node (SIGTERM, as an orchestrator would) and start it again in the same run
+# dir, so that its data survives, on the same HTTP port.
+cmd_restart() {
+    read_state "$STATE_FILE" || die "not running (no state file $STATE_FILE)"
+    local run_dir=$S_RUN_DIR port=${S_URL##*:}
+    [[ "$port" =~ ^[0-9]+$ && -d "$run_dir/data" ]] || die "state file $STATE_FILE names no port or run dir"
+    kill_group "$S_PGID" "$S_STARTTIME"
+    log "stopped ${S_URL} (pgid $S_PGID); starting it again on port $port"
+    sed -i "s|^http.port: .*|http.port: ${port}|" "$run_dir/config/elasticsearch.yml"
+    rm -f -- "$run_dir/logs/http.ports" "$run_dir/pgid"
+    RESTART_RUN_DIR=$run_dir cmd_start
+}
+
 cmd_status() {
     if read_state "$STATE_FILE" && group_alive "$S_PGID" "$S_STARTTIME"; then
         echo "running: $S_URL (pgid $S_PGID, dir $S_RUN_DIR)"
@@ -517,6 +535,7 @@ main() {
     fetch) cmd_fetch ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
+    restart) cmd_restart ;;
     status) cmd_status ;;
     run) cmd_run "$@" ;;
     *) usage ;;

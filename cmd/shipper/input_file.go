@@ -82,6 +82,11 @@ func (in *fileInput) Run(ctx, queueCtx context.Context) error { return in.src.Ru
 
 func (in *fileInput) Drain(ctx context.Context) error { return in.src.Drain(ctx) }
 
+// Fate says what becomes of undelivered records.
+func (in *fileInput) Fate() string {
+	return "file records are read again from the last checkpoint at the next start"
+}
+
 func (in *fileInput) Summary(e *zerolog.Event) {
 	st := in.src.Stats()
 	e.Dict("file", zerolog.Dict().

@@ -118,6 +118,11 @@ func (in *forwardInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_forward_buffer_waits_total", "Times a Forward connection waited for buffer budget.", st.BufferWaits)
 }
 
+// Fate says what becomes of undelivered records.
+func (in *forwardInput) Fate() string {
+	return "Fluent Forward clients got no ack for undelivered records and send them again if they wait for acks"
+}
+
 func (in *forwardInput) Summary(e *zerolog.Event) {
 	st := in.srv.Stats()
 	closed := zerolog.Dict()

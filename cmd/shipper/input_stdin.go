@@ -47,11 +47,20 @@ func (in *stdinInput) Drain(ctx context.Context) error {
 	return in.pr.Wait(ctx)
 }
 
+// Unqueued counts lines read and never queued (the shutdown deadline passed
+// while they waited for budget).
+func (in *stdinInput) Unqueued() uint64 { return in.src.Stats().Unqueued }
+
+// Fate says what becomes of undelivered lines.
+func (in *stdinInput) Fate() string {
+	return "standard input cannot be read again: undelivered lines are lost"
+}
+
 func (in *stdinInput) Summary(e *zerolog.Event) {
 	st := in.src.Stats()
 	e.Dict("stdin", zerolog.Dict().
 		Uint64("lines", st.Lines).Uint64("bytes", st.Bytes).Uint64("json", st.JSON).
-		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped).
+		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped).Uint64("unqueued", st.Unqueued).
 		Uint64("blank", st.Blank).Uint64("changed", st.Changed))
 }
 

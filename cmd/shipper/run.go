@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,11 +15,20 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/backoff"
 	"shipper/internal/encode"
 	"shipper/internal/pipeline"
 	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/status"
+)
+
+// Exit codes of 'shipper run' (documented in the README, Delivery).
+const (
+	exitDelivered   = 0 // everything read was delivered
+	exitFailed      = 1 // an input failed; what it read was delivered
+	exitConfig      = 2 // invalid configuration or cannot start
+	exitUndelivered = 3 // records read were left undelivered (counted in the summary)
 )
 
 func runCmd(args []string) int {
@@ -27,6 +38,7 @@ func runCmd(args []string) int {
 	}
 	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
+	setMemoryLimit(int64(cfg.BufferBytes))
 
 	sinkCfg, err := sinkConfig(&cfg)
 	if err != nil {
@@ -50,14 +62,12 @@ func runCmd(args []string) int {
 		return 2
 	}
 
-	// Readiness: Elasticsearch answered at least once.
+	// Readiness: Elasticsearch answered, answers still, and records do not
+	// wait without anything being delivered.
 	var esReached atomic.Bool
 	if cfg.HTTPAddress != "" {
 		srv, err := status.New(cfg.HTTPAddress, func() error {
-			if !esReached.Load() {
-				return errors.New("Elasticsearch not reached yet")
-			}
-			return nil
+			return ready(time.Now(), esReached.Load(), pipe, sink.Health(), cfg.ReadyStallTimeout)
 		}, func(w *status.Writer) {
 			writeMetrics(w, pipe, sink)
 			w.Counter("shipper_dataset_rejected_total", "Records whose data_stream.dataset was refused (--datasets-allowed, --max-datasets): sent to the default data stream, flagged labels.dataset_rejected.", streams.Rejected())
@@ -105,8 +115,12 @@ func runCmd(args []string) int {
 			// checkpoint write): a second signal still ends it.
 			sig = <-sigs
 		}
-		log.Warn().Str("signal", sig.String()).Msg("second signal: exiting now")
-		os.Exit(1)
+		n := undelivered(pipe, ins)
+		log.Warn().Str("signal", sig.String()).Uint64("records_undelivered", n).Msg("second signal: exiting now")
+		if n > 0 {
+			os.Exit(exitUndelivered)
+		}
+		os.Exit(exitDelivered)
 	}()
 
 	log.Info().Str("version", version).Str("ephemeral_id", strconv.FormatUint(runID, 16)).Strs("inputs", cfg.Inputs).Strs("elasticsearch", redact.URLs(cfg.ElasticsearchURLs)).
@@ -141,33 +155,130 @@ func runCmd(args []string) int {
 	wg.Wait()
 
 	// Deliver everything read, until the deadline that a signal starts.
-	exit := 0
-	for i, in := range ins {
+	drained := true
+	for _, in := range ins {
 		if err := in.Drain(queueCtx); err != nil {
-			st := pipe.Stats()
-			log.Error().Err(err).Str("input", cfg.Inputs[i]).Uint64("records_undelivered", st.Items-st.Acked).
-				Msg("shutdown deadline passed before everything was delivered; raise --shutdown-timeout")
-			exit = 1
+			drained = false
 		}
 	}
-	if exit != 0 {
-		abortSink()
-	}
+	// What the sink knows now, before its requests are aborted, tells why
+	// records are left (a request that hangs is still in flight).
+	health, reached := sink.Health(), esReached.Load()
+	// Everything read is delivered, or the deadline passed: either way the
+	// sink has nothing left to do. It may still be installing templates
+	// against an unreachable Elasticsearch ('true | shipper'): that must
+	// not delay the exit.
 	pipe.Close()
-	select {
-	case <-sinkDone:
-	case <-queueCtx.Done():
-		// Past the deadline with the queue delivered, the sink may still be
-		// retrying its start-up checks against an unreachable Elasticsearch.
-		abortSink()
-		<-sinkDone
-	}
+	abortSink()
+	<-sinkDone
 	pastDeadline()
-	logSummary(log, ins, sink.Stats())
-	if failed.Load() && exit == 0 {
-		exit = 1
+
+	exit := exitDelivered
+	if failed.Load() {
+		exit = exitFailed
 	}
+	n := undelivered(pipe, ins)
+	if !drained || n > 0 {
+		exit = exitUndelivered
+		cause, advice := undeliveredCause(time.Now(), reached, health, cfg.ShutdownTimeout, cfg.RequestTimeout)
+		e := log.Error().Uint64("records_undelivered", n).Str("cause", cause)
+		if health.LastError != "" {
+			e = e.Str("last_error", health.LastError)
+		}
+		e.Msg("records left undelivered: " + advice + "; " + fates(ins))
+	}
+	logSummary(log, ins, pipe.Stats(), n, sink.Stats())
 	return exit
+}
+
+// setMemoryLimit sets a soft memory limit for the garbage collector unless
+// GOMEMLIMIT does: the byte budget plus memoryHeadroom. Without it the
+// heap may grow to twice what is live before a collection, which is what
+// pushed the peak RSS past the budget while catching up after an outage.
+func setMemoryLimit(budget int64) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(budget + memoryHeadroom)
+}
+
+// memoryHeadroom is what the heap needs beside the byte budget: read
+// buffers, per sink worker a compressed request and a response. Less costs
+// CPU in the steady state, as the free batch buffers keep the live heap
+// near the budget: at 8 MiB the whole path took 40% more CPU per line,
+// at 12 MiB none (docs/reliability.md, Memory).
+const memoryHeadroom = 12 << 20
+
+// undelivered counts every record read and not delivered: in batches
+// queued or being sent, in the batch being filled, abandoned at the
+// deadline, and read by an input but never queued.
+func undelivered(pipe *pipeline.Pipeline, ins []input) uint64 {
+	n := pipe.Stats().Undelivered()
+	for _, in := range ins {
+		if u, ok := in.(interface{ Unqueued() uint64 }); ok {
+			n += u.Unqueued()
+		}
+	}
+	return n
+}
+
+// fates says what becomes of the undelivered records of each input.
+func fates(ins []input) string {
+	s := ""
+	for _, in := range ins {
+		f, ok := in.(interface{ Fate() string })
+		if !ok {
+			continue
+		}
+		if s != "" {
+			s += "; "
+		}
+		s += f.Fate()
+	}
+	return s
+}
+
+// undeliveredCause tells why records were left undelivered at shutdown, and
+// what to do about it.
+func undeliveredCause(now time.Time, reached bool, h es.Health, shutdownTimeout, requestTimeout time.Duration) (cause, advice string) {
+	switch {
+	case !reached && h.LastSuccess.IsZero():
+		return "elasticsearch_unreachable", "Elasticsearch could not be reached at all (check --elasticsearch-url, the network and credentials)"
+	case !h.UnreachableSince.IsZero():
+		return "elasticsearch_unreachable", fmt.Sprintf("Elasticsearch has been unreachable since %s (%s ago); "+
+			"waiting longer would not have helped unless it came back", h.UnreachableSince.UTC().Format(time.RFC3339), now.Sub(h.UnreachableSince).Round(time.Second))
+	case !h.OldestRequest.IsZero() && now.Sub(h.OldestRequest) >= shutdownTimeout/2:
+		return "elasticsearch_not_answering", fmt.Sprintf("a bulk request has waited %s for an answer (--request-timeout=%s): Elasticsearch accepts connections but does not answer",
+			now.Sub(h.OldestRequest).Round(time.Second), requestTimeout)
+	default:
+		return "elasticsearch_slow", "Elasticsearch did not take everything within --shutdown-timeout=" + shutdownTimeout.String() +
+			" (it is slow or rejecting with 429); raise --shutdown-timeout, or lower --buffer-bytes so that less waits"
+	}
+}
+
+// ready is the readiness check: nil when the shipper is ready.
+func ready(now time.Time, reached bool, pipe *pipeline.Pipeline, h es.Health, stall time.Duration) error {
+	if !reached {
+		return errors.New("Elasticsearch not reached yet")
+	}
+	if !h.UnreachableSince.IsZero() {
+		return fmt.Errorf("Elasticsearch unreachable since %s: %s", h.UnreachableSince.UTC().Format(time.RFC3339), h.LastError)
+	}
+	st := pipe.Stats()
+	waiting := st.Items - st.Acked + st.Open
+	if waiting == 0 {
+		return nil
+	}
+	// The stall runs from the last delivery or, when the records came
+	// later, from the oldest of them.
+	since := pipe.LastDelivery()
+	if o := pipe.Oldest(); o.After(since) {
+		since = o
+	}
+	if !since.IsZero() && now.Sub(since) >= stall {
+		return fmt.Errorf("%d records wait and none was delivered for %s (--ready-stall-timeout=%s)", waiting, now.Sub(since).Round(time.Second), stall)
+	}
+	return nil
 }
 
 // ensureTemplates installs the index templates when missing, retrying while
@@ -175,7 +286,7 @@ func runCmd(args []string) int {
 // logged and shipping goes on: templates may be managed by 'shipper setup'.
 // It reports whether Elasticsearch answered.
 func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) bool {
-	wait := 500 * time.Millisecond
+	bo := backoff.Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
 	for {
 		state, err := sink.EnsureTemplates(ctx)
 		if err == nil {
@@ -195,21 +306,21 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")
 			return true
 		}
+		wait := bo.Failed(0)
 		log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("Elasticsearch unreachable; will retry")
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, wait) != nil {
 			return false
 		}
-		wait = min(2*wait, 30*time.Second)
 	}
 }
 
-func logSummary(log zerolog.Logger, ins []input, out es.Stats) {
+func logSummary(log zerolog.Logger, ins []input, p pipeline.Stats, undelivered uint64, out es.Stats) {
 	e := log.Info()
 	for _, in := range ins {
 		in.Summary(e)
 	}
+	e.Uint64("records_queued", p.Items).Uint64("records_delivered", p.Acked).Uint64("records_undelivered", undelivered).
+		Dur("backoff_wait", out.BackoffWait)
 	e.Uint64("indexed", out.Indexed).Uint64("duplicates", out.Duplicates).Uint64("dead_lettered", out.DeadLettered).
 		Uint64("lost", out.Lost).Uint64("item_retries", out.Retried).Uint64("requests", out.Requests).
 		Uint64("request_failures", out.Failures).Uint64("bytes_sent", out.BytesSent).Uint64("bytes_uncompressed", out.BytesRaw).
@@ -224,6 +335,12 @@ func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink *es.Sink) {
 	w.Counter("shipper_batches_total", "Batches queued for delivery.", p.Batches)
 	w.Counter("shipper_records_queued_total", "Records queued for delivery.", p.Items)
 	w.Counter("shipper_records_acked_total", "Records delivered (indexed, already present or dead-lettered).", p.Acked)
+	w.Gauge("shipper_records_undelivered", "Records taken into the pipeline and not delivered yet (being filled, queued or sent).", float64(p.Items-p.Acked+p.Open))
+	age := 0.0
+	if o := pipe.Oldest(); !o.IsZero() {
+		age = time.Since(o).Seconds()
+	}
+	w.Gauge("shipper_oldest_undelivered_age_seconds", "Age of the oldest record not delivered yet; 0 when none waits.", age)
 	s := sink.Stats()
 	w.Counter("shipper_es_indexed_total", "Documents indexed.", s.Indexed)
 	w.Counter("shipper_es_duplicates_total", "Documents already present (409 on create).", s.Duplicates)

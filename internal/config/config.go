@@ -63,6 +63,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	HostName        string
+
+	// ReadyStallTimeout: /readyz fails when records wait and none was
+	// delivered for this long.
+	ReadyStallTimeout time.Duration
 }
 
 // Default returns the defaults.
@@ -90,6 +94,7 @@ func Default() Config {
 		BatchBytes:        4 << 20,
 		FlushInterval:     time.Second,
 		ShutdownTimeout:   30 * time.Second,
+		ReadyStallTimeout: time.Minute,
 		LogLevel:          "info",
 		HostName:          host,
 	}
@@ -232,6 +237,7 @@ func (c *Config) options() []option {
 
 		{"http-address", []string{"SHIPPER_HTTP_ADDRESS"}, "serve /healthz, /readyz and /metrics (Prometheus text) on this address, e.g. :8686; empty: off", stringValue{&c.HTTPAddress}},
 		{"shutdown-timeout", []string{"SHIPPER_SHUTDOWN_TIMEOUT"}, "on SIGTERM/SIGINT, time to deliver what was read before giving up", durationValue{&c.ShutdownTimeout}},
+		{"ready-stall-timeout", []string{"SHIPPER_READY_STALL_TIMEOUT"}, "/readyz fails when records wait and none was delivered for this long", durationValue{&c.ReadyStallTimeout}},
 		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
@@ -355,6 +361,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("--shutdown-timeout must be positive")
+	}
+	if c.ReadyStallTimeout <= 0 {
+		bad("--ready-stall-timeout must be positive")
 	}
 	if c.Templates != "auto" && c.Templates != "skip" {
 		bad("--templates %q: want auto or skip", c.Templates)

@@ -71,7 +71,17 @@ type Stats struct {
 	UsedBytes int64  // budget in use now
 	MaxBytes  int64
 	Waits     uint64 // times a producer had to wait for budget
+	// Open counts the items in batches being filled (published at each
+	// Producer.End, so it lags a chunk in progress).
+	Open uint64
+	// Abandoned counts items of batches that could not be queued (the
+	// pipeline was closed): read, never delivered.
+	Abandoned uint64
 }
+
+// Undelivered is the number of items the pipeline took in and has not
+// delivered: sealed and not acknowledged, being filled, or abandoned.
+func (s Stats) Undelivered() uint64 { return s.Items - s.Acked + s.Open + s.Abandoned }
 
 // Pipeline owns the byte budget and the queue of sealed batches.
 type Pipeline struct {
@@ -90,7 +100,11 @@ type Pipeline struct {
 	closed    chan struct{}
 	closeMu   sync.RWMutex // held for reading while sending to out
 
-	batches, items, acked atomic.Uint64
+	batches, items, acked, abandoned atomic.Uint64
+	lastAck                          atomic.Int64 // unix nanoseconds
+
+	prodMu    sync.Mutex
+	producers []*Producer // every producer made, for Stats and Oldest
 }
 
 // New returns a pipeline. Call Close once every producer is closed, so the
@@ -131,14 +145,48 @@ func (p *Pipeline) Config() Config { return p.cfg }
 // Stats returns a snapshot of the counters.
 func (p *Pipeline) Stats() Stats {
 	used, waits := p.budget.snapshot()
+	// Acknowledged before sealed: both only grow, and an item is sealed
+	// before it is acknowledged, so Items-Acked cannot underflow.
+	acked := p.acked.Load()
+	var open uint64
+	p.prodMu.Lock()
+	for _, pr := range p.producers {
+		open += uint64(pr.open.Load())
+	}
+	p.prodMu.Unlock()
 	return Stats{
 		Batches:   p.batches.Load(),
 		Items:     p.items.Load(),
-		Acked:     p.acked.Load(),
+		Acked:     acked,
 		UsedBytes: used,
 		MaxBytes:  p.cfg.MaxBytes,
 		Waits:     waits,
+		Open:      open,
+		Abandoned: p.abandoned.Load(),
 	}
+}
+
+// Oldest returns when the oldest record not yet delivered entered the
+// pipeline, zero when every record is delivered. Safe for concurrent use;
+// it never waits for a producer.
+func (p *Pipeline) Oldest() time.Time {
+	var oldest time.Time
+	p.prodMu.Lock()
+	defer p.prodMu.Unlock()
+	for _, pr := range p.producers {
+		if t := pr.oldest(); !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	return oldest
+}
+
+// LastDelivery returns when a batch was last acknowledged (zero: never).
+func (p *Pipeline) LastDelivery() time.Time {
+	if ns := p.lastAck.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Close closes the queue. Producers must be closed (and flushed) first; a
@@ -208,6 +256,7 @@ func (p *Pipeline) send(b *event.Batch) error {
 // recycle returns a delivered batch's budget and buffers.
 func (p *Pipeline) recycle(b *event.Batch) {
 	p.acked.Add(uint64(len(b.Items)))
+	p.lastAck.Store(time.Now().UnixNano())
 	p.putBack(b)
 }
 

@@ -232,3 +232,74 @@ func TestFlushMarksOnly(t *testing.T) {
 		t.Fatalf("acked %v, want [9]", acked)
 	}
 }
+
+// Undelivered counts every item taken in and not delivered, wherever it is:
+// in the batch being filled, sealed and queued, and abandoned when the
+// pipeline closed under a batch. Oldest follows the oldest of them.
+func TestUndeliveredAndOldest(t *testing.T) {
+	const batch = 1 << 10
+	p := New(Config{MaxBytes: 64 * BatchReserve(batch), BatchBytes: batch, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	ctx := context.Background()
+	check := func(what string, want uint64, oldest bool) {
+		t.Helper()
+		if got := p.Stats().Undelivered(); got != want {
+			t.Fatalf("%s: undelivered %d, want %d (stats %+v)", what, got, want, p.Stats())
+		}
+		if got := p.Oldest(); got.IsZero() == oldest {
+			t.Fatalf("%s: oldest undelivered %v, want zero: %v", what, got, !oldest)
+		}
+	}
+	check("empty", 0, false)
+	before := time.Now()
+	if err := fill(t, ctx, pr, 3, 10, 0); err != nil { // stays in the open batch
+		t.Fatal(err)
+	}
+	check("open batch", 3, true)
+	if o := p.Oldest(); o.Before(before) {
+		t.Fatalf("oldest %v is before the first record came (%v)", o, before)
+	}
+	first := p.Oldest()
+	if err := pr.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("sealed", 3, true)
+	if err := fill(t, ctx, pr, 200, 10, 0); err != nil { // two sealed, one open
+		t.Fatal(err)
+	}
+	check("more", 203, true)
+	if got := p.Oldest(); !got.Equal(first) {
+		t.Fatalf("oldest %v, want the first batch's %v", got, first)
+	}
+	if !p.LastDelivery().IsZero() {
+		t.Fatal("a delivery before any ack")
+	}
+	(<-p.Batches()).Done()
+	check("first delivered", 200, true)
+	if got := p.Oldest(); !got.After(first) && !got.Equal(first) {
+		t.Fatalf("oldest after the first delivery: %v, not after %v", got, first)
+	}
+	if p.LastDelivery().IsZero() {
+		t.Fatal("no last delivery after an ack")
+	}
+	// Close with a batch being filled: its records are abandoned.
+	b, err := pr.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	pr.End()
+	if err := pr.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Close after the pipeline closed: %v, want ErrClosed", err)
+	}
+	_ = b
+	st := p.Stats()
+	if st.Abandoned == 0 || st.Open != 0 {
+		t.Fatalf("after closing under an open batch: %+v, want abandoned items and none open", st)
+	}
+	check("closed", 200, true)
+	for b := range p.Batches() {
+		b.Done()
+	}
+	check("all queued delivered", st.Abandoned, false)
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/event"
@@ -33,8 +34,15 @@ type Producer struct {
 	nextSeq  uint64
 	sendErr  error
 
+	// open and openFirst mirror the batch being filled (its items, when
+	// its first record came, unix nanoseconds) for Undelivered and Oldest,
+	// which must not wait for mu: it is held while Begin waits for budget.
+	// They are updated at End and when the batch is sealed.
+	open, openFirst atomic.Int64
+
 	ackMu     sync.Mutex
 	ackNext   uint64                  // the next sequence number to acknowledge
+	sealedAt  []time.Time             // per batch from ackNext on: when its first record came
 	done      map[uint64]*event.Batch // delivered, waiting for earlier batches
 	drained   chan struct{}           // closed and replaced whenever ackNext advances
 	stopOnce  sync.Once
@@ -55,6 +63,9 @@ func (p *Pipeline) NewProducer(onAck func(marks []uint64, items int)) *Producer 
 		drained: make(chan struct{}),
 		stop:    make(chan struct{}),
 	}
+	p.prodMu.Lock()
+	p.producers = append(p.producers, pr)
+	p.prodMu.Unlock()
 	pr.flusherWG.Add(1)
 	go pr.flusher()
 	return pr
@@ -106,7 +117,36 @@ func (pr *Producer) End() {
 			pr.sendErr = pr.sealLocked()
 		}
 	}
+	pr.mirrorOpen()
 	pr.mu.Unlock()
+}
+
+// mirrorOpen publishes the batch being filled to open and openFirst. pr.mu
+// must be held.
+func (pr *Producer) mirrorOpen() {
+	if b := pr.cur; b != nil && len(b.Items) > 0 {
+		pr.open.Store(int64(len(b.Items)))
+		pr.openFirst.Store(pr.curFirst.UnixNano())
+		return
+	}
+	pr.open.Store(0)
+	pr.openFirst.Store(0)
+}
+
+// oldest returns when the oldest record of the producer that is not yet
+// acknowledged came (zero: none waits).
+func (pr *Producer) oldest() time.Time {
+	pr.ackMu.Lock()
+	defer pr.ackMu.Unlock()
+	if len(pr.sealedAt) > 0 {
+		return pr.sealedAt[0]
+	}
+	if pr.open.Load() > 0 {
+		if ns := pr.openFirst.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+	}
+	return time.Time{}
 }
 
 // Flush seals the current batch now if it holds anything.
@@ -185,9 +225,23 @@ func (pr *Producer) sealLocked() error {
 	pr.cur = nil
 	b.Seq = pr.nextSeq
 	b.SetDone(pr.delivered)
+	first := pr.curFirst
+	if first.IsZero() {
+		first = time.Now()
+	}
+	// Before send: once queued, the batch may be acknowledged at once.
+	pr.ackMu.Lock()
+	pr.sealedAt = append(pr.sealedAt, first)
+	pr.ackMu.Unlock()
+	defer pr.mirrorOpen()
 	if err := pr.p.send(b); err != nil {
 		// Not queued: no acknowledgement will come, so the sequence number
-		// must not be waited for, and the budget comes back now.
+		// must not be waited for, and the budget comes back now. Its
+		// records are given up: counted as abandoned.
+		pr.ackMu.Lock()
+		pr.sealedAt = pr.sealedAt[:len(pr.sealedAt)-1]
+		pr.ackMu.Unlock()
+		pr.p.abandoned.Add(uint64(len(b.Items)))
 		pr.p.putBack(b)
 		return err
 	}
@@ -209,6 +263,8 @@ func (pr *Producer) delivered(b *event.Batch) {
 		}
 		delete(pr.done, pr.ackNext)
 		pr.ackNext++
+		pr.sealedAt[0] = time.Time{}
+		pr.sealedAt = pr.sealedAt[1:]
 		advanced = true
 		if pr.onAck != nil {
 			pr.onAck(d.Marks, len(d.Items))

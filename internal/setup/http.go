@@ -9,16 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"shipper/internal/backoff"
 )
 
 // maxResponseBytes bounds how much of an answer is read.
@@ -69,7 +69,7 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 	if maxWait <= 0 {
 		maxWait = 8 * time.Second
 	}
-	wait := initial
+	bo := backoff.Backoff{Initial: initial, Max: maxWait, MaxRetryAfter: 30 * time.Second}
 	for attempt := 1; ; attempt++ {
 		var rd io.Reader
 		if body != nil {
@@ -116,27 +116,19 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 			} else {
 				lastErr = fmt.Errorf("%s at %s is not ready: it answered HTTP %d to %s %s: %s",
 					s.name, s.base, res.StatusCode, method, path, excerpt(b))
-				retryAfter = parseRetryAfter(res.Header.Get("Retry-After"))
+				retryAfter = backoff.ParseRetryAfter(strings.TrimSpace(res.Header.Get("Retry-After")))
 			}
 		}
 
-		d := wait/2 + rand.N(wait/2+1) // jitter in [wait/2, wait]
-		if retryAfter > d {
-			d = min(retryAfter, 30*time.Second)
-		}
+		d := bo.Failed(retryAfter)
 		if dl, ok := ctx.Deadline(); ctx.Err() != nil || (ok && time.Until(dl) < d) {
 			return nil, fmt.Errorf("%w (gave up after %d attempts within the setup timeout of %s)", lastErr, attempt, s.timeout)
 		}
 		s.log.Warn().Str("error.message", lastErr.Error()).Int("attempt", attempt).
 			Msgf("%s is not ready; retrying in %s", s.name, d.Round(time.Millisecond))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, d) != nil {
 			return nil, fmt.Errorf("%w (gave up after %d attempts: %v)", lastErr, attempt, context.Cause(ctx))
-		case <-t.C:
 		}
-		wait = min(wait*2, maxWait)
 	}
 }
 
@@ -250,20 +242,4 @@ func excerpt(b []byte) string {
 		s = "(empty body)"
 	}
 	return s
-}
-
-// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

@@ -217,14 +217,25 @@ func FuzzDeadLetterItem(f *testing.F) {
 	})
 }
 
-// FuzzRetryAfter: any header value gives a wait that is not negative.
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "1", "120", "-1", "9223372036854775807", "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		if d := retryAfter(v); d < 0 {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
+// parseStatuses agrees with parseItems on every status, and fails where it
+// fails on the shape of the answer.
+func TestParseStatuses(t *testing.T) {
+	f := func(body string, n int) {
+		t.Helper()
+		full, ferr := parseItems([]byte(body), n)
+		light, lerr := parseStatuses([]byte(body), n)
+		if (ferr == nil) != (lerr == nil) {
+			t.Fatalf("%s: parseItems error %v, parseStatuses error %v", body, ferr, lerr)
 		}
-	})
+		for i := range full {
+			if full[i].Status != light[i].Status || light[i].Error != nil {
+				t.Fatalf("%s: item %d: full %+v, light %+v", body, i, full[i], light[i])
+			}
+		}
+	}
+	f(itemsResponse(201, 429, 400, 503, 409), 5)
+	f(`{"errors":true,"items":[{"index":{"status":201}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"busy"}}}]}`, 2)
+	f(`{"errors":true,"items":[{}]}`, 1)
+	f(`{"errors":true,"items":[{"create":{"status":201}}]}`, 2)
+	f(`not json`, 1)
 }

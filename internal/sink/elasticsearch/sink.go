@@ -13,11 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/rs/zerolog"
 
+	"shipper/internal/backoff"
 	"shipper/internal/encode"
 	"shipper/internal/event"
 )
@@ -46,7 +45,10 @@ type Config struct {
 	Workers int
 	// RequestTimeout bounds one bulk request.
 	RequestTimeout time.Duration
-	// RetryInitial and RetryMax bound the exponential backoff.
+	// RetryInitial and RetryMax bound the exponential backoff, which
+	// follows progress (see package backoff): a round in which
+	// Elasticsearch accepted at least half of the items sends the rest at
+	// once; only rounds that get nothing accepted make the wait grow.
 	RetryInitial, RetryMax time.Duration
 	// DeadLetterIndex receives documents Elasticsearch rejects.
 	DeadLetterIndex string
@@ -63,6 +65,24 @@ type Stats struct {
 	Failures     uint64 // requests that failed as a whole
 	BytesSent    uint64 // request body bytes on the wire
 	BytesRaw     uint64 // request body bytes before compression
+	// BackoffWait is the time workers spent waiting before a retry, summed
+	// over workers.
+	BackoffWait time.Duration
+}
+
+// Health is what the sink knows of Elasticsearch from its own requests.
+type Health struct {
+	// LastSuccess is when Elasticsearch last answered a bulk request with
+	// a success status (zero: never).
+	LastSuccess time.Time
+	// UnreachableSince is when the requests started failing on the wire
+	// or with 502, 503 or 504, zero when the last one did not. LastError
+	// says how the last one failed.
+	UnreachableSince time.Time
+	LastError        string
+	// OldestRequest is when the oldest bulk request still waiting for its
+	// answer was sent (zero: none waits).
+	OldestRequest time.Time
 }
 
 // Sink writes batches into Elasticsearch.
@@ -72,6 +92,14 @@ type Sink struct {
 	log    zerolog.Logger
 
 	indexed, duplicates, deadLettered, lost, retried, requests, failures, bytesSent, bytesRaw atomic.Uint64
+	backoffWait                                                                               atomic.Int64
+
+	lastSuccess atomic.Int64 // unix nanoseconds
+	healthMu    sync.Mutex
+	unreachable time.Time // see Health.UnreachableSince
+	lastError   string
+	sending     []atomic.Int64 // per worker: when its request was sent, 0 when none is
+	workerSeq   atomic.Int32
 }
 
 // New builds the client; it does not contact Elasticsearch.
@@ -118,7 +146,7 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Elasticsearch client for %v: %w", cfg.URLs, err)
 	}
-	return &Sink{cfg: cfg, client: client, log: log}, nil
+	return &Sink{cfg: cfg, client: client, log: log, sending: make([]atomic.Int64, cfg.Workers)}, nil
 }
 
 // Client returns the underlying client, for start-up checks and setup.
@@ -129,8 +157,52 @@ func (s *Sink) Stats() Stats {
 	return Stats{
 		Indexed: s.indexed.Load(), Duplicates: s.duplicates.Load(), DeadLettered: s.deadLettered.Load(),
 		Lost: s.lost.Load(), Retried: s.retried.Load(), Requests: s.requests.Load(), Failures: s.failures.Load(),
-		BytesSent: s.bytesSent.Load(), BytesRaw: s.bytesRaw.Load(),
+		BytesSent: s.bytesSent.Load(), BytesRaw: s.bytesRaw.Load(), BackoffWait: time.Duration(s.backoffWait.Load()),
 	}
+}
+
+// Health returns what the sink knows of Elasticsearch now. Safe for
+// concurrent use.
+func (s *Sink) Health() Health {
+	var h Health
+	if ns := s.lastSuccess.Load(); ns != 0 {
+		h.LastSuccess = time.Unix(0, ns)
+	}
+	s.healthMu.Lock()
+	h.UnreachableSince, h.LastError = s.unreachable, s.lastError
+	s.healthMu.Unlock()
+	for i := range s.sending {
+		if ns := s.sending[i].Load(); ns != 0 && (h.OldestRequest.IsZero() || ns < h.OldestRequest.UnixNano()) {
+			h.OldestRequest = time.Unix(0, ns)
+		}
+	}
+	return h
+}
+
+// answered records an HTTP answer: Elasticsearch is reachable unless it
+// said it is not (502, 503, 504).
+func (s *Sink) answered(status int, body []byte) {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		s.failedWith(fmt.Sprintf("Elasticsearch answered status %d: %s", status, excerpt(body)))
+		return
+	}
+	if status >= 200 && status < 300 {
+		s.lastSuccess.Store(time.Now().UnixNano())
+	}
+	s.healthMu.Lock()
+	s.unreachable, s.lastError = time.Time{}, ""
+	s.healthMu.Unlock()
+}
+
+// failedWith records a request that did not reach Elasticsearch.
+func (s *Sink) failedWith(msg string) {
+	s.healthMu.Lock()
+	if s.unreachable.IsZero() {
+		s.unreachable = time.Now()
+	}
+	s.lastError = msg
+	s.healthMu.Unlock()
 }
 
 // Run delivers batches from in with cfg.Workers concurrent requests until in
@@ -166,15 +238,29 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 // worker holds one request's reusable buffers.
 type worker struct {
 	s     *Sink
+	id    int // index into s.sending
 	gz    *gzip.Writer
 	zbuf  bytes.Buffer
 	resp  bytes.Buffer
-	bo    backoff
+	bo    backoff.Backoff
 	items []pend // scratch of deliverBatch, reused
+	// inPlace is the body buffer of the batch being delivered: a retry
+	// moves the items still to send to its front (see compact), so that a
+	// partial retry needs no memory beyond the batch's own share of the
+	// budget. Nil while a split request is delivered in halves.
+	inPlace []byte
+	// reasons asks for the error reasons of the items (bulkFilterPath);
+	// set for the rest of a batch once a document is to be dead-lettered.
+	reasons bool
+	// again is the body of a retry when inPlace cannot hold it. It is
+	// reused from round to round and batch to batch (items never point
+	// into it).
+	again []byte
 }
 
 func (s *Sink) newWorker() *worker {
-	w := &worker{s: s, bo: backoff{initial: s.cfg.RetryInitial, max: s.cfg.RetryMax}}
+	id := int(s.workerSeq.Add(1)-1) % len(s.sending)
+	w := &worker{s: s, id: id, bo: backoff.Backoff{Initial: s.cfg.RetryInitial, Max: s.cfg.RetryMax}}
 	if s.cfg.CompressionLevel != 0 {
 		gz, err := gzip.NewWriterLevel(io.Discard, s.cfg.CompressionLevel)
 		if err != nil {
@@ -197,11 +283,16 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 	for i := range b.Items {
 		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
 	}
+	w.inPlace = b.Body[:0]
+	w.reasons = false
 	defer func() {
 		clear(items) // drop the views into the body before it is reused
 		w.items = items[:0]
+		w.inPlace = nil
+		if w.resp.Cap() > maxKeptResponse {
+			w.resp = bytes.Buffer{} // an answer full of item errors: do not keep its buffer
+		}
 	}()
-	w.bo.reset()
 	if err := w.deliver(ctx, b.Body, items); err != nil {
 		return err
 	}
@@ -214,7 +305,11 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 	for len(items) > 0 {
 		if body == nil {
-			body = joinItems(items)
+			var ok bool
+			if body, ok = compact(w.inPlace, items); !ok {
+				w.again = joinItems(w.again[:0], items)
+				body = w.again
+			}
 		}
 		status, retryAfter, err := w.send(ctx, body)
 		if err != nil {
@@ -222,13 +317,15 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				return ctx.Err()
 			}
 			w.s.failures.Add(1)
-			d := w.bo.next(0)
+			w.s.failedWith(err.Error())
+			d := w.bo.Failed(0)
 			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in_ms", d).Msg("bulk request failed; will retry")
-			if err := sleep(ctx, d); err != nil {
+			if err := w.wait(ctx, d); err != nil {
 				return err
 			}
 			continue
 		}
+		w.s.answered(status, w.resp.Bytes())
 		switch {
 		case status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest:
 			// The request as a whole is refused: split it until the item
@@ -249,6 +346,9 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				continue
 			}
 			w.s.log.Warn().Int("status", status).Int("items", len(items)).Msg("bulk request refused as a whole; splitting it")
+			// The halves must not move each other's bytes: no compaction
+			// from here on.
+			w.inPlace = nil
 			half := len(items) / 2
 			if err := w.deliver(ctx, nil, items[:half]); err != nil {
 				return err
@@ -258,11 +358,12 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 			}
 			return nil
 		case status < 200 || status >= 300:
+			// Refused as a whole (429, 5xx...): nothing was accepted.
 			w.s.failures.Add(1)
-			d := w.bo.next(retryAfter)
+			d := w.bo.Failed(retryAfter)
 			w.s.log.Warn().Int("status", status).Str("response", excerpt(w.resp.Bytes())).Int("items", len(items)).
-				Dur("retry_in", d).Msg("bulk request rejected; will retry")
-			if err := sleep(ctx, d); err != nil {
+				Dur("retry_in_ms", d).Msg("bulk request rejected; will retry")
+			if err := w.wait(ctx, d); err != nil {
 				return err
 			}
 			continue
@@ -275,15 +376,25 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 					w.s.indexed.Add(1)
 				}
 			}
+			w.bo.Reset()
 			return nil
 		}
-		results, err := parseItems(w.resp.Bytes(), len(items))
+		results, err := parseStatuses(w.resp.Bytes(), len(items))
+		askReasons := false
+		if err == nil && anyDeadLetter(results) {
+			results, err = parseItems(w.resp.Bytes(), len(items))
+			// Rejected documents without a reason (the request asked for
+			// statuses only) go again, asking for the reasons their dead
+			// letters must carry; they are refused again, or indexed.
+			askReasons = err == nil && !w.reasons && missingReasons(results)
+			w.reasons = w.reasons || askReasons
+		}
 		if err != nil {
 			// Without per-item verdicts nothing can be told apart: send
 			// everything again (ids make that safe).
-			d := w.bo.next(0)
+			d := w.bo.Failed(0)
 			w.s.log.Error().Err(err).Dur("retry_in_ms", d).Msg("unreadable bulk response; will resend the request")
-			if err := sleep(ctx, d); err != nil {
+			if err := w.wait(ctx, d); err != nil {
 				return err
 			}
 			continue
@@ -291,7 +402,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 		var again []pend
 		var dead []pend
 		var deadTypes, deadReasons []string
-		transient := false
+		transient := 0
 		for i := range items {
 			r := &results[i]
 			switch classify(r.Status) {
@@ -305,10 +416,14 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 					w.s.indexed.Add(1)
 				}
 			case retry:
-				transient = true
+				transient++
 				w.s.retried.Add(1)
 				again = append(again, items[i])
 			case deadLetter:
+				if askReasons {
+					again = append(again, items[i])
+					continue
+				}
 				if items[i].dead {
 					w.s.lost.Add(1)
 					w.s.log.Error().Int("status", r.Status).Str("error_type", r.errorType()).Str("reason", r.reason()).
@@ -332,16 +447,53 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				Msg("documents rejected by Elasticsearch; writing them to the dead-letter stream")
 			again = append(again, w.settleDead(dead, deadTypes, deadReasons)...)
 		}
+		sent := len(items)
 		items, body = again, nil
-		if transient {
-			d := w.bo.next(0)
-			w.s.log.Warn().Int("items", len(items)).Dur("retry_in_ms", d).Msg("some bulk items failed transiently; will retry them")
-			if err := sleep(ctx, d); err != nil {
-				return err
-			}
+		if transient == 0 {
+			w.bo.Reset()
+			continue
+		}
+		// Items answered 429 or 5xx go again, after a wait that follows
+		// progress: none when most of the round was accepted.
+		d := w.bo.Progress(sent-transient, sent, retryAfter)
+		w.s.log.Debug().Int("items", transient).Int("of", sent).Dur("retry_in_ms", d).Msg("some bulk items failed transiently; will retry them")
+		if err := w.wait(ctx, d); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// wait is a backoff wait, counted.
+func (w *worker) wait(ctx context.Context, d time.Duration) error {
+	start := time.Now()
+	err := backoff.Sleep(ctx, d)
+	w.s.backoffWait.Add(int64(time.Since(start)))
+	return err
+}
+
+// maxKeptResponse is the largest response buffer a worker keeps between
+// batches.
+const maxKeptResponse = 1 << 20
+
+// missingReasons reports whether an item to dead-letter has no error.
+func missingReasons(results []itemResult) bool {
+	for i := range results {
+		if classify(results[i].Status) == deadLetter && results[i].Error == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// anyDeadLetter reports whether some item is to be dead-lettered.
+func anyDeadLetter(results []itemResult) bool {
+	for i := range results {
+		if classify(results[i].Status) == deadLetter {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRefusedOriginal bounds event.original in the dead letter of a document
@@ -436,12 +588,38 @@ func field(b []byte, key string) []byte {
 	return rest[:j]
 }
 
-func joinItems(items []pend) []byte {
+// compact writes items, in order, to the front of buf (within its
+// capacity) and points their views there; it reports false, changing
+// nothing, when they do not fit or buf is nil. It is safe while every item
+// that lives in buf comes, in items, in buffer order and before the items
+// that live elsewhere (dead letters just built): each one then moves to an
+// offset at or before its own, and copy handles the overlap. deliver keeps
+// that order: retried items keep their order, new dead letters go last.
+func compact(buf []byte, items []pend) ([]byte, bool) {
+	if buf == nil {
+		return nil, false
+	}
 	n := 0
 	for _, it := range items {
 		n += len(it.action) + len(it.doc)
 	}
-	body := make([]byte, 0, n)
+	if n > cap(buf) {
+		return nil, false
+	}
+	body := buf[:0]
+	for i := range items {
+		it := &items[i]
+		a := len(body)
+		body = append(body, it.action...)
+		d := len(body)
+		body = append(body, it.doc...)
+		it.action, it.doc = body[a:d:d], body[d:len(body):len(body)]
+	}
+	return body, true
+}
+
+// joinItems appends the items, action and document each, to body.
+func joinItems(body []byte, items []pend) []byte {
 	for _, it := range items {
 		body = append(body, it.action...)
 		body = append(body, it.doc...)
@@ -472,7 +650,13 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	rctx, cancel := context.WithTimeout(ctx, w.s.cfg.RequestTimeout)
 	defer cancel()
 	w.s.requests.Add(1)
-	res, err := esapi.BulkRequest{Body: rd, Header: hdr, FilterPath: bulkFilterPath}.Do(rctx, w.s.client)
+	w.s.sending[w.id].Store(time.Now().UnixNano())
+	defer w.s.sending[w.id].Store(0)
+	filter := bulkFilterPathStatus
+	if w.reasons {
+		filter = bulkFilterPath
+	}
+	res, err := esapi.BulkRequest{Body: rd, Header: hdr, FilterPath: filter}.Do(rctx, w.s.client)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot send bulk request of %d bytes to %v: %w", sent, w.s.cfg.URLs, err)
 	}
@@ -483,22 +667,7 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	}
 	w.s.bytesSent.Add(uint64(sent))
 	w.s.bytesRaw.Add(uint64(len(body)))
-	return res.StatusCode, retryAfter(res.Header.Get("Retry-After")), nil
-}
-
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && n <= math.MaxInt64/int64(time.Second) {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return res.StatusCode, backoff.ParseRetryAfter(res.Header.Get("Retry-After")), nil
 }
 
 // excerpt shortens b for a log line.

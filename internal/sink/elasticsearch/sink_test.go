@@ -49,7 +49,8 @@ func TestDeliverAllCreated(t *testing.T) {
 	if got := r.Header.Get("Content-Encoding"); got != "" {
 		t.Errorf("Content-Encoding: got %q, want none (CompressionLevel 0)", got)
 	}
-	if got, want := r.Query.Get("filter_path"), strings.Join(bulkFilterPath, ","); got != want {
+	// Statuses only: the reasons are asked for when a document is rejected.
+	if got, want := r.Query.Get("filter_path"), strings.Join(bulkFilterPathStatus, ","); got != want {
 		t.Errorf("filter_path: got %q, want %q", got, want)
 	}
 	if !bytes.Equal(r.Body, b.Body) {
@@ -109,6 +110,9 @@ func TestPartialFailureRetriesOnlyFailedItems(t *testing.T) {
 				return 201
 			}))
 			s, _ := newTestSink(t, es.URL(), nil)
+			// Taken before delivery: the sink owns the body until Done and
+			// moves the items to retry to its front.
+			want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3))
 			runAll(t, s, b)
 
 			checkDone(t, b)
@@ -121,7 +125,6 @@ func TestPartialFailureRetriesOnlyFailedItems(t *testing.T) {
 				t.Fatalf("second request ids: got %q, want %q", got, want)
 			}
 			// The retried items are byte for byte the ones of the batch.
-			want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3))
 			if string(reqs[1].Body) != want {
 				t.Errorf("second request body:\ngot  %q\nwant %q", reqs[1].Body, want)
 			}
@@ -922,4 +925,160 @@ func TestCutUTF8(t *testing.T) {
 	f("a€b", 4, "a€")
 	f("€", 0, "")
 	f("\x80\x80\x80", 2, "") // no rune start at all
+}
+
+// One item in three answered 429 in every request, as a busy cluster does:
+// each round gets two thirds accepted, so the rest goes again at once. With
+// a retry delay of an hour, the old policy (doubling per round) parked the
+// batch past the hang guard; progress-following delivers it without a wait.
+func TestPartialRejectionFollowsProgress(t *testing.T) {
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		st := make([]int, len(r.Items))
+		for i := range st {
+			st[i] = 201
+			if i%3 == 2 {
+				st[i] = 429
+			}
+		}
+		return answer{items: st}
+	})
+	s, _ := newTestSink(t, es.URL(), func(c *Config) { c.RetryInitial, c.RetryMax = time.Hour, time.Hour })
+	b := newBatch(3, docs("third", 90)...)
+	runAll(t, s, b)
+	checkDone(t, b)
+	// 90 -> 30 -> 10 -> 3 -> 1 items: every round accepted two thirds.
+	checkStats(t, s, Stats{Indexed: 90, Retried: 30 + 10 + 3 + 1, Requests: 5})
+	if st := s.Stats(); st.BackoffWait > time.Second {
+		t.Errorf("waited %v in backoff although every round made progress", st.BackoffWait)
+	}
+}
+
+// Whole-request and per-item refusals are the same to the backoff: a round
+// with nothing accepted (every item 429) waits and grows the delay, as a 429
+// for the request does.
+func TestNothingAcceptedWaits(t *testing.T) {
+	for _, whole := range []bool{true, false} {
+		es := newFakeES(t, func(n int, r *bulkReq) answer {
+			if n >= 3 {
+				return answer{}
+			}
+			if whole {
+				return answer{status: 429, body: `{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}`}
+			}
+			st := make([]int, len(r.Items))
+			for i := range st {
+				st[i] = 429
+			}
+			return answer{items: st}
+		})
+		s, _ := newTestSink(t, es.URL(), func(c *Config) { c.RetryInitial, c.RetryMax = 20*time.Millisecond, time.Second })
+		b := newBatch(4, docs("none", 4)...)
+		runAll(t, s, b)
+		checkDone(t, b)
+		reqs := es.requests()
+		if len(reqs) != 4 {
+			t.Fatalf("whole=%v: requests: got %d, want 4", whole, len(reqs))
+		}
+		// Waits of [10,20], [20,40] and [40,80] ms: the third gap is at
+		// least the first delay doubled twice, halved by jitter.
+		if gap := reqs[3].At.Sub(reqs[2].At); gap < 40*time.Millisecond {
+			t.Errorf("whole=%v: third retry after %v, want at least 40ms (the delay grows when nothing is accepted)", whole, gap)
+		}
+	}
+}
+
+// Health follows the requests: unreachable while connections are refused
+// or 503 comes back, reachable again at the first answer.
+func TestHealth(t *testing.T) {
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		if n < 2 {
+			return answer{status: 503, body: `{"error":"unavailable"}`}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	if h := s.Health(); !h.LastSuccess.IsZero() || !h.UnreachableSince.IsZero() {
+		t.Fatalf("before any request: %+v", h)
+	}
+	s.answered(503, []byte("down"))
+	h := s.Health()
+	if h.UnreachableSince.IsZero() || !strings.Contains(h.LastError, "503") {
+		t.Fatalf("after a 503: %+v, want unreachable with the status in the error", h)
+	}
+	b := newBatch(5, docs("h", 2)...)
+	runAll(t, s, b)
+	checkDone(t, b)
+	if h := s.Health(); h.LastSuccess.IsZero() || !h.UnreachableSince.IsZero() || !h.OldestRequest.IsZero() {
+		t.Fatalf("after delivery: %+v, want a success, reachable, no request waiting", h)
+	}
+}
+
+// compact moves the items to retry, then the dead letters built elsewhere,
+// to the front of the batch body, and their views follow; it refuses what
+// does not fit.
+func TestCompact(t *testing.T) {
+	b := newBatch(9, docs("c", 4)...)
+	want := string(b.Action(1)) + string(b.Document(1)) + string(b.Action(3)) + string(b.Document(3)) + "DLA\nDLD\n"
+	items := []pend{
+		{action: b.Action(1), doc: b.Document(1)},
+		{action: b.Action(3), doc: b.Document(3)},
+		{action: []byte("DLA\n"), doc: []byte("DLD\n"), dead: true},
+	}
+	body, ok := compact(b.Body[:0], items)
+	if !ok || string(body) != want {
+		t.Fatalf("compact: ok %v, body\n%q\nwant\n%q", ok, body, want)
+	}
+	if &body[0] != &b.Body[:1][0] {
+		t.Fatal("compact did not write into the batch body")
+	}
+	if got := string(joinItems(nil, items)); got != want || !items[2].dead {
+		t.Fatalf("views after compact: %q (dead %v), want %q", got, items[2].dead, want)
+	}
+	// Again, as a second round does: the views now point into the body.
+	body, ok = compact(b.Body[:0], items[1:])
+	if want2 := want[len(items[0].action)+len(items[0].doc):]; !ok || string(body) != want2 {
+		t.Fatalf("second compact: ok %v, body %q, want %q", ok, body, want2)
+	}
+	if _, ok := compact(make([]byte, 0, 4), items); ok {
+		t.Fatal("compact into a buffer too small: ok")
+	}
+	if _, ok := compact(nil, items); ok {
+		t.Fatal("compact into nil: ok")
+	}
+}
+
+// A rejected document in an answer without reasons (the request asked for
+// statuses only, as Elasticsearch then answers) is sent once more, asking
+// for the reasons, and its dead letter carries them.
+func TestRejectedDocumentAsksForReasons(t *testing.T) {
+	b := newBatch(11, docs("r", 2)...)
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		switch n {
+		case 0:
+			return answer{body: `{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400}}]}`}
+		case 1:
+			return answer{items: []int{400}}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	runAll(t, s, b)
+	checkDone(t, b)
+	checkStats(t, s, Stats{Indexed: 1, DeadLettered: 1, Requests: 3})
+	reqs := es.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("requests: got %d, want 3", len(reqs))
+	}
+	for i, want := range []string{strings.Join(bulkFilterPathStatus, ","), strings.Join(bulkFilterPath, ","), strings.Join(bulkFilterPath, ",")} {
+		if got := reqs[i].Query.Get("filter_path"); got != want {
+			t.Errorf("request %d filter_path: got %q, want %q", i, got, want)
+		}
+	}
+	if got, want := reqs[1].ids(), []string{b.ids[1]}; !slices.Equal(got, want) {
+		t.Errorf("second request ids: got %q, want %q (only the rejected document)", got, want)
+	}
+	dl := decodeDeadLetter(t, strings.SplitAfterN(string(reqs[2].Body), "\n", 3)[1])
+	if dl.ErrorMsg == "" || strings.HasPrefix(dl.ErrorMsg, "status ") {
+		t.Errorf("dead letter error.message %q, want the reason Elasticsearch gave", dl.ErrorMsg)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/backoff"
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
 	"shipper/internal/parse"
@@ -549,23 +550,21 @@ func (s *Server) closeListeners() {
 // listener (out of file descriptors...) are retried with a backoff, as
 // net/http does.
 func (s *Server) accept(ctx, queueCtx context.Context, ln net.Listener) error {
-	var wait time.Duration
+	bo := backoff.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			wait := bo.Failed(0)
 			s.warn.Warn().Err(err).Dur("retry_in_ms", wait).Msg("cannot accept a Fluent Forward connection")
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
+			if backoff.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
 		}
-		wait = 0
+		bo.Reset()
 		if s.active.Add(1) > int64(s.cfg.MaxConnections) && !s.evictIdle() {
 			s.active.Add(-1)
 			s.refused.Add(1)

@@ -46,6 +46,10 @@ type Stats struct {
 	Blank, Changed uint64
 	// Dropped lines were read but discarded under drop_newest.
 	Dropped uint64
+	// Unqueued lines were read but never reached the pipeline: the
+	// shutdown deadline passed (or the pipeline closed) while they waited
+	// for budget. They are not delivered.
+	Unqueued uint64
 }
 
 // Source reads lines from one reader. Run must be called once.
@@ -62,7 +66,7 @@ type Source struct {
 
 	lines, bytes, malformed, invalidUTF8, truncated, json atomic.Uint64
 	blank, changed                                        atomic.Uint64
-	drops                                                 atomic.Uint64
+	drops, unqueued                                       atomic.Uint64
 	lastDropLog                                           atomic.Int64
 }
 
@@ -93,7 +97,7 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 func (s *Source) Stats() Stats {
 	return Stats{Lines: s.lines.Load(), Bytes: s.bytes.Load(), Malformed: s.malformed.Load(),
 		InvalidUTF8: s.invalidUTF8.Load(), Truncated: s.truncated.Load(), JSON: s.json.Load(), Dropped: s.drops.Load(),
-		Blank: s.blank.Load(), Changed: s.changed.Load()}
+		Blank: s.blank.Load(), Changed: s.changed.Load(), Unqueued: s.unqueued.Load()}
 }
 
 // Run reads until EOF or until ctx is cancelled, handing every complete line
@@ -287,6 +291,7 @@ func (s *Source) publish(lines int, counts *parse.Counts) {
 // at most every 10 s; other errors are returned.
 func (s *Source) dropped(err error, n int) error {
 	if !errors.Is(err, pipeline.ErrFull) {
+		s.unqueued.Add(uint64(n))
 		return err
 	}
 	total := s.drops.Add(uint64(n))
