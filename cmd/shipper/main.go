@@ -73,6 +73,9 @@ func dispatch(args []string) int {
 	return 2
 }
 
+// userAgent is the User-Agent of the requests to Elasticsearch and Kibana.
+func userAgent() string { return "shipper/" + version }
+
 func versionString() string {
 	s := "shipper " + version
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -120,7 +123,7 @@ func sinkConfig(cfg *config.Config) (es.Config, error) {
 		URLs: cfg.ElasticsearchURLs, Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
 		CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, CompressionLevel: level,
 		Workers: cfg.Workers, RequestTimeout: cfg.RequestTimeout, RetryInitial: cfg.RetryInitial,
-		RetryMax: cfg.RetryMax, DeadLetterIndex: dlq,
+		RetryMax: cfg.RetryMax, DeadLetterIndex: dlq, UserAgent: userAgent(),
 	}, nil
 }
 

@@ -58,6 +58,7 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 		SkipKibana:         cfg.Only == config.SetupElasticsearch,
 		KibanaSpace:        cfg.KibanaSpace,
 		Timeout:            cfg.Timeout,
+		UserAgent:          userAgent(),
 	}, log)
 	if err != nil {
 		log.Error().Str("error.message", err.Error()).Msg("setup failed")

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // bulkFilterPath keeps only what the classifier reads: one small object per
 // item, in request order (every item has a status).
 var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason", "items.*.error.caused_by.reason"}
+
+// bulkPath is the bulk API's path with bulkFilterPath.
+var bulkPath = "/_bulk?filter_path=" + strings.Join(bulkFilterPath, ",")
 
 // itemResult is one bulk item's outcome.
 type itemResult struct {
