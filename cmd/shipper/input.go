@@ -39,23 +39,41 @@ type inputEnv struct {
 	log    zerolog.Logger
 }
 
-// inputs maps an input name (config.Input*) to its constructor. Files named
-// input_<name>.go register theirs in init.
-var inputs = map[string]func(*inputEnv) (input, error){}
+// newInput builds the input called name (config.Input*); each is in its
+// file input_<name>.go.
+func newInput(name string, env *inputEnv) (input, error) {
+	switch name {
+	case config.InputStdin:
+		return newStdinInput(env)
+	case config.InputFile:
+		return newFileInput(env)
+	case config.InputForward:
+		return newForwardInput(env)
+	}
+	return nil, fmt.Errorf("input %q is not available in this build", name)
+}
 
-// describers say, for 'shipper check', what an input would read.
-var describers = map[string]func(*config.Config) string{}
+// describeInput says, for 'shipper check', what the input called name
+// would read.
+func describeInput(name string, cfg *config.Config) string {
+	switch name {
+	case config.InputStdin:
+		return describeStdin(cfg)
+	case config.InputFile:
+		return describeFileInput(cfg)
+	case config.InputForward:
+		return describeForward(cfg)
+	}
+	return "(unknown input)"
+}
 
+// buildInputs builds the inputs of env.cfg.Inputs, in that order.
 func buildInputs(env *inputEnv) ([]input, error) {
 	var out []input
 	for _, name := range env.cfg.Inputs {
-		mk, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("input %q is not available in this build", name)
-		}
 		e := *env
 		e.log = env.log.With().Str("component", name).Logger()
-		in, err := mk(&e)
+		in, err := newInput(name, &e)
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %w", name, err)
 		}

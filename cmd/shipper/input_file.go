@@ -13,11 +13,6 @@ import (
 	"shipper/internal/status"
 )
 
-func init() {
-	inputs[config.InputFile] = newFileInput
-	describers[config.InputFile] = describeFileInput
-}
-
 type fileInput struct {
 	src *file.Source
 }

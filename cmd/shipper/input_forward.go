@@ -12,11 +12,6 @@ import (
 	"shipper/internal/status"
 )
 
-func init() {
-	inputs[config.InputForward] = newForwardInput
-	describers[config.InputForward] = describeForward
-}
-
 func describeForward(cfg *config.Config) string {
 	f := &cfg.Forward
 	var where []string

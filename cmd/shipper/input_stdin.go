@@ -13,11 +13,8 @@ import (
 	"shipper/internal/status"
 )
 
-func init() {
-	inputs[config.InputStdin] = newStdinInput
-	describers[config.InputStdin] = func(cfg *config.Config) string {
-		return fmt.Sprintf("standard input until EOF, lines up to %s (longer ones truncated and flagged)", cfg.MaxLineBytes)
-	}
+func describeStdin(cfg *config.Config) string {
+	return fmt.Sprintf("standard input until EOF, lines up to %s (longer ones truncated and flagged)", cfg.MaxLineBytes)
 }
 
 type stdinInput struct {

@@ -168,9 +168,7 @@ func checkCmd(args []string) int {
 	}
 	fmt.Fprintln(out)
 	for _, name := range cfg.Inputs {
-		if d := describers[name]; d != nil {
-			fmt.Fprintf(out, "would read (%s): %s\n", name, d(&cfg))
-		}
+		fmt.Fprintf(out, "would read (%s): %s\n", name, describeInput(name, &cfg))
 	}
 	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s); rejected documents to %s\n",
 		cfg.Dataset, cfg.Namespace, cfg.Namespace, sinkCfg.DeadLetterIndex)
