@@ -67,6 +67,23 @@ func describeInput(name string, cfg *config.Config) string {
 	return "(unknown input)"
 }
 
+// checkInput finds, for 'shipper check', what would stop the input called
+// name from working: a Forward address already taken (fatal: it cannot
+// start), no file matching the paths (not fatal: files may appear later).
+func checkInput(name string, cfg *config.Config) (problem string, fatal bool) {
+	switch name {
+	case config.InputForward:
+		if err := checkForward(cfg); err != nil {
+			return err.Error(), true
+		}
+	case config.InputFile:
+		if n := countFileMatches(cfg); n == 0 {
+			return "no file matches the paths yet: nothing to read until one appears (check --file-paths, --file-mode, --file-exclude)", false
+		}
+	}
+	return "", false
+}
+
 // buildInputs builds the inputs of env.cfg.Inputs, in that order.
 func buildInputs(env *inputEnv) ([]input, error) {
 	var out []input

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -101,6 +102,17 @@ func (in *fileInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_file_truncations_total", "Files truncated in place (copytruncate).", st.Truncations)
 	w.Counter("shipper_file_truncations_without_copy_total", "Truncations whose unread end could not be found in a copy.", st.TruncatedNoCopy)
 	w.Counter("shipper_file_read_errors_total", "Read errors.", st.ReadErrors)
+}
+
+// countFileMatches counts the files the paths match now, exclusions
+// aside (an approximation good enough for 'shipper check').
+func countFileMatches(cfg *config.Config) int {
+	n := 0
+	for _, p := range cfg.File.Globs() {
+		m, _ := filepath.Glob(p)
+		n += len(m)
+	}
+	return n
 }
 
 func describeFileInput(cfg *config.Config) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -48,6 +49,20 @@ func describeForward(cfg *config.Config) string {
 	}
 	return fmt.Sprintf("Fluent Forward requests on %s (%s), up to %d connections, requests up to %s (%s decompressed), %s of large buffers in all, into %s; acks once delivered",
 		strings.Join(where, ", "), strings.Join(sec, ", "), f.MaxConnections, f.MaxRequestBytes, f.MaxDecompressedBytes, f.BufferBytes, target)
+}
+
+// checkForward reports a Forward TCP address that cannot be listened on
+// (another shipper or fluentd on the port, a privileged port).
+func checkForward(cfg *config.Config) error {
+	addr := cfg.Forward.Address
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (--forward-address): %w: is another shipper or fluentd using the port?", addr, err)
+	}
+	return ln.Close()
 }
 
 type forwardInput struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shipper/internal/esclient"
 	"shipper/internal/pipeline"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/status"
@@ -24,6 +25,9 @@ func runCmd(args []string) int {
 	}
 	log := newLogger(cfg.LogLevel)
 	runID := newRunID()
+	for _, n := range cfg.Notes {
+		log.Info().Msg(n)
+	}
 
 	sinkCfg, err := sinkConfig(&cfg)
 	if err != nil {
@@ -180,11 +184,18 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 		if ctx.Err() != nil {
 			return false
 		}
-		if !es.IsUnreachable(err) {
+		if esclient.Permanent(err) {
+			// Waiting will not fix it (TLS trust, https to a plain
+			// node), but the operator may: keep trying, loudly.
+			log.Error().Err(err).Str("hint", esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL")).Dur("retry_in", wait).
+				Msg("cannot talk to Elasticsearch; will retry")
+		} else if !es.IsUnreachable(err) {
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")
 			return true
+		} else {
+			log.Warn().Err(err).Str("hint", esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL")).Dur("retry_in", wait).
+				Msg("Elasticsearch unreachable; will retry")
 		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("Elasticsearch unreachable; will retry")
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -37,12 +37,12 @@ func setupCmd(args []string) int {
 // progress (zerolog JSON) and the final verdict on stderr, the one-line
 // summary of a success on stdout. It returns the exit code.
 func runSetup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadSetup("shipper setup", args, getenv, stderr)
+	cfg, err := config.LoadSetup("shipper setup", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return setupOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "shipper setup: invalid configuration:\n%v\n", err)
+		printConfigError(stderr, "shipper setup", err)
 		return setupUsage
 	}
 	log := setupLogger(stderr, cfg.LogLevel)

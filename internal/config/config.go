@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shipper/internal/datastream"
+	"shipper/internal/esclient"
 )
 
 // Config is everything the shipper needs to run.
@@ -54,6 +55,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	HostName        string
+
+	// Notes say how Load adjusted values given (such as a dataset with
+	// '-'), for the start-up log and 'shipper check'.
+	Notes []string
 }
 
 // Default returns the defaults.
@@ -230,21 +235,24 @@ func (c *Config) options() []option {
 // (flags, without the program or subcommand name).
 func Load(name string, args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	c := Default()
-	if err := parseOptions(name, args, getenv, usageOut, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
+	if err := parseOptions(name, args, getenv, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
 		return c, err
 	}
+	c.mapDashes()
 	return c, c.Validate()
 }
 
 // parseOptions sets opts from the environment, then from args, so that
 // flags win. usage is what --help prints.
-func parseOptions(name string, args []string, getenv func(string) string, usageOut io.Writer, opts []option, usage func()) error {
+func parseOptions(name string, args []string, getenv func(string) string, opts []option, usage func()) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(usageOut)
+	// A wrong flag is one line of error (returned), not the error followed
+	// by the whole reference: that is what --help is for.
+	fs.SetOutput(io.Discard)
 	for _, o := range opts {
 		fs.Var(o.value, o.flag, o.usage)
 	}
-	fs.Usage = usage
+	fs.Usage = func() {}
 	for _, o := range opts {
 		for _, e := range o.env {
 			if v := getenv(e); v != "" {
@@ -256,6 +264,9 @@ func parseOptions(name string, args []string, getenv func(string) string, usageO
 		}
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -289,6 +300,23 @@ func printOptions(w io.Writer, opts []option) {
 	}
 }
 
+// mapDashes replaces '-' with '_' in the dataset names:
+// '-' separates the parts of a data stream name (logs-<dataset>-<namespace>),
+// so Elastic's own datasets use '.' and '_' (nginx.access, my_app), and
+// --dataset=my-app means logs-my_app-default.
+func (c *Config) mapDashes() {
+	for _, p := range []struct {
+		flag string
+		v    *string
+	}{{"--dataset", &c.Dataset}, {"--dead-letter-dataset", &c.DeadLetterDataset}} {
+		if strings.Contains(*p.v, "-") {
+			m := strings.ReplaceAll(*p.v, "-", "_")
+			c.Notes = append(c.Notes, fmt.Sprintf("%s %q is used as %q: '-' separates the parts of a data stream name", p.flag, *p.v, m))
+			*p.v = m
+		}
+	}
+}
+
 // Validate checks the values and says what to change.
 func (c *Config) Validate() error {
 	var errs []error
@@ -297,8 +325,8 @@ func (c *Config) Validate() error {
 		bad("no Elasticsearch URL: set --elasticsearch-url or ELASTICSEARCH_URL")
 	}
 	for _, u := range c.ElasticsearchURLs {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			bad("Elasticsearch URL %q must start with http:// or https://", u)
+		if _, err := esclient.ParseURL(u); err != nil {
+			bad("Elasticsearch %v: check --elasticsearch-url / ELASTICSEARCH_URL", err)
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {

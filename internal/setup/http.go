@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,6 +26,7 @@ type service struct {
 	name       string // "Elasticsearch" or "Kibana", for messages
 	base       string // URL without a trailing slash
 	urlSetting string // the flag / variable that sets base, for messages
+	skip       string // the option that leaves this service out, for messages
 	cfg        Config
 	client     *esclient.Client
 	log        zerolog.Logger
@@ -125,7 +127,11 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 // setting to check.
 func (s *service) unreachable(err error) error {
 	err = esclient.Unwrap(err) // the method and URL are already in the message
-	return fmt.Errorf("cannot reach %s at %s: %v: %s", s.name, s.base, err, esclient.Hint(err, s.urlSetting))
+	msg := fmt.Sprintf("cannot reach %s at %s: %v: %s", s.name, s.base, err, esclient.Hint(err, s.urlSetting))
+	if s.skip != "" && !esclient.Permanent(err) {
+		msg += fmt.Sprintf("; if there is no %s to set up, run setup with %s", s.name, s.skip)
+	}
+	return errors.New(msg)
 }
 
 // authError phrases a 401 or 403 answer to what (e.g. "install the index

@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		}
 		es := &service{
 			name: "Elasticsearch", base: strings.TrimRight(cfg.ElasticsearchURL, "/"),
-			urlSetting: "--elasticsearch-url / ELASTICSEARCH_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+			urlSetting: "--elasticsearch-url / ELASTICSEARCH_URL", skip: "--only=kibana", cfg: cfg, client: client, log: log, timeout: timeout,
 		}
 		if err := installTemplates(ctx, es); err != nil {
 			return err
@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		}
 		kb := &service{
 			name: "Kibana", base: strings.TrimRight(cfg.KibanaURL, "/"),
-			urlSetting: "--kibana-url / KIBANA_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+			urlSetting: "--kibana-url / KIBANA_URL", skip: "--only=elasticsearch", cfg: cfg, client: client, log: log, timeout: timeout,
 		}
 		if err := importSavedObjects(ctx, kb, cfg.KibanaSpace); err != nil {
 			return err

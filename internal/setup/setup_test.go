@@ -306,7 +306,7 @@ func TestUnreachable(t *testing.T) {
 	cfg := kibanaOnly(u)
 	cfg.Timeout = time.Second
 	err := Run(context.Background(), cfg, zerolog.Nop())
-	for _, w := range []string{"cannot reach Kibana at " + u, "connection refused", "is it running", "--kibana-url / KIBANA_URL"} {
+	for _, w := range []string{"cannot reach Kibana at " + u, "connection refused", "is it running", "--kibana-url / KIBANA_URL", "run setup with --only=elasticsearch"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Run error = %v, want it to mention %q", err, w)
 		}

@@ -153,3 +153,22 @@ func TestNoUnterminatedLineUntilRelease(t *testing.T) {
 		t.Fatalf("last line of a deleted file: %s", docs[1].Raw)
 	}
 }
+
+// A pattern that matches no file is reported at start (and every minute
+// after), so that a mistyped --file-paths does not look like silence.
+func TestNoFileMatchesIsReported(t *testing.T) {
+	dir := t.TempDir()
+	r := startRun(t, testConfig(dir, t.TempDir(), "*.log"), pipeline.Config{MaxBytes: 1 << 20})
+	waitFor(t, "the no-match warning", func() bool { return strings.Contains(r.logs.String(), "no_file_matches") })
+	if !strings.Contains(r.logs.String(), filepath.Join(dir, "*.log")) {
+		t.Errorf("the warning does not name the pattern:\n%s", r.logs)
+	}
+	// Once a file appears it is read, and the warning is not repeated
+	// within the minute.
+	appendFile(t, filepath.Join(dir, "a.log"), "hello\n")
+	r.waitDocs(1)
+	r.stop()
+	if n := strings.Count(r.logs.String(), "no_file_matches"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, r.logs)
+	}
+}

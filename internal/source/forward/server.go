@@ -17,6 +17,7 @@ import (
 
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
+	"shipper/internal/lograte"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
 )
@@ -225,7 +226,7 @@ func (r CloseReason) String() string {
 type Server struct {
 	cfg    ServerConfig
 	log    zerolog.Logger
-	warn   zerolog.Logger // sampled: per-connection problems
+	warn   lograte.Logger // per-connection problems: 20 lines every 10s at most
 	pr     *pipeline.Producer
 	tlsCfg *tls.Config
 	users  map[string]string
@@ -305,7 +306,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
-		warn:  log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
+		warn:  lograte.NewLogger(log, 10*time.Second, 20),
 		conns: make(map[uint32]*conn),
 		kick:  make(chan struct{}, 1),
 		// Compressed requests' reads keep room for one request's

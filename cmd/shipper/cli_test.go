@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// runBinary runs the shipper binary with args and the environment env and
+// returns its exit code, standard output and standard error.
+func runBinary(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(shipperBinary(t, false), args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// The first things a new user types: help is short, names the commands,
+// and points at the full reference; errors are one line and a pointer.
+func TestCommandLineFirstUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, errOut := runBinary(t, nil, args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+		for _, want := range []string{"shipper setup", "shipper check", "shipper version", "shipper run --help", "--elasticsearch-url"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v does not mention %q:\n%s", args, want, out)
+			}
+		}
+		if n := strings.Count(out, "\n"); n > 40 {
+			t.Errorf("%v: %d lines, want a short overview", args, n)
+		}
+	}
+	code, out, _ := runBinary(t, nil, "run", "--help")
+	if code != 0 || !strings.Contains(out, "--file-paths") || !strings.Contains(out, "--forward-address") {
+		t.Errorf("run --help: exit %d, want every option on stdout:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := runBinary(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "shipper ") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	f := func(env []string, args []string, want string) {
+		t.Helper()
+		code, out, errOut := runBinary(t, env, args...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d stdout %q, want 2 and nothing on stdout", args, code, out)
+		}
+		if !strings.Contains(errOut, want) || !strings.Contains(errOut, "--help") {
+			t.Errorf("%v: stderr %q, want %q and a pointer to --help", args, errOut, want)
+		}
+		if n := strings.Count(errOut, "\n"); n > 4 {
+			t.Errorf("%v: %d lines of error, want the error and a pointer:\n%s", args, n, errOut)
+		}
+	}
+	f(nil, []string{"--no-such-option"}, "no-such-option")
+	f(nil, []string{"run", "--workers=lots"}, "workers")
+	f(nil, []string{"setup", "--only=nothing"}, "only")
+	f(nil, []string{"frobnicate"}, `unknown command "frobnicate"`)
+	f([]string{"ELASTICSEARCH_URL=http://"}, []string{"check"}, "no host name")
+}
+
+// 'shipper check' notices a Forward port that another process holds.
+func TestCheckForwardPortTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Write([]byte(`{"status":"green"}`))
+	}))
+	defer es.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	env := []string{"ELASTICSEARCH_URL=" + es.URL}
+	code, out, _ := runBinary(t, env, "check", "--input=forward", "--forward-address="+ln.Addr().String())
+	if code != 1 || !strings.Contains(out, "cannot listen on "+ln.Addr().String()) {
+		t.Errorf("check with the Forward port taken: exit %d, want 1 and a line saying so:\n%s", code, out)
+	}
+	free := ln.Addr().String()
+	ln.Close()
+	code, out, _ = runBinary(t, env, "check", "--input=forward", "--forward-address="+free)
+	if code != 0 || strings.Contains(out, "cannot listen") {
+		t.Errorf("check with the Forward port free: exit %d:\n%s", code, out)
+	}
+	// A dataset with '-' is accepted, and check says what it becomes.
+	code, out, _ = runBinary(t, env, "check", "--dataset=my-app")
+	if code != 0 || !strings.Contains(out, "logs-my_app-default") || !strings.Contains(out, `"my-app" is used as "my_app"`) {
+		t.Errorf("check --dataset=my-app: exit %d:\n%s", code, out)
+	}
+}
