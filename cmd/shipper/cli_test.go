@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runBinary runs the shipper binary with args and the environment env and
@@ -109,4 +111,62 @@ func TestCheckForwardPortTaken(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "logs-my_app-default") || !strings.Contains(out, `"my-app" is used as "my_app"`) {
 		t.Errorf("check --dataset=my-app: exit %d:\n%s", code, out)
 	}
+}
+
+// The shipper logs a progress line while it runs, unless told not to.
+func TestProgressLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	es := httptest.NewServer(&discardES{})
+	defer es.Close()
+	f := func(interval string, want bool) {
+		t.Helper()
+		cmd := exec.Command(shipperBinary(t, true), "--elasticsearch-url="+es.URL, "--templates=skip",
+			"--flush-interval=50ms", "--progress-interval="+interval)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		logs := collectLogs(stderr)
+		// Lines keep coming until a progress line has counted some as
+		// delivered, or for a bounded time when none is expected.
+		var line map[string]any
+		deadline := time.Now().Add(2 * time.Minute)
+		if !want {
+			deadline = time.Now().Add(3 * time.Second)
+		}
+		for i := 0; time.Now().Before(deadline); i++ {
+			if _, err := fmt.Fprintf(stdin, `{"message":"line %d"}`+"\n", i); err != nil {
+				t.Fatalf("writing to the shipper: %v\n%s", err, logs)
+			}
+			if line = logs.findPrefix("progress: "); line != nil && num(line, "delivered") > 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("shipper: %v\n%s", err, logs)
+		}
+		<-logs.done
+		switch {
+		case want && (line == nil || num(line, "delivered") == 0):
+			t.Errorf("--progress-interval=%s: no progress line counting deliveries within 2 minutes:\n%s", interval, logs)
+		case want:
+			for _, k := range []string{"read_per_s", "delivered_per_s", "waiting", "request_failures", "dead_lettered"} {
+				if _, ok := line[k]; !ok {
+					t.Errorf("the progress line lacks %s: %v", k, line)
+				}
+			}
+		case !want && logs.findPrefix("progress: ") != nil:
+			t.Errorf("--progress-interval=%s: a progress line was logged:\n%s", interval, logs)
+		}
+	}
+	f("100ms", true)
+	f("0", false)
 }

@@ -113,6 +113,18 @@ func (l *logLines) find(msg string) map[string]any {
 	return nil
 }
 
+// findPrefix returns the last log line whose message starts with prefix.
+func (l *logLines) findPrefix(prefix string) map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.lines) - 1; i >= 0; i-- {
+		if m, _ := l.lines[i]["message"].(string); strings.HasPrefix(m, prefix) {
+			return l.lines[i]
+		}
+	}
+	return nil
+}
+
 func (l *logLines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -110,6 +110,9 @@ func runCmd(args []string) int {
 
 	log.Info().Str("version", version).Strs("inputs", cfg.Inputs).Strs("elasticsearch", cfg.ElasticsearchURLs).
 		Str("data_stream", "logs-"+cfg.Dataset+"-"+cfg.Namespace).Msg("shipper starting")
+	if cfg.ProgressInterval > 0 {
+		go logProgress(queueCtx, log, cfg.ProgressInterval, pipe, sink)
+	}
 
 	sinkDone := make(chan error, 1)
 	go func() {

@@ -51,10 +51,12 @@ type Config struct {
 	FlushInterval    time.Duration
 
 	// Process.
-	HTTPAddress     string // health and metrics endpoint; empty: off
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	HostName        string
+	HTTPAddress string // health and metrics endpoint; empty: off
+	// ProgressInterval is the period of the progress line; 0: off.
+	ProgressInterval time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	HostName         string
 
 	// Notes say how Load adjusted values given (such as a dataset with
 	// '-'), for the start-up log and 'shipper check'.
@@ -85,6 +87,7 @@ func Default() Config {
 		BatchBytes:        4 << 20,
 		FlushInterval:     time.Second,
 		ShutdownTimeout:   30 * time.Second,
+		ProgressInterval:  30 * time.Second,
 		LogLevel:          "info",
 		HostName:          host,
 	}
@@ -223,6 +226,7 @@ func (c *Config) options() []option {
 		{"flush-interval", []string{"SHIPPER_FLUSH_INTERVAL"}, "longest time a line waits before its batch is sent", durationValue{&c.FlushInterval}},
 
 		{"http-address", []string{"SHIPPER_HTTP_ADDRESS"}, "serve /healthz, /readyz and /metrics (Prometheus text) on this address, e.g. :8686; empty: off", stringValue{&c.HTTPAddress}},
+		{"progress-interval", []string{"SHIPPER_PROGRESS_INTERVAL"}, "log a one-line progress summary (rates, delivered, waiting, errors) this often; 0: off", durationValue{&c.ProgressInterval}},
 		{"shutdown-timeout", []string{"SHIPPER_SHUTDOWN_TIMEOUT"}, "on SIGTERM/SIGINT, time to deliver what was read before giving up", durationValue{&c.ShutdownTimeout}},
 		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
@@ -370,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("--shutdown-timeout must be positive")
+	}
+	if c.ProgressInterval < 0 {
+		bad("--progress-interval must not be negative (0 turns the progress line off)")
 	}
 	if c.Templates != "auto" && c.Templates != "skip" {
 		bad("--templates %q: want auto or skip", c.Templates)
