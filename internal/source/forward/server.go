@@ -57,7 +57,7 @@ type ServerConfig struct {
 	// client certificates signed by that CA (mutual TLS).
 	TLSCertFile, TLSKeyFile, TLSClientCAFile string
 
-	// SharedKey turns on the handshake of protocols.md §1.6: HELO, PING,
+	// SharedKey turns on the handshake of the Forward protocol v1: HELO, PING,
 	// PONG. Users, when set, are checked too (user authentication).
 	SharedKey string
 	Users     []User
@@ -567,7 +567,7 @@ func remote(nc net.Conn) string {
 	return "unix"
 }
 
-// heartbeat answers every UDP datagram with one 0x00 byte (protocols.md §1.7).
+// heartbeat answers every UDP datagram with one 0x00 byte (Forward protocol v1, "Heartbeat Message").
 func (s *Server) heartbeat(ctx context.Context) {
 	buf := make([]byte, 1024)
 	pong := []byte{0}
