@@ -14,7 +14,7 @@ ES        := scripts/elasticsearch.sh
 GOTESTFLAGS ?=
 # Per test binary: a hung test fails fast instead of eating the CI budget (go's default is 10m).
 UNIT_TIMEOUT        ?= 5m
-INTEGRATION_TIMEOUT ?= 10m
+INTEGRATION_TIMEOUT ?= 20m
 DEMO_FLAGS    ?= --load --duration 5s
 SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.

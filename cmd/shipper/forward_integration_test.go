@@ -33,7 +33,7 @@ func TestForwardInput(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shipperBinary(t, true), "run", "--input=forward", "--dataset="+ds,
 		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--flush-interval=200ms", "--forward-hostname=shipper-bin")

@@ -145,9 +145,11 @@ func TestAcceptance100k(t *testing.T) {
 	const total = 100000
 	ds := estest.Unique("accept")
 	index := "logs-" + ds + "-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A generous bound against a hang, not a pass criterion; the
+	// shipper's progress line shows how far it got.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--batch-bytes=2MiB")
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--batch-bytes=2MiB", "--progress-interval=30s")
 
 	var counts [6]int
 	levelCount := map[string]int{}
@@ -172,7 +174,10 @@ func TestAcceptance100k(t *testing.T) {
 	}
 	<-logs.done
 	sum := logs.find("shipper stopped")
-	if sum == nil || num(sum, "stdin.lines") != total || num(sum, "indexed") != total || num(sum, "lost") != 0 {
+	// A bulk request that timed out on a busy machine may have been
+	// indexed: its retry is answered 409 and counted as a duplicate, which
+	// is a delivery (the same _id), not a failure.
+	if sum == nil || num(sum, "stdin.lines") != total || num(sum, "indexed")+num(sum, "duplicates") != total || num(sum, "lost") != 0 {
 		t.Fatalf("summary: %v\n%s", sum, logs)
 	}
 
@@ -245,7 +250,7 @@ func TestMappingConflictDeadLetter(t *testing.T) {
 	ds := estest.Unique("conflict")
 	dlq := estest.Unique("dlq")
 	index, dlqIndex := "logs-"+ds+"-default", "logs-"+dlq+"-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--dead-letter-dataset="+dlq)
 	lines := []string{
@@ -348,7 +353,7 @@ func waitCount(t *testing.T, index string, n int) {
 func TestSIGTERMDeliversWhatWasRead(t *testing.T) {
 	ds := estest.Unique("sigterm")
 	index := "logs-" + ds + "-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	// A long flush interval and big batches: at the signal, records sit in a
 	// batch being filled and in batches queued, not only in flight.
