@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +171,82 @@ func TestProgressLine(t *testing.T) {
 	}
 	f("100ms", true)
 	f("0", false)
+}
+
+// /metrics labels the records per input, the documents per status and the
+// delivered offset per followed file; a deleted file's series goes away.
+func TestMetricsLabels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	es := httptest.NewServer(&discardES{})
+	defer es.Close()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logFile, []byte("one\ntwo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(shipperBinary(t, true), "--elasticsearch-url="+es.URL, "--templates=skip", "--flush-interval=50ms",
+		"--input=stdin,file", "--file-paths="+filepath.Join(dir, "*.log"), "--file-format=plain", "--state-dir="+t.TempDir(),
+		"--file-rescan-interval=100ms", "--file-poll-interval=50ms", "--file-rotate-wait=100ms",
+		"--http-address=127.0.0.1:0", "--progress-interval=0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := collectLogs(stderr)
+	defer func() {
+		stdin.Close()
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	fmt.Fprintln(stdin, "from stdin")
+	var url string
+	m := map[string]float64{}
+	series := `shipper_file_acked_offset_bytes{path="` + logFile + `",inode=`
+	fileSeries := func() (string, bool) {
+		for k := range m {
+			if strings.HasPrefix(k, series) {
+				return k, true
+			}
+		}
+		return "", false
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if url == "" {
+			if l := logs.find("serving /healthz, /readyz and /metrics"); l != nil {
+				url = "http://" + l["address"].(string) + "/metrics"
+			}
+		}
+		if url != "" {
+			m = scrape(t, url)
+			k, ok := fileSeries()
+			if m[`shipper_input_records_total{input="stdin"}`] == 1 && m[`shipper_input_records_total{input="file"}`] == 2 &&
+				m[`shipper_es_documents_total{status="indexed"}`] == 3 && ok && m[k] == 8 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 2 minutes, /metrics (%s) did not show 1 stdin record, 2 file records, 3 indexed documents and app.log delivered to offset 8:\n%v\n%s", url, m, logs)
+		}
+	}
+	if _, ok := m[`shipper_es_documents_total{status="dead_lettered"}`]; !ok {
+		t.Errorf("no dead_lettered series: %v", m)
+	}
+	if err := os.Remove(logFile); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		m = scrape(t, url)
+		if _, ok := fileSeries(); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the series of the deleted file is still there after 2 minutes: %v", m)
+		}
+	}
 }

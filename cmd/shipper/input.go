@@ -28,6 +28,9 @@ type input interface {
 	// Metrics writes the input's counters for /metrics. Safe to call
 	// concurrently with Run.
 	Metrics(w *status.Writer)
+	// Records is the number of records read so far, for the per-input
+	// series of /metrics. Safe to call concurrently with Run.
+	Records() uint64
 }
 
 // inputEnv is what a constructor gets to build an input.

@@ -104,6 +104,8 @@ func (in *forwardInput) Run(ctx, queueCtx context.Context) error { return in.srv
 
 func (in *forwardInput) Drain(ctx context.Context) error { return in.srv.Drain(ctx) }
 
+func (in *forwardInput) Records() uint64 { return in.srv.Stats().Records }
+
 func (in *forwardInput) Metrics(w *status.Writer) {
 	st := in.srv.Stats()
 	var closed uint64

@@ -51,6 +51,8 @@ func (in *stdinInput) Summary(e *zerolog.Event) {
 		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped))
 }
 
+func (in *stdinInput) Records() uint64 { return in.src.Stats().Lines }
+
 func (in *stdinInput) Metrics(w *status.Writer) {
 	st := in.src.Stats()
 	w.Counter("shipper_stdin_lines_total", "Lines read from standard input.", st.Lines)

@@ -63,6 +63,9 @@ func runCmd(args []string) int {
 			for _, in := range ins {
 				in.Metrics(w)
 			}
+			for i, in := range ins {
+				w.Counter(status.Name("shipper_input_records_total", "input", cfg.Inputs[i]), "Records read, by input.", in.Records())
+			}
 		})
 		if err != nil {
 			log.Error().Err(err).Msg("cannot start")
@@ -228,10 +231,11 @@ func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink *es.Sink) {
 	w.Counter("shipper_records_queued_total", "Records queued for delivery.", p.Items)
 	w.Counter("shipper_records_acked_total", "Records delivered (indexed, already present or dead-lettered).", p.Acked)
 	s := sink.Stats()
-	w.Counter("shipper_es_indexed_total", "Documents indexed.", s.Indexed)
-	w.Counter("shipper_es_duplicates_total", "Documents already present (409 on create).", s.Duplicates)
-	w.Counter("shipper_es_dead_lettered_total", "Documents written to the dead-letter stream.", s.DeadLettered)
-	w.Counter("shipper_es_lost_total", "Documents neither indexed nor dead-lettered.", s.Lost)
+	const docs = "Documents settled by Elasticsearch, by status: indexed, duplicate (already present: 409 on create), dead_lettered (written to the dead-letter stream), lost (neither)."
+	w.Counter(status.Name("shipper_es_documents_total", "status", "indexed"), docs, s.Indexed)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "duplicate"), docs, s.Duplicates)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "dead_lettered"), docs, s.DeadLettered)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "lost"), docs, s.Lost)
 	w.Counter("shipper_es_item_retries_total", "Bulk items retried.", s.Retried)
 	w.Counter("shipper_es_requests_total", "Bulk requests sent.", s.Requests)
 	w.Counter("shipper_es_request_failures_total", "Bulk requests that failed as a whole.", s.Failures)

@@ -422,6 +422,35 @@ func (s *Source) release(st *fileState) {
 	}
 }
 
+// FileStat is the delivery position of one file the source follows.
+type FileStat struct {
+	Path  string
+	Inode uint64
+	Acked int64 // offset up to which its records are delivered; -1 before the first
+}
+
+// Files returns the files the source follows now. A file is no longer
+// listed once the source lets go of it (deleted and read to its end, or
+// closed for inactivity), so per-file metrics built from it disappear with
+// the file. Safe to call concurrently with Run.
+func (s *Source) Files() []FileStat {
+	s.mu.Lock()
+	states := make([]*fileState, 0, len(s.slots))
+	for _, st := range s.slots {
+		if st != nil {
+			states = append(states, st)
+		}
+	}
+	s.mu.Unlock()
+	out := make([]FileStat, 0, len(states))
+	for _, st := range states {
+		st.mu.Lock()
+		out = append(out, FileStat{Path: st.path, Inode: st.key.ino, Acked: st.acked})
+		st.mu.Unlock()
+	}
+	return out
+}
+
 // onAck moves checkpoints: it is the producer's acknowledgement callback,
 // called in batch order from a sink goroutine.
 func (s *Source) onAck(marks []uint64, items int) {

@@ -172,3 +172,31 @@ func TestNoFileMatchesIsReported(t *testing.T) {
 		t.Errorf("warned %d times, want once:\n%s", n, r.logs)
 	}
 }
+
+// Files lists the files followed, with their delivered offsets, and lets go
+// of a file deleted and read to its end.
+func TestFilesListsFollowedFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, "one\ntwo\n")
+	appendFile(t, b, "three\n")
+	r := startRun(t, testConfig(dir, t.TempDir(), "*.log"), pipeline.Config{MaxBytes: 1 << 20})
+	defer r.stop()
+	r.waitDocs(3)
+	acked := func(path string) int64 {
+		for _, f := range r.src.Files() {
+			if f.Path == path {
+				return f.Acked
+			}
+		}
+		return -2 // not listed
+	}
+	waitFor(t, "both files listed with their delivered offsets", func() bool { return acked(a) == 8 && acked(b) == 6 })
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted file no longer listed", func() bool { return acked(b) == -2 })
+	if got := acked(a); got != 8 {
+		t.Errorf("a.log: acked %d, want 8", got)
+	}
+}
