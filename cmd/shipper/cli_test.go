@@ -124,17 +124,8 @@ func TestProgressLine(t *testing.T) {
 	defer es.Close()
 	f := func(interval string, want bool) {
 		t.Helper()
-		cmd := exec.Command(shipperBinary(t, true), "--elasticsearch-url="+es.URL, "--templates=skip",
+		cmd, stdin, logs := startShipper(t, "--elasticsearch-url="+es.URL, "--templates=skip",
 			"--flush-interval=50ms", "--progress-interval="+interval)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		logs := collectLogs(stderr)
 		// Lines keep coming until a progress line has counted some as
 		// delivered, or for a bounded time when none is expected.
 		var line map[string]any
@@ -186,19 +177,10 @@ func TestMetricsLabels(t *testing.T) {
 	if err := os.WriteFile(logFile, []byte("one\ntwo\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(shipperBinary(t, true), "--elasticsearch-url="+es.URL, "--templates=skip", "--flush-interval=50ms",
+	cmd, stdin, logs := startShipper(t, "--elasticsearch-url="+es.URL, "--templates=skip", "--flush-interval=50ms",
 		"--input=stdin,file", "--file-paths="+filepath.Join(dir, "*.log"), "--file-format=plain", "--state-dir="+t.TempDir(),
 		"--file-rescan-interval=100ms", "--file-poll-interval=50ms", "--file-rotate-wait=100ms",
 		"--http-address=127.0.0.1:0", "--progress-interval=0")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := collectLogs(stderr)
 	defer func() {
 		stdin.Close()
 		cmd.Process.Signal(os.Interrupt)

@@ -57,6 +57,25 @@ func shipperBinary(t testing.TB, race bool) string {
 	return b.path
 }
 
+// startShipper starts the shipper binary (built with the race detector)
+// with args, its standard input a pipe, and collects its log lines.
+func startShipper(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *logLines) {
+	t.Helper()
+	cmd := exec.Command(shipperBinary(t, true), args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, collectLogs(stderr)
+}
+
 // demoAppBinary builds cmd/demo-app once per test run and returns its path.
 func demoAppBinary(t testing.TB) string {
 	t.Helper()
