@@ -58,7 +58,8 @@ func startComposeShipper(t *testing.T, ctx context.Context, ns string) *composeS
 	ln.Close()
 	cmd := exec.CommandContext(ctx, shipperBinary(t, true), "run", "--input=forward",
 		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--dataset=demo", "--namespace="+ns,
-		"--templates=auto", "--flush-interval=200ms")
+		"--templates=auto", "--flush-interval=200ms",
+		"--shutdown-timeout=8m") // generous: a busy machine delivers slowly after SIGTERM
 	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -73,7 +74,7 @@ func startComposeShipper(t *testing.T, ctx context.Context, ns string) *composeS
 			t.Logf("shipper log:\n%s", s.logs)
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); s.logs.find("Fluent Forward input listening") == nil; {
+	for deadline := time.Now().Add(5 * time.Minute); s.logs.find("Fluent Forward input listening") == nil; {
 		if time.Now().After(deadline) {
 			t.Fatal("the forward input did not start listening within 30s")
 		}
