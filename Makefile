@@ -14,13 +14,13 @@ ES        := scripts/elasticsearch.sh
 GOTESTFLAGS ?=
 # Per test binary: a hung test fails fast instead of eating the CI budget (go's default is 10m).
 UNIT_TIMEOUT        ?= 5m
-INTEGRATION_TIMEOUT ?= 10m
+INTEGRATION_TIMEOUT ?= 20m
 DEMO_FLAGS    ?= --load --duration 5s
 SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.
 SHOW_INDEX    ?= logs-demo-*
 
-.PHONY: help build test lint test-unit test-integration bench bench-wholepath chaos \
+.PHONY: help build test prereqs lint test-unit test-integration bench bench-wholepath chaos \
 	es-fetch es-start es-stop es-status run show
 
 help: ## list the targets
@@ -30,7 +30,10 @@ build: ## build the binaries of ./cmd/... into bin/
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-test: lint test-unit test-integration ## formatting and vet, unit tests, then integration tests against a real Elasticsearch
+test: prereqs lint test-unit test-integration ## formatting and vet, unit tests, then integration tests against a real Elasticsearch
+
+prereqs: ## install what the tests need when missing (gcc for -race, python3-fluent-logger): scripts/prereqs.sh
+	@scripts/prereqs.sh
 
 lint: ## gofmt and go vet (with and without the integration tag)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -58,7 +58,8 @@ func startComposeShipper(t *testing.T, ctx context.Context, ns string) *composeS
 	ln.Close()
 	cmd := exec.CommandContext(ctx, shipperBinary(t, true), "run", "--input=forward",
 		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--dataset=demo", "--namespace="+ns,
-		"--templates=auto", "--flush-interval=200ms")
+		"--templates=auto", "--flush-interval=200ms",
+		"--shutdown-timeout=8m") // generous: a busy machine delivers slowly after SIGTERM
 	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -73,7 +74,7 @@ func startComposeShipper(t *testing.T, ctx context.Context, ns string) *composeS
 			t.Logf("shipper log:\n%s", s.logs)
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); s.logs.find("Fluent Forward input listening") == nil; {
+	for deadline := time.Now().Add(5 * time.Minute); s.logs.find("Fluent Forward input listening") == nil; {
 		if time.Now().After(deadline) {
 			t.Fatal("the forward input did not start listening within 30s")
 		}
@@ -111,18 +112,24 @@ func (s *composeShipper) stop(t *testing.T) map[string]any {
 	return sum
 }
 
-// waitMatches waits up to 60s until index holds at least n documents
-// matching query (a query clause, "" for all).
+// waitMatches waits until index holds at least n documents matching query
+// (a query clause, "" for all), saying every 30s how far it got. The limit
+// of 10 minutes is generous: a busy machine makes this slower, not red.
 func waitMatches(t *testing.T, index, query string, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	start, last := time.Now(), time.Now()
+	for deadline := start.Add(10 * time.Minute); ; {
 		estest.Refresh(t, index)
 		got := estest.Count(t, index, query)
 		if got >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d documents match %s after 60s, want %d", index, got, query, n)
+			t.Fatalf("%s: %d documents match %s after %s, want %d", index, got, query, time.Since(start).Round(time.Second), n)
+		}
+		if time.Since(last) >= 30*time.Second {
+			t.Logf("%s: %d of %d documents match %s after %s; waiting", index, got, n, query, time.Since(start).Round(time.Second))
+			last = time.Now()
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -347,7 +354,7 @@ func countTime(docs []shippedDoc, ts time.Time) int {
 // the demo app's fields are proper typed fields, the one rejected record is
 // the only dead letter, and Kibana's fields are mapped and filled.
 func TestComposePathDemoAppForward(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	ns := estest.Unique("composefwd")
 	index := "logs-demo-" + ns
@@ -453,7 +460,7 @@ func TestComposePathDemoAppForward(t *testing.T) {
 // line's own time at nanosecond precision, container.name "web", and
 // Kibana's fields mapped and filled.
 func TestComposePathDockerDriver(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 
 	demo := exec.CommandContext(ctx, demoAppBinary(t), "--load", "--rate=200", "--duration=2s")

@@ -33,10 +33,11 @@ func TestForwardInput(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shipperBinary(t, true), "run", "--input=forward", "--dataset="+ds,
-		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--flush-interval=200ms", "--forward-hostname=shipper-bin")
+		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--flush-interval=200ms", "--forward-hostname=shipper-bin",
+		"--shutdown-timeout=8m") // generous: a busy machine delivers slowly after SIGTERM
 	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -48,7 +49,7 @@ func TestForwardInput(t *testing.T) {
 			t.Logf("shipper log:\n%s", logs)
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for logs.find("Fluent Forward input listening") == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the forward input did not start listening")

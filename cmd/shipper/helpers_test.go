@@ -62,6 +62,25 @@ func shipperBinary(t testing.TB, race bool) string {
 	return b.path
 }
 
+// startShipper starts the shipper binary (built with the race detector)
+// with args, its standard input a pipe, and collects its log lines.
+func startShipper(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *logLines) {
+	t.Helper()
+	cmd := exec.Command(shipperBinary(t, true), args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, collectLogs(stderr)
+}
+
 // demoAppBinary builds cmd/demo-app once per test run and returns its path.
 func demoAppBinary(t testing.TB) string {
 	t.Helper()
@@ -118,6 +137,18 @@ func (l *logLines) find(msg string) map[string]any {
 	return nil
 }
 
+// findPrefix returns the last log line whose message starts with prefix.
+func (l *logLines) findPrefix(prefix string) map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.lines) - 1; i >= 0; i-- {
+		if m, _ := l.lines[i]["message"].(string); strings.HasPrefix(m, prefix) {
+			return l.lines[i]
+		}
+	}
+	return nil
+}
+
 func (l *logLines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -164,16 +195,4 @@ func vmKiB(pid int, field string) int64 {
 		}
 	}
 	return -1
-}
-
-// findPrefix returns the last log line whose message starts with prefix.
-func (l *logLines) findPrefix(prefix string) map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := len(l.lines) - 1; i >= 0; i-- {
-		if m, _ := l.lines[i]["message"].(string); strings.HasPrefix(m, prefix) {
-			return l.lines[i]
-		}
-	}
-	return nil
 }

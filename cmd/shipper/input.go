@@ -29,6 +29,9 @@ type input interface {
 	// Metrics writes the input's counters for /metrics. Safe to call
 	// concurrently with Run.
 	Metrics(w *status.Writer)
+	// Records is the number of records read so far, for the per-input
+	// series of /metrics. Safe to call concurrently with Run.
+	Records() uint64
 }
 
 // inputEnv is what a constructor gets to build an input.
@@ -42,23 +45,58 @@ type inputEnv struct {
 	streams *encode.Streams
 }
 
-// inputs maps an input name (config.Input*) to its constructor. Files named
-// input_<name>.go register theirs in init.
-var inputs = map[string]func(*inputEnv) (input, error){}
+// newInput builds the input called name (config.Input*); each is in its
+// file input_<name>.go.
+func newInput(name string, env *inputEnv) (input, error) {
+	switch name {
+	case config.InputStdin:
+		return newStdinInput(env)
+	case config.InputFile:
+		return newFileInput(env)
+	case config.InputForward:
+		return newForwardInput(env)
+	}
+	return nil, fmt.Errorf("input %q is not available in this build", name)
+}
 
-// describers say, for 'shipper check', what an input would read.
-var describers = map[string]func(*config.Config) string{}
+// describeInput says, for 'shipper check', what the input called name
+// would read.
+func describeInput(name string, cfg *config.Config) string {
+	switch name {
+	case config.InputStdin:
+		return describeStdin(cfg)
+	case config.InputFile:
+		return describeFileInput(cfg)
+	case config.InputForward:
+		return describeForward(cfg)
+	}
+	return "(unknown input)"
+}
 
+// checkInput finds, for 'shipper check', what would stop the input called
+// name from working: a Forward address already taken (fatal: it cannot
+// start), no file matching the paths (not fatal: files may appear later).
+func checkInput(name string, cfg *config.Config) (problem string, fatal bool) {
+	switch name {
+	case config.InputForward:
+		if err := checkForward(cfg); err != nil {
+			return err.Error(), true
+		}
+	case config.InputFile:
+		if n := countFileMatches(cfg); n == 0 {
+			return "no file matches the paths yet: nothing to read until one appears (check --file-paths, --file-mode, --file-exclude)", false
+		}
+	}
+	return "", false
+}
+
+// buildInputs builds the inputs of env.cfg.Inputs, in that order.
 func buildInputs(env *inputEnv) ([]input, error) {
 	var out []input
 	for _, name := range env.cfg.Inputs {
-		mk, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("input %q is not available in this build", name)
-		}
 		e := *env
 		e.log = env.log.With().Str("component", name).Logger()
-		in, err := mk(&e)
+		in, err := newInput(name, &e)
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %w", name, err)
 		}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -12,11 +14,6 @@ import (
 	"shipper/internal/source/file"
 	"shipper/internal/status"
 )
-
-func init() {
-	inputs[config.InputFile] = newFileInput
-	describers[config.InputFile] = describeFileInput
-}
 
 type fileInput struct {
 	src *file.Source
@@ -100,6 +97,8 @@ func (in *fileInput) Summary(e *zerolog.Event) {
 		Uint64("copies_read", st.CopiesRead).Uint64("recovered", st.Recovered).Uint64("read_errors", st.ReadErrors))
 }
 
+func (in *fileInput) Records() uint64 { return in.src.Stats().Records }
+
 func (in *fileInput) Metrics(w *status.Writer) {
 	st := in.src.Stats()
 	w.Counter("shipper_file_records_total", "Records read from files (after joining pieces and multiline groups).", st.Records)
@@ -115,6 +114,21 @@ func (in *fileInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_file_truncations_total", "Files truncated in place (copytruncate).", st.Truncations)
 	w.Counter("shipper_file_truncations_without_copy_total", "Truncations whose unread end could not be found in a copy.", st.TruncatedNoCopy)
 	w.Counter("shipper_file_read_errors_total", "Read errors.", st.ReadErrors)
+	for _, f := range in.src.Files() {
+		w.Gauge(status.Name("shipper_file_acked_offset_bytes", "path", f.Path, "inode", strconv.FormatUint(f.Inode, 10)),
+			"Offset up to which a followed file's records are delivered (-1: none yet); a file no longer followed is not listed.", float64(f.Acked))
+	}
+}
+
+// countFileMatches counts the files the paths match now, exclusions
+// aside (an approximation good enough for 'shipper check').
+func countFileMatches(cfg *config.Config) int {
+	n := 0
+	for _, p := range cfg.File.Globs() {
+		m, _ := filepath.Glob(p)
+		n += len(m)
+	}
+	return n
 }
 
 func describeFileInput(cfg *config.Config) string {

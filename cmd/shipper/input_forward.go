@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -11,11 +12,6 @@ import (
 	"shipper/internal/source/forward"
 	"shipper/internal/status"
 )
-
-func init() {
-	inputs[config.InputForward] = newForwardInput
-	describers[config.InputForward] = describeForward
-}
 
 func describeForward(cfg *config.Config) string {
 	f := &cfg.Forward
@@ -53,6 +49,20 @@ func describeForward(cfg *config.Config) string {
 	}
 	return fmt.Sprintf("Fluent Forward requests on %s (%s), up to %d connections, requests up to %s (%s decompressed), %s of large buffers in all, into %s; acks once delivered",
 		strings.Join(where, ", "), strings.Join(sec, ", "), f.MaxConnections, f.MaxRequestBytes, f.MaxDecompressedBytes, f.BufferBytes, target)
+}
+
+// checkForward reports a Forward TCP address that cannot be listened on
+// (another shipper or fluentd on the port, a privileged port).
+func checkForward(cfg *config.Config) error {
+	addr := cfg.Forward.Address
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (--forward-address): %w: is another shipper or fluentd using the port?", addr, err)
+	}
+	return ln.Close()
 }
 
 type forwardInput struct {
@@ -93,6 +103,8 @@ func newForwardInput(env *inputEnv) (input, error) {
 func (in *forwardInput) Run(ctx, queueCtx context.Context) error { return in.srv.Run(ctx, queueCtx) }
 
 func (in *forwardInput) Drain(ctx context.Context) error { return in.srv.Drain(ctx) }
+
+func (in *forwardInput) Records() uint64 { return in.srv.Stats().Records }
 
 func (in *forwardInput) Metrics(w *status.Writer) {
 	st := in.srv.Stats()

@@ -13,11 +13,8 @@ import (
 	"shipper/internal/status"
 )
 
-func init() {
-	inputs[config.InputStdin] = newStdinInput
-	describers[config.InputStdin] = func(cfg *config.Config) string {
-		return fmt.Sprintf("standard input until EOF, lines up to %s (longer ones truncated and flagged)", cfg.MaxLineBytes)
-	}
+func describeStdin(cfg *config.Config) string {
+	return fmt.Sprintf("standard input until EOF, lines up to %s (longer ones truncated and flagged)", cfg.MaxLineBytes)
 }
 
 type stdinInput struct {
@@ -63,6 +60,8 @@ func (in *stdinInput) Summary(e *zerolog.Event) {
 		Uint64("malformed_json", st.Malformed).Uint64("invalid_utf8", st.InvalidUTF8).Uint64("truncated", st.Truncated).Uint64("dropped", st.Dropped).Uint64("unqueued", st.Unqueued).
 		Uint64("blank", st.Blank).Uint64("changed", st.Changed))
 }
+
+func (in *stdinInput) Records() uint64 { return in.src.Stats().Lines }
 
 func (in *stdinInput) Metrics(w *status.Writer) {
 	st := in.src.Stats()

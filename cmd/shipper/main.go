@@ -13,12 +13,14 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"shipper/internal/config"
 	"shipper/internal/datastream"
+	"shipper/internal/esclient"
 	"shipper/internal/parse"
 	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
@@ -33,17 +35,24 @@ Usage:
   shipper [run] [options]   ship until the inputs end (stdin at EOF) or SIGTERM/SIGINT (the default)
   shipper setup [options]   install the index templates and import the Kibana objects, once
   shipper check [options]   validate the configuration, contact Elasticsearch, say what would happen
-  shipper version           print the version
-  shipper help              this text; 'shipper run --help' lists every option
+  shipper version           print the version (also --version)
+  shipper help              this text
+
+'shipper run --help', 'shipper setup --help' and 'shipper check --help' list every option.
 
 Inputs (--input, comma-separated; default stdin):
   stdin     newline-delimited lines from standard input, until EOF
   file      Kubernetes CRI and Docker json-file container logs, followed across rotations
   forward   Fluent Forward server (Docker's fluentd log driver, fluent-logger clients)
 
-Every option is also an environment variable (see 'shipper run --help').
+Common options (each also an environment variable):
+  --elasticsearch-url   ELASTICSEARCH_URL   where to ship (default http://localhost:9200)
+  --dataset             SHIPPER_DATASET     documents go to logs-<dataset>-default ('-' becomes '_')
+  --input               SHIPPER_INPUT       stdin, file, forward
+  --http-address        SHIPPER_HTTP_ADDRESS  serve /metrics, /healthz, /readyz (e.g. :8686)
+
 Examples:
-  my-app | ELASTICSEARCH_URL=http://localhost:9200 shipper --dataset=myapp
+  my-app | ELASTICSEARCH_URL=http://localhost:9200 shipper --dataset=my-app
   SHIPPER_INPUT=forward ELASTICSEARCH_URL=http://es:9200 shipper
 `
 
@@ -58,6 +67,15 @@ func dispatch(args []string) int {
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		// Without a command, --help is the overview and --version the
+		// version; 'shipper run --help' is the reference of every option.
+		switch args[0] {
+		case "-h", "-help", "--help":
+			cmd = "help"
+		case "-version", "--version":
+			cmd = "version"
+		}
 	}
 	switch cmd {
 	case "run":
@@ -73,9 +91,12 @@ func dispatch(args []string) int {
 		fmt.Print(usage)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "shipper: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(os.Stderr, "shipper: unknown command %q (commands: run, setup, check, version, help; see 'shipper --help')\n", cmd)
 	return 2
 }
+
+// userAgent is the User-Agent of the requests to Elasticsearch and Kibana.
+func userAgent() string { return "shipper/" + version }
 
 func versionString() string {
 	s := "shipper " + version
@@ -91,15 +112,26 @@ func versionString() string {
 }
 
 func loadConfig(name string, args []string) (config.Config, int) {
-	cfg, err := config.Load(name, args, os.Getenv, os.Stderr)
+	cfg, err := config.Load(name, args, os.Getenv, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "shipper: invalid configuration:\n%v\n", err)
+		printConfigError(os.Stderr, name, err)
 		return cfg, 2
 	}
 	return cfg, -1
+}
+
+// printConfigError writes what is wrong with the options, one line a
+// problem, and where the reference is.
+func printConfigError(w io.Writer, name string, err error) {
+	if msg := err.Error(); !strings.Contains(msg, "\n") {
+		fmt.Fprintf(w, "%s: %s\n", name, msg)
+	} else {
+		fmt.Fprintf(w, "%s: invalid configuration:\n  %s\n", name, strings.ReplaceAll(msg, "\n", "\n  "))
+	}
+	fmt.Fprintf(w, "Run '%s --help' for every option.\n", name)
 }
 
 func newLogger(level string) zerolog.Logger {
@@ -124,7 +156,7 @@ func sinkConfig(cfg *config.Config) (es.Config, error) {
 		URLs: cfg.ElasticsearchURLs, Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
 		CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, CompressionLevel: level,
 		Workers: cfg.Workers, RequestTimeout: cfg.RequestTimeout, RetryInitial: cfg.RetryInitial,
-		RetryMax: cfg.RetryMax, DeadLetterIndex: dlq,
+		RetryMax: cfg.RetryMax, DeadLetterIndex: dlq, UserAgent: userAgent(),
 	}, nil
 }
 
@@ -185,10 +217,18 @@ func checkCmd(args []string) int {
 		fmt.Fprintf(out, "check: %v\n", err)
 		return 2
 	}
+	for _, n := range cfg.Notes {
+		fmt.Fprintln(out, "note: "+n)
+	}
 	fmt.Fprintln(out)
+	code = 0
 	for _, name := range cfg.Inputs {
-		if d := describers[name]; d != nil {
-			fmt.Fprintf(out, "would read (%s): %s\n", name, d(&cfg))
+		fmt.Fprintf(out, "would read (%s): %s\n", name, describeInput(name, &cfg))
+		if problem, fatal := checkInput(name, &cfg); fatal {
+			fmt.Fprintf(out, "check: input %s: %s\n", name, problem)
+			code = 1
+		} else if problem != "" {
+			fmt.Fprintf(out, "warning: input %s: %s\n", name, problem)
 		}
 	}
 	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s, at most %d datasets); rejected documents to %s\n",
@@ -204,9 +244,9 @@ func checkCmd(args []string) int {
 	defer cancel()
 	health, err := sink.Ping(ctx)
 	if err != nil {
-		fmt.Fprintf(out, "\nElasticsearch: NOT reachable: %v\n", err)
+		fmt.Fprintf(out, "\nElasticsearch: NOT reachable: %v: %s\n", err, esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL"))
 		return 1
 	}
 	fmt.Fprintf(out, "\nElasticsearch: reachable at %v, cluster health %s\n", redact.URLs(cfg.ElasticsearchURLs), health)
-	return 0
+	return code
 }

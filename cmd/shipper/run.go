@@ -17,6 +17,7 @@ import (
 
 	"shipper/internal/backoff"
 	"shipper/internal/encode"
+	"shipper/internal/esclient"
 	"shipper/internal/pipeline"
 	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
@@ -39,6 +40,9 @@ func runCmd(args []string) int {
 	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
 	setMemoryLimit(int64(cfg.BufferBytes))
+	for _, n := range cfg.Notes {
+		log.Info().Msg(n)
+	}
 
 	sinkCfg, err := sinkConfig(&cfg)
 	if err != nil {
@@ -73,6 +77,9 @@ func runCmd(args []string) int {
 			w.Counter("shipper_dataset_rejected_total", "Records whose data_stream.dataset was refused (--datasets-allowed, --max-datasets): sent to the default data stream, flagged labels.dataset_rejected.", streams.Rejected())
 			for _, in := range ins {
 				in.Metrics(w)
+			}
+			for i, in := range ins {
+				w.Counter(status.Name("shipper_input_records_total", "input", cfg.Inputs[i]), "Records read, by input.", in.Records())
 			}
 		})
 		if err != nil {
@@ -125,6 +132,9 @@ func runCmd(args []string) int {
 
 	log.Info().Str("version", version).Str("ephemeral_id", strconv.FormatUint(runID, 16)).Strs("inputs", cfg.Inputs).Strs("elasticsearch", redact.URLs(cfg.ElasticsearchURLs)).
 		Str("data_stream", "logs-"+cfg.Dataset+"-"+cfg.Namespace).Msg("shipper starting")
+	if cfg.ProgressInterval > 0 {
+		go logProgress(queueCtx, log, cfg.ProgressInterval, pipe, sink)
+	}
 
 	sinkDone := make(chan error, 1)
 	go func() {
@@ -302,12 +312,19 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 				Msg("index templates of the same names but not the shipper's: shipping anyway, with their mappings")
 			return true
 		}
-		if !es.IsUnreachable(err) {
+		wait := bo.Failed(0)
+		if esclient.Permanent(err) {
+			// Waiting will not fix it (TLS trust, https to a plain
+			// node), but the operator may: keep trying, loudly.
+			log.Error().Err(err).Str("hint", esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL")).Dur("retry_in_ms", wait).
+				Msg("cannot talk to Elasticsearch; will retry")
+		} else if !es.IsUnreachable(err) {
 			log.Error().Err(err).Msg("cannot install index templates; shipping anyway (run 'shipper setup' with enough privileges)")
 			return true
+		} else {
+			log.Warn().Err(err).Str("hint", esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL")).Dur("retry_in_ms", wait).
+				Msg("Elasticsearch unreachable; will retry")
 		}
-		wait := bo.Failed(0)
-		log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("Elasticsearch unreachable; will retry")
 		if backoff.Sleep(ctx, wait) != nil {
 			return false
 		}
@@ -342,10 +359,11 @@ func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink *es.Sink) {
 	}
 	w.Gauge("shipper_oldest_undelivered_age_seconds", "Age of the oldest record not delivered yet; 0 when none waits.", age)
 	s := sink.Stats()
-	w.Counter("shipper_es_indexed_total", "Documents indexed.", s.Indexed)
-	w.Counter("shipper_es_duplicates_total", "Documents already present (409 on create).", s.Duplicates)
-	w.Counter("shipper_es_dead_lettered_total", "Documents written to the dead-letter stream.", s.DeadLettered)
-	w.Counter("shipper_es_lost_total", "Documents neither indexed nor dead-lettered.", s.Lost)
+	const docs = "Documents settled by Elasticsearch, by status: indexed, duplicate (already present: 409 on create), dead_lettered (written to the dead-letter stream), lost (neither)."
+	w.Counter(status.Name("shipper_es_documents_total", "status", "indexed"), docs, s.Indexed)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "duplicate"), docs, s.Duplicates)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "dead_lettered"), docs, s.DeadLettered)
+	w.Counter(status.Name("shipper_es_documents_total", "status", "lost"), docs, s.Lost)
 	w.Counter("shipper_es_item_retries_total", "Bulk items retried.", s.Retried)
 	w.Counter("shipper_es_requests_total", "Bulk requests sent.", s.Requests)
 	w.Counter("shipper_es_request_failures_total", "Bulk requests that failed as a whole.", s.Failures)

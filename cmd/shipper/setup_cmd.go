@@ -37,12 +37,12 @@ func setupCmd(args []string) int {
 // progress (zerolog JSON) and the final verdict on stderr, the one-line
 // summary of a success on stdout. It returns the exit code.
 func runSetup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadSetup("shipper setup", args, getenv, stderr)
+	cfg, err := config.LoadSetup("shipper setup", args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return setupOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "shipper setup: invalid configuration:\n%v\n", err)
+		printConfigError(stderr, "shipper setup", err)
 		return setupUsage
 	}
 	secrets := setupSecrets(&cfg)
@@ -60,6 +60,7 @@ func runSetup(ctx context.Context, args []string, getenv func(string) string, st
 		SkipKibana:         cfg.Only == config.SetupElasticsearch,
 		KibanaSpace:        cfg.KibanaSpace,
 		Timeout:            cfg.Timeout,
+		UserAgent:          userAgent(),
 	}, log)
 	if err != nil {
 		log.Error().Str("error.message", err.Error()).Msg("setup failed")

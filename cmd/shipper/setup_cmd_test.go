@@ -92,7 +92,7 @@ func runSetupT(t *testing.T, vars map[string]string, args ...string) (code int, 
 }
 
 func TestSetupHelpListsEveryOption(t *testing.T) {
-	code, _, help := runSetupT(t, nil, "--help")
+	code, help, _ := runSetupT(t, nil, "--help")
 	if code != 0 {
 		t.Fatalf("--help: exit %d, want 0", code)
 	}

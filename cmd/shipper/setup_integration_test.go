@@ -51,7 +51,7 @@ func TestIntegrationSetupThenShipDemoLogs(t *testing.T) {
 		}
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 
 	var snapshots []map[string]any

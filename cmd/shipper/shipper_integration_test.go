@@ -145,9 +145,11 @@ func TestAcceptance100k(t *testing.T) {
 	const total = 100000
 	ds := estest.Unique("accept")
 	index := "logs-" + ds + "-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A generous bound against a hang, not a pass criterion; the
+	// shipper's progress line shows how far it got.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--batch-bytes=2MiB")
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--batch-bytes=2MiB", "--progress-interval=30s")
 
 	var counts [6]int
 	levelCount := map[string]int{}
@@ -172,7 +174,10 @@ func TestAcceptance100k(t *testing.T) {
 	}
 	<-logs.done
 	sum := logs.find("shipper stopped")
-	if sum == nil || num(sum, "stdin.lines") != total || num(sum, "indexed") != total || num(sum, "lost") != 0 {
+	// A bulk request that timed out on a busy machine may have been
+	// indexed: its retry is answered 409 and counted as a duplicate, which
+	// is a delivery (the same _id), not a failure.
+	if sum == nil || num(sum, "stdin.lines") != total || num(sum, "indexed")+num(sum, "duplicates") != total || num(sum, "lost") != 0 {
 		t.Fatalf("summary: %v\n%s", sum, logs)
 	}
 
@@ -248,7 +253,7 @@ func TestMappingConflictDeadLetter(t *testing.T) {
 	ds := estest.Unique("conflict")
 	dlq := estest.Unique("dlq")
 	index, dlqIndex := "logs-"+ds+"-default", "logs-"+dlq+"-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--dead-letter-dataset="+dlq)
 	lines := []string{
@@ -331,9 +336,17 @@ func TestMappingConflictDeadLetter(t *testing.T) {
 	}
 }
 
+// waitCount waits until index holds at least n documents: up to 10
+// minutes (a busy machine makes it slower, not red), saying every 30s how
+// far it got.
 func waitCount(t *testing.T, index string, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+	start, last := time.Now(), time.Now()
+	for deadline := start.Add(10 * time.Minute); time.Now().Before(deadline); {
+		if time.Since(last) >= 30*time.Second {
+			t.Logf("%s: waiting for %d documents (%s so far)", index, n, time.Since(start).Round(time.Second))
+			last = time.Now()
+		}
 		// A data stream just created may have no started shard yet (503): wait.
 		estest.Do(t, "POST", "/"+index+"/_refresh?ignore_unavailable=true", "")
 		st, b := estest.Do(t, "POST", "/"+index+"/_count?ignore_unavailable=true&allow_no_indices=true", "")
@@ -345,7 +358,7 @@ func waitCount(t *testing.T, index string, n int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s did not reach %d documents", index, n)
+	t.Fatalf("%s did not reach %d documents within %s", index, n, time.Since(start).Round(time.Second))
 }
 
 // TestSIGTERMDeliversWhatWasRead sends SIGTERM while lines stream in: every
@@ -353,11 +366,14 @@ func waitCount(t *testing.T, index string, n int) {
 func TestSIGTERMDeliversWhatWasRead(t *testing.T) {
 	ds := estest.Unique("sigterm")
 	index := "logs-" + ds + "-default"
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang, not a pass criterion
 	defer cancel()
 	// A long flush interval and big batches: at the signal, records sit in a
-	// batch being filled and in batches queued, not only in flight.
-	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--flush-interval=30s", "--batch-bytes=1MiB")
+	// batch being filled and in batches queued, not only in flight. The
+	// shutdown deadline is generous: what is tested is that everything read
+	// is delivered, and a busy machine delivers slowly.
+	cmd, stdin, logs := runShipper(t, ctx, "--dataset="+ds, "--flush-interval=30s", "--batch-bytes=1MiB",
+		"--shutdown-timeout=8m", "--progress-interval=30s")
 	var written atomic.Int64
 	stop := make(chan struct{})
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shipper/internal/datastream"
+	"shipper/internal/esclient"
 	"shipper/internal/redact"
 )
 
@@ -59,10 +60,16 @@ type Config struct {
 	FlushInterval    time.Duration
 
 	// Process.
-	HTTPAddress     string // health and metrics endpoint; empty: off
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	HostName        string
+	HTTPAddress string // health and metrics endpoint; empty: off
+	// ProgressInterval is the period of the progress line; 0: off.
+	ProgressInterval time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	HostName         string
+
+	// Notes say how Load adjusted values given (such as a dataset with
+	// '-'), for the start-up log and 'shipper check'.
+	Notes []string
 
 	// ReadyStallTimeout: /readyz fails when records wait and none was
 	// delivered for this long.
@@ -95,6 +102,7 @@ func Default() Config {
 		FlushInterval:     time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		ReadyStallTimeout: time.Minute,
+		ProgressInterval:  30 * time.Second,
 		LogLevel:          "info",
 		HostName:          host,
 	}
@@ -236,6 +244,7 @@ func (c *Config) options() []option {
 		{"flush-interval", []string{"SHIPPER_FLUSH_INTERVAL"}, "longest time a line waits before its batch is sent", durationValue{&c.FlushInterval}},
 
 		{"http-address", []string{"SHIPPER_HTTP_ADDRESS"}, "serve /healthz, /readyz and /metrics (Prometheus text) on this address, e.g. :8686; empty: off", stringValue{&c.HTTPAddress}},
+		{"progress-interval", []string{"SHIPPER_PROGRESS_INTERVAL"}, "log a one-line progress summary (rates, delivered, waiting, errors) this often; 0: off", durationValue{&c.ProgressInterval}},
 		{"shutdown-timeout", []string{"SHIPPER_SHUTDOWN_TIMEOUT"}, "on SIGTERM/SIGINT, time to deliver what was read before giving up", durationValue{&c.ShutdownTimeout}},
 		{"ready-stall-timeout", []string{"SHIPPER_READY_STALL_TIMEOUT"}, "/readyz fails when records wait and none was delivered for this long", durationValue{&c.ReadyStallTimeout}},
 		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
@@ -249,21 +258,24 @@ func (c *Config) options() []option {
 // (flags, without the program or subcommand name).
 func Load(name string, args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	c := Default()
-	if err := parseOptions(name, args, getenv, usageOut, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
+	if err := parseOptions(name, args, getenv, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
 		return c, err
 	}
+	c.mapDashes()
 	return c, c.Validate()
 }
 
 // parseOptions sets opts from the environment, then from args, so that
 // flags win. usage is what --help prints.
-func parseOptions(name string, args []string, getenv func(string) string, usageOut io.Writer, opts []option, usage func()) error {
+func parseOptions(name string, args []string, getenv func(string) string, opts []option, usage func()) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(usageOut)
+	// A wrong flag is one line of error (returned), not the error followed
+	// by the whole reference: that is what --help is for.
+	fs.SetOutput(io.Discard)
 	for _, o := range opts {
 		fs.Var(o.value, o.flag, o.usage)
 	}
-	fs.Usage = usage
+	fs.Usage = func() {}
 	for _, o := range opts {
 		for _, e := range o.env {
 			if v := getenv(e); v != "" {
@@ -275,6 +287,9 @@ func parseOptions(name string, args []string, getenv func(string) string, usageO
 		}
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -308,6 +323,23 @@ func printOptions(w io.Writer, opts []option) {
 	}
 }
 
+// mapDashes replaces '-' with '_' in the dataset names:
+// '-' separates the parts of a data stream name (logs-<dataset>-<namespace>),
+// so Elastic's own datasets use '.' and '_' (nginx.access, my_app), and
+// --dataset=my-app means logs-my_app-default.
+func (c *Config) mapDashes() {
+	for _, p := range []struct {
+		flag string
+		v    *string
+	}{{"--dataset", &c.Dataset}, {"--dead-letter-dataset", &c.DeadLetterDataset}} {
+		if strings.Contains(*p.v, "-") {
+			m := strings.ReplaceAll(*p.v, "-", "_")
+			c.Notes = append(c.Notes, fmt.Sprintf("%s %q is used as %q: '-' separates the parts of a data stream name", p.flag, *p.v, m))
+			*p.v = m
+		}
+	}
+}
+
 // Validate checks the values and says what to change.
 func (c *Config) Validate() error {
 	var errs []error
@@ -316,8 +348,8 @@ func (c *Config) Validate() error {
 		bad("no Elasticsearch URL: set --elasticsearch-url or ELASTICSEARCH_URL")
 	}
 	for _, u := range c.ElasticsearchURLs {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			bad("Elasticsearch URL %q must start with http:// or https://", redact.URL(u))
+		if _, err := esclient.ParseURL(u); err != nil {
+			bad("Elasticsearch %v: check --elasticsearch-url / ELASTICSEARCH_URL", err)
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
@@ -364,6 +396,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadyStallTimeout <= 0 {
 		bad("--ready-stall-timeout must be positive")
+	}
+	if c.ProgressInterval < 0 {
+		bad("--progress-interval must not be negative (0 turns the progress line off)")
 	}
 	if c.Templates != "auto" && c.Templates != "skip" {
 		bad("--templates %q: want auto or skip", c.Templates)

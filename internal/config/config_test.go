@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,8 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--compression=zstd"}, env(), "--compression"},
 		{[]string{"--compression=gzip", "--compression-level=12"}, env(), "--compression-level"},
 		{[]string{"--elasticsearch-url=es:9200"}, env(), "must start with http"},
+		{[]string{}, env("ELASTICSEARCH_URL", "http://"), "no host name"},
+		{[]string{"--elasticsearch-url=https://:9200"}, env(), "no host name"},
 		{[]string{"--elasticsearch-username=u"}, env(), "both --elasticsearch-username and --elasticsearch-password"},
 		{[]string{"--elasticsearch-api-key=k", "--elasticsearch-username=u", "--elasticsearch-password=p"}, env(), "keep one"},
 		{[]string{"--buffer-bytes=8MiB", "--batch-bytes=5MiB"}, env(), "at least twice"},
@@ -106,6 +109,37 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("got error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The README's --dataset=my-app works: '-' separates the parts of a data
+// stream name, so it becomes '_', and the note says so.
+func TestDatasetDashMapped(t *testing.T) {
+	c, err := Load("shipper run", []string{"--dataset=my-app", "--dead-letter-dataset=dead-letters"}, env(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dataset != "my_app" || c.DeadLetterDataset != "dead_letters" {
+		t.Errorf("datasets: got %q and %q, want my_app and dead_letters", c.Dataset, c.DeadLetterDataset)
+	}
+	if len(c.Notes) != 2 || !strings.Contains(c.Notes[0], `"my-app" is used as "my_app"`) {
+		t.Errorf("notes: got %q, want one per mapped dataset", c.Notes)
+	}
+	if c, _ := Load("shipper run", []string{"--dataset=myapp"}, env(), io.Discard); len(c.Notes) != 0 {
+		t.Errorf("notes without a '-': %q", c.Notes)
+	}
+}
+
+// A wrong flag is an error of one line; the reference is printed only when
+// asked for.
+func TestFlagErrorIsOneLine(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Load("shipper run", []string{"--no-such-flag"}, env(), &out)
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error: got %q, want one line", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("a wrong flag printed the reference (%d bytes)", out.Len())
 	}
 }
 

@@ -78,7 +78,7 @@ func (s *Setup) options() []option {
 // flag.ErrHelp.
 func LoadSetup(name string, args []string, getenv func(string) string, usageOut io.Writer) (Setup, error) {
 	s := DefaultSetup()
-	if err := parseOptions(name, args, getenv, usageOut, s.options(), func() { PrintSetupUsage(usageOut, name) }); err != nil {
+	if err := parseOptions(name, args, getenv, s.options(), func() { PrintSetupUsage(usageOut, name) }); err != nil {
 		return s, err
 	}
 	return s, s.Validate()

@@ -3,22 +3,18 @@ package setup
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"shipper/internal/backoff"
+	"shipper/internal/esclient"
 )
 
 // maxResponseBytes bounds how much of an answer is read.
@@ -29,8 +25,9 @@ type service struct {
 	name       string // "Elasticsearch" or "Kibana", for messages
 	base       string // URL without a trailing slash
 	urlSetting string // the flag / variable that sets base, for messages
+	skip       string // the option that leaves this service out, for messages
 	cfg        Config
-	client     *http.Client
+	client     *esclient.Client
 	log        zerolog.Logger
 
 	timeout time.Duration // of the whole setup, for messages
@@ -44,15 +41,6 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
-}
-
-// retryable reports whether an answer means "not ready yet, try again".
-func retryable(status int) bool {
-	switch status {
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }
 
 // do sends one request with credentials and the extra headers, and returns
@@ -75,7 +63,7 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 		if body != nil {
 			rd = bytes.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, s.base+path, rd)
+		req, err := http.NewRequestWithContext(ctx, method, path, rd)
 		if err != nil {
 			return nil, fmt.Errorf("cannot build the request %s %s%s: %w", method, s.base, path, err)
 		}
@@ -87,12 +75,6 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 				req.Header.Add(k, v)
 			}
 		}
-		switch {
-		case s.cfg.APIKey != "":
-			req.Header.Set("Authorization", "ApiKey "+s.cfg.APIKey)
-		case s.cfg.Username != "":
-			req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
-		}
 
 		var lastErr error
 		var retryAfter time.Duration
@@ -103,7 +85,7 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 				return nil, fmt.Errorf("%s at %s did not answer %s %s in time (setup timeout %s): %w",
 					s.name, s.base, method, path, s.timeout, context.Cause(ctx))
 			}
-			if permanentTransportError(err) {
+			if esclient.Permanent(err) {
 				return nil, lastErr
 			}
 		} else {
@@ -111,7 +93,7 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 			res.Body.Close()
 			if rerr != nil {
 				lastErr = fmt.Errorf("cannot read the answer of %s at %s to %s %s: %w", s.name, s.base, method, path, rerr)
-			} else if !retryable(res.StatusCode) {
+			} else if !esclient.Retryable(res.StatusCode) {
 				return &response{status: res.StatusCode, header: res.Header, body: b}, nil
 			} else {
 				lastErr = fmt.Errorf("%s at %s is not ready: it answered HTTP %d to %s %s: %s",
@@ -132,48 +114,15 @@ func (s *service) do(ctx context.Context, method, path, contentType string, body
 	}
 }
 
-// permanentTransportError reports transport errors that waiting will not
-// fix: TLS trust problems and HTTPS spoken to a plain HTTP server.
-func permanentTransportError(err error) bool {
-	var unknownAuthority x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var recordHeader tls.RecordHeaderError
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &recordHeader) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
-}
-
 // unreachable phrases a transport error: what probably happened and which
 // setting to check.
 func (s *service) unreachable(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		err = ue.Err // the method and URL are already in the message
+	err = esclient.Unwrap(err) // the method and URL are already in the message
+	msg := fmt.Sprintf("cannot reach %s at %s: %v: %s", s.name, s.base, err, esclient.Hint(err, s.urlSetting))
+	if s.skip != "" && !esclient.Permanent(err) {
+		msg += fmt.Sprintf("; if there is no %s to set up, run setup with %s", s.name, s.skip)
 	}
-	var dnsErr *net.DNSError
-	var unknownAuthority x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var recordHeader tls.RecordHeaderError
-	hint := "is it running?"
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		hint = "is it running, and listening on that port?"
-	case errors.As(err, &dnsErr):
-		hint = "the host name does not resolve: is it spelled right?"
-	case errors.As(err, &unknownAuthority):
-		return fmt.Errorf("cannot reach %s at %s: %v: its TLS certificate is signed by an unknown CA: set --elasticsearch-ca-file (or --elasticsearch-insecure-skip-verify for a test setup)", s.name, s.base, err)
-	case errors.As(err, &hostname):
-		return fmt.Errorf("cannot reach %s at %s: %v: the certificate is not valid for that host name: use the name it was issued for in %s", s.name, s.base, err, s.urlSetting)
-	case errors.As(err, &recordHeader) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("cannot reach %s at %s: %v: the server does not speak TLS: use http:// in %s", s.name, s.base, err, s.urlSetting)
-	case isTimeout(err):
-		hint = fmt.Sprintf("no answer within %s: is it overloaded, or is a firewall dropping packets?", requestTimeout)
-	}
-	return fmt.Errorf("cannot reach %s at %s: %v: %s set %s", s.name, s.base, err, hint, s.urlSetting)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.New(msg)
 }
 
 // authError phrases a 401 or 403 answer to what (e.g. "install the index

@@ -7,17 +7,15 @@ package setup
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"shipper/internal/esclient"
 )
 
 // DefaultTimeout bounds a whole Run when Config.Timeout is 0. It is long
@@ -48,6 +46,9 @@ type Config struct {
 	// the default space.
 	KibanaSpace string
 
+	// UserAgent is sent with every request; "" means "shipper".
+	UserAgent string
+
 	// Timeout bounds the whole Run, including the retries while a service
 	// is starting; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -70,14 +71,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	client, err := newClient(cfg)
-	if err != nil {
-		return err
-	}
 	if !cfg.SkipElasticsearch {
+		client, err := newClient(cfg, cfg.ElasticsearchURL, "Elasticsearch")
+		if err != nil {
+			return err
+		}
 		es := &service{
 			name: "Elasticsearch", base: strings.TrimRight(cfg.ElasticsearchURL, "/"),
-			urlSetting: "--elasticsearch-url / ELASTICSEARCH_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+			urlSetting: "--elasticsearch-url / ELASTICSEARCH_URL", skip: "--only=kibana", cfg: cfg, client: client, log: log, timeout: timeout,
 		}
 		if err := installTemplates(ctx, es); err != nil {
 			return err
@@ -86,9 +87,13 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		log.Info().Msg("skipping the Elasticsearch templates (--only=kibana)")
 	}
 	if !cfg.SkipKibana {
+		client, err := newClient(cfg, cfg.KibanaURL, "")
+		if err != nil {
+			return err
+		}
 		kb := &service{
 			name: "Kibana", base: strings.TrimRight(cfg.KibanaURL, "/"),
-			urlSetting: "--kibana-url / KIBANA_URL", cfg: cfg, client: client, log: log, timeout: timeout,
+			urlSetting: "--kibana-url / KIBANA_URL", skip: "--only=elasticsearch", cfg: cfg, client: client, log: log, timeout: timeout,
 		}
 		if err := importSavedObjects(ctx, kb, cfg.KibanaSpace); err != nil {
 			return err
@@ -135,27 +140,17 @@ func (c Config) validate() error {
 	return nil
 }
 
-// newClient returns the HTTP client for both services, with the CA file
-// and TLS options of cfg.
-func newClient(cfg Config) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" || cfg.InsecureSkipVerify {
-		tc := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // explicit operator choice
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("setup: cannot read the CA file: %w (check --elasticsearch-ca-file)", err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("setup: CA file %s holds no PEM certificate (check --elasticsearch-ca-file)", cfg.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		tr.TLSClientConfig = tc
+// newClient returns the client for the service at base, with the
+// credentials, CA file and TLS options of cfg; product, when set, is the
+// X-Elastic-Product its successful answers must carry.
+func newClient(cfg Config, base, product string) (*esclient.Client, error) {
+	c, err := esclient.New(esclient.Config{
+		URLs: []string{base}, Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+		CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, UserAgent: cfg.UserAgent,
+		Timeout: requestTimeout, Product: product,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w (check --elasticsearch-ca-file)", err)
 	}
-	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+	return c, nil
 }

@@ -306,7 +306,7 @@ func TestUnreachable(t *testing.T) {
 	cfg := kibanaOnly(u)
 	cfg.Timeout = time.Second
 	err := Run(context.Background(), cfg, zerolog.Nop())
-	for _, w := range []string{"cannot reach Kibana at " + u, "connection refused", "is it running", "--kibana-url / KIBANA_URL"} {
+	for _, w := range []string{"cannot reach Kibana at " + u, "connection refused", "is it running", "--kibana-url / KIBANA_URL", "run setup with --only=elasticsearch"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Run error = %v, want it to mention %q", err, w)
 		}
@@ -427,13 +427,13 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCAFile(t *testing.T) {
-	_, err := newClient(Config{CAFile: filepath.Join(t.TempDir(), "missing.pem")})
+	_, err := newClient(Config{CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "https://es:9200", "")
 	if err == nil || !strings.Contains(err.Error(), "--elasticsearch-ca-file") {
 		t.Errorf("missing CA file: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	_, err = newClient(Config{CAFile: bad})
+	_, err = newClient(Config{CAFile: bad}, "https://es:9200", "")
 	if err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("bad CA file: %v", err)
 	}

@@ -1,6 +1,8 @@
 // Package status serves the shipper's own health and metrics over HTTP:
 // /healthz (liveness: the process serves requests), /readyz (readiness: the
-// checks passed to New succeed) and /metrics (Prometheus text format).
+// checks passed to New succeed) and /metrics (Prometheus text format,
+// written with github.com/VictoriaMetrics/metrics, plus its Go runtime and
+// process metrics).
 package status
 
 import (
@@ -10,27 +12,76 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
 )
 
 // Metrics writes the current metrics in Prometheus text format.
 type Metrics func(w *Writer)
 
-// Writer writes Prometheus text exposition lines.
+// Writer writes Prometheus text exposition lines. The values are snapshots
+// taken at scrape time: components count in their own atomics, off the
+// per-line path, and nothing is registered, so a series whose object is gone
+// (a file no longer followed) simply stops being written.
 type Writer struct {
-	w io.Writer
+	w    io.Writer
+	seen map[string]bool // families whose HELP and TYPE are written
 }
 
-// Counter writes a counter with HELP and TYPE lines.
+// Counter writes a counter. name is a family name, optionally with labels
+// (see Name); HELP and TYPE are written before the family's first series.
 func (w *Writer) Counter(name, help string, v uint64) {
-	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	w.meta(name, help, "counter")
+	vm.WriteCounterUint64(w.w, name, v)
 }
 
-// Gauge writes a gauge with HELP and TYPE lines.
+// Gauge writes a gauge, like Counter.
 func (w *Writer) Gauge(name, help string, v float64) {
-	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	w.meta(name, help, "gauge")
+	vm.WriteGaugeFloat64(w.w, name, v)
 }
+
+func (w *Writer) meta(name, help, typ string) {
+	family := name
+	if i := strings.IndexByte(name, '{'); i >= 0 {
+		family = name[:i]
+	}
+	if w.seen[family] {
+		return
+	}
+	if w.seen == nil {
+		w.seen = make(map[string]bool)
+	}
+	w.seen[family] = true
+	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s %s\n", family, help, family, typ)
+}
+
+// Name returns a series name: family with the label pairs (name, value,
+// name, value...), values escaped as the text format wants.
+func Name(family string, labels ...string) string {
+	if len(labels) < 2 {
+		return family
+	}
+	var b strings.Builder
+	b.WriteString(family)
+	b.WriteByte('{')
+	for i := 0; i+1 < len(labels); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(labels[i])
+		b.WriteString(`="`)
+		labelEscaper.WriteString(&b, labels[i+1])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // Server is the status HTTP server.
 type Server struct {
@@ -59,6 +110,9 @@ func New(addr string, ready func() error, metrics Metrics) (*Server, error) {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		metrics(&Writer{w: w})
+		// The Go runtime and the process: memory, GC, goroutines, CPU,
+		// file descriptors (go_*, process_*).
+		vm.WriteProcessMetrics(w)
 	})
 	s := &Server{
 		srv: &http.Server{

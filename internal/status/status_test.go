@@ -53,8 +53,33 @@ func TestEndpoints(t *testing.T) {
 	code, body := get(t, base+"/metrics")
 	want := "# HELP shipper_lines_total Lines read.\n# TYPE shipper_lines_total counter\nshipper_lines_total 42\n" +
 		"# HELP shipper_buffer_bytes Budget in use.\n# TYPE shipper_buffer_bytes gauge\nshipper_buffer_bytes 1.5\n"
-	if code != 200 || body != want {
-		t.Fatalf("/metrics: %d\n%s\nwant\n%s", code, body, want)
+	if code != 200 || !strings.HasPrefix(body, want) {
+		t.Fatalf("/metrics: %d\n%s\nwant it to start with\n%s", code, body, want)
+	}
+	for _, m := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes "} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks the runtime metric %q", m)
+		}
+	}
+}
+
+// Labelled series of one family share one HELP and TYPE; label values are
+// escaped.
+func TestLabels(t *testing.T) {
+	var b strings.Builder
+	w := &Writer{w: &b}
+	w.Counter(Name("shipper_input_records_total", "input", "file"), "Records read.", 3)
+	w.Counter(Name("shipper_input_records_total", "input", "stdin"), "Records read.", 4)
+	w.Gauge(Name("shipper_file_acked_offset_bytes", "path", `/var/log/a "b"\c`+"\n", "inode", "12"), "Offset.", 100)
+	w.Counter(Name("shipper_plain_total"), "No labels.", 1)
+	want := "# HELP shipper_input_records_total Records read.\n# TYPE shipper_input_records_total counter\n" +
+		"shipper_input_records_total{input=\"file\"} 3\n" +
+		"shipper_input_records_total{input=\"stdin\"} 4\n" +
+		"# HELP shipper_file_acked_offset_bytes Offset.\n# TYPE shipper_file_acked_offset_bytes gauge\n" +
+		`shipper_file_acked_offset_bytes{path="/var/log/a \"b\"\\c\n",inode="12"} 100` + "\n" +
+		"# HELP shipper_plain_total No labels.\n# TYPE shipper_plain_total counter\nshipper_plain_total 1\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // bulkFilterPath keeps only what the classifier reads: one small object per
@@ -16,6 +17,13 @@ var bulkFilterPath = []string{"errors", "items.*.status", "items.*.error.type", 
 // worker; they are asked for (bulkFilterPath) only once a rejected
 // document needs them.
 var bulkFilterPathStatus = []string{"errors", "items.*.status"}
+
+// bulkPathStatus and bulkPathReasons are the bulk API's paths with
+// bulkFilterPathStatus and bulkFilterPath.
+var (
+	bulkPathStatus  = "/_bulk?filter_path=" + strings.Join(bulkFilterPathStatus, ",")
+	bulkPathReasons = "/_bulk?filter_path=" + strings.Join(bulkFilterPath, ",")
+)
 
 // itemResult is one bulk item's outcome.
 type itemResult struct {

@@ -7,27 +7,23 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	esclient "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/klauspost/compress/gzip"
 	"github.com/rs/zerolog"
 
 	"shipper/internal/backoff"
 	"shipper/internal/encode"
+	"shipper/internal/esclient"
 	"shipper/internal/event"
 )
 
@@ -38,6 +34,8 @@ type Config struct {
 	APIKey             string
 	CAFile             string
 	InsecureSkipVerify bool
+	// UserAgent is sent with every request; "" means "shipper".
+	UserAgent string
 	// CompressionLevel is the gzip level for request bodies; 0 sends them
 	// uncompressed.
 	CompressionLevel int
@@ -119,32 +117,13 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = time.Minute
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = cfg.Workers + 2
-	tr.ResponseHeaderTimeout = cfg.RequestTimeout
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read Elasticsearch CA file %q: %w", cfg.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("Elasticsearch CA file %q holds no PEM certificate", cfg.CAFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
-	client, err := esclient.NewClient(esclient.Config{
-		Addresses:         cfg.URLs,
-		Username:          cfg.Username,
-		Password:          cfg.Password,
-		APIKey:            cfg.APIKey,
-		Transport:         tr,
-		DisableRetry:      true, // retries are ours: per item, with backoff
-		DisableMetaHeader: true,
+	client, err := esclient.New(esclient.Config{
+		URLs: cfg.URLs, Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+		CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, UserAgent: cfg.UserAgent,
+		IdleConnsPerHost: cfg.Workers + 2, ResponseHeaderTimeout: cfg.RequestTimeout, Product: "Elasticsearch",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot create Elasticsearch client for %v: %w", cfg.URLs, err)
+		return nil, fmt.Errorf("cannot create the Elasticsearch client for %v: %w", cfg.URLs, err)
 	}
 	return &Sink{cfg: cfg, client: client, log: log, sending: make([]atomic.Int64, cfg.Workers)}, nil
 }
@@ -652,11 +631,16 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	w.s.requests.Add(1)
 	w.s.sending[w.id].Store(time.Now().UnixNano())
 	defer w.s.sending[w.id].Store(0)
-	filter := bulkFilterPathStatus
+	path := bulkPathStatus
 	if w.reasons {
-		filter = bulkFilterPath
+		path = bulkPathReasons
 	}
-	res, err := esapi.BulkRequest{Body: rd, Header: hdr, FilterPath: filter}.Do(rctx, w.s.client)
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, path, rd)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot build bulk request: %w", err)
+	}
+	req.Header = hdr
+	res, err := w.s.client.Do(req)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot send bulk request of %d bytes to %v: %w", sent, w.s.cfg.URLs, err)
 	}

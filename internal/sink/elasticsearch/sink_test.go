@@ -626,7 +626,7 @@ func TestCompressionAndAuth(t *testing.T) {
 	}{
 		{"plain", 0, "", "", "", ""},
 		{"gzip1 basic", 1, "elastic", "s3cret:x", "", "Basic " + base64.StdEncoding.EncodeToString([]byte("elastic:s3cret:x"))},
-		{"gzip9 apikey", 9, "", "", "a2V5OnNlY3JldA==", "APIKey a2V5OnNlY3JldA=="},
+		{"gzip9 apikey", 9, "", "", "a2V5OnNlY3JldA==", "ApiKey a2V5OnNlY3JldA=="},
 		{"gzip default", -1, "", "", "", ""},
 		{"gzip bad level", 42, "", "", "", ""},
 	} {

@@ -146,7 +146,7 @@ func (s *Sink) do(ctx context.Context, method, path string, body []byte) (int, [
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := s.client.Perform(req)
+	res, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("cannot reach Elasticsearch at %v (%s %s): %w", redact.URLs(s.cfg.URLs), method, path, err)
 	}

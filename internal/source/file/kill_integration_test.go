@@ -87,7 +87,10 @@ func TestKillRestartElasticsearch(t *testing.T) {
 		}
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// A generous bound, not a pass criterion: on a busy machine the
+	// writers (which wait for checkpoints before rotating) and the shipper
+	// are slower; progress is logged while it runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start()
 	var wg sync.WaitGroup
@@ -126,20 +129,37 @@ func TestKillRestartElasticsearch(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond) // down: writers go on
 		start()
 	}
-	<-writersDone
-	total := 0
-	for _, f := range files {
-		total += int(f.written.Load())
+	written := func() (n int) {
+		for _, f := range files {
+			n += int(f.written.Load())
+		}
+		return n
 	}
+	for report := time.NewTicker(30 * time.Second); ; {
+		select {
+		case <-writersDone:
+		case <-report.C:
+			t.Logf("writing: %d of %d lines written", written(), len(files)*linesEach)
+			continue
+		}
+		report.Stop()
+		break
+	}
+	total := written()
 	if total != len(files)*linesEach {
-		t.Fatalf("only %d lines written: %v", total, ctx.Err())
+		t.Fatalf("only %d of %d lines written within 15 minutes: %v", total, len(files)*linesEach, ctx.Err())
 	}
 	// Wait until everything is in Elasticsearch, then stop the last
 	// shipper cleanly.
-	for ctx.Err() == nil {
+	for last := time.Now(); ctx.Err() == nil; {
 		estest.Refresh(t, index)
-		if n := estest.Count(t, index, ""); n >= total {
+		n := estest.Count(t, index, "")
+		if n >= total {
 			break
+		}
+		if time.Since(last) > 30*time.Second {
+			t.Logf("waiting for Elasticsearch: %d of %d documents", n, total)
+			last = time.Now()
 		}
 		time.Sleep(time.Second)
 	}

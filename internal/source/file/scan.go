@@ -100,6 +100,10 @@ func (s *Source) releaseSlot() {
 // was down.
 func (s *Source) scan(first bool) {
 	matches := s.glob()
+	if len(matches) == 0 {
+		s.noMatch.Warn(s.log, "no_file_matches").Strs("paths", s.cfg.Paths).Strs("exclude", s.cfg.Exclude).
+			Msg("no file matches the paths (--file-paths, --file-mode, --file-exclude): nothing to read until one appears")
+	}
 	s.mu.Lock()
 	s.gen++
 	gen := s.gen

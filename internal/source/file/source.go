@@ -14,6 +14,7 @@ import (
 	"shipper/internal/checkpoint"
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
+	"shipper/internal/lograte"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
 )
@@ -174,8 +175,11 @@ type Source struct {
 	// enc is shared by every harvester: it is only used between pr.Begin and
 	// pr.End, which serialize them.
 	enc   *encode.Encoder
-	epoch time.Time // for the monotonic clock of the multiline timeouts
-	warn  rateLimiter
+	epoch time.Time        // for the monotonic clock of the multiline timeouts
+	warn  *lograte.Limiter // one line per reason every 10s
+	// noMatch says, at start and then every minute, that the paths match
+	// no file.
+	noMatch *lograte.Limiter
 
 	// Set by Run before any harvester starts; read-only afterwards.
 	ctx, queueCtx context.Context
@@ -231,7 +235,8 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		paths:  make(map[string]*pathState),
 	}
 	s.enc.Streams = cfg.Streams
-	s.warn.every = 10 * time.Second
+	s.warn = lograte.New(10*time.Second, 1)
+	s.noMatch = lograte.New(time.Minute, 1)
 	s.pr = pipe.NewProducer(s.onAck)
 	return s, nil
 }
@@ -425,6 +430,35 @@ func (s *Source) release(st *fileState) {
 	}
 }
 
+// FileStat is the delivery position of one file the source follows.
+type FileStat struct {
+	Path  string
+	Inode uint64
+	Acked int64 // offset up to which its records are delivered; -1 before the first
+}
+
+// Files returns the files the source follows now. A file is no longer
+// listed once the source lets go of it (deleted and read to its end, or
+// closed for inactivity), so per-file metrics built from it disappear with
+// the file. Safe to call concurrently with Run.
+func (s *Source) Files() []FileStat {
+	s.mu.Lock()
+	states := make([]*fileState, 0, len(s.slots))
+	for _, st := range s.slots {
+		if st != nil {
+			states = append(states, st)
+		}
+	}
+	s.mu.Unlock()
+	out := make([]FileStat, 0, len(states))
+	for _, st := range states {
+		st.mu.Lock()
+		out = append(out, FileStat{Path: st.path, Inode: st.key.ino, Acked: st.acked})
+		st.mu.Unlock()
+	}
+	return out
+}
+
 // onAck moves checkpoints: it is the producer's acknowledgement callback,
 // called in batch order from a sink goroutine.
 func (s *Source) onAck(marks []uint64, items int) {
@@ -465,43 +499,7 @@ func (s *Source) onAck(marks []uint64, items int) {
 	}
 }
 
-// rateLimiter lets one log line per reason through every period.
-type rateLimiter struct {
-	mu    sync.Mutex
-	every time.Duration
-	last  map[string]time.Time
-	count map[string]int
-}
-
-// allow reports whether a line for reason may be logged now, and how many
-// were suppressed since the last one.
-func (r *rateLimiter) allow(reason string) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.last == nil {
-		r.last = make(map[string]time.Time)
-		r.count = make(map[string]int)
-	}
-	now := time.Now()
-	if t, ok := r.last[reason]; ok && now.Sub(t) < r.every {
-		r.count[reason]++
-		return false, 0
-	}
-	n := r.count[reason]
-	r.last[reason] = now
-	r.count[reason] = 0
-	return true, n
-}
-
 // warnf logs a warning for reason, at most once per period.
 func (s *Source) warnf(reason string) *zerolog.Event {
-	ok, suppressed := s.warn.allow(reason)
-	if !ok {
-		return nil
-	}
-	e := s.log.Warn().Str("reason", reason)
-	if suppressed > 0 {
-		e = e.Int("suppressed", suppressed)
-	}
-	return e
+	return s.warn.Warn(s.log, reason)
 }

@@ -153,3 +153,50 @@ func TestNoUnterminatedLineUntilRelease(t *testing.T) {
 		t.Fatalf("last line of a deleted file: %s", docs[1].Raw)
 	}
 }
+
+// A pattern that matches no file is reported at start (and every minute
+// after), so that a mistyped --file-paths does not look like silence.
+func TestNoFileMatchesIsReported(t *testing.T) {
+	dir := t.TempDir()
+	r := startRun(t, testConfig(dir, t.TempDir(), "*.log"), pipeline.Config{MaxBytes: 1 << 20})
+	waitFor(t, "the no-match warning", func() bool { return strings.Contains(r.logs.String(), "no_file_matches") })
+	if !strings.Contains(r.logs.String(), filepath.Join(dir, "*.log")) {
+		t.Errorf("the warning does not name the pattern:\n%s", r.logs)
+	}
+	// Once a file appears it is read, and the warning is not repeated
+	// within the minute.
+	appendFile(t, filepath.Join(dir, "a.log"), "hello\n")
+	r.waitDocs(1)
+	r.stop()
+	if n := strings.Count(r.logs.String(), "no_file_matches"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, r.logs)
+	}
+}
+
+// Files lists the files followed, with their delivered offsets, and lets go
+// of a file deleted and read to its end.
+func TestFilesListsFollowedFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, "one\ntwo\n")
+	appendFile(t, b, "three\n")
+	r := startRun(t, testConfig(dir, t.TempDir(), "*.log"), pipeline.Config{MaxBytes: 1 << 20})
+	defer r.stop()
+	r.waitDocs(3)
+	acked := func(path string) int64 {
+		for _, f := range r.src.Files() {
+			if f.Path == path {
+				return f.Acked
+			}
+		}
+		return -2 // not listed
+	}
+	waitFor(t, "both files listed with their delivered offsets", func() bool { return acked(a) == 8 && acked(b) == 6 })
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted file no longer listed", func() bool { return acked(b) == -2 })
+	if got := acked(a); got != 8 {
+		t.Errorf("a.log: acked %d, want 8", got)
+	}
+}

@@ -6,7 +6,6 @@
 // batches and acknowledges requests once their records are delivered.
 //
 // Spec: https://github.com/fluent/fluentd/wiki/Forward-Protocol-Specification-v1
-// and docs/protocols.md sections 1 to 3.
 package forward
 
 import (
@@ -66,7 +65,7 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Mode is the request shape (protocols.md §1.2).
+// Mode is the request shape (Forward protocol v1, "Event Modes").
 type Mode uint8
 
 const (

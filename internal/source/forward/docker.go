@@ -6,7 +6,7 @@ import (
 )
 
 // DockerFields are the string values of the keys Docker's fluentd log driver
-// writes (protocols.md §2). They are views into the record passed to
+// writes (moby daemon/logger/fluentd). They are views into the record passed to
 // ScanDocker, valid as long as it is. A key that is absent, or whose value is
 // not a str, leaves its field nil.
 type DockerFields struct {

@@ -9,7 +9,7 @@ import (
 	"fmt"
 )
 
-// The shared-key handshake (protocols.md §1.6):
+// The shared-key handshake (Forward protocol v1, "Handshake Messages"):
 //
 //	server: ["HELO", {"nonce": N, "auth": A, "keepalive": true}]
 //	client: ["PING", hostname, salt, sha512_hex(salt+hostname+N+key), user, sha512_hex(A+user+password)]

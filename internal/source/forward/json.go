@@ -8,7 +8,7 @@ import (
 	"shipper/internal/parse"
 )
 
-// The JSON connection mode (protocols.md §1.1): Fluentd's in_forward parses a
+// The JSON connection mode: Fluentd's in_forward parses a
 // connection whose first byte is '{' or '[' as a stream of JSON values and
 // answers acks in JSON. fluent-logger-golang's MarshalAsJSON writes
 // ["tag",<unix seconds>,{record},{option}], with the tag spliced in without

@@ -19,6 +19,7 @@ import (
 	"shipper/internal/backoff"
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
+	"shipper/internal/lograte"
 	"shipper/internal/parse"
 	"shipper/internal/pipeline"
 )
@@ -72,7 +73,7 @@ type ServerConfig struct {
 	// client certificates signed by that CA (mutual TLS).
 	TLSCertFile, TLSKeyFile, TLSClientCAFile string
 
-	// SharedKey turns on the handshake of protocols.md §1.6: HELO, PING,
+	// SharedKey turns on the handshake of the Forward protocol v1: HELO, PING,
 	// PONG. Users, when set, are checked too (user authentication).
 	SharedKey string
 	Users     []User
@@ -254,7 +255,7 @@ func (r CloseReason) String() string {
 type Server struct {
 	cfg    ServerConfig
 	log    zerolog.Logger
-	warn   zerolog.Logger // sampled: per-connection problems
+	warn   lograte.Logger // per-connection problems: 20 lines every 10s at most
 	pr     *pipeline.Producer
 	tlsCfg *tls.Config
 	users  map[string]string
@@ -340,7 +341,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
-		warn:  log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
+		warn:  lograte.NewLogger(log, 10*time.Second, 20),
 		conns: make(map[uint32]*conn),
 		kick:  make(chan struct{}, 1),
 		// Compressed requests' reads keep room for one request's
@@ -640,7 +641,7 @@ func remote(nc net.Conn) string {
 	return "unix"
 }
 
-// heartbeat answers every UDP datagram with one 0x00 byte (protocols.md §1.7).
+// heartbeat answers every UDP datagram with one 0x00 byte (Forward protocol v1, "Heartbeat Message").
 func (s *Server) heartbeat(ctx context.Context) {
 	buf := make([]byte, 1024)
 	pong := []byte{0}

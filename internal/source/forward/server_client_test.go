@@ -14,7 +14,7 @@ import (
 )
 
 // dockerLoggerConfig is how Docker's fluentd driver configures
-// fluent-logger-golang (moby daemon/logger/fluentd, protocols.md §2) with
+// fluent-logger-golang (moby daemon/logger/fluentd) with
 // fluentd-async, fluentd-sub-second-precision and fluentd-request-ack.
 func dockerLoggerConfig(port int, async, ack bool) fluent.Config {
 	return fluent.Config{

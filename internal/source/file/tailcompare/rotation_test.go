@@ -65,8 +65,8 @@ func TestRotation(t *testing.T) {
 
 const rotLines, rotEvery = 20000, 2000
 
-// nxadm follows path with nxadm/tail configured as protocols.md §6
-// recommends: Follow+ReOpen+CompleteLines, logger silenced.
+// nxadm follows path with nxadm/tail configured to avoid its known
+// data-loss bugs: Follow+ReOpen+CompleteLines, logger silenced.
 func nxadm(poll bool) func(t *testing.T, path string) func() []int {
 	return func(t *testing.T, path string) func() []int {
 		tl, err := tail.TailFile(path, tail.Config{Follow: true, ReOpen: true, CompleteLines: true, Poll: poll, Logger: tail.DiscardingLogger})

@@ -82,8 +82,8 @@ func BenchmarkFraming(b *testing.B) {
 		})
 	})
 	b.Run("nxadm-tail-follow-reopen-completelines", func(b *testing.B) {
-		// The configuration that avoids its known data-loss bugs
-		// (protocols.md §6): Follow+ReOpen+CompleteLines.
+		// The configuration that avoids its known data-loss bugs:
+		// Follow+ReOpen+CompleteLines.
 		measure(b, path, lines, func() int {
 			t, err := tail.TailFile(path, tail.Config{MustExist: true, Follow: true, ReOpen: true, CompleteLines: true, Logger: tail.DiscardingLogger})
 			if err != nil {
