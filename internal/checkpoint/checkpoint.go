@@ -39,8 +39,9 @@ const FingerprintBytes = 1024
 // FileName is the checkpoint file's name inside the store's directory.
 const FileName = "checkpoints.json"
 
-// formatVersion is the version of the file format written and accepted.
-const formatVersion = 1
+// formatVersion is the version of the file format written. Version 1 (no
+// id_seed) is read too.
+const formatVersion = 2
 
 // FileID identifies a file across renames and restarts.
 //
@@ -67,6 +68,21 @@ type Entry struct {
 	Offset int64
 	// Updated is when the entry was last Set.
 	Updated time.Time
+	// Seed is the id seed of the content's records (see the file input's
+	// record ids): the inode the content was first written to, mixed once
+	// per generation when a file is truncated and rewritten in place. A
+	// copy, a renamed or a compressed file found by this entry inherits it,
+	// so its records keep their ids. 0 means ID.Ino (files checkpointed
+	// before seeds were kept).
+	Seed uint64
+}
+
+// IDSeed returns e's id seed: Seed, or the inode when none was recorded.
+func (e Entry) IDSeed() uint64 {
+	if e.Seed != 0 {
+		return e.Seed
+	}
+	return e.ID.Ino
 }
 
 type key struct{ dev, ino uint64 }
@@ -381,6 +397,7 @@ type fileEntry struct {
 	FingerprintLen int       `json:"fingerprint_len"`
 	Offset         int64     `json:"offset"`
 	Updated        time.Time `json:"updated"`
+	Seed           uint64    `json:"id_seed,omitempty"`
 }
 
 func encode(entries []Entry) []byte {
@@ -394,6 +411,7 @@ func encode(entries []Entry) []byte {
 			FingerprintLen: e.ID.FingerprintLen,
 			Offset:         e.Offset,
 			Updated:        e.Updated,
+			Seed:           e.Seed,
 		}
 	}
 	data, err := json.MarshalIndent(ff, "", "\t")
@@ -416,7 +434,7 @@ func decode(data []byte) ([]Entry, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("cannot parse checkpoint file: data after the JSON object")
 	}
-	if ff.Version != formatVersion {
+	if ff.Version != formatVersion && ff.Version != 1 {
 		return nil, fmt.Errorf("unsupported checkpoint file version %d (this build reads version %d)", ff.Version, formatVersion)
 	}
 	entries := make([]Entry, 0, len(ff.Entries))
@@ -439,6 +457,7 @@ func decode(data []byte) ([]Entry, error) {
 			Path:    fe.Path,
 			Offset:  fe.Offset,
 			Updated: fe.Updated,
+			Seed:    fe.Seed,
 		})
 	}
 	return entries, nil

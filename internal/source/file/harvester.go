@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -197,6 +196,7 @@ func (h *harvester) openCur() {
 		}
 		return
 	}
+	s.persist()
 	h.cur = r
 	h.idleSince = time.Now()
 }
@@ -262,35 +262,16 @@ func (h *harvester) checkCur(r *reader) bool {
 // generation deleted before it was ever opened is lost to any reader.
 func (h *harvester) catchUp(after time.Time, current fileKey) {
 	s := h.s
-	cands := rotatedCandidates(h.path)
-	slices.Reverse(cands) // oldest first
-	for _, c := range cands {
-		if c.gz || c.key == current || c.mtime.Before(after) || s.tracked(c.key) {
-			continue
-		}
-		f, err := os.Open(c.path)
-		if err != nil {
-			continue
-		}
-		id, err := checkpoint.Identify(f)
-		if err != nil {
-			f.Close()
-			continue
-		}
-		if _, known, _ := s.store.Lookup(f, id); known {
-			f.Close()
-			continue
-		}
-		s.forceOpenSlot()
-		st := s.newState(id, h.path, id.Ino, true)
-		s.store.Set(checkpoint.Entry{ID: id, Path: h.path, Offset: 0})
-		nr := s.newReader(f, nil, st, 0, c.path)
+	found := s.unknownSiblings(h.path, after, current)
+	for _, nr := range found {
 		nr.fields = h.ps.fields
-		nr.mode = modeRotated
 		h.old = append(h.old, nr)
 		s.caughtUp.Add(1)
-		s.log.Info().Str("path", h.path).Str("rotated_file", c.path).
+		s.log.Info().Str("path", h.path).Str("rotated_file", nr.name).
 			Msg("found a rotated file never opened (rotated away while the reader was behind): reading it")
+	}
+	if len(found) > 0 {
+		s.persist()
 	}
 }
 
@@ -299,6 +280,12 @@ func (h *harvester) catchUp(after time.Time, current fileKey) {
 // content's unread end is looked for in a copy next to it, and the file is
 // read again from offset 0 as a new file. justFilled says the bytes of the
 // last fill belong to the new content.
+//
+// The copy takes over the old content's state: the marks still in flight
+// move the copy's checkpoint, which starts at the delivered offset, and the
+// copy's records keep their ids. The new content gets a new state with the
+// next generation's id seed, so that its records do not take the ids of the
+// old ones at the same offsets.
 func (h *harvester) truncated(r *reader, justFilled bool) {
 	s := h.s
 	s.truncations.Add(1)
@@ -307,13 +294,14 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 	r.st.mu.Lock()
 	oldID := r.st.id
 	r.st.mu.Unlock()
-	cp := s.locate(h.path, oldID, commit, r.st.idIno, r.st, false, false)
+	oldKey, oldSeed := r.st.key, r.st.seed
+	cp := s.locate(h.path, oldID, commit, oldSeed, r.st, true, false)
 	if cp != nil {
 		s.copiesRead.Add(1)
 		cp.fields = r.fields
 		h.old = append(h.old, cp)
 		// Copies of contents truncated before they were ever read.
-		h.catchUp(cp.mtime, r.st.key)
+		h.catchUp(cp.mtime, oldKey)
 		s.log.Info().Str("path", r.name).Str("copy", cp.name).Int64("from_offset", commit).
 			Msg("file truncated (copytruncate rotation): reading the rest of the old content from its copy, then the file from its beginning")
 	} else {
@@ -327,14 +315,16 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 					"Prefer rotation by rename (create) over copytruncate")
 		}
 	}
-	s.finish(r.st, false)
+	if cp == nil || cp.st != r.st {
+		s.finish(r.st, false)
+	}
 	id, err := checkpoint.Identify(r.f)
 	if err != nil {
 		id = oldID
 		id.Fingerprint, id.FingerprintLen = 0, 0
 	}
-	r.st = s.newState(id, h.path, id.Ino, true)
-	s.store.Set(checkpoint.Entry{ID: id, Path: h.path, Offset: 0})
+	r.st = s.track(id, h.path, nextSeed(oldSeed), 0)
+	s.persist()
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)
 	}

@@ -152,7 +152,7 @@ func (r *reader) idBase() uint64 {
 			m, _ := r.f.ReadAt(buf[:], 0)
 			head = buf[:m]
 		}
-		r.st.hi, r.st.hiOK = recordIDBase(r.st.idIno, head)
+		r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, head)
 	}
 	return r.st.hi
 }

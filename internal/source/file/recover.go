@@ -62,11 +62,12 @@ func rotatedCandidates(path string) []rotatedFile {
 // (compressed by kubelet or logrotate).
 //
 // reuse, when not nil, is the state of the file looked for; with keep, it
-// goes on for a renamed file and for a compressed one (their checkpoint stays
-// that of the original file). Otherwise the file found gets a state of its
-// own, with reuse's record ids. idIno is the inode the content was first
-// written to (part of the record ids).
-func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno uint64, reuse *fileState, keep, byInode bool) *reader {
+// goes on for the file found (for a copy it moves there, see moveState; a
+// compressed file keeps the original's checkpoint). Otherwise the file found
+// gets a state of its own, with reuse's record ids. seed is the content's id
+// seed (checkpoint.Entry.Seed): the records of the file found keep the ids
+// they had in the original file.
+func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState, keep, byInode bool) *reader {
 	cands := rotatedCandidates(path)
 	if byInode {
 		for _, c := range cands {
@@ -88,9 +89,8 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 					f.Close()
 					continue
 				}
-				st = s.newState(cur, path, idIno, true)
+				st = s.track(cur, path, seed, offset)
 				inheritIDs(st, reuse)
-				s.store.Set(checkpoint.Entry{ID: cur, Path: path, Offset: offset})
 			}
 			s.forceOpenSlot()
 			r := s.newReader(f, nil, st, offset, c.path)
@@ -118,10 +118,15 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 			f.Close()
 			continue
 		}
+		var st *fileState
+		if keep && reuse != nil {
+			st = reuse
+			s.moveState(st, cur)
+		} else {
+			st = s.track(cur, path, seed, offset)
+			inheritIDs(st, reuse)
+		}
 		s.forceOpenSlot()
-		st := s.newState(cur, path, idIno, true)
-		inheritIDs(st, reuse)
-		s.store.Set(checkpoint.Entry{ID: cur, Path: path, Offset: offset})
 		r := s.newReader(f, nil, st, offset, c.path)
 		r.mode = modeGone
 		r.mtime = c.mtime
@@ -135,7 +140,7 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 		if keep {
 			st = reuse
 		}
-		if r := s.openCompressed(c.path, path, id, offset, idIno, st); r != nil {
+		if r := s.openCompressed(c.path, path, id, offset, seed, st); r != nil {
 			r.mtime = c.mtime
 			if !keep {
 				inheritIDs(r.st, reuse)
@@ -167,7 +172,7 @@ func startsWith(f *os.File, id checkpoint.FileID) bool {
 // openCompressed returns a reader of the gzip file at gzPath positioned at
 // offset of its content, if its content starts with the bytes fingerprinted
 // in id and is at least offset long.
-func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offset int64, idIno uint64, reuse *fileState) *reader {
+func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState) *reader {
 	f, err := os.Open(gzPath)
 	if err != nil {
 		return nil
@@ -206,7 +211,8 @@ func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offse
 	if st == nil {
 		// Its checkpoint is the original file's; that device and inode may
 		// belong to a new file by now, which keeps it.
-		st = s.newState(id, path, idIno, false)
+		st = s.newState(id, path, seed, false)
+		st.start = offset
 	}
 	s.forceOpenSlot()
 	r := s.newReader(f, src, st, offset, gzPath)
@@ -224,7 +230,7 @@ func (s *Source) findRotated(path string, st *fileState, offset int64) *reader {
 	st.mu.Lock()
 	id := st.id
 	st.mu.Unlock()
-	r := s.locate(path, id, offset, st.idIno, st, true, true)
+	r := s.locate(path, id, offset, st.seed, st, true, true)
 	if r != nil && r.gz == nil {
 		if size, _, err := r.stat(); err == nil && size <= offset {
 			if r.st != st {
@@ -251,17 +257,6 @@ func (s *Source) findRotated(path string, st *fileState, offset int64) *reader {
 // shipped long ago whose checkpoints were dropped.
 func (s *Source) unknownRotated(known *startInfo) []*reader {
 	newest := known.newest
-	keys := make(map[fileKey]bool)
-	for _, e := range s.store.All() {
-		keys[keyOf(e.ID)] = true
-	}
-	s.mu.Lock()
-	for _, st := range s.slots {
-		if st != nil {
-			keys[st.key] = true
-		}
-	}
-	s.mu.Unlock()
 	paths := make([]string, 0, len(newest))
 	for p := range newest {
 		paths = append(paths, p)
@@ -269,34 +264,45 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
-		// File times come from a coarse kernel clock (a few ms): a file
-		// written just before the checkpoint may look older than it. Read
-		// such a file again rather than miss it; its records keep their ids.
-		since := newest[path].Add(-time.Second)
-		cands := rotatedCandidates(path)
-		slices.Reverse(cands) // oldest first
-		for _, c := range cands {
-			if c.gz || keys[c.key] || !c.mtime.After(since) {
-				continue
-			}
-			f, err := os.Open(c.path)
-			if err != nil {
-				continue
-			}
-			id, err := checkpoint.Identify(f)
-			if err != nil {
-				f.Close()
-				continue
-			}
-			keys[c.key] = true
-			s.forceOpenSlot()
-			st := s.newState(id, path, id.Ino, true)
-			s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: 0})
-			r := s.newReader(f, nil, st, 0, c.path)
-			r.mode = modeRotated
-			r.mtime = c.mtime
-			out = append(out, r)
+		out = append(out, s.unknownSiblings(path, newest[path], fileKey{})...)
+	}
+	return out
+}
+
+// unknownSiblings returns readers, from offset 0 and oldest first, of the
+// uncompressed rotated files next to path that were last written at or after
+// since and whose content no state or checkpoint knows (compared by
+// fingerprint: an inode number alone may have been reused), except the file
+// current. Their checkpoints are recorded, not persisted: the caller calls
+// persist before reading. Compressed ones are left alone: they cannot be told
+// from files shipped long ago whose checkpoints were dropped.
+func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) []*reader {
+	// File times come from a coarse kernel clock (a few ms): a file written
+	// just before since may look older than it. Read such a file again
+	// rather than miss it; its records keep their ids.
+	since = since.Add(-time.Second)
+	cands := rotatedCandidates(path)
+	slices.Reverse(cands) // oldest first
+	var out []*reader
+	for _, c := range cands {
+		if c.gz || c.key == current || c.mtime.Before(since) {
+			continue
 		}
+		f, err := os.Open(c.path)
+		if err != nil {
+			continue
+		}
+		id, err := checkpoint.Identify(f)
+		if err != nil || s.knows(f, id) {
+			f.Close()
+			continue
+		}
+		st := s.track(id, path, s.seedFor(id), 0)
+		s.forceOpenSlot()
+		r := s.newReader(f, nil, st, 0, c.path)
+		r.mode = modeRotated
+		r.mtime = c.mtime
+		out = append(out, r)
 	}
 	return out
 }
@@ -375,7 +381,7 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	}
 	var found []*reader
 	for _, e := range entries {
-		r := s.locate(e.Path, e.ID, e.Offset, e.ID.Ino, nil, false, true)
+		r := s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
 		if r == nil {
 			s.store.Delete(e.ID)
 			s.log.Info().Str("path", e.Path).Int64("offset", e.Offset).

@@ -104,6 +104,8 @@ func (s *Source) scan(first bool) {
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
+	prevScan := s.lastScan
+	s.lastScan = time.Now()
 
 	var known *startInfo
 	if first {
@@ -127,7 +129,7 @@ func (s *Source) scan(first bool) {
 		if busy {
 			continue
 		}
-		if s.prepare(ps, known) {
+		if s.prepare(ps, known, prevScan) {
 			start = append(start, ps)
 		}
 	}
@@ -138,6 +140,8 @@ func (s *Source) scan(first bool) {
 			}
 		}
 	}
+	// Every file about to be read has its checkpoint on disk first.
+	s.persist()
 	for _, ps := range start {
 		s.startHarvester(ps)
 	}
@@ -168,7 +172,21 @@ func (s *Source) startInfo(matches []string) *startInfo {
 		}
 		k.unclaimed[keyOf(e.ID)] = e
 	}
+	// A watched path without any checkpoint was never opened: the files
+	// rotated from it since the last checkpoint write were created and
+	// rotated while the shipper was down (or between two scans before the
+	// kill). They are read like those of known paths; with StartAtEnd a
+	// path found without a checkpoint starts at its end, so not for them.
+	var latest time.Time
+	for _, t := range k.newest {
+		if t.After(latest) {
+			latest = t
+		}
+	}
 	for _, p := range matches {
+		if !k.pathKnown[p] && !latest.IsZero() && !s.cfg.StartAtEnd {
+			k.newest[p] = latest
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			continue
@@ -184,7 +202,11 @@ func (s *Source) startInfo(matches []string) *startInfo {
 // prepare opens what a path needs read and reports whether a harvester should
 // start for it: the current file (taking a descriptor slot) and, for a file
 // closed for inactivity that was rotated since, the rotated file.
-func (s *Source) prepare(ps *pathState, known *startInfo) bool {
+//
+// A file opened at the path after the first scan may have had predecessors
+// created and rotated away since the previous scan (prevScan), never seen at
+// the path: those no state or checkpoint knows are read first.
+func (s *Source) prepare(ps *pathState, known *startInfo, prevScan time.Time) bool {
 	s.mu.Lock()
 	closed, resume := ps.st, ps.resume
 	hasPending := len(ps.pending) > 0
@@ -221,6 +243,15 @@ func (s *Source) prepare(ps *pathState, known *startInfo) bool {
 			old = s.findRotated(ps.path, closed, resume)
 		}
 		cur, err = s.openNew(ps.path, known)
+		if err == nil && known == nil {
+			for _, r := range s.unknownSiblings(ps.path, prevScan, cur.st.key) {
+				r.fields = ps.fields
+				ps.pending = append(ps.pending, r)
+				s.caughtUp.Add(1)
+				s.log.Info().Str("path", ps.path).Str("rotated_file", r.name).
+					Msg("found a rotated file never opened (created and rotated away between two scans): reading it")
+			}
+		}
 	}
 	if err != nil || cur == nil {
 		s.releaseSlot()
@@ -303,23 +334,31 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		f.Close()
 		return nil, err
 	}
+	var seed uint64
 	switch {
 	case ok && e.Offset <= size:
 		start = e.Offset
+		seed = e.IDSeed()
 	case ok:
+		// Same first bytes, shorter than its checkpoint: truncated and
+		// rewritten while down. Another generation: other record ids.
 		if ev := s.warnf("shrunk_while_down"); ev != nil {
 			ev.Str("path", path).Int64("checkpoint", e.Offset).Int64("size", size).
 				Msg("file is shorter than its checkpoint (truncated while the shipper was down): reading it from the beginning")
 		}
+		if known != nil {
+			known.unclaimed[keyOf(e.ID)] = e
+		}
+		seed = nextSeed(e.IDSeed())
+		ok = false
 	default:
-		_, sameInode := s.store.ByInode(id.Dev, id.Ino)
+		old, sameInode := s.store.ByInode(id.Dev, id.Ino)
 		if known != nil && sameInode {
 			// Another content on a known inode: the checkpoint's file was
 			// truncated or replaced; look for it among rotated files.
-			if old, ok := s.store.ByInode(id.Dev, id.Ino); ok {
-				known.unclaimed[keyOf(old.ID)] = old
-			}
+			known.unclaimed[keyOf(old.ID)] = old
 		}
+		seed = s.seedFor(id)
 		if known != nil && s.cfg.StartAtEnd && !sameInode && !known.pathKnown[path] {
 			start, err = lastLineEnd(f, size)
 			if err != nil {
@@ -329,11 +368,14 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		}
 	}
 	s.opened.Add(1)
-	st := s.newState(id, path, id.Ino, true)
-	if !ok {
+	var st *fileState
+	if ok {
+		st = s.newState(id, path, seed, true)
+		st.start = start
+	} else {
 		// Known from now on: should it be rotated away while the shipper is
-		// down, the next start finds it by this entry.
-		s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: start})
+		// down, the next start finds it by this entry (once persisted).
+		st = s.track(id, path, seed, start)
 	}
 	return s.newReader(f, nil, st, start, path), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -183,6 +184,8 @@ type Source struct {
 	open   int // file descriptors held for reading
 	gen    uint64
 
+	lastScan time.Time // start of the last scan; only the scanner goroutine uses it
+
 	wg sync.WaitGroup // harvesters
 
 	records, lines, bytes, json, malformedJSON, invalidUTF8, truncated atomic.Uint64
@@ -320,13 +323,40 @@ type fileState struct {
 	id       checkpoint.FileID
 	inflight int   // marks not yet acknowledged
 	acked    int64 // last acknowledged commit offset
+	start    int64 // the checkpoint offset it started from
 	done     bool  // no more marks will come
 	forget   bool  // delete the checkpoint entry once done and acknowledged
 
+	// seed is the id seed of the content (checkpoint.Entry.Seed): the
+	// inode the content was first written to, mixed once per generation
+	// rewritten in place. Set at creation, read-only afterwards.
+	seed uint64
+
 	// Owned by the goroutine reading the file.
-	idIno uint64 // the inode the content was first written to: part of the record ids
-	hi    uint64 // the record id space (see recordIDBase)
-	hiOK  bool
+	hi   uint64 // the record id space (see recordIDBase)
+	hiOK bool
+}
+
+// nextSeed returns the id seed of the generation that follows one with seed
+// on the same inode (a file truncated and rewritten, or a reused inode): the
+// same offsets with other content must get other record ids.
+func nextSeed(seed uint64) uint64 {
+	h := seed ^ 0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// delivered returns the offset up to which st's records are delivered: its
+// last acknowledged mark, or the offset it started at.
+func (st *fileState) delivered() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return max(st.acked, st.start)
 }
 
 // Mark layout: the file's slot in the high bits, the commit offset in the
@@ -342,8 +372,8 @@ const (
 // newState registers a file state with a mark slot. When own is set, or no
 // other state owns its device and inode, it becomes the one that writes their
 // checkpoint.
-func (s *Source) newState(id checkpoint.FileID, path string, idIno uint64, own bool) *fileState {
-	st := &fileState{key: keyOf(id), path: path, id: id, idIno: idIno, acked: -1}
+func (s *Source) newState(id checkpoint.FileID, path string, seed uint64, own bool) *fileState {
+	st := &fileState{key: keyOf(id), path: path, id: id, seed: seed, acked: -1}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.free); n > 0 {
@@ -363,12 +393,89 @@ func (s *Source) newState(id checkpoint.FileID, path string, idIno uint64, own b
 	return st
 }
 
-// tracked reports whether a state of the source holds the device and inode.
-func (s *Source) tracked(k fileKey) bool {
+// track registers a new file state that owns its checkpoint and records the
+// checkpoint (offset, seed) in the store. It is in memory only: call persist
+// before any record of the file is shipped.
+func (s *Source) track(id checkpoint.FileID, path string, seed uint64, offset int64) *fileState {
+	st := s.newState(id, path, seed, true)
+	st.start = offset
+	s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: offset, Seed: seed})
+	return st
+}
+
+// persist writes the checkpoints to disk now: a file gets its checkpoint
+// on disk before its first record is shipped, so that a restart after a
+// kill finds it wherever it was renamed or copied to, and gives its records
+// the same ids. It blocks for the write (two fsyncs); called once per file
+// opened, not per line. A failed write is logged; reading goes on (the
+// periodic write retries).
+func (s *Source) persist() {
+	if err := s.store.Flush(); err != nil {
+		if e := s.warnf("checkpoint_write_failed"); e != nil {
+			e.Err(err).Msg("cannot write the checkpoint of a newly opened file: if the shipper is killed before the next checkpoint write, " +
+				"its lines may be read again or, when it is rotated meanwhile, missed. Check that --state-dir is writable and not full")
+		}
+	}
+}
+
+// seedFor returns the id seed of a content found without a checkpoint: its
+// inode, or the next generation's seed when a checkpoint of another content
+// on the same inode exists (rewritten in place, or a reused inode).
+func (s *Source) seedFor(id checkpoint.FileID) uint64 {
+	if e, ok := s.store.ByInode(id.Dev, id.Ino); ok {
+		return nextSeed(e.IDSeed())
+	}
+	return id.Ino
+}
+
+// knows reports whether the content of f (identified as id) is already
+// followed or checkpointed: a state with the same device, inode and first
+// bytes, or a checkpoint that Lookup matches. An inode alone is not enough:
+// it may have been reused by another file.
+func (s *Source) knows(f *os.File, id checkpoint.FileID) bool {
+	if _, ok, _ := s.store.Lookup(f, id); ok {
+		return true
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.owners[k]
-	return ok
+	var same []checkpoint.FileID
+	for _, st := range s.slots {
+		if st != nil && st.key == keyOf(id) {
+			st.mu.Lock()
+			same = append(same, st.id)
+			st.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	for _, sid := range same {
+		if sid.FingerprintLen <= id.FingerprintLen && startsWith(f, sid) {
+			return true
+		}
+	}
+	return false
+}
+
+// moveState makes st the state of the file identified by to, which holds
+// st's content from now on (a copytruncate copy): st's marks still in flight
+// move the copy's checkpoint, which starts at what st has delivered, not at
+// what it has read.
+func (s *Source) moveState(st *fileState, to checkpoint.FileID) {
+	delivered := st.delivered()
+	st.mu.Lock()
+	from := st.id
+	st.id = to
+	st.mu.Unlock()
+	s.mu.Lock()
+	owner := s.owners[st.key] == st
+	if owner {
+		delete(s.owners, st.key)
+	}
+	st.key = keyOf(to)
+	s.owners[st.key] = st
+	s.mu.Unlock()
+	if owner {
+		s.store.Delete(from)
+	}
+	s.store.Set(checkpoint.Entry{ID: to, Path: st.path, Offset: delivered, Seed: st.seed})
 }
 
 // mark returns the mark for offset off of st and counts it in flight; the
@@ -449,7 +556,7 @@ func (s *Source) onAck(marks []uint64, items int) {
 		id, idle := st.id, st.done && st.inflight == 0
 		st.mu.Unlock()
 		if owner && last {
-			s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: off})
+			s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: off, Seed: st.seed})
 		}
 		if idle {
 			s.release(st)
