@@ -281,3 +281,29 @@ func (r *run) kill(state string) {
 		r.t.Fatal(err)
 	}
 }
+
+func TestRotatedSuffix(t *testing.T) {
+	f := func(suffix string, gz, ok bool) {
+		t.Helper()
+		if g, o := rotatedSuffix(suffix); g != gz || o != ok {
+			t.Errorf("rotatedSuffix(%q) = %v, %v; want %v, %v", suffix, g, o, gz, ok)
+		}
+	}
+	f(".1", false, true)
+	f(".12", false, true)
+	f(".1.gz", true, true)
+	f("-20260101", false, true)
+	f("-20260101.gz", true, true)
+	f(".20260101-120000", false, true)
+	f(".20260101-120000.gz", true, true)
+	f(".gz", true, true)
+	f("", false, false)
+	f(".tmp", false, false)
+	f(".20260101-120000.tmp", false, false)
+	f(".1.gz.tmp", false, false)
+	f(".bak", false, false)
+	f("ger.log", false, false)
+	f(".", false, false)
+	f(".1-", false, false)
+	f("-", false, false)
+}

@@ -333,19 +333,14 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 
 // release ends a rotated (or deleted) file: the records it still has open,
 // and its unterminated last line when withPending, are shipped flagged
-// incomplete, its state is finished, and it is closed. The checkpoint of a
-// deleted file is forgotten once acknowledged; that of a file still on disk
-// is kept, so that a restart does not take it for an unknown one, until
-// Source.prune finds the file gone.
+// incomplete, its state is finished, and it is closed. Its checkpoint is
+// kept, also for a deleted file (kubelet deletes a rotated file once it has
+// compressed it): a restart must not take the file, or its compressed copy,
+// for an unknown one and read it again. Source.prune drops it once neither
+// is on disk.
 func (h *harvester) release(r *reader, withPending bool) {
 	h.flush(r, withPending)
-	forget := false
-	if r.gz == nil {
-		if _, nlink, err := r.stat(); err != nil || nlink == 0 {
-			forget = true
-		}
-	}
-	h.s.finish(r.st, forget)
+	h.s.finish(r.st, false)
 	r.close()
 }
 

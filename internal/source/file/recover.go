@@ -14,15 +14,49 @@ import (
 	"shipper/internal/checkpoint"
 )
 
-// rotatedFile is a file next to a watched one whose name starts with the
-// watched file's name: where rotation puts it ("app.log.1",
-// "app.log-20240101", kubelet's "0.log.20240101-120000" and its ".gz").
+// rotatedFile is a file next to a watched one whose name is the watched
+// file's name with a rotation suffix (see rotatedSuffix).
 type rotatedFile struct {
 	path  string
 	key   fileKey
 	size  int64
 	mtime time.Time
 	gz    bool
+}
+
+// rotatedSuffix reports whether suffix, what follows a watched file's name
+// in the name of a file next to it, is one that logrotate or kubelet give a
+// rotated file, and whether it is compressed:
+//
+//	.1  .2 ...            logrotate (numbered)
+//	-20260101             logrotate dateext (any digits after '-' or '.')
+//	.20260101-120000      kubelet (digits groups joined by '-', '_' or '.')
+//	.1.gz  -20260101.gz  .20260101-120000.gz  .gz   the same, compressed
+//
+// Anything else (".tmp" of a compression in progress, ".bak", another file
+// whose name merely starts with the same characters) is not a rotated file.
+func rotatedSuffix(suffix string) (gz, ok bool) {
+	if rest, found := strings.CutSuffix(suffix, ".gz"); found {
+		gz, suffix = true, rest
+		if suffix == "" {
+			return true, true
+		}
+	}
+	if len(suffix) < 2 || (suffix[0] != '.' && suffix[0] != '-') {
+		return false, false
+	}
+	digits := 0
+	for i := 1; i < len(suffix); i++ {
+		switch c := suffix[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case (c == '-' || c == '_' || c == '.') && digits > 0 && i+1 < len(suffix):
+			digits = 0
+		default:
+			return false, false
+		}
+	}
+	return gz, digits > 0
 }
 
 // rotatedCandidates lists the files next to path's real file (symlinks
@@ -38,7 +72,11 @@ func rotatedCandidates(path string) []rotatedFile {
 	var out []rotatedFile
 	for _, e := range entries {
 		name := e.Name()
-		if name == base || !strings.HasPrefix(name, base) || strings.HasSuffix(name, ".tmp") {
+		if !strings.HasPrefix(name, base) {
+			continue
+		}
+		gz, ok := rotatedSuffix(name[len(base):])
+		if !ok {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -46,11 +84,19 @@ func rotatedCandidates(path string) []rotatedFile {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		c := rotatedFile{path: p, size: fi.Size(), mtime: fi.ModTime(), gz: strings.HasSuffix(name, ".gz")}
+		c := rotatedFile{path: p, size: fi.Size(), mtime: fi.ModTime(), gz: gz}
 		c.key, _ = statKey(fi)
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].mtime.After(out[j].mtime) })
+	// Newest first. File times come from a coarse kernel clock: files
+	// rotated within the same tick tie, and the inode number (allocated
+	// in increasing order by common filesystems) breaks the tie.
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].mtime.Equal(out[j].mtime) {
+			return out[i].mtime.After(out[j].mtime)
+		}
+		return out[i].key.ino > out[j].key.ino
+	})
 	return out
 }
 
@@ -274,8 +320,9 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 // since and whose content no state or checkpoint knows (compared by
 // fingerprint: an inode number alone may have been reused), except the file
 // current. Their checkpoints are recorded, not persisted: the caller calls
-// persist before reading. Compressed ones are left alone: they cannot be told
-// from files shipped long ago whose checkpoints were dropped.
+// persist before reading. A compressed one is known by the content of its
+// first bytes: checkpoints of rotated files are kept while the file or its
+// compressed copy is on disk (see prune).
 func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) []*reader {
 	// File times come from a coarse kernel clock (a few ms): a file written
 	// just before since may look older than it. Read such a file again
@@ -285,7 +332,25 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 	slices.Reverse(cands) // oldest first
 	var out []*reader
 	for _, c := range cands {
-		if c.gz || c.key == current || c.mtime.Before(since) {
+		if c.key == current || c.mtime.Before(since) {
+			continue
+		}
+		if c.gz {
+			// Created, rotated and compressed while the shipper was
+			// away or behind (kubelet compresses at the next rotation).
+			head := gzHead(c.path)
+			if len(head) == 0 || s.knowsHead(head) {
+				continue
+			}
+			id := checkpoint.FileID{Dev: c.key.dev, Ino: c.key.ino}
+			id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(head)
+			st := s.track(id, path, s.seedFor(id), 0)
+			if r := s.openCompressed(c.path, path, id, 0, st.seed, st); r != nil {
+				r.mtime = c.mtime
+				out = append(out, r)
+			} else {
+				s.finish(st, true)
+			}
 			continue
 		}
 		f, err := os.Open(c.path)
@@ -315,32 +380,100 @@ const pruneEvery = 5 * time.Minute
 // a compressed rotated file (whose device and inode are gone) goes too.
 func (s *Source) prune() {
 	s.mu.Lock()
-	live := make(map[fileKey]bool, len(s.owners))
-	for k := range s.owners {
-		live[k] = true
+	live := make(map[entryKey]bool, len(s.slots))
+	for _, st := range s.slots {
+		if st != nil {
+			live[entryKey{st.key, st.seed}] = true
+		}
 	}
 	s.mu.Unlock()
 	for _, e := range s.store.All() {
 		k := keyOf(e.ID)
-		if live[k] {
+		if live[entryKeyOf(e)] {
 			continue
 		}
-		if fi, err := os.Stat(e.Path); err == nil {
-			if key, _ := statKey(fi); key == k {
-				continue
-			}
+		if hasContent(e.Path, e.ID) {
+			continue
 		}
 		found := false
 		for _, c := range rotatedCandidates(e.Path) {
-			if c.key == k {
+			if c.key == k && hasContent(c.path, e.ID) {
 				found = true
 				break
+			}
+			if c.gz {
+				if head := gzHead(c.path); len(head) >= e.ID.FingerprintLen {
+					if fp, _ := checkpoint.Fingerprint(head[:e.ID.FingerprintLen]); fp == e.ID.Fingerprint {
+						found = true // compressed
+						break
+					}
+				}
 			}
 		}
 		if !found {
 			s.store.Delete(e.ID)
 		}
 	}
+}
+
+// hasContent reports whether the file at path is the file of id: same device
+// and inode, starting with the bytes id fingerprints.
+func hasContent(path string, id checkpoint.FileID) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if k, _ := statKey(fi); k != keyOf(id) {
+		return false
+	}
+	return startsWith(f, id)
+}
+
+// gzHead returns the first checkpoint.FingerprintBytes bytes of the content
+// of the gzip file at path, or nil.
+func gzHead(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil
+	}
+	defer zr.Close()
+	head := make([]byte, checkpoint.FingerprintBytes)
+	n, _ := io.ReadFull(zr, head)
+	return head[:n]
+}
+
+// knowsHead reports whether a content starting with head (of a compressed
+// file) is checkpointed or followed.
+func (s *Source) knowsHead(head []byte) bool {
+	if _, ok := s.store.MatchHead(head); ok {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.slots {
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		id := st.id
+		st.mu.Unlock()
+		if n := id.FingerprintLen; n > 0 && n <= len(head) {
+			if fp, _ := checkpoint.Fingerprint(head[:n]); fp == id.Fingerprint {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // recoverRotated runs once, after the first scan: checkpoints that no file

@@ -150,27 +150,33 @@ func (s *Source) scan(first bool) {
 
 // startInfo is what the first scan knows about checkpoints.
 type startInfo struct {
-	// claimed: devices and inodes of the files found, whose checkpoints
-	// (if their fingerprints match) are in use.
-	claimed map[fileKey]bool
 	// pathKnown: paths that have a checkpoint, for whatever file.
 	pathKnown map[string]bool
-	// unclaimed: checkpoints whose file was not found, or was found with
-	// other content: candidates for rotated files.
-	unclaimed map[fileKey]checkpoint.Entry
+	// unclaimed: checkpoints whose content is not at a watched path (not
+	// found there, or another content on the same inode): candidates for
+	// rotated files.
+	unclaimed map[entryKey]checkpoint.Entry
 	// newest: per path, when its newest checkpoint was written (as loaded).
 	newest map[string]time.Time
 }
 
+// entryKey is the key of a checkpoint entry: device, inode and id seed.
+type entryKey struct {
+	fileKey
+	seed uint64
+}
+
+func entryKeyOf(e checkpoint.Entry) entryKey { return entryKey{keyOf(e.ID), e.IDSeed()} }
+
 func (s *Source) startInfo(matches []string) *startInfo {
-	k := &startInfo{claimed: make(map[fileKey]bool), pathKnown: make(map[string]bool),
-		unclaimed: make(map[fileKey]checkpoint.Entry), newest: make(map[string]time.Time)}
+	k := &startInfo{pathKnown: make(map[string]bool),
+		unclaimed: make(map[entryKey]checkpoint.Entry), newest: make(map[string]time.Time)}
 	for _, e := range s.store.All() {
 		k.pathKnown[e.Path] = true
 		if e.Updated.After(k.newest[e.Path]) {
 			k.newest[e.Path] = e.Updated
 		}
-		k.unclaimed[keyOf(e.ID)] = e
+		k.unclaimed[entryKeyOf(e)] = e
 	}
 	// A watched path without any checkpoint was never opened: the files
 	// rotated from it since the last checkpoint write were created and
@@ -187,14 +193,18 @@ func (s *Source) startInfo(matches []string) *startInfo {
 		if !k.pathKnown[p] && !latest.IsZero() && !s.cfg.StartAtEnd {
 			k.newest[p] = latest
 		}
-		fi, err := os.Stat(p)
+		// The checkpoint matching the file's content is in use; others
+		// on the same inode are older contents, maybe copied elsewhere.
+		f, err := os.Open(p)
 		if err != nil {
 			continue
 		}
-		key, _ := statKey(fi)
-		k.claimed[key] = true
-		// Claimed for now; openNew puts it back if the content differs.
-		delete(k.unclaimed, key)
+		if id, err := checkpoint.Identify(f); err == nil {
+			if e, ok, _ := s.store.Lookup(f, id); ok {
+				delete(k.unclaimed, entryKeyOf(e))
+			}
+		}
+		f.Close()
 	}
 	return k
 }
@@ -347,17 +357,14 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 				Msg("file is shorter than its checkpoint (truncated while the shipper was down): reading it from the beginning")
 		}
 		if known != nil {
-			known.unclaimed[keyOf(e.ID)] = e
+			known.unclaimed[entryKeyOf(e)] = e
 		}
 		seed = nextSeed(e.IDSeed())
 		ok = false
 	default:
-		old, sameInode := s.store.ByInode(id.Dev, id.Ino)
-		if known != nil && sameInode {
-			// Another content on a known inode: the checkpoint's file was
-			// truncated or replaced; look for it among rotated files.
-			known.unclaimed[keyOf(old.ID)] = old
-		}
+		// Another content on a known inode (truncated or replaced while
+		// down) stays unclaimed: recoverRotated looks for it.
+		_, sameInode := s.store.ByInode(id.Dev, id.Ino)
 		seed = s.seedFor(id)
 		if known != nil && s.cfg.StartAtEnd && !sameInode && !known.pathKnown[path] {
 			start, err = lastLineEnd(f, size)
