@@ -92,7 +92,19 @@ func TestChaosCrashRotate(t *testing.T) {
 	t.Logf("random seed %d (full=%v: %d files x %d lines, %d kills)", seed, full, sc.files, sc.linesEach, sc.kills)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
-	dir, state := t.TempDir(), t.TempDir()
+	// Kept for inspection when the test fails.
+	work, err := os.MkdirTemp("", "shipper-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, state := filepath.Join(work, "files"), filepath.Join(work, "state")
+	defer func() {
+		if !t.Failed() {
+			os.RemoveAll(work)
+		} else {
+			t.Logf("files, checkpoints and shipper logs kept in %s", work)
+		}
+	}()
 	schemes := []string{rotRename, rotKubelet, rotCopyTruncate}
 	var files []*chaosFile
 	for i := 0; i < sc.files; i++ {
@@ -247,6 +259,9 @@ func TestChaosCrashRotate(t *testing.T) {
 			n := got[s]
 			docs += n
 			if n > 1 {
+				if d == 0 {
+					chaosShowDocs(t, index, f.name, s)
+				}
 				d += n - 1
 			}
 			switch {
@@ -288,6 +303,7 @@ func TestChaosCrashRotate(t *testing.T) {
 	if missing != 0 || dups != 0 {
 		for i, l := range logs {
 			t.Logf("shipper run %d:\n%s", i+1, tail(l.String(), 2000))
+			os.WriteFile(filepath.Join(work, fmt.Sprintf("shipper-%02d.log", i+1)), []byte(l.String()), 0o644)
 		}
 		t.Fatalf("want every line exactly once (but copytruncate windows): %d missing, %d duplicated", missing, dups)
 	}
@@ -464,4 +480,13 @@ func (f *chaosFile) rotate(t *testing.T, seq int) int {
 	}
 	f.rotations.Add(1)
 	return seq
+}
+
+// chaosShowDocs logs the documents of one line of file: how a duplicate came
+// to be (ids, file path, ingestion time).
+func chaosShowDocs(t *testing.T, index, file string, seq int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"size":10,"query":{"bool":{"filter":[{"term":{"file":%q}},{"term":{"seq":%d}}]}},"_source":["log.file.path","event.ingested","message"]}`, file, seq)
+	b := estest.MustDo(t, http.MethodPost, "/"+url.PathEscape(index)+"/_search", body)
+	t.Logf("documents of %s line %d: %.1500s", file, seq, b)
 }

@@ -307,3 +307,34 @@ func TestRotatedSuffix(t *testing.T) {
 	f(".1-", false, false)
 	f("-", false, false)
 }
+
+// A file opened while still empty has a checkpoint with an empty fingerprint,
+// which identifies nothing. Its fingerprint is on disk before its first
+// record is shipped: compressed and deleted while the shipper was down, the
+// file is found by content and read again under the same ids.
+func TestOpenedEmptyThenCompressedWhileDown(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "0.log")
+	appendFile(t, path, "")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.CheckpointInterval = time.Hour
+	r := startRun(t, cfg, pipeline.Config{})
+	waitFor(t, "the empty file to be opened", func() bool { return r.src.Stats().Opened == 1 })
+	appendFile(t, path, criLines("stdout", 0, 100))
+	first := idsByMessage(r.waitDocs(100))
+	r.kill(state)
+	kubeletRotate(t, path, 1)
+	appendFile(t, path, criLines("stdout", 100, 110))
+	kubeletRotate(t, path, 2) // the first generation is compressed and deleted
+	appendFile(t, path, criLines("stdout", 110, 120))
+	r2 := startRun(t, cfg, pipeline.Config{})
+	docs := r2.waitDocs(120)
+	time.Sleep(50 * time.Millisecond)
+	r2.stop()
+	again := idsByMessage(docs)
+	for m, id := range first {
+		if again[m] != id {
+			t.Fatalf("%q: id %s before the kill, %s read again from the compressed file: indexed twice", m, id, again[m])
+		}
+	}
+}

@@ -133,10 +133,14 @@ func (r *reader) sameContent() bool {
 		return false
 	}
 	if m > id.FingerprintLen {
+		wasEmpty := id.FingerprintLen == 0
 		id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(buf[:m])
 		r.st.mu.Lock()
 		r.st.id = id
 		r.st.mu.Unlock()
+		if wasEmpty {
+			r.s.firstBytes(r.st)
+		}
 	}
 	return true
 }

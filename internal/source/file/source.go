@@ -418,6 +418,25 @@ func (s *Source) persist() {
 	}
 }
 
+// firstBytes records and persists the fingerprint of a file that was empty
+// when its checkpoint was written (a new file, or one just truncated), before
+// any of its records is shipped: an empty fingerprint matches any content, so
+// after a kill it would let another content on the inode pass for this one
+// (and this one's copy pass for an unknown file, read again under other ids).
+func (s *Source) firstBytes(st *fileState) {
+	s.mu.Lock()
+	owner := s.owners[st.key] == st
+	s.mu.Unlock()
+	if !owner {
+		return
+	}
+	st.mu.Lock()
+	id := st.id
+	st.mu.Unlock()
+	s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: st.delivered(), Seed: st.seed})
+	s.persist()
+}
+
 // seedFor returns the id seed of a content found without a checkpoint: its
 // inode, or the next generation's seed when a checkpoint of another content
 // on the same inode exists (rewritten in place, or a reused inode).
