@@ -317,9 +317,10 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 
 // unknownSiblings returns readers, from offset 0 and oldest first, of the
 // uncompressed rotated files next to path that were last written at or after
-// since and whose content no state or checkpoint knows (compared by
-// fingerprint: an inode number alone may have been reused), except the file
-// current. Their checkpoints are recorded, not persisted: the caller calls
+// since and whose content no state or checkpoint knows (compared by the
+// fingerprint of the first bytes, whatever the inode: an inode number may
+// have been reused, and a copy holds a known content on another inode),
+// except the file current. Their checkpoints are recorded, not persisted: the caller calls
 // persist before reading. A compressed one is known by the content of its
 // first bytes: checkpoints of rotated files are kept while the file or its
 // compressed copy is on disk (see prune).
@@ -357,8 +358,13 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 		if err != nil {
 			continue
 		}
+		// Known by content, whatever the inode: a copy of a checkpointed
+		// content is read (from its checkpoint) by whoever finds that
+		// content, not again from 0 under other ids.
+		var head [checkpoint.FingerprintBytes]byte
+		n, _ := f.ReadAt(head[:], 0)
 		id, err := checkpoint.Identify(f)
-		if err != nil || s.knows(f, id) {
+		if err != nil || n == 0 || s.knowsHead(head[:n]) || s.followsEmpty(c.key) {
 			f.Close()
 			continue
 		}
@@ -450,6 +456,25 @@ func gzHead(path string) []byte {
 	head := make([]byte, checkpoint.FingerprintBytes)
 	n, _ := io.ReadFull(zr, head)
 	return head[:n]
+}
+
+// followsEmpty reports whether a state holds the device and inode k with an
+// empty fingerprint: a file opened while empty that has grown since (and may
+// have been renamed meanwhile); its first bytes identify nothing yet.
+func (s *Source) followsEmpty(k fileKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.slots {
+		if st != nil && st.key == k {
+			st.mu.Lock()
+			empty := st.id.FingerprintLen == 0
+			st.mu.Unlock()
+			if empty {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // knowsHead reports whether a content starting with head (of a compressed
