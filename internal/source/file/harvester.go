@@ -134,10 +134,10 @@ func (h *harvester) run() {
 		}
 		// Idle: hold no read buffers while waiting.
 		if h.cur != nil {
-			h.cur.lr.Park()
+			h.cur.park()
 		}
 		for _, r := range h.old {
-			r.lr.Park()
+			r.park()
 		}
 		select {
 		case <-s.ctx.Done():
@@ -328,7 +328,8 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)
 	}
-	r.dec = NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline})
+	r.dec.Release()
+	r.dec = s.newDecoder()
 }
 
 // release ends a rotated (or deleted) file: the records it still has open,
@@ -358,6 +359,12 @@ func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
 		m, repl, rerr := r.fill()
 		if repl {
 			return n, true, nil
+		}
+		if rerr == ErrNoBudget {
+			// Read later, once other files gave their buffers back;
+			// the harvester's idle wait parks this one's.
+			h.s.budgetWaits.Add(1)
+			return n, false, nil
 		}
 		n += m
 		h.s.bytes.Add(uint64(m))

@@ -63,11 +63,12 @@ func (s *Source) newReader(f *os.File, src io.Reader, st *fileState, start int64
 		st:       st,
 		f:        f,
 		lr:       NewLineReader(src, s.cfg.ReadBytes, maxLine, start),
-		dec:      NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline}),
+		dec:      s.newDecoder(),
 		name:     name,
 		lastData: time.Now(),
 		commit:   start,
 	}
+	r.lr.SetBudget(s.mem)
 	r.dec.Reset(start)
 	if ps := s.pathFieldsFor(st.path); ps != nil {
 		r.fields = ps
@@ -75,6 +76,12 @@ func (s *Source) newReader(f *os.File, src io.Reader, st *fileState, start int64
 		r.fields = s.pathFields(st.path)
 	}
 	return r
+}
+
+// newDecoder returns a decoder of the configured format, charging its
+// buffers to the source's budget.
+func (s *Source) newDecoder() *Decoder {
+	return NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline, Budget: s.mem})
 }
 
 // pathFieldsFor returns the fields of a known path, or nil.
@@ -90,11 +97,19 @@ func (s *Source) pathFieldsFor(path string) *[3][]byte {
 // close releases the reader's buffer, descriptor and slot.
 func (r *reader) close() {
 	r.lr.Release()
+	r.dec.Release()
 	if r.gz != nil {
 		r.gz.Close()
 	}
 	r.f.Close()
 	r.s.releaseSlot()
+}
+
+// park gives back the buffers of an idle reader: the read buffer when no
+// partial line is buffered, the join buffers of streams with no open record.
+func (r *reader) park() {
+	r.lr.Park()
+	r.dec.Trim()
 }
 
 // fill reads once more. replaced reports that the file turned out to be

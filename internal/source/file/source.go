@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -82,6 +81,10 @@ type Config struct {
 	RotateWait time.Duration
 	// ReadBytes is the read buffer size per open file (DefaultBufSize).
 	ReadBytes int
+	// BufferBytes caps the buffers of all files together
+	// (DefaultBufferBytes); see Budget for what it covers and what happens
+	// when it is spent.
+	BufferBytes int64
 
 	// Dataset and Namespace name the target data stream; a record's own
 	// data_stream.dataset overrides Dataset.
@@ -125,6 +128,9 @@ func (c *Config) setDefaults() {
 	if c.ReadBytes <= 0 {
 		c.ReadBytes = DefaultBufSize
 	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = DefaultBufferBytes
+	}
 	if c.Multiline != nil {
 		m := *c.Multiline
 		if m.Timeout <= 0 {
@@ -158,6 +164,11 @@ type Stats struct {
 	Tracked  int64
 	Rewinds  uint64
 	Backoffs uint64
+	// BufferBytes and BufferPeak are the bytes of file buffers taken from
+	// Config.BufferBytes now and at most; BudgetWaits counts reads put off
+	// because it was spent.
+	BufferBytes, BufferPeak int64
+	BudgetWaits             uint64
 }
 
 // Source follows log files and ships their records. Create it with New, call
@@ -170,6 +181,7 @@ type Source struct {
 	// enc is shared by every harvester: it is only used between pr.Begin and
 	// pr.End, which serialize them.
 	enc   *encode.Encoder
+	mem   *Budget   // the buffers of all files
 	epoch time.Time // for the monotonic clock of the multiline timeouts
 	warn  rateLimiter
 
@@ -191,7 +203,7 @@ type Source struct {
 	records, lines, bytes, json, malformedJSON, invalidUTF8, truncated atomic.Uint64
 	malformed, incomplete, opened, rotated, deleted, truncations       atomic.Uint64
 	recovered, copiesRead, readErrors, truncatedNoCopy, acked, rewinds atomic.Uint64
-	backoffs, caughtUp                                                 atomic.Uint64
+	backoffs, caughtUp, budgetWaits                                    atomic.Uint64
 }
 
 // New validates cfg, opens the checkpoint store in cfg.StateDir (a corrupt
@@ -223,6 +235,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		store:  store,
 		log:    log,
 		enc:    encode.New(parse.New(staticMembers(&cfg)), index, cfg.Namespace),
+		mem:    NewBudget(cfg.BufferBytes),
 		epoch:  time.Now(),
 		owners: make(map[fileKey]*fileState),
 		paths:  make(map[string]*pathState),
@@ -237,6 +250,7 @@ func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	open, tracked := s.open, len(s.slots)-len(s.free)
 	s.mu.Unlock()
+	bufNow, bufPeak := s.mem.Used()
 	return Stats{
 		Records: s.records.Load(), Lines: s.lines.Load(), Bytes: s.bytes.Load(),
 		JSON: s.json.Load(), MalformedJSON: s.malformedJSON.Load(), InvalidUTF8: s.invalidUTF8.Load(),
@@ -245,7 +259,8 @@ func (s *Source) Stats() Stats {
 		Truncations: s.truncations.Load(), Recovered: s.recovered.Load(), CopiesRead: s.copiesRead.Load(),
 		ReadErrors: s.readErrors.Load(), TruncatedNoCopy: s.truncatedNoCopy.Load(), Acked: s.acked.Load(),
 		OpenNow: int64(open), Tracked: int64(tracked), Rewinds: s.rewinds.Load(), Backoffs: s.backoffs.Load(),
-		CaughtUp: s.caughtUp.Load(),
+		CaughtUp: s.caughtUp.Load(), BudgetWaits: s.budgetWaits.Load(),
+		BufferBytes: bufNow, BufferPeak: bufPeak,
 	}
 }
 
@@ -445,32 +460,6 @@ func (s *Source) seedFor(id checkpoint.FileID) uint64 {
 		return nextSeed(e.IDSeed())
 	}
 	return id.Ino
-}
-
-// knows reports whether the content of f (identified as id) is already
-// followed or checkpointed: a state with the same device, inode and first
-// bytes, or a checkpoint that Lookup matches. An inode alone is not enough:
-// it may have been reused by another file.
-func (s *Source) knows(f *os.File, id checkpoint.FileID) bool {
-	if _, ok, _ := s.store.Lookup(f, id); ok {
-		return true
-	}
-	s.mu.Lock()
-	var same []checkpoint.FileID
-	for _, st := range s.slots {
-		if st != nil && st.key == keyOf(id) {
-			st.mu.Lock()
-			same = append(same, st.id)
-			st.mu.Unlock()
-		}
-	}
-	s.mu.Unlock()
-	for _, sid := range same {
-		if sid.FingerprintLen <= id.FingerprintLen && startsWith(f, sid) {
-			return true
-		}
-	}
-	return false
 }
 
 // moveState makes st the state of the file identified by to, which holds
