@@ -338,3 +338,27 @@ func TestOpenedEmptyThenCompressedWhileDown(t *testing.T) {
 		}
 	}
 }
+
+// A line longer than the read buffer is assembled aside and shipped (cut to
+// the record cap): the harvester used to wait for a '\n' that could not fit
+// in its full buffer, and the file stalled there for good.
+func TestLineLongerThanReadBuffer(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	long := strings.Repeat("y", 3*DefaultBufSize)
+	appendFile(t, filepath.Join(dir, "app.log"), "before\n"+long+"\nafter\n")
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{BatchBytes: 1 << 20, MaxBytes: 4 << 20})
+	docs := r.waitDocs(3)
+	r.stop()
+	got := messages(docs, "")
+	if len(got) != 3 || got[0] != "before" || got[1] != long || got[2] != "after" {
+		t.Fatalf("got %d messages (sizes %v), want before, the %d-byte line, after", len(got), lens(got), len(long))
+	}
+}
+
+func lens(s []string) []int {
+	out := make([]int, len(s))
+	for i, x := range s {
+		out[i] = len(x)
+	}
+	return out
+}

@@ -132,12 +132,16 @@ func (h *harvester) run() {
 				return
 			}
 		}
-		// Idle: hold no read buffers while waiting.
+		// Idle: hold no read buffers while waiting. A partial line that
+		// has not grown for a while is dropped from memory too (it is
+		// read again from the file once complete): unfinished lines of
+		// idle files must not hold the buffer budget that others wait for.
+		dropPartial := wait >= 4*s.cfg.PollInterval
 		if h.cur != nil {
-			h.cur.park()
+			h.cur.park(dropPartial)
 		}
 		for _, r := range h.old {
-			r.park()
+			r.park(dropPartial)
 		}
 		select {
 		case <-s.ctx.Done():

@@ -245,13 +245,21 @@ func (r *LineReader) NextBuffered() (line []byte, size int, end int64, ok bool) 
 	return nil, 0, 0, false
 }
 
-// Buffered reports whether a complete line is buffered, so that
-// NextBuffered would return one. It does not consume anything.
+// Buffered reports whether NextBuffered has something to do: a complete
+// line to return, or part of a line too long for the buffer to move aside
+// (without that, a full buffer would take no more reads). It does not
+// consume anything.
 func (r *LineReader) Buffered() bool {
-	if r.spilling {
-		return bytes.IndexByte(r.buf[r.r:r.w], '\n') >= 0
+	if r.buf == nil {
+		return false
 	}
-	return bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n') >= 0
+	if r.spilling {
+		return r.w > r.r
+	}
+	if bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n') >= 0 {
+		return true
+	}
+	return r.w-r.r > r.maxLine || (r.r == 0 && r.w == len(r.buf))
 }
 
 // Fill reads once from the underlying reader into the buffer, keeping the

@@ -107,8 +107,17 @@ func (r *reader) close() {
 
 // park gives back the buffers of an idle reader: the read buffer when no
 // partial line is buffered, the join buffers of streams with no open record.
-func (r *reader) park() {
-	r.lr.Park()
+// With dropPartial, a buffered partial line is forgotten and the file
+// position moved back to its start, so that the read buffer goes back too
+// (not for a compressed file, which cannot seek).
+func (r *reader) park(dropPartial bool) {
+	if !r.lr.Park() && dropPartial && r.gz == nil {
+		off := r.lr.Offset()
+		if _, err := r.f.Seek(off, io.SeekStart); err == nil {
+			r.lr.Reset(r.f, off)
+			r.lr.Park()
+		}
+	}
 	r.dec.Trim()
 }
 
