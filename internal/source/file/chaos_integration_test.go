@@ -28,20 +28,25 @@ import (
 type chaosScale struct {
 	files, linesEach int
 	kills            int
-	burst            int // lines per write: 1..burst
+	burst            int           // lines per write: 1..burst
+	pause            time.Duration // average pause between writes
+	upMax            time.Duration
 }
 
 func chaosSize() (chaosScale, bool) {
 	if os.Getenv("SHIPPER_CHAOS") == "full" {
-		return chaosScale{files: 12, linesEach: 17_000, kills: 24, burst: 20}, true
+		// About 35 lines/s per file: less than what Elasticsearch on a
+		// small shared machine takes in, so that the shipper keeps up over
+		// the run (a generation deleted before it is read is lost).
+		return chaosScale{files: 12, linesEach: 17_000, kills: 24, burst: 2, pause: 45 * time.Millisecond, upMax: 12 * time.Second}, true
 	}
-	return chaosScale{files: 10, linesEach: 1_500, kills: 5, burst: 8}, false
+	return chaosScale{files: 10, linesEach: 1_500, kills: 5, burst: 8, pause: 30 * time.Millisecond, upMax: 2500 * time.Millisecond}, false
 }
 
 // chaosKeep is how many rotated files each scheme keeps. A generation
 // deleted before the shipper read it is lost to any reader (documented);
 // the test keeps enough for the shipper's longest absence.
-const chaosKeep = 30
+const chaosKeep = 100
 
 // chaosFile is one file of the torture test: its writer, rotations and the
 // lines written inside copytruncate's copy-to-truncate window.
@@ -162,7 +167,7 @@ func TestChaosCrashRotate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f.run(ctx, t, sc.burst)
+			f.run(ctx, t, sc.burst, sc.pause)
 		}()
 	}
 	writersDone := make(chan struct{})
@@ -180,7 +185,10 @@ func TestChaosCrashRotate(t *testing.T) {
 			up = time.Duration(50+rng.IntN(900)) * time.Millisecond
 			early++
 		} else {
-			up = time.Duration(200+rng.IntN(2500)) * time.Millisecond
+			up = 200*time.Millisecond + time.Duration(rng.Int64N(int64(sc.upMax)))
+		}
+		if target == closedURL {
+			up = min(up, 3*time.Second)
 		}
 		select {
 		case <-time.After(up):
@@ -358,7 +366,7 @@ func chaosCounts(t *testing.T, index string) map[string]map[int]int {
 
 // run writes f's lines in random bursts, rotating it by its scheme at random
 // sub-second intervals, without waiting for the shipper.
-func (f *chaosFile) run(ctx context.Context, t *testing.T, burst int) {
+func (f *chaosFile) run(ctx context.Context, t *testing.T, burst int, pause time.Duration) {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		t.Error(err)
 		return
@@ -389,7 +397,7 @@ func (f *chaosFile) run(ctx context.Context, t *testing.T, burst int) {
 			seq = f.rotate(t, seq)
 			nextRotation = time.Now().Add(time.Duration(50+f.rng.IntN(900)) * time.Millisecond)
 		}
-		time.Sleep(time.Duration(10+f.rng.IntN(40)) * time.Millisecond)
+		time.Sleep(pause/3 + time.Duration(f.rng.Int64N(int64(pause)*4/3)))
 	}
 }
 

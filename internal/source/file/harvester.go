@@ -32,6 +32,12 @@ type harvester struct {
 	orphan bool // the path is not watched: only read old
 
 	idleSince time.Time // cur at its end and unchanged since
+	// floor is the modification time of the last generation rotated away
+	// from the path, when the current file was opened: the generations
+	// created after it and rotated away before the current file was
+	// opened (between the look for unknown generations and the open) are
+	// not older than it. Zero: none yet.
+	floor time.Time
 }
 
 // run reads until the path has nothing left to follow, the current file is
@@ -250,7 +256,12 @@ func (h *harvester) checkCur(r *reader) bool {
 	h.old = append(h.old, r)
 	h.cur = nil
 	if curFi, err := r.f.Stat(); err == nil {
-		h.catchUp(curFi.ModTime(), key)
+		since := curFi.ModTime()
+		if !h.floor.IsZero() && h.floor.Before(since) {
+			since = h.floor
+		}
+		h.catchUp(since, key)
+		h.floor = curFi.ModTime()
 	}
 	if err == nil {
 		h.openCur()
@@ -305,7 +316,12 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		cp.fields = r.fields
 		h.old = append(h.old, cp)
 		// Copies of contents truncated before they were ever read.
-		h.catchUp(cp.mtime, oldKey)
+		since := cp.mtime
+		if !h.floor.IsZero() && h.floor.Before(since) {
+			since = h.floor
+		}
+		h.catchUp(since, oldKey)
+		h.floor = cp.mtime
 		s.log.Info().Str("path", r.name).Str("copy", cp.name).Int64("from_offset", commit).
 			Msg("file truncated (copytruncate rotation): reading the rest of the old content from its copy, then the file from its beginning")
 	} else {
