@@ -32,12 +32,6 @@ type harvester struct {
 	orphan bool // the path is not watched: only read old
 
 	idleSince time.Time // cur at its end and unchanged since
-	// floor is the modification time of the last generation rotated away
-	// from the path, when the current file was opened: the generations
-	// created after it and rotated away before the current file was
-	// opened (between the look for unknown generations and the open) are
-	// not older than it. Zero: none yet.
-	floor time.Time
 }
 
 // run reads until the path has nothing left to follow, the current file is
@@ -255,14 +249,7 @@ func (h *harvester) checkCur(r *reader) bool {
 	}
 	h.old = append(h.old, r)
 	h.cur = nil
-	if curFi, err := r.f.Stat(); err == nil {
-		since := curFi.ModTime()
-		if !h.floor.IsZero() && h.floor.Before(since) {
-			since = h.floor
-		}
-		h.catchUp(since, key)
-		h.floor = curFi.ModTime()
-	}
+	h.catchUp(key)
 	if err == nil {
 		h.openCur()
 	}
@@ -270,14 +257,17 @@ func (h *harvester) checkCur(r *reader) bool {
 }
 
 // catchUp queues, after the rotated files already held, the rotated files
-// next to the path that no state or checkpoint knows and that were written
-// since the held file last was (after): generations created and rotated away
+// next to the path whose content no state or checkpoint knows and that were
+// written since the source started: generations created and rotated away
 // between two looks, while the harvester was behind (backpressure, a long
-// poll). Compressed ones cannot be told from old ones and are left alone; a
-// generation deleted before it was ever opened is lost to any reader.
-func (h *harvester) catchUp(after time.Time, current fileKey) {
+// poll). Every content read since the start has a checkpoint while it is on
+// disk, so the window need not be narrower; a narrower one (the last file's
+// time) missed generations that a listing taken while names were being
+// shifted (.1 -> .2 ...) did not see. A generation deleted before it was
+// ever opened is lost to any reader.
+func (h *harvester) catchUp(current fileKey) {
 	s := h.s
-	found := s.unknownSiblings(h.path, after, current)
+	found := s.unknownSiblings(h.path, s.started, current)
 	for _, nr := range found {
 		nr.fields = h.ps.fields
 		h.old = append(h.old, nr)
@@ -316,12 +306,7 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		cp.fields = r.fields
 		h.old = append(h.old, cp)
 		// Copies of contents truncated before they were ever read.
-		since := cp.mtime
-		if !h.floor.IsZero() && h.floor.Before(since) {
-			since = h.floor
-		}
-		h.catchUp(since, oldKey)
-		h.floor = cp.mtime
+		h.catchUp(oldKey)
 		s.log.Info().Str("path", r.name).Str("copy", cp.name).Int64("from_offset", commit).
 			Msg("file truncated (copytruncate rotation): reading the rest of the old content from its copy, then the file from its beginning")
 	} else {

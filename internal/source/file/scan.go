@@ -104,8 +104,6 @@ func (s *Source) scan(first bool) {
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
-	prevScan := s.lastScan
-	s.lastScan = time.Now()
 
 	var known *startInfo
 	if first {
@@ -129,7 +127,7 @@ func (s *Source) scan(first bool) {
 		if busy {
 			continue
 		}
-		if s.prepare(ps, known, prevScan) {
+		if s.prepare(ps, known) {
 			start = append(start, ps)
 		}
 	}
@@ -214,9 +212,10 @@ func (s *Source) startInfo(matches []string) *startInfo {
 // closed for inactivity that was rotated since, the rotated file.
 //
 // A file opened at the path after the first scan may have had predecessors
-// created and rotated away since the previous scan (prevScan), never seen at
-// the path: those no state or checkpoint knows are read first.
-func (s *Source) prepare(ps *pathState, known *startInfo, prevScan time.Time) bool {
+// created and rotated away between two scans, never seen at the path: those
+// written since the source started that no state or checkpoint knows are
+// read first.
+func (s *Source) prepare(ps *pathState, known *startInfo) bool {
 	s.mu.Lock()
 	closed, resume := ps.st, ps.resume
 	hasPending := len(ps.pending) > 0
@@ -254,7 +253,7 @@ func (s *Source) prepare(ps *pathState, known *startInfo, prevScan time.Time) bo
 		}
 		cur, err = s.openNew(ps.path, known)
 		if err == nil && known == nil {
-			for _, r := range s.unknownSiblings(ps.path, prevScan, cur.st.key) {
+			for _, r := range s.unknownSiblings(ps.path, s.started, cur.st.key) {
 				r.fields = ps.fields
 				ps.pending = append(ps.pending, r)
 				s.caughtUp.Add(1)

@@ -196,7 +196,7 @@ type Source struct {
 	open   int // file descriptors held for reading
 	gen    uint64
 
-	lastScan time.Time // start of the last scan; only the scanner goroutine uses it
+	started time.Time // when Run started; read-only afterwards
 
 	wg sync.WaitGroup // harvesters
 
@@ -273,6 +273,7 @@ func (s *Source) Checkpoints() *checkpoint.Store { return s.store }
 // are written every CheckpointInterval meanwhile. Call Drain after Run.
 func (s *Source) Run(ctx, queueCtx context.Context) error {
 	s.ctx, s.queueCtx = ctx, queueCtx
+	s.started = time.Now()
 	storeDone := make(chan struct{})
 	go func() {
 		defer close(storeDone)
