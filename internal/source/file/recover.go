@@ -295,22 +295,20 @@ func (s *Source) findRotated(path string, st *fileState, offset int64) *reader {
 	return r
 }
 
-// unknownRotated finds, next to the watched paths that have checkpoints,
-// rotated files that no checkpoint knows and that were last written after the
-// path's newest checkpoint: files created and rotated away while the shipper
-// was down (or before their checkpoint was written). They are read from their
-// beginning. Compressed ones are left alone: they cannot be told from files
-// shipped long ago whose checkpoints were dropped.
+// unknownRotated finds, next to the watched paths, rotated files (compressed
+// or not) whose content no checkpoint knows and that were last written after
+// the path's oldest checkpoint (startInfo.since): files created and rotated
+// away while the shipper was down, or while it was behind before the kill.
+// They are read from their beginning.
 func (s *Source) unknownRotated(known *startInfo) []*reader {
-	newest := known.newest
-	paths := make([]string, 0, len(newest))
-	for p := range newest {
+	paths := make([]string, 0, len(known.since))
+	for p := range known.since {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
-		out = append(out, s.unknownSiblings(path, newest[path], fileKey{})...)
+		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{})...)
 	}
 	return out
 }

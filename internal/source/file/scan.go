@@ -156,6 +156,12 @@ type startInfo struct {
 	unclaimed map[entryKey]checkpoint.Entry
 	// newest: per path, when its newest checkpoint was written (as loaded).
 	newest map[string]time.Time
+	// since: per path, the time after which rotated files that no
+	// checkpoint knows were never read: that of its oldest checkpoint
+	// (every content read from the path keeps its checkpoint while it is
+	// on disk, so an unknown one written since was never read, e.g. a
+	// generation the shipper was behind on when it was killed).
+	since map[string]time.Time
 }
 
 // entryKey is the key of a checkpoint entry: device, inode and id seed.
@@ -168,11 +174,15 @@ func entryKeyOf(e checkpoint.Entry) entryKey { return entryKey{keyOf(e.ID), e.ID
 
 func (s *Source) startInfo(matches []string) *startInfo {
 	k := &startInfo{pathKnown: make(map[string]bool),
-		unclaimed: make(map[entryKey]checkpoint.Entry), newest: make(map[string]time.Time)}
+		unclaimed: make(map[entryKey]checkpoint.Entry), newest: make(map[string]time.Time),
+		since: make(map[string]time.Time)}
 	for _, e := range s.store.All() {
 		k.pathKnown[e.Path] = true
 		if e.Updated.After(k.newest[e.Path]) {
 			k.newest[e.Path] = e.Updated
+		}
+		if t, ok := k.since[e.Path]; !ok || e.Updated.Before(t) {
+			k.since[e.Path] = e.Updated
 		}
 		k.unclaimed[entryKeyOf(e)] = e
 	}
@@ -189,7 +199,7 @@ func (s *Source) startInfo(matches []string) *startInfo {
 	}
 	for _, p := range matches {
 		if !k.pathKnown[p] && !latest.IsZero() && !s.cfg.StartAtEnd {
-			k.newest[p] = latest
+			k.since[p] = latest
 		}
 		// The checkpoint matching the file's content is in use; others
 		// on the same inode are older contents, maybe copied elsewhere.
