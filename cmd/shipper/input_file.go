@@ -37,6 +37,7 @@ func fileConfig(cfg *config.Config, static []byte) (file.Config, error) {
 		PollInterval:       fc.PollInterval,
 		RescanInterval:     fc.RescanInterval,
 		MaxOpenFiles:       fc.MaxOpenFiles,
+		BufferBytes:        int64(fc.BufferBytes),
 		CloseInactive:      fc.CloseInactive,
 		RotateWait:         fc.RotateWait,
 		Dataset:            cfg.Dataset,
@@ -94,7 +95,8 @@ func (in *fileInput) Summary(e *zerolog.Event) {
 		Uint64("malformed_lines", st.Malformed).Uint64("incomplete", st.Incomplete).
 		Uint64("files_opened", st.Opened).Uint64("rotated", st.Rotated).Uint64("deleted", st.Deleted).
 		Uint64("truncations", st.Truncations).Uint64("truncations_without_copy", st.TruncatedNoCopy).
-		Uint64("copies_read", st.CopiesRead).Uint64("recovered", st.Recovered).Uint64("read_errors", st.ReadErrors))
+		Uint64("copies_read", st.CopiesRead).Uint64("recovered", st.Recovered).Uint64("read_errors", st.ReadErrors).
+		Int64("buffer_peak_bytes", st.BufferPeak).Uint64("buffer_waits", st.BudgetWaits))
 }
 
 func (in *fileInput) Records() uint64 { return in.src.Stats().Records }
@@ -114,6 +116,7 @@ func (in *fileInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_file_truncations_total", "Files truncated in place (copytruncate).", st.Truncations)
 	w.Counter("shipper_file_truncations_without_copy_total", "Truncations whose unread end could not be found in a copy.", st.TruncatedNoCopy)
 	w.Counter("shipper_file_read_errors_total", "Read errors.", st.ReadErrors)
+	w.Counter("shipper_file_buffer_waits_total", "Reads put off because --file-buffer-bytes was spent.", st.BudgetWaits)
 	for _, f := range in.src.Files() {
 		w.Gauge(status.Name("shipper_file_acked_offset_bytes", "path", f.Path, "inode", strconv.FormatUint(f.Inode, 10)),
 			"Offset up to which a followed file's records are delivered (-1: none yet); a file no longer followed is not listed.", float64(f.Acked))

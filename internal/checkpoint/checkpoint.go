@@ -39,8 +39,9 @@ const FingerprintBytes = 1024
 // FileName is the checkpoint file's name inside the store's directory.
 const FileName = "checkpoints.json"
 
-// formatVersion is the version of the file format written and accepted.
-const formatVersion = 1
+// formatVersion is the version of the file format written. Version 1 (no
+// id_seed) is read too.
+const formatVersion = 2
 
 // FileID identifies a file across renames and restarts.
 //
@@ -67,13 +68,36 @@ type Entry struct {
 	Offset int64
 	// Updated is when the entry was last Set.
 	Updated time.Time
+	// Seed is the id seed of the content's records (see the file input's
+	// record ids): the inode the content was first written to, mixed once
+	// per generation when a file is truncated and rewritten in place. A
+	// copy, a renamed or a compressed file found by this entry inherits it,
+	// so its records keep their ids. 0 means ID.Ino (files checkpointed
+	// before seeds were kept).
+	Seed uint64
 }
 
-type key struct{ dev, ino uint64 }
+// IDSeed returns e's id seed: Seed, or the inode when none was recorded.
+func (e Entry) IDSeed() uint64 { return seedOr(e.Seed, e.ID.Ino) }
 
-// Store is the set of checkpoints, one per device and inode. All methods are
-// safe for concurrent use; Set and Get take a mutex (they are called per
-// delivered batch, not per line).
+func seedOr(seed, ino uint64) uint64 {
+	if seed != 0 {
+		return seed
+	}
+	return ino
+}
+
+// key is what an entry is stored under: a device and inode, and the id seed
+// of the content (one inode holds several contents over time: a file
+// truncated and rewritten in place, an inode reused by a new file).
+type key struct{ dev, ino, seed uint64 }
+
+func keyOf(e Entry) key { return key{e.ID.Dev, e.ID.Ino, e.IDSeed()} }
+
+// Store is the set of checkpoints, one per content: device, inode and id
+// seed. Fingerprints decide which entry a file matches; the inode only
+// narrows the search. All methods are safe for concurrent use; Set and Get
+// take a mutex (they are called per delivered batch, not per line).
 type Store struct {
 	dir, path string
 	log       zerolog.Logger
@@ -123,7 +147,7 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 		return s, nil
 	}
 	for _, e := range entries {
-		s.entries[key{e.ID.Dev, e.ID.Ino}] = e
+		s.entries[keyOf(e)] = e
 	}
 	s.log.Info().Str("path", s.path).Int("entries", len(entries)).Msg("loaded checkpoints")
 	return s, nil
@@ -150,12 +174,27 @@ func (s *Store) setAside(reason error) {
 // fingerprint.
 func (s *Store) Get(id FileID) (Entry, bool) {
 	s.mu.Lock()
-	e, ok := s.entries[key{id.Dev, id.Ino}]
-	s.mu.Unlock()
-	if !ok || e.ID.Fingerprint != id.Fingerprint || e.ID.FingerprintLen != id.FingerprintLen {
-		return Entry{}, false
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if e.ID == id {
+			return e, true
+		}
 	}
-	return e, true
+	return Entry{}, false
+}
+
+// onInode returns the entries of the device and inode, newest first.
+func (s *Store) onInode(dev, ino uint64) []Entry {
+	s.mu.Lock()
+	var out []Entry
+	for _, e := range s.entries {
+		if e.ID.Dev == dev && e.ID.Ino == ino {
+			out = append(out, e)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Entry) int { return b.Updated.Compare(a.Updated) })
+	return out
 }
 
 // Lookup returns the entry of the open file f, identified as id by Identify:
@@ -167,31 +206,38 @@ func (s *Store) Get(id FileID) (Entry, bool) {
 // file offset does not move. The caller still checks that Offset is not past
 // f's size.
 func (s *Store) Lookup(f *os.File, id FileID) (Entry, bool, error) {
-	s.mu.Lock()
-	e, ok := s.entries[key{id.Dev, id.Ino}]
-	s.mu.Unlock()
-	switch {
-	case !ok || e.ID.FingerprintLen > id.FingerprintLen:
-		return Entry{}, false, nil
-	case e.ID.FingerprintLen == id.FingerprintLen:
-		return e, e.ID.Fingerprint == id.Fingerprint, nil
+	for _, e := range s.onInode(id.Dev, id.Ino) {
+		switch {
+		case e.ID.FingerprintLen > id.FingerprintLen:
+			continue
+		case e.ID.FingerprintLen == id.FingerprintLen:
+			if e.ID.Fingerprint == id.Fingerprint {
+				return e, true, nil
+			}
+			continue
+		}
+		fp, n, err := fingerprintFile(f, e.ID.FingerprintLen)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if n == e.ID.FingerprintLen && fp == e.ID.Fingerprint {
+			return e, true, nil
+		}
 	}
-	fp, n, err := fingerprintFile(f, e.ID.FingerprintLen)
-	if err != nil {
-		return Entry{}, false, err
-	}
-	return e, n == e.ID.FingerprintLen && fp == e.ID.Fingerprint, nil
+	return Entry{}, false, nil
 }
 
-// ByInode returns the entry of the device and inode, whatever its
+// ByInode returns the newest entry of the device and inode, whatever its
 // fingerprint: to tell a file that is new from one that replaced a known file
 // on the same inode (truncated and rewritten, or a reused inode), which must
-// be read from its beginning whatever the start position for new files.
+// be read from its beginning whatever the start position for new files, and
+// whose records need other ids.
 func (s *Store) ByInode(dev, ino uint64) (Entry, bool) {
-	s.mu.Lock()
-	e, ok := s.entries[key{dev, ino}]
-	s.mu.Unlock()
-	return e, ok
+	es := s.onInode(dev, ino)
+	if len(es) == 0 {
+		return Entry{}, false
+	}
+	return es[0], true
 }
 
 // FindByFingerprint returns the entries whose fingerprint is fp over fpLen
@@ -215,6 +261,24 @@ func (s *Store) FindByFingerprint(fp uint64, fpLen int) []Entry {
 	return out
 }
 
+// MatchHead returns an entry whose fingerprint is that of the first bytes of
+// head (a content's first bytes, e.g. of a compressed rotated file, whose
+// device and inode say nothing about it): fingerprinted over the entry's
+// FingerprintLen, at most len(head). Empty head matches nothing.
+func (s *Store) MatchHead(head []byte) (Entry, bool) {
+	if len(head) == 0 {
+		return Entry{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if n := e.ID.FingerprintLen; n > 0 && n <= len(head) && fingerprint(head[:n]) == e.ID.Fingerprint {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
 // All returns a copy of every entry, ordered by path.
 func (s *Store) All() []Entry {
 	s.mu.Lock()
@@ -235,7 +299,10 @@ func sortEntries(es []Entry) {
 		if a.ID.Dev != b.ID.Dev {
 			return cmpU(a.ID.Dev, b.ID.Dev)
 		}
-		return cmpU(a.ID.Ino, b.ID.Ino)
+		if a.ID.Ino != b.ID.Ino {
+			return cmpU(a.ID.Ino, b.ID.Ino)
+		}
+		return cmpU(a.IDSeed(), b.IDSeed())
 	})
 }
 
@@ -249,29 +316,31 @@ func cmpU(a, b uint64) int {
 	return 0
 }
 
-// Set records e in memory, replacing any entry of the same device and inode
-// (a new file on a reused inode replaces the old one's). A zero Updated is set
-// to the current time. Flush makes it durable.
+// Set records e in memory, replacing the entry of the same device, inode and
+// id seed (the same content, whose fingerprint may have grown). Another
+// content on the same inode (another seed) keeps its own entry. A zero
+// Updated is set to the current time. Flush makes it durable.
 func (s *Store) Set(e Entry) {
 	if e.Updated.IsZero() {
 		e.Updated = time.Now()
 	}
 	e.Updated = e.Updated.UTC().Round(0)
 	s.mu.Lock()
-	s.entries[key{e.ID.Dev, e.ID.Ino}] = e
+	s.entries[keyOf(e)] = e
 	s.gen++
 	s.mu.Unlock()
 }
 
-// Delete removes the entry of id's device and inode if its fingerprint is
+// Delete removes the entries of id's device and inode whose fingerprint is
 // id's, so that deleting a removed file's entry does not drop the entry of a
 // newer file on the same inode.
 func (s *Store) Delete(id FileID) {
-	k := key{id.Dev, id.Ino}
 	s.mu.Lock()
-	if e, ok := s.entries[k]; ok && e.ID.Fingerprint == id.Fingerprint && e.ID.FingerprintLen == id.FingerprintLen {
-		delete(s.entries, k)
-		s.gen++
+	for k, e := range s.entries {
+		if e.ID == id {
+			delete(s.entries, k)
+			s.gen++
+		}
 	}
 	s.mu.Unlock()
 }
@@ -381,6 +450,7 @@ type fileEntry struct {
 	FingerprintLen int       `json:"fingerprint_len"`
 	Offset         int64     `json:"offset"`
 	Updated        time.Time `json:"updated"`
+	Seed           uint64    `json:"id_seed,omitempty"`
 }
 
 func encode(entries []Entry) []byte {
@@ -394,6 +464,7 @@ func encode(entries []Entry) []byte {
 			FingerprintLen: e.ID.FingerprintLen,
 			Offset:         e.Offset,
 			Updated:        e.Updated,
+			Seed:           e.Seed,
 		}
 	}
 	data, err := json.MarshalIndent(ff, "", "\t")
@@ -416,7 +487,7 @@ func decode(data []byte) ([]Entry, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("cannot parse checkpoint file: data after the JSON object")
 	}
-	if ff.Version != formatVersion {
+	if ff.Version != formatVersion && ff.Version != 1 {
 		return nil, fmt.Errorf("unsupported checkpoint file version %d (this build reads version %d)", ff.Version, formatVersion)
 	}
 	entries := make([]Entry, 0, len(ff.Entries))
@@ -430,15 +501,16 @@ func decode(data []byte) ([]Entry, error) {
 			return nil, fmt.Errorf("checkpoint entry %d (%q): bad fingerprint length %d", i, fe.Path, fe.FingerprintLen)
 		case fe.Offset < 0:
 			return nil, fmt.Errorf("checkpoint entry %d (%q): negative offset %d", i, fe.Path, fe.Offset)
-		case seen[key{fe.Dev, fe.Ino}]:
-			return nil, fmt.Errorf("checkpoint entry %d (%q): device %d inode %d listed twice", i, fe.Path, fe.Dev, fe.Ino)
+		case seen[key{fe.Dev, fe.Ino, seedOr(fe.Seed, fe.Ino)}]:
+			return nil, fmt.Errorf("checkpoint entry %d (%q): device %d inode %d id seed %d listed twice", i, fe.Path, fe.Dev, fe.Ino, fe.Seed)
 		}
-		seen[key{fe.Dev, fe.Ino}] = true
+		seen[key{fe.Dev, fe.Ino, seedOr(fe.Seed, fe.Ino)}] = true
 		entries = append(entries, Entry{
 			ID:      FileID{Dev: fe.Dev, Ino: fe.Ino, Fingerprint: fp, FingerprintLen: fe.FingerprintLen},
 			Path:    fe.Path,
 			Offset:  fe.Offset,
 			Updated: fe.Updated,
+			Seed:    fe.Seed,
 		})
 	}
 	return entries, nil

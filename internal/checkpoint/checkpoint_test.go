@@ -101,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 		Version int
 		Entries []map[string]any
 	}
-	if err := json.Unmarshal(data, &ff); err != nil || ff.Version != 1 || len(ff.Entries) != 4 {
+	if err := json.Unmarshal(data, &ff); err != nil || ff.Version != formatVersion || len(ff.Entries) != 4 {
 		t.Fatalf("file: %v, version %d, %d entries:\n%s", err, ff.Version, len(ff.Entries), data)
 	}
 }
@@ -183,7 +183,7 @@ func TestCorruptFile(t *testing.T) {
 		{"empty", "", false, "cannot parse"},
 		{"truncated JSON", valid[:len(valid)/2], false, "cannot parse"},
 		{"trailing data", valid + "{}", false, "data after"},
-		{"wrong version", strings.Replace(valid, `"version": 1`, `"version": 2`, 1), false, "version 2"},
+		{"wrong version", strings.Replace(valid, `"version": 2`, `"version": 3`, 1), false, "version 3"},
 		{"no version", `{"entries":[]}`, false, "version 0"},
 		{"unknown field", strings.Replace(valid, `"offset"`, `"offsett"`, 1), false, "unknown field"},
 		{"negative offset", strings.Replace(valid, `"offset": 42`, `"offset": -1`, 1), false, "negative offset"},
@@ -530,5 +530,20 @@ func TestFingerprintMatchesIdentify(t *testing.T) {
 	}
 	if fp, n := Fingerprint(nil); fp != 0 || n != 0 {
 		t.Fatalf("Fingerprint(nil) = %x, %d", fp, n)
+	}
+}
+
+func TestSeedKeptAndVersion1Read(t *testing.T) {
+	e := entry(1, 10, "/a.log", 42)
+	e.Seed = 77
+	got, err := decode(encode([]Entry{e}))
+	if err != nil || len(got) != 1 || got[0].Seed != 77 || got[0].IDSeed() != 77 {
+		t.Fatalf("decode(encode) = %+v, %v; want seed 77", got, err)
+	}
+	// A version 1 file has no seeds: the inode is the seed.
+	v1 := strings.Replace(string(encode([]Entry{entry(1, 10, "/a.log", 42)})), `"version": 2`, `"version": 1`, 1)
+	got, err = decode([]byte(v1))
+	if err != nil || len(got) != 1 || got[0].IDSeed() != 10 {
+		t.Fatalf("version 1: %+v, %v; want seed = inode 10", got, err)
 	}
 }

@@ -36,6 +36,7 @@ type File struct {
 	MaxOpenFiles       int
 	CloseInactive      time.Duration
 	RotateWait         time.Duration
+	BufferBytes        ByteSize // the buffers of all files together
 
 	Multiline         bool
 	MultilineStart    string // regexp; empty: the built-in rules
@@ -58,6 +59,7 @@ func defaultFile() File {
 		PollInterval:       250 * time.Millisecond,
 		RescanInterval:     time.Second,
 		MaxOpenFiles:       1024,
+		BufferBytes:        64 << 20,
 		CloseInactive:      5 * time.Minute,
 		RotateWait:         5 * time.Second,
 		MultilineTimeout:   2 * time.Second,
@@ -89,6 +91,7 @@ func (f *File) options() []option {
 		{"file-poll-interval", []string{"SHIPPER_FILE_POLL_INTERVAL"}, "how often a file read to its end is checked for growth, rotation and truncation", durationValue{&f.PollInterval}},
 		{"file-rescan-interval", []string{"SHIPPER_FILE_RESCAN_INTERVAL"}, "how often the glob patterns are expanded to find new files", durationValue{&f.RescanInterval}},
 		{"file-max-open-files", []string{"SHIPPER_FILE_MAX_OPEN_FILES"}, "most files open at once; more wait for a free slot", intValue{&f.MaxOpenFiles}},
+		{"file-buffer-bytes", []string{"SHIPPER_FILE_BUFFER_BYTES"}, "memory budget of all files' buffers (256KiB read buffers, long lines and records being joined); when spent, files wait to be read and records being joined are cut (flagged truncated). At least 1MiB", &f.BufferBytes},
 		{"file-close-inactive", []string{"SHIPPER_FILE_CLOSE_INACTIVE"}, "close a file that has not grown for this long (reopened when it grows)", durationValue{&f.CloseInactive}},
 		{"file-rotate-wait", []string{"SHIPPER_FILE_ROTATE_WAIT"}, "keep a renamed (rotated) file open this long after it last grew, for writers that reopen late; deleted files are closed once read", durationValue{&f.RotateWait}},
 		{"file-multiline", []string{"SHIPPER_FILE_MULTILINE"}, "join continuation lines (stack traces) into one record", boolValue{&f.Multiline}},
@@ -162,6 +165,9 @@ func (f *File) validate(bad func(format string, a ...any)) {
 	}
 	if f.MaxOpenFiles < 1 {
 		bad("--file-max-open-files must be at least 1")
+	}
+	if f.BufferBytes < 1<<20 {
+		bad("--file-buffer-bytes %s is below 1MiB: a file needs a 256KiB read buffer and room for its longer lines", f.BufferBytes)
 	}
 	if f.MultilineMaxLines < 1 {
 		bad("--file-multiline-max-lines must be at least 1")

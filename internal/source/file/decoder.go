@@ -75,6 +75,10 @@ type DecoderConfig struct {
 	// Multiline, when set, joins continuation lines (per stream) after the
 	// format's own joining. Nil turns it off.
 	Multiline *MultilineConfig
+	// Budget, when not nil, is charged for the buffers of records being
+	// joined and for json-file unescaping (see Budget). Call Release when
+	// done with the decoder.
+	Budget *Budget
 }
 
 // Decoder turns the lines of one file into records: it parses the file's
@@ -108,21 +112,27 @@ type Decoder struct {
 	ml        [3]*Multiline // by Stream; nil when multiline is off
 	mlCfg     *MultilineConfig
 	scratch   []byte // json-file unescaping
-	last      int64  // End of the last line added
+	scratchN  int    // bytes of scratch charged to mem
+	mem       *Budget
+	last      int64 // End of the last line added
 	out       []Record
 }
 
 // NewDecoder returns a decoder for one file. Lines are added in file order.
 func NewDecoder(cfg DecoderConfig) *Decoder {
-	d := &Decoder{format: cfg.Format, cfgFormat: cfg.Format, maxBytes: cfg.MaxRecordBytes}
+	d := &Decoder{format: cfg.Format, cfgFormat: cfg.Format, maxBytes: cfg.MaxRecordBytes, mem: cfg.Budget}
 	if d.maxBytes <= 0 {
 		d.maxBytes = DefaultMaxRecordBytes
+	}
+	for i := range d.joins {
+		d.joins[i].mem = cfg.Budget
 	}
 	if cfg.Multiline != nil {
 		c := *cfg.Multiline
 		if c.MaxBytes <= 0 {
 			c.MaxBytes = d.maxBytes
 		}
+		c.Budget = cfg.Budget
 		d.mlCfg = &c
 		for i := range d.ml {
 			d.ml[i] = NewMultiline(c)
@@ -202,6 +212,15 @@ func (d *Decoder) addDocker(l Line) (Record, bool) {
 	}
 	j, scratch, ok := ParseDockerJSON(l.Data, d.scratch)
 	d.scratch = scratch
+	if d.mem != nil && cap(scratch) > d.scratchN {
+		// Allocated already: charged after the fact, and dropped when
+		// the budget is over (the next long line allocates again).
+		d.mem.Force(cap(scratch) - d.scratchN)
+		d.scratchN = cap(scratch)
+		if d.mem.Over() {
+			defer d.dropScratch()
+		}
+	}
 	if !ok {
 		return d.malformed(l), true
 	}
@@ -340,6 +359,39 @@ func (d *Decoder) finish(rs []Record) []Record {
 		}
 	}
 	return rs
+}
+
+// dropScratch gives the unescaping buffer back to the budget.
+func (d *Decoder) dropScratch() {
+	d.mem.Give(d.scratchN)
+	d.scratch, d.scratchN = nil, 0
+}
+
+// Trim gives back to the budget the buffers of the streams with no record
+// open (an idle file holds no memory). Records returned before are no longer
+// valid.
+func (d *Decoder) Trim() {
+	for i := range d.joins {
+		if !d.joins[i].open {
+			d.joins[i].release()
+		}
+		if m := d.ml[i]; m != nil && !m.cur.open {
+			m.release()
+		}
+	}
+	d.dropScratch()
+}
+
+// Release gives every buffer back to the budget. The decoder must not be
+// used afterwards.
+func (d *Decoder) Release() {
+	for i := range d.joins {
+		d.joins[i].release()
+		if m := d.ml[i]; m != nil {
+			m.release()
+		}
+	}
+	d.dropScratch()
 }
 
 // Reset forgets every open record and the detected format, for a file that

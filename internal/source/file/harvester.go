@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -133,12 +132,16 @@ func (h *harvester) run() {
 				return
 			}
 		}
-		// Idle: hold no read buffers while waiting.
+		// Idle: hold no read buffers while waiting. A partial line that
+		// has not grown for a while is dropped from memory too (it is
+		// read again from the file once complete): unfinished lines of
+		// idle files must not hold the buffer budget that others wait for.
+		dropPartial := wait >= 4*s.cfg.PollInterval
 		if h.cur != nil {
-			h.cur.lr.Park()
+			h.cur.park(dropPartial)
 		}
 		for _, r := range h.old {
-			r.lr.Park()
+			r.park(dropPartial)
 		}
 		select {
 		case <-s.ctx.Done():
@@ -197,6 +200,7 @@ func (h *harvester) openCur() {
 		}
 		return
 	}
+	s.persist()
 	h.cur = r
 	h.idleSince = time.Now()
 }
@@ -245,9 +249,7 @@ func (h *harvester) checkCur(r *reader) bool {
 	}
 	h.old = append(h.old, r)
 	h.cur = nil
-	if curFi, err := r.f.Stat(); err == nil {
-		h.catchUp(curFi.ModTime(), key)
-	}
+	h.catchUp(key)
 	if err == nil {
 		h.openCur()
 	}
@@ -255,42 +257,26 @@ func (h *harvester) checkCur(r *reader) bool {
 }
 
 // catchUp queues, after the rotated files already held, the rotated files
-// next to the path that no state or checkpoint knows and that were written
-// since the held file last was (after): generations created and rotated away
+// next to the path whose content no state or checkpoint knows and that were
+// written since the source started: generations created and rotated away
 // between two looks, while the harvester was behind (backpressure, a long
-// poll). Compressed ones cannot be told from old ones and are left alone; a
-// generation deleted before it was ever opened is lost to any reader.
-func (h *harvester) catchUp(after time.Time, current fileKey) {
+// poll). Every content read since the start has a checkpoint while it is on
+// disk, so the window need not be narrower; a narrower one (the last file's
+// time) missed generations that a listing taken while names were being
+// shifted (.1 -> .2 ...) did not see. A generation deleted before it was
+// ever opened is lost to any reader.
+func (h *harvester) catchUp(current fileKey) {
 	s := h.s
-	cands := rotatedCandidates(h.path)
-	slices.Reverse(cands) // oldest first
-	for _, c := range cands {
-		if c.gz || c.key == current || c.mtime.Before(after) || s.tracked(c.key) {
-			continue
-		}
-		f, err := os.Open(c.path)
-		if err != nil {
-			continue
-		}
-		id, err := checkpoint.Identify(f)
-		if err != nil {
-			f.Close()
-			continue
-		}
-		if _, known, _ := s.store.Lookup(f, id); known {
-			f.Close()
-			continue
-		}
-		s.forceOpenSlot()
-		st := s.newState(id, h.path, id.Ino, true)
-		s.store.Set(checkpoint.Entry{ID: id, Path: h.path, Offset: 0})
-		nr := s.newReader(f, nil, st, 0, c.path)
+	found := s.unknownSiblings(h.path, s.started, current)
+	for _, nr := range found {
 		nr.fields = h.ps.fields
-		nr.mode = modeRotated
 		h.old = append(h.old, nr)
 		s.caughtUp.Add(1)
-		s.log.Info().Str("path", h.path).Str("rotated_file", c.path).
+		s.log.Info().Str("path", h.path).Str("rotated_file", nr.name).
 			Msg("found a rotated file never opened (rotated away while the reader was behind): reading it")
+	}
+	if len(found) > 0 {
+		s.persist()
 	}
 }
 
@@ -299,6 +285,12 @@ func (h *harvester) catchUp(after time.Time, current fileKey) {
 // content's unread end is looked for in a copy next to it, and the file is
 // read again from offset 0 as a new file. justFilled says the bytes of the
 // last fill belong to the new content.
+//
+// The copy takes over the old content's state: the marks still in flight
+// move the copy's checkpoint, which starts at the delivered offset, and the
+// copy's records keep their ids. The new content gets a new state with the
+// next generation's id seed, so that its records do not take the ids of the
+// old ones at the same offsets.
 func (h *harvester) truncated(r *reader, justFilled bool) {
 	s := h.s
 	s.truncations.Add(1)
@@ -307,13 +299,14 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 	r.st.mu.Lock()
 	oldID := r.st.id
 	r.st.mu.Unlock()
-	cp := s.locate(h.path, oldID, commit, r.st.idIno, r.st, false, false)
+	oldKey, oldSeed := r.st.key, r.st.seed
+	cp := s.locate(h.path, oldID, commit, oldSeed, r.st, true, false)
 	if cp != nil {
 		s.copiesRead.Add(1)
 		cp.fields = r.fields
 		h.old = append(h.old, cp)
 		// Copies of contents truncated before they were ever read.
-		h.catchUp(cp.mtime, r.st.key)
+		h.catchUp(oldKey)
 		s.log.Info().Str("path", r.name).Str("copy", cp.name).Int64("from_offset", commit).
 			Msg("file truncated (copytruncate rotation): reading the rest of the old content from its copy, then the file from its beginning")
 	} else {
@@ -327,35 +320,33 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 					"Prefer rotation by rename (create) over copytruncate")
 		}
 	}
-	s.finish(r.st, false)
+	if cp == nil || cp.st != r.st {
+		s.finish(r.st, false)
+	}
 	id, err := checkpoint.Identify(r.f)
 	if err != nil {
 		id = oldID
 		id.Fingerprint, id.FingerprintLen = 0, 0
 	}
-	r.st = s.newState(id, h.path, id.Ino, true)
-	s.store.Set(checkpoint.Entry{ID: id, Path: h.path, Offset: 0})
+	r.st = s.track(id, h.path, nextSeed(oldSeed), 0)
+	s.persist()
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)
 	}
-	r.dec = NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline})
+	r.dec.Release()
+	r.dec = s.newDecoder()
 }
 
 // release ends a rotated (or deleted) file: the records it still has open,
 // and its unterminated last line when withPending, are shipped flagged
-// incomplete, its state is finished, and it is closed. The checkpoint of a
-// deleted file is forgotten once acknowledged; that of a file still on disk
-// is kept, so that a restart does not take it for an unknown one, until
-// Source.prune finds the file gone.
+// incomplete, its state is finished, and it is closed. Its checkpoint is
+// kept, also for a deleted file (kubelet deletes a rotated file once it has
+// compressed it): a restart must not take the file, or its compressed copy,
+// for an unknown one and read it again. Source.prune drops it once neither
+// is on disk.
 func (h *harvester) release(r *reader, withPending bool) {
 	h.flush(r, withPending)
-	forget := false
-	if r.gz == nil {
-		if _, nlink, err := r.stat(); err != nil || nlink == 0 {
-			forget = true
-		}
-	}
-	h.s.finish(r.st, forget)
+	h.s.finish(r.st, false)
 	r.close()
 }
 
@@ -373,6 +364,12 @@ func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
 		m, repl, rerr := r.fill()
 		if repl {
 			return n, true, nil
+		}
+		if rerr == ErrNoBudget {
+			// Read later, once other files gave their buffers back;
+			// the harvester's idle wait parks this one's.
+			h.s.budgetWaits.Add(1)
+			return n, false, nil
 		}
 		n += m
 		h.s.bytes.Add(uint64(m))

@@ -2,9 +2,14 @@ package file
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 )
+
+// ErrNoBudget is returned by Fill when the reader holds no buffer and the
+// budget (SetBudget) has none free: read again later.
+var ErrNoBudget = errors.New("file buffer budget spent")
 
 const (
 	// DefaultBufSize is the read buffer size of a LineReader.
@@ -49,6 +54,25 @@ type LineReader struct {
 	// Stats, counted locally; the caller publishes them.
 	cutLines     int64
 	skippedBytes int64
+
+	// mem, when set, is charged for buf (bufHeld) and long (longHeld).
+	mem      *Budget
+	bufHeld  bool
+	longHeld int
+}
+
+// SetBudget makes the reader charge its buffers to b: the read buffer while
+// it holds one (Fill takes it, Park gives it back) and the buffer of an
+// over-long line, which is cut where the budget runs out (its size is still
+// counted). Call it before the first Fill.
+func (r *LineReader) SetBudget(b *Budget) {
+	r.mem = b
+	if r.buf != nil && !r.bufHeld && r.r == r.w {
+		buf := r.buf[:0]
+		bufPool.Put(&buf)
+		r.buf = nil
+		r.r, r.w, r.scanned = 0, 0, 0
+	}
 }
 
 var bufPool sync.Pool // of *[]byte
@@ -91,7 +115,21 @@ func (r *LineReader) Park() bool {
 	r.buf = nil
 	r.r, r.w, r.scanned = 0, 0, 0
 	r.long = nil
+	r.giveBack()
 	return true
+}
+
+// giveBack returns to the budget what the reader was charged for the
+// buffers it no longer holds.
+func (r *LineReader) giveBack() {
+	if r.bufHeld && r.buf == nil {
+		r.mem.Give(r.bufSize)
+		r.bufHeld = false
+	}
+	if r.long == nil && r.longHeld > 0 {
+		r.mem.Give(r.longHeld)
+		r.longHeld = 0
+	}
 }
 
 // Release returns the read buffer to the pool. The reader, and every view it
@@ -101,6 +139,8 @@ func (r *LineReader) Release() {
 		b := r.buf[:0]
 		bufPool.Put(&b)
 	}
+	r.buf, r.long = nil, nil
+	r.giveBack()
 	*r = LineReader{}
 }
 
@@ -205,13 +245,21 @@ func (r *LineReader) NextBuffered() (line []byte, size int, end int64, ok bool) 
 	return nil, 0, 0, false
 }
 
-// Buffered reports whether a complete line is buffered, so that
-// NextBuffered would return one. It does not consume anything.
+// Buffered reports whether NextBuffered has something to do: a complete
+// line to return, or part of a line too long for the buffer to move aside
+// (without that, a full buffer would take no more reads). It does not
+// consume anything.
 func (r *LineReader) Buffered() bool {
-	if r.spilling {
-		return bytes.IndexByte(r.buf[r.r:r.w], '\n') >= 0
+	if r.buf == nil {
+		return false
 	}
-	return bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n') >= 0
+	if r.spilling {
+		return r.w > r.r
+	}
+	if bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n') >= 0 {
+		return true
+	}
+	return r.w-r.r > r.maxLine || (r.r == 0 && r.w == len(r.buf))
 }
 
 // Fill reads once from the underlying reader into the buffer, keeping the
@@ -221,6 +269,12 @@ func (r *LineReader) Buffered() bool {
 // nil.
 func (r *LineReader) Fill() (int, error) {
 	if r.buf == nil {
+		if r.mem != nil {
+			if !r.mem.TryTake(r.bufSize) {
+				return 0, ErrNoBudget
+			}
+			r.bufHeld = true
+		}
 		r.buf = getBuf(r.bufSize)
 	}
 	// Keep the unfinished tail, drop the rest.
@@ -252,6 +306,11 @@ func (r *LineReader) spill(p []byte) {
 	if room := r.maxLine - len(r.long); room > 0 {
 		if len(p) > room {
 			p = p[:room]
+		}
+		// Past the budget the line is cut here (size says how long it was).
+		r.long = r.mem.grow(r.long, len(p), r.maxLine, &r.longHeld)
+		if free := cap(r.long) - len(r.long); len(p) > free {
+			p = p[:free]
 		}
 		r.long = append(r.long, p...)
 	}

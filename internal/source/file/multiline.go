@@ -26,6 +26,9 @@ type MultilineConfig struct {
 	// before Decoder.Expire ends it. The joiner does not watch the clock: its
 	// caller drives the timeout.
 	Timeout time.Duration
+	// Budget, when not nil, is charged for the group buffers; past it a
+	// group is cut and flagged truncated (see Budget).
+	Budget *Budget
 }
 
 // Multiline joins the continuation lines of stack traces and similar
@@ -86,7 +89,16 @@ func NewMultiline(cfg MultilineConfig) *Multiline {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxRecordBytes
 	}
-	return &Multiline{cfg: cfg}
+	m := &Multiline{cfg: cfg}
+	m.cur.mem, m.prev.mem = cfg.Budget, cfg.Budget
+	return m
+}
+
+// release gives the group buffers back to the budget. The joiner must not
+// be used afterwards.
+func (m *Multiline) release() {
+	m.cur.release()
+	m.prev.release()
 }
 
 // Add offers the next record (a line) of the stream, read at time now

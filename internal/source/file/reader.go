@@ -63,11 +63,12 @@ func (s *Source) newReader(f *os.File, src io.Reader, st *fileState, start int64
 		st:       st,
 		f:        f,
 		lr:       NewLineReader(src, s.cfg.ReadBytes, maxLine, start),
-		dec:      NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline}),
+		dec:      s.newDecoder(),
 		name:     name,
 		lastData: time.Now(),
 		commit:   start,
 	}
+	r.lr.SetBudget(s.mem)
 	r.dec.Reset(start)
 	if ps := s.pathFieldsFor(st.path); ps != nil {
 		r.fields = ps
@@ -75,6 +76,12 @@ func (s *Source) newReader(f *os.File, src io.Reader, st *fileState, start int64
 		r.fields = s.pathFields(st.path)
 	}
 	return r
+}
+
+// newDecoder returns a decoder of the configured format, charging its
+// buffers to the source's budget.
+func (s *Source) newDecoder() *Decoder {
+	return NewDecoder(DecoderConfig{Format: s.cfg.Format, MaxRecordBytes: s.cfg.MaxRecordBytes, Multiline: s.cfg.Multiline, Budget: s.mem})
 }
 
 // pathFieldsFor returns the fields of a known path, or nil.
@@ -90,11 +97,28 @@ func (s *Source) pathFieldsFor(path string) *[3][]byte {
 // close releases the reader's buffer, descriptor and slot.
 func (r *reader) close() {
 	r.lr.Release()
+	r.dec.Release()
 	if r.gz != nil {
 		r.gz.Close()
 	}
 	r.f.Close()
 	r.s.releaseSlot()
+}
+
+// park gives back the buffers of an idle reader: the read buffer when no
+// partial line is buffered, the join buffers of streams with no open record.
+// With dropPartial, a buffered partial line is forgotten and the file
+// position moved back to its start, so that the read buffer goes back too
+// (not for a compressed file, which cannot seek).
+func (r *reader) park(dropPartial bool) {
+	if !r.lr.Park() && dropPartial && r.gz == nil {
+		off := r.lr.Offset()
+		if _, err := r.f.Seek(off, io.SeekStart); err == nil {
+			r.lr.Reset(r.f, off)
+			r.lr.Park()
+		}
+	}
+	r.dec.Trim()
 }
 
 // fill reads once more. replaced reports that the file turned out to be
@@ -133,10 +157,14 @@ func (r *reader) sameContent() bool {
 		return false
 	}
 	if m > id.FingerprintLen {
+		wasEmpty := id.FingerprintLen == 0
 		id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(buf[:m])
 		r.st.mu.Lock()
 		r.st.id = id
 		r.st.mu.Unlock()
+		if wasEmpty {
+			r.s.firstBytes(r.st)
+		}
 	}
 	return true
 }
@@ -152,7 +180,7 @@ func (r *reader) idBase() uint64 {
 			m, _ := r.f.ReadAt(buf[:], 0)
 			head = buf[:m]
 		}
-		r.st.hi, r.st.hiOK = recordIDBase(r.st.idIno, head)
+		r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, head)
 	}
 	return r.st.hi
 }

@@ -105,6 +105,14 @@ type joiner struct {
 	attrs []byte // json-file attrs of the first piece (copied)
 	flags Flags
 	open  bool
+	mem   *Budget // charged for buf's capacity; nil: unlimited
+	held  int     // bytes of buf charged to mem
+}
+
+// release gives buf back to the budget and drops it.
+func (j *joiner) release() {
+	j.mem.Give(j.held)
+	j.buf, j.held = nil, 0
 }
 
 // begin opens a record at the first piece's line.
@@ -127,6 +135,11 @@ func (j *joiner) add(p []byte, size int, max int) {
 	if room := max - len(j.buf); room > 0 {
 		if len(p) > room {
 			p = p[:room]
+		}
+		// Past the budget the record is cut here (flagged below).
+		j.buf = j.mem.grow(j.buf, len(p), max, &j.held)
+		if free := cap(j.buf) - len(j.buf); len(p) > free {
+			p = p[:free]
 		}
 		j.buf = append(j.buf, p...)
 	}

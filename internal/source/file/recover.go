@@ -14,15 +14,49 @@ import (
 	"shipper/internal/checkpoint"
 )
 
-// rotatedFile is a file next to a watched one whose name starts with the
-// watched file's name: where rotation puts it ("app.log.1",
-// "app.log-20240101", kubelet's "0.log.20240101-120000" and its ".gz").
+// rotatedFile is a file next to a watched one whose name is the watched
+// file's name with a rotation suffix (see rotatedSuffix).
 type rotatedFile struct {
 	path  string
 	key   fileKey
 	size  int64
 	mtime time.Time
 	gz    bool
+}
+
+// rotatedSuffix reports whether suffix, what follows a watched file's name
+// in the name of a file next to it, is one that logrotate or kubelet give a
+// rotated file, and whether it is compressed:
+//
+//	.1  .2 ...            logrotate (numbered)
+//	-20260101             logrotate dateext (any digits after '-' or '.')
+//	.20260101-120000      kubelet (digits groups joined by '-', '_' or '.')
+//	.1.gz  -20260101.gz  .20260101-120000.gz  .gz   the same, compressed
+//
+// Anything else (".tmp" of a compression in progress, ".bak", another file
+// whose name merely starts with the same characters) is not a rotated file.
+func rotatedSuffix(suffix string) (gz, ok bool) {
+	if rest, found := strings.CutSuffix(suffix, ".gz"); found {
+		gz, suffix = true, rest
+		if suffix == "" {
+			return true, true
+		}
+	}
+	if len(suffix) < 2 || (suffix[0] != '.' && suffix[0] != '-') {
+		return false, false
+	}
+	digits := 0
+	for i := 1; i < len(suffix); i++ {
+		switch c := suffix[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case (c == '-' || c == '_' || c == '.') && digits > 0 && i+1 < len(suffix):
+			digits = 0
+		default:
+			return false, false
+		}
+	}
+	return gz, digits > 0
 }
 
 // rotatedCandidates lists the files next to path's real file (symlinks
@@ -38,7 +72,11 @@ func rotatedCandidates(path string) []rotatedFile {
 	var out []rotatedFile
 	for _, e := range entries {
 		name := e.Name()
-		if name == base || !strings.HasPrefix(name, base) || strings.HasSuffix(name, ".tmp") {
+		if !strings.HasPrefix(name, base) {
+			continue
+		}
+		gz, ok := rotatedSuffix(name[len(base):])
+		if !ok {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -46,11 +84,19 @@ func rotatedCandidates(path string) []rotatedFile {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		c := rotatedFile{path: p, size: fi.Size(), mtime: fi.ModTime(), gz: strings.HasSuffix(name, ".gz")}
+		c := rotatedFile{path: p, size: fi.Size(), mtime: fi.ModTime(), gz: gz}
 		c.key, _ = statKey(fi)
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].mtime.After(out[j].mtime) })
+	// Newest first. File times come from a coarse kernel clock: files
+	// rotated within the same tick tie, and the inode number (allocated
+	// in increasing order by common filesystems) breaks the tie.
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].mtime.Equal(out[j].mtime) {
+			return out[i].mtime.After(out[j].mtime)
+		}
+		return out[i].key.ino > out[j].key.ino
+	})
 	return out
 }
 
@@ -62,11 +108,12 @@ func rotatedCandidates(path string) []rotatedFile {
 // (compressed by kubelet or logrotate).
 //
 // reuse, when not nil, is the state of the file looked for; with keep, it
-// goes on for a renamed file and for a compressed one (their checkpoint stays
-// that of the original file). Otherwise the file found gets a state of its
-// own, with reuse's record ids. idIno is the inode the content was first
-// written to (part of the record ids).
-func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno uint64, reuse *fileState, keep, byInode bool) *reader {
+// goes on for the file found (for a copy it moves there, see moveState; a
+// compressed file keeps the original's checkpoint). Otherwise the file found
+// gets a state of its own, with reuse's record ids. seed is the content's id
+// seed (checkpoint.Entry.Seed): the records of the file found keep the ids
+// they had in the original file.
+func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState, keep, byInode bool) *reader {
 	cands := rotatedCandidates(path)
 	if byInode {
 		for _, c := range cands {
@@ -88,9 +135,8 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 					f.Close()
 					continue
 				}
-				st = s.newState(cur, path, idIno, true)
+				st = s.track(cur, path, seed, offset)
 				inheritIDs(st, reuse)
-				s.store.Set(checkpoint.Entry{ID: cur, Path: path, Offset: offset})
 			}
 			s.forceOpenSlot()
 			r := s.newReader(f, nil, st, offset, c.path)
@@ -118,10 +164,15 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 			f.Close()
 			continue
 		}
+		var st *fileState
+		if keep && reuse != nil {
+			st = reuse
+			s.moveState(st, cur)
+		} else {
+			st = s.track(cur, path, seed, offset)
+			inheritIDs(st, reuse)
+		}
 		s.forceOpenSlot()
-		st := s.newState(cur, path, idIno, true)
-		inheritIDs(st, reuse)
-		s.store.Set(checkpoint.Entry{ID: cur, Path: path, Offset: offset})
 		r := s.newReader(f, nil, st, offset, c.path)
 		r.mode = modeGone
 		r.mtime = c.mtime
@@ -135,7 +186,7 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, idIno u
 		if keep {
 			st = reuse
 		}
-		if r := s.openCompressed(c.path, path, id, offset, idIno, st); r != nil {
+		if r := s.openCompressed(c.path, path, id, offset, seed, st); r != nil {
 			r.mtime = c.mtime
 			if !keep {
 				inheritIDs(r.st, reuse)
@@ -167,7 +218,7 @@ func startsWith(f *os.File, id checkpoint.FileID) bool {
 // openCompressed returns a reader of the gzip file at gzPath positioned at
 // offset of its content, if its content starts with the bytes fingerprinted
 // in id and is at least offset long.
-func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offset int64, idIno uint64, reuse *fileState) *reader {
+func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState) *reader {
 	f, err := os.Open(gzPath)
 	if err != nil {
 		return nil
@@ -206,7 +257,8 @@ func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offse
 	if st == nil {
 		// Its checkpoint is the original file's; that device and inode may
 		// belong to a new file by now, which keeps it.
-		st = s.newState(id, path, idIno, false)
+		st = s.newState(id, path, seed, false)
+		st.start = offset
 	}
 	s.forceOpenSlot()
 	r := s.newReader(f, src, st, offset, gzPath)
@@ -224,7 +276,7 @@ func (s *Source) findRotated(path string, st *fileState, offset int64) *reader {
 	st.mu.Lock()
 	id := st.id
 	st.mu.Unlock()
-	r := s.locate(path, id, offset, st.idIno, st, true, true)
+	r := s.locate(path, id, offset, st.seed, st, true, true)
 	if r != nil && r.gz == nil {
 		if size, _, err := r.stat(); err == nil && size <= offset {
 			if r.st != st {
@@ -243,60 +295,83 @@ func (s *Source) findRotated(path string, st *fileState, offset int64) *reader {
 	return r
 }
 
-// unknownRotated finds, next to the watched paths that have checkpoints,
-// rotated files that no checkpoint knows and that were last written after the
-// path's newest checkpoint: files created and rotated away while the shipper
-// was down (or before their checkpoint was written). They are read from their
-// beginning. Compressed ones are left alone: they cannot be told from files
-// shipped long ago whose checkpoints were dropped.
+// unknownRotated finds, next to the watched paths, rotated files (compressed
+// or not) whose content no checkpoint knows and that were last written after
+// the path's oldest checkpoint (startInfo.since): files created and rotated
+// away while the shipper was down, or while it was behind before the kill.
+// They are read from their beginning.
 func (s *Source) unknownRotated(known *startInfo) []*reader {
-	newest := known.newest
-	keys := make(map[fileKey]bool)
-	for _, e := range s.store.All() {
-		keys[keyOf(e.ID)] = true
-	}
-	s.mu.Lock()
-	for _, st := range s.slots {
-		if st != nil {
-			keys[st.key] = true
-		}
-	}
-	s.mu.Unlock()
-	paths := make([]string, 0, len(newest))
-	for p := range newest {
+	paths := make([]string, 0, len(known.since))
+	for p := range known.since {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
-		// File times come from a coarse kernel clock (a few ms): a file
-		// written just before the checkpoint may look older than it. Read
-		// such a file again rather than miss it; its records keep their ids.
-		since := newest[path].Add(-time.Second)
-		cands := rotatedCandidates(path)
-		slices.Reverse(cands) // oldest first
-		for _, c := range cands {
-			if c.gz || keys[c.key] || !c.mtime.After(since) {
-				continue
-			}
-			f, err := os.Open(c.path)
-			if err != nil {
-				continue
-			}
-			id, err := checkpoint.Identify(f)
-			if err != nil {
-				f.Close()
-				continue
-			}
-			keys[c.key] = true
-			s.forceOpenSlot()
-			st := s.newState(id, path, id.Ino, true)
-			s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: 0})
-			r := s.newReader(f, nil, st, 0, c.path)
-			r.mode = modeRotated
-			r.mtime = c.mtime
-			out = append(out, r)
+		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{})...)
+	}
+	return out
+}
+
+// unknownSiblings returns readers, from offset 0 and oldest first, of the
+// uncompressed rotated files next to path that were last written at or after
+// since and whose content no state or checkpoint knows (compared by the
+// fingerprint of the first bytes, whatever the inode: an inode number may
+// have been reused, and a copy holds a known content on another inode),
+// except the file current. Their checkpoints are recorded, not persisted: the caller calls
+// persist before reading. A compressed one is known by the content of its
+// first bytes: checkpoints of rotated files are kept while the file or its
+// compressed copy is on disk (see prune).
+func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) []*reader {
+	// File times come from a coarse kernel clock (a few ms): a file written
+	// just before since may look older than it. Read such a file again
+	// rather than miss it; its records keep their ids.
+	since = since.Add(-time.Second)
+	cands := rotatedCandidates(path)
+	slices.Reverse(cands) // oldest first
+	var out []*reader
+	for _, c := range cands {
+		if c.key == current || c.mtime.Before(since) {
+			continue
 		}
+		if c.gz {
+			// Created, rotated and compressed while the shipper was
+			// away or behind (kubelet compresses at the next rotation).
+			head := gzHead(c.path)
+			if len(head) == 0 || s.knowsHead(head) {
+				continue
+			}
+			id := checkpoint.FileID{Dev: c.key.dev, Ino: c.key.ino}
+			id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(head)
+			st := s.track(id, path, s.seedFor(id), 0)
+			if r := s.openCompressed(c.path, path, id, 0, st.seed, st); r != nil {
+				r.mtime = c.mtime
+				out = append(out, r)
+			} else {
+				s.finish(st, true)
+			}
+			continue
+		}
+		f, err := os.Open(c.path)
+		if err != nil {
+			continue
+		}
+		// Known by content, whatever the inode: a copy of a checkpointed
+		// content is read (from its checkpoint) by whoever finds that
+		// content, not again from 0 under other ids.
+		var head [checkpoint.FingerprintBytes]byte
+		n, _ := f.ReadAt(head[:], 0)
+		id, err := checkpoint.Identify(f)
+		if err != nil || n == 0 || s.knowsHead(head[:n]) || s.followsEmpty(c.key) {
+			f.Close()
+			continue
+		}
+		st := s.track(id, path, s.seedFor(id), 0)
+		s.forceOpenSlot()
+		r := s.newReader(f, nil, st, 0, c.path)
+		r.mode = modeRotated
+		r.mtime = c.mtime
+		out = append(out, r)
 	}
 	return out
 }
@@ -309,32 +384,119 @@ const pruneEvery = 5 * time.Minute
 // a compressed rotated file (whose device and inode are gone) goes too.
 func (s *Source) prune() {
 	s.mu.Lock()
-	live := make(map[fileKey]bool, len(s.owners))
-	for k := range s.owners {
-		live[k] = true
+	live := make(map[entryKey]bool, len(s.slots))
+	for _, st := range s.slots {
+		if st != nil {
+			live[entryKey{st.key, st.seed}] = true
+		}
 	}
 	s.mu.Unlock()
 	for _, e := range s.store.All() {
 		k := keyOf(e.ID)
-		if live[k] {
+		if live[entryKeyOf(e)] {
 			continue
 		}
-		if fi, err := os.Stat(e.Path); err == nil {
-			if key, _ := statKey(fi); key == k {
-				continue
-			}
+		if hasContent(e.Path, e.ID) {
+			continue
 		}
 		found := false
 		for _, c := range rotatedCandidates(e.Path) {
-			if c.key == k {
+			if c.key == k && hasContent(c.path, e.ID) {
 				found = true
 				break
+			}
+			if c.gz {
+				if head := gzHead(c.path); len(head) >= e.ID.FingerprintLen {
+					if fp, _ := checkpoint.Fingerprint(head[:e.ID.FingerprintLen]); fp == e.ID.Fingerprint {
+						found = true // compressed
+						break
+					}
+				}
 			}
 		}
 		if !found {
 			s.store.Delete(e.ID)
 		}
 	}
+}
+
+// hasContent reports whether the file at path is the file of id: same device
+// and inode, starting with the bytes id fingerprints.
+func hasContent(path string, id checkpoint.FileID) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if k, _ := statKey(fi); k != keyOf(id) {
+		return false
+	}
+	return startsWith(f, id)
+}
+
+// gzHead returns the first checkpoint.FingerprintBytes bytes of the content
+// of the gzip file at path, or nil.
+func gzHead(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil
+	}
+	defer zr.Close()
+	head := make([]byte, checkpoint.FingerprintBytes)
+	n, _ := io.ReadFull(zr, head)
+	return head[:n]
+}
+
+// followsEmpty reports whether a state holds the device and inode k with an
+// empty fingerprint: a file opened while empty that has grown since (and may
+// have been renamed meanwhile); its first bytes identify nothing yet.
+func (s *Source) followsEmpty(k fileKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.slots {
+		if st != nil && st.key == k {
+			st.mu.Lock()
+			empty := st.id.FingerprintLen == 0
+			st.mu.Unlock()
+			if empty {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// knowsHead reports whether a content starting with head (of a compressed
+// file) is checkpointed or followed.
+func (s *Source) knowsHead(head []byte) bool {
+	if _, ok := s.store.MatchHead(head); ok {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.slots {
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		id := st.id
+		st.mu.Unlock()
+		if n := id.FingerprintLen; n > 0 && n <= len(head) {
+			if fp, _ := checkpoint.Fingerprint(head[:n]); fp == id.Fingerprint {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // recoverRotated runs once, after the first scan: checkpoints that no file
@@ -375,7 +537,7 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	}
 	var found []*reader
 	for _, e := range entries {
-		r := s.locate(e.Path, e.ID, e.Offset, e.ID.Ino, nil, false, true)
+		r := s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
 		if r == nil {
 			s.store.Delete(e.ID)
 			s.log.Info().Str("path", e.Path).Int64("offset", e.Offset).

@@ -142,6 +142,8 @@ func (s *Source) scan(first bool) {
 			}
 		}
 	}
+	// Every file about to be read has its checkpoint on disk first.
+	s.persist()
 	for _, ps := range start {
 		s.startHarvester(ps)
 	}
@@ -150,37 +152,71 @@ func (s *Source) scan(first bool) {
 
 // startInfo is what the first scan knows about checkpoints.
 type startInfo struct {
-	// claimed: devices and inodes of the files found, whose checkpoints
-	// (if their fingerprints match) are in use.
-	claimed map[fileKey]bool
 	// pathKnown: paths that have a checkpoint, for whatever file.
 	pathKnown map[string]bool
-	// unclaimed: checkpoints whose file was not found, or was found with
-	// other content: candidates for rotated files.
-	unclaimed map[fileKey]checkpoint.Entry
+	// unclaimed: checkpoints whose content is not at a watched path (not
+	// found there, or another content on the same inode): candidates for
+	// rotated files.
+	unclaimed map[entryKey]checkpoint.Entry
 	// newest: per path, when its newest checkpoint was written (as loaded).
 	newest map[string]time.Time
+	// since: per path, the time after which rotated files that no
+	// checkpoint knows were never read: that of its oldest checkpoint
+	// (every content read from the path keeps its checkpoint while it is
+	// on disk, so an unknown one written since was never read, e.g. a
+	// generation the shipper was behind on when it was killed).
+	since map[string]time.Time
 }
 
+// entryKey is the key of a checkpoint entry: device, inode and id seed.
+type entryKey struct {
+	fileKey
+	seed uint64
+}
+
+func entryKeyOf(e checkpoint.Entry) entryKey { return entryKey{keyOf(e.ID), e.IDSeed()} }
+
 func (s *Source) startInfo(matches []string) *startInfo {
-	k := &startInfo{claimed: make(map[fileKey]bool), pathKnown: make(map[string]bool),
-		unclaimed: make(map[fileKey]checkpoint.Entry), newest: make(map[string]time.Time)}
+	k := &startInfo{pathKnown: make(map[string]bool),
+		unclaimed: make(map[entryKey]checkpoint.Entry), newest: make(map[string]time.Time),
+		since: make(map[string]time.Time)}
 	for _, e := range s.store.All() {
 		k.pathKnown[e.Path] = true
 		if e.Updated.After(k.newest[e.Path]) {
 			k.newest[e.Path] = e.Updated
 		}
-		k.unclaimed[keyOf(e.ID)] = e
+		if t, ok := k.since[e.Path]; !ok || e.Updated.Before(t) {
+			k.since[e.Path] = e.Updated
+		}
+		k.unclaimed[entryKeyOf(e)] = e
+	}
+	// A watched path without any checkpoint was never opened: the files
+	// rotated from it since the last checkpoint write were created and
+	// rotated while the shipper was down (or between two scans before the
+	// kill). They are read like those of known paths; with StartAtEnd a
+	// path found without a checkpoint starts at its end, so not for them.
+	var latest time.Time
+	for _, t := range k.newest {
+		if t.After(latest) {
+			latest = t
+		}
 	}
 	for _, p := range matches {
-		fi, err := os.Stat(p)
+		if !k.pathKnown[p] && !latest.IsZero() && !s.cfg.StartAtEnd {
+			k.since[p] = latest
+		}
+		// The checkpoint matching the file's content is in use; others
+		// on the same inode are older contents, maybe copied elsewhere.
+		f, err := os.Open(p)
 		if err != nil {
 			continue
 		}
-		key, _ := statKey(fi)
-		k.claimed[key] = true
-		// Claimed for now; openNew puts it back if the content differs.
-		delete(k.unclaimed, key)
+		if id, err := checkpoint.Identify(f); err == nil {
+			if e, ok, _ := s.store.Lookup(f, id); ok {
+				delete(k.unclaimed, entryKeyOf(e))
+			}
+		}
+		f.Close()
 	}
 	return k
 }
@@ -188,6 +224,11 @@ func (s *Source) startInfo(matches []string) *startInfo {
 // prepare opens what a path needs read and reports whether a harvester should
 // start for it: the current file (taking a descriptor slot) and, for a file
 // closed for inactivity that was rotated since, the rotated file.
+//
+// A file opened at the path after the first scan may have had predecessors
+// created and rotated away between two scans, never seen at the path: those
+// written since the source started that no state or checkpoint knows are
+// read first.
 func (s *Source) prepare(ps *pathState, known *startInfo) bool {
 	s.mu.Lock()
 	closed, resume := ps.st, ps.resume
@@ -225,6 +266,15 @@ func (s *Source) prepare(ps *pathState, known *startInfo) bool {
 			old = s.findRotated(ps.path, closed, resume)
 		}
 		cur, err = s.openNew(ps.path, known)
+		if err == nil && known == nil {
+			for _, r := range s.unknownSiblings(ps.path, s.started, cur.st.key) {
+				r.fields = ps.fields
+				ps.pending = append(ps.pending, r)
+				s.caughtUp.Add(1)
+				s.log.Info().Str("path", ps.path).Str("rotated_file", r.name).
+					Msg("found a rotated file never opened (created and rotated away between two scans): reading it")
+			}
+		}
 	}
 	if err != nil || cur == nil {
 		s.releaseSlot()
@@ -307,23 +357,28 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		f.Close()
 		return nil, err
 	}
+	var seed uint64
 	switch {
 	case ok && e.Offset <= size:
 		start = e.Offset
+		seed = e.IDSeed()
 	case ok:
+		// Same first bytes, shorter than its checkpoint: truncated and
+		// rewritten while down. Another generation: other record ids.
 		if ev := s.warnf("shrunk_while_down"); ev != nil {
 			ev.Str("path", path).Int64("checkpoint", e.Offset).Int64("size", size).
 				Msg("file is shorter than its checkpoint (truncated while the shipper was down): reading it from the beginning")
 		}
-	default:
-		_, sameInode := s.store.ByInode(id.Dev, id.Ino)
-		if known != nil && sameInode {
-			// Another content on a known inode: the checkpoint's file was
-			// truncated or replaced; look for it among rotated files.
-			if old, ok := s.store.ByInode(id.Dev, id.Ino); ok {
-				known.unclaimed[keyOf(old.ID)] = old
-			}
+		if known != nil {
+			known.unclaimed[entryKeyOf(e)] = e
 		}
+		seed = nextSeed(e.IDSeed())
+		ok = false
+	default:
+		// Another content on a known inode (truncated or replaced while
+		// down) stays unclaimed: recoverRotated looks for it.
+		_, sameInode := s.store.ByInode(id.Dev, id.Ino)
+		seed = s.seedFor(id)
 		if known != nil && s.cfg.StartAtEnd && !sameInode && !known.pathKnown[path] {
 			start, err = lastLineEnd(f, size)
 			if err != nil {
@@ -333,11 +388,14 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		}
 	}
 	s.opened.Add(1)
-	st := s.newState(id, path, id.Ino, true)
-	if !ok {
+	var st *fileState
+	if ok {
+		st = s.newState(id, path, seed, true)
+		st.start = start
+	} else {
 		// Known from now on: should it be rotated away while the shipper is
-		// down, the next start finds it by this entry.
-		s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: start})
+		// down, the next start finds it by this entry (once persisted).
+		st = s.track(id, path, seed, start)
 	}
 	return s.newReader(f, nil, st, start, path), nil
 }

@@ -82,6 +82,10 @@ type Config struct {
 	RotateWait time.Duration
 	// ReadBytes is the read buffer size per open file (DefaultBufSize).
 	ReadBytes int
+	// BufferBytes caps the buffers of all files together
+	// (DefaultBufferBytes); see Budget for what it covers and what happens
+	// when it is spent.
+	BufferBytes int64
 
 	// Dataset and Namespace name the target data stream; a record's own
 	// data_stream.dataset overrides Dataset.
@@ -127,6 +131,9 @@ func (c *Config) setDefaults() {
 	if c.ReadBytes <= 0 {
 		c.ReadBytes = DefaultBufSize
 	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = DefaultBufferBytes
+	}
 	if c.Multiline != nil {
 		m := *c.Multiline
 		if m.Timeout <= 0 {
@@ -163,6 +170,11 @@ type Stats struct {
 	Tracked  int64
 	Rewinds  uint64
 	Backoffs uint64
+	// BufferBytes and BufferPeak are the bytes of file buffers taken from
+	// Config.BufferBytes now and at most; BudgetWaits counts reads put off
+	// because it was spent.
+	BufferBytes, BufferPeak int64
+	BudgetWaits             uint64
 }
 
 // Source follows log files and ships their records. Create it with New, call
@@ -175,6 +187,7 @@ type Source struct {
 	// enc is shared by every harvester: it is only used between pr.Begin and
 	// pr.End, which serialize them.
 	enc   *encode.Encoder
+	mem   *Budget          // the buffers of all files
 	epoch time.Time        // for the monotonic clock of the multiline timeouts
 	warn  *lograte.Limiter // one line per reason every 10s
 	// noMatch says, at start and then every minute, that the paths match
@@ -192,13 +205,15 @@ type Source struct {
 	open   int // file descriptors held for reading
 	gen    uint64
 
+	started time.Time // when Run started; read-only afterwards
+
 	wg sync.WaitGroup // harvesters
 
 	records, lines, bytes, json, malformedJSON, invalidUTF8, truncated atomic.Uint64
 	blank, changed                                                     atomic.Uint64
 	malformed, incomplete, opened, rotated, deleted, truncations       atomic.Uint64
 	recovered, copiesRead, readErrors, truncatedNoCopy, acked, rewinds atomic.Uint64
-	backoffs, caughtUp                                                 atomic.Uint64
+	backoffs, caughtUp, budgetWaits                                    atomic.Uint64
 }
 
 // New validates cfg, opens the checkpoint store in cfg.StateDir (a corrupt
@@ -230,6 +245,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		store:  store,
 		log:    log,
 		enc:    encode.New(parse.New(staticMembers(&cfg)), index, cfg.Namespace),
+		mem:    NewBudget(cfg.BufferBytes),
 		epoch:  time.Now(),
 		owners: make(map[fileKey]*fileState),
 		paths:  make(map[string]*pathState),
@@ -246,6 +262,7 @@ func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	open, tracked := s.open, len(s.slots)-len(s.free)
 	s.mu.Unlock()
+	bufNow, bufPeak := s.mem.Used()
 	return Stats{
 		Records: s.records.Load(), Lines: s.lines.Load(), Bytes: s.bytes.Load(),
 		JSON: s.json.Load(), MalformedJSON: s.malformedJSON.Load(), InvalidUTF8: s.invalidUTF8.Load(),
@@ -255,7 +272,8 @@ func (s *Source) Stats() Stats {
 		Truncations: s.truncations.Load(), Recovered: s.recovered.Load(), CopiesRead: s.copiesRead.Load(),
 		ReadErrors: s.readErrors.Load(), TruncatedNoCopy: s.truncatedNoCopy.Load(), Acked: s.acked.Load(),
 		OpenNow: int64(open), Tracked: int64(tracked), Rewinds: s.rewinds.Load(), Backoffs: s.backoffs.Load(),
-		CaughtUp: s.caughtUp.Load(),
+		CaughtUp: s.caughtUp.Load(), BudgetWaits: s.budgetWaits.Load(),
+		BufferBytes: bufNow, BufferPeak: bufPeak,
 	}
 }
 
@@ -268,6 +286,7 @@ func (s *Source) Checkpoints() *checkpoint.Store { return s.store }
 // are written every CheckpointInterval meanwhile. Call Drain after Run.
 func (s *Source) Run(ctx, queueCtx context.Context) error {
 	s.ctx, s.queueCtx = ctx, queueCtx
+	s.started = time.Now()
 	storeDone := make(chan struct{})
 	go func() {
 		defer close(storeDone)
@@ -333,13 +352,40 @@ type fileState struct {
 	id       checkpoint.FileID
 	inflight int   // marks not yet acknowledged
 	acked    int64 // last acknowledged commit offset
+	start    int64 // the checkpoint offset it started from
 	done     bool  // no more marks will come
 	forget   bool  // delete the checkpoint entry once done and acknowledged
 
+	// seed is the id seed of the content (checkpoint.Entry.Seed): the
+	// inode the content was first written to, mixed once per generation
+	// rewritten in place. Set at creation, read-only afterwards.
+	seed uint64
+
 	// Owned by the goroutine reading the file.
-	idIno uint64 // the inode the content was first written to: part of the record ids
-	hi    uint64 // the record id space (see recordIDBase)
-	hiOK  bool
+	hi   uint64 // the record id space (see recordIDBase)
+	hiOK bool
+}
+
+// nextSeed returns the id seed of the generation that follows one with seed
+// on the same inode (a file truncated and rewritten, or a reused inode): the
+// same offsets with other content must get other record ids.
+func nextSeed(seed uint64) uint64 {
+	h := seed ^ 0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// delivered returns the offset up to which st's records are delivered: its
+// last acknowledged mark, or the offset it started at.
+func (st *fileState) delivered() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return max(st.acked, st.start)
 }
 
 // Mark layout: the file's slot in the high bits, the commit offset in the
@@ -355,8 +401,8 @@ const (
 // newState registers a file state with a mark slot. When own is set, or no
 // other state owns its device and inode, it becomes the one that writes their
 // checkpoint.
-func (s *Source) newState(id checkpoint.FileID, path string, idIno uint64, own bool) *fileState {
-	st := &fileState{key: keyOf(id), path: path, id: id, idIno: idIno, acked: -1}
+func (s *Source) newState(id checkpoint.FileID, path string, seed uint64, own bool) *fileState {
+	st := &fileState{key: keyOf(id), path: path, id: id, seed: seed, acked: -1}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.free); n > 0 {
@@ -376,12 +422,82 @@ func (s *Source) newState(id checkpoint.FileID, path string, idIno uint64, own b
 	return st
 }
 
-// tracked reports whether a state of the source holds the device and inode.
-func (s *Source) tracked(k fileKey) bool {
+// track registers a new file state that owns its checkpoint and records the
+// checkpoint (offset, seed) in the store. It is in memory only: call persist
+// before any record of the file is shipped.
+func (s *Source) track(id checkpoint.FileID, path string, seed uint64, offset int64) *fileState {
+	st := s.newState(id, path, seed, true)
+	st.start = offset
+	s.store.Set(checkpoint.Entry{ID: id, Path: path, Offset: offset, Seed: seed})
+	return st
+}
+
+// persist writes the checkpoints to disk now: a file gets its checkpoint
+// on disk before its first record is shipped, so that a restart after a
+// kill finds it wherever it was renamed or copied to, and gives its records
+// the same ids. It blocks for the write (two fsyncs); called once per file
+// opened, not per line. A failed write is logged; reading goes on (the
+// periodic write retries).
+func (s *Source) persist() {
+	if err := s.store.Flush(); err != nil {
+		if e := s.warnf("checkpoint_write_failed"); e != nil {
+			e.Err(err).Msg("cannot write the checkpoint of a newly opened file: if the shipper is killed before the next checkpoint write, " +
+				"its lines may be read again or, when it is rotated meanwhile, missed. Check that --state-dir is writable and not full")
+		}
+	}
+}
+
+// firstBytes records and persists the fingerprint of a file that was empty
+// when its checkpoint was written (a new file, or one just truncated), before
+// any of its records is shipped: an empty fingerprint matches any content, so
+// after a kill it would let another content on the inode pass for this one
+// (and this one's copy pass for an unknown file, read again under other ids).
+func (s *Source) firstBytes(st *fileState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.owners[k]
-	return ok
+	owner := s.owners[st.key] == st
+	s.mu.Unlock()
+	if !owner {
+		return
+	}
+	st.mu.Lock()
+	id := st.id
+	st.mu.Unlock()
+	s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: st.delivered(), Seed: st.seed})
+	s.persist()
+}
+
+// seedFor returns the id seed of a content found without a checkpoint: its
+// inode, or the next generation's seed when a checkpoint of another content
+// on the same inode exists (rewritten in place, or a reused inode).
+func (s *Source) seedFor(id checkpoint.FileID) uint64 {
+	if e, ok := s.store.ByInode(id.Dev, id.Ino); ok {
+		return nextSeed(e.IDSeed())
+	}
+	return id.Ino
+}
+
+// moveState makes st the state of the file identified by to, which holds
+// st's content from now on (a copytruncate copy): st's marks still in flight
+// move the copy's checkpoint, which starts at what st has delivered, not at
+// what it has read.
+func (s *Source) moveState(st *fileState, to checkpoint.FileID) {
+	delivered := st.delivered()
+	st.mu.Lock()
+	from := st.id
+	st.id = to
+	st.mu.Unlock()
+	s.mu.Lock()
+	owner := s.owners[st.key] == st
+	if owner {
+		delete(s.owners, st.key)
+	}
+	st.key = keyOf(to)
+	s.owners[st.key] = st
+	s.mu.Unlock()
+	if owner {
+		s.store.Delete(from)
+	}
+	s.store.Set(checkpoint.Entry{ID: to, Path: st.path, Offset: delivered, Seed: st.seed})
 }
 
 // mark returns the mark for offset off of st and counts it in flight; the
@@ -491,7 +607,7 @@ func (s *Source) onAck(marks []uint64, items int) {
 		id, idle := st.id, st.done && st.inflight == 0
 		st.mu.Unlock()
 		if owner && last {
-			s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: off})
+			s.store.Set(checkpoint.Entry{ID: id, Path: st.path, Offset: off, Seed: st.seed})
 		}
 		if idle {
 			s.release(st)

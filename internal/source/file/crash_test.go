@@ -1,0 +1,364 @@
+package file
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"shipper/internal/checkpoint"
+	"shipper/internal/pipeline"
+)
+
+// Regression tests of crashes combined with rotation: each one is a way the
+// file input lost or duplicated lines before (docs/file-input.md, "What is
+// guaranteed").
+
+// diskEntry is a checkpoint entry as written to disk.
+type diskEntry struct {
+	Path           string `json:"path"`
+	Ino            uint64 `json:"ino"`
+	Fingerprint    string `json:"fingerprint"`
+	FingerprintLen int    `json:"fingerprint_len"`
+	Offset         int64  `json:"offset"`
+}
+
+// onDisk returns the checkpoints in the checkpoint file of state as they are
+// on disk (what a SIGKILL leaves), without opening a Store (which would tidy
+// the directory under a running source).
+func onDisk(t testing.TB, state string) []diskEntry {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(state, checkpoint.FileName))
+	if err != nil {
+		return nil
+	}
+	var f struct {
+		Entries []diskEntry `json:"entries"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("checkpoint file: %v", err)
+	}
+	return f.Entries
+}
+
+// inodeOf returns the inode of the file at path.
+func inodeOf(t testing.TB, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inode(fi)
+}
+
+// idsByMessage maps the message of each document to its id.
+func idsByMessage(docs []doc) map[string]string {
+	out := make(map[string]string)
+	for _, d := range docs {
+		m, _ := d.M["message"].(string)
+		out[m] = d.ID
+	}
+	return out
+}
+
+// A file's checkpoint is on disk before any of its records is shipped: killed
+// before the first periodic checkpoint write, with the file renamed away
+// while down, the restart still finds the file and reads it.
+func TestCrashBeforeFirstCheckpointWrite(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.CheckpointInterval = time.Hour // no periodic write during the test
+	r := startRun(t, cfg, pipeline.Config{})
+	r.sink.hold() // Elasticsearch slow: nothing delivered before the kill
+	appendFile(t, path, numbered("a", 0, 200))
+	waitFor(t, "the lines to be read", func() bool { return r.src.Stats().Records >= 200 })
+	r.kill(state)
+	// While down: renamed away, a new file at the path.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("b", 0, 10))
+	r2 := startRun(t, cfg, pipeline.Config{})
+	r2.waitDocs(210)
+	time.Sleep(50 * time.Millisecond)
+	r2.stop()
+	wantMessages(t, messages(r2.sink.snapshot(), ""), numbered("a", 0, 200)+numbered("b", 0, 10))
+}
+
+// Inode numbers are a hint: a rotated file on an inode that a checkpoint of
+// another content (a generation compressed and deleted since) still names
+// is not taken for that content and skipped.
+func TestRotatedFileOnReusedInode(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "0.log")
+	appendFile(t, path, criLines("stdout", 0, 50))
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	r.waitDocs(50)
+	r.stop()
+	// While down: more lines, kubelet rotates, and the rotated file turns
+	// out to be on the inode of an older generation, compressed and deleted
+	// long ago, whose checkpoint was kept.
+	appendFile(t, path, criLines("stdout", 50, 100))
+	kubeletRotate(t, path, 1)
+	appendFile(t, path, criLines("stdout", 100, 150))
+	kubeletRotate(t, path, 2)
+	appendFile(t, path, criLines("stdout", 150, 160))
+	// The first generation was compressed and deleted; pretend its inode
+	// number went to the second generation (now 0.log.20240102-030402).
+	st, err := checkpoint.Open(state, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := st.All()
+	if len(es) != 1 {
+		t.Fatalf("checkpoints %+v, want the first generation's", es)
+	}
+	st.Delete(es[0].ID)
+	moved := es[0]
+	moved.ID.Ino = inodeOf(t, path+".20240102-030402")
+	st.Set(moved)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := startRun(t, cfg, pipeline.Config{})
+	r2.waitDocs(110)
+	time.Sleep(50 * time.Millisecond)
+	r2.stop()
+	var want strings.Builder
+	for i := 50; i < 160; i++ {
+		want.WriteString("line " + itoa(i) + "\n")
+	}
+	wantMessages(t, messages(r2.sink.snapshot(), ""), want.String())
+}
+
+func itoa(i int) string { return strings.TrimSpace(numbered("", i, i+1)) }
+
+// A copytruncate copy read after a restart gets the ids of the original
+// file's records, whichever checkpoint led to it: records delivered from the
+// original before the crash are answered 409, not indexed twice.
+func TestCopyReadAfterRestartKeepsIDs(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, numbered("a", 0, 100))
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	first := idsByMessage(r.waitDocs(100))
+	waitFor(t, "a checkpoint on disk", func() bool { return len(onDisk(t, state)) == 1 })
+	cfg.CheckpointInterval = time.Hour
+	r.kill(state)
+	// The checkpoint on disk is behind what was delivered: rewind it, as a
+	// kill between two checkpoint writes leaves it.
+	st, _ := checkpoint.Open(state, testLogger())
+	for _, e := range st.All() {
+		e.Offset = 0
+		st.Set(e)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	copyTruncate(t, path, path+".1")
+	appendFile(t, path, numbered("b", 0, 5))
+	// Second run: finds the copy by content, reads it under held delivery,
+	// and is killed after it wrote the copy's checkpoint.
+	r2 := startRun(t, cfg, pipeline.Config{})
+	r2.sink.hold()
+	copyIno := inodeOf(t, path+".1")
+	waitFor(t, "the copy's checkpoint on disk", func() bool {
+		for _, e := range onDisk(t, state) {
+			if e.Ino == copyIno {
+				return true
+			}
+		}
+		return false
+	})
+	r2.kill(state)
+	// Third run: reads the copy from the copy's own checkpoint.
+	r3 := startRun(t, cfg, pipeline.Config{})
+	docs := r3.waitDocs(105)
+	time.Sleep(50 * time.Millisecond)
+	r3.stop()
+	wantMessages(t, messages(docs, ""), numbered("a", 0, 100)+numbered("b", 0, 5))
+	again := idsByMessage(docs)
+	for m, id := range first {
+		if again[m] != id {
+			t.Fatalf("%q: id %s read from the original, %s from its copy after a restart: indexed twice", m, id, again[m])
+		}
+	}
+}
+
+// A truncation noticed while Elasticsearch is unreachable: the copy's
+// checkpoint is the delivered offset of the original, not how far it was
+// read, so a restart reads the undelivered records from the copy.
+func TestCopyTruncateCheckpointIsDeliveredOffset(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	r.sink.hold()
+	appendFile(t, path, numbered("a", 0, 100))
+	waitFor(t, "the lines to be read", func() bool { return r.src.Stats().Records >= 100 })
+	copyTruncate(t, path, path+".1")
+	appendFile(t, path, numbered("b", 0, 5))
+	waitFor(t, "the truncation to be noticed", func() bool { return r.src.Stats().Truncations >= 1 })
+	copyIno := inodeOf(t, path+".1")
+	waitFor(t, "the copy's checkpoint on disk", func() bool {
+		for _, e := range onDisk(t, state) {
+			if e.Ino == copyIno {
+				return true
+			}
+		}
+		return false
+	})
+	r.kill(state)
+	r2 := startRun(t, cfg, pipeline.Config{})
+	docs := r2.waitDocs(105)
+	time.Sleep(50 * time.Millisecond)
+	r2.stop()
+	wantMessages(t, messages(docs, ""), numbered("a", 0, 100)+numbered("b", 0, 5))
+}
+
+// After copytruncate the file keeps its inode; new content that starts with
+// the same first line as the old (a start-up banner) must not get the old
+// records' ids (Elasticsearch would answer 409 and drop them).
+func TestCopyTruncateSameFirstLineNewIDs(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	banner := "service starting\n"
+	appendFile(t, path, banner+numbered("a", 0, 50))
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	r.waitDocs(51)
+	copyTruncate(t, path, path+".1")
+	appendFile(t, path, banner+numbered("b", 0, 10))
+	waitFor(t, "the new content to be delivered", func() bool { return r.src.Stats().Acked >= 62 })
+	time.Sleep(50 * time.Millisecond)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), banner+numbered("a", 0, 50)+banner+numbered("b", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered under an id already used", d)
+	}
+}
+
+// A file created at a watched path and renamed away between two scans, with
+// a new file at the path, is read: it is a rotated sibling of the path
+// written since the last scan.
+func TestCreatedAndRenamedBetweenScans(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RescanInterval = 300 * time.Millisecond
+	appendFile(t, filepath.Join(dir, "other.log"), numbered("o", 0, 1))
+	r := startRun(t, cfg, pipeline.Config{})
+	r.waitDocs(1)
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, numbered("a", 0, 500))
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("b", 0, 10))
+	r.waitDocs(511)
+	time.Sleep(50 * time.Millisecond)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), "app.log"), numbered("a", 0, 500)+numbered("b", 0, 10))
+}
+
+// kill is crash as a SIGKILL leaves it: the checkpoint file on disk is what
+// it was at the moment of the kill, without the write a cancelled source
+// does on its way out.
+func (r *run) kill(state string) {
+	r.t.Helper()
+	p := filepath.Join(state, checkpoint.FileName)
+	data, err := os.ReadFile(p)
+	r.crash()
+	if err != nil {
+		os.Remove(p)
+		return
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func TestRotatedSuffix(t *testing.T) {
+	f := func(suffix string, gz, ok bool) {
+		t.Helper()
+		if g, o := rotatedSuffix(suffix); g != gz || o != ok {
+			t.Errorf("rotatedSuffix(%q) = %v, %v; want %v, %v", suffix, g, o, gz, ok)
+		}
+	}
+	f(".1", false, true)
+	f(".12", false, true)
+	f(".1.gz", true, true)
+	f("-20260101", false, true)
+	f("-20260101.gz", true, true)
+	f(".20260101-120000", false, true)
+	f(".20260101-120000.gz", true, true)
+	f(".gz", true, true)
+	f("", false, false)
+	f(".tmp", false, false)
+	f(".20260101-120000.tmp", false, false)
+	f(".1.gz.tmp", false, false)
+	f(".bak", false, false)
+	f("ger.log", false, false)
+	f(".", false, false)
+	f(".1-", false, false)
+	f("-", false, false)
+}
+
+// A file opened while still empty has a checkpoint with an empty fingerprint,
+// which identifies nothing. Its fingerprint is on disk before its first
+// record is shipped: compressed and deleted while the shipper was down, the
+// file is found by content and read again under the same ids.
+func TestOpenedEmptyThenCompressedWhileDown(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "0.log")
+	appendFile(t, path, "")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.CheckpointInterval = time.Hour
+	r := startRun(t, cfg, pipeline.Config{})
+	waitFor(t, "the empty file to be opened", func() bool { return r.src.Stats().Opened == 1 })
+	appendFile(t, path, criLines("stdout", 0, 100))
+	first := idsByMessage(r.waitDocs(100))
+	r.kill(state)
+	kubeletRotate(t, path, 1)
+	appendFile(t, path, criLines("stdout", 100, 110))
+	kubeletRotate(t, path, 2) // the first generation is compressed and deleted
+	appendFile(t, path, criLines("stdout", 110, 120))
+	r2 := startRun(t, cfg, pipeline.Config{})
+	docs := r2.waitDocs(120)
+	time.Sleep(50 * time.Millisecond)
+	r2.stop()
+	again := idsByMessage(docs)
+	for m, id := range first {
+		if again[m] != id {
+			t.Fatalf("%q: id %s before the kill, %s read again from the compressed file: indexed twice", m, id, again[m])
+		}
+	}
+}
+
+// A line longer than the read buffer is assembled aside and shipped (cut to
+// the record cap): the harvester used to wait for a '\n' that could not fit
+// in its full buffer, and the file stalled there for good.
+func TestLineLongerThanReadBuffer(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	long := strings.Repeat("y", 3*DefaultBufSize)
+	appendFile(t, filepath.Join(dir, "app.log"), "before\n"+long+"\nafter\n")
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{BatchBytes: 1 << 20, MaxBytes: 4 << 20})
+	docs := r.waitDocs(3)
+	r.stop()
+	got := messages(docs, "")
+	if len(got) != 3 || got[0] != "before" || got[1] != long || got[2] != "after" {
+		t.Fatalf("got %d messages (sizes %v), want before, the %d-byte line, after", len(got), lens(got), len(long))
+	}
+}
+
+func lens(s []string) []int {
+	out := make([]int, len(s))
+	for i, x := range s {
+		out[i] = len(x)
+	}
+	return out
+}
