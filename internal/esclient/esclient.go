@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,12 +58,15 @@ type Config struct {
 // Client sends requests to the nodes of one service. It is safe for
 // concurrent use.
 type Client struct {
-	nodes   []*url.URL
-	hc      *http.Client
-	auth    string // value of the Authorization header, "" for none
-	ua      string
-	product string
-	next    atomic.Uint64
+	nodes []*url.URL
+	hc    *http.Client
+	auth  string // value of the Authorization header, "" for none
+	// nodeAuth[i], when set, is node i's Authorization header, from the
+	// user information of its URL (used when no other credentials are set).
+	nodeAuth []string
+	ua       string
+	product  string
+	next     atomic.Uint64
 }
 
 // New checks cfg and builds the client; it does not contact any node.
@@ -79,7 +83,16 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
+		auth := ""
+		if u.User != nil {
+			r := http.Request{Header: http.Header{}}
+			pw, _ := u.User.Password()
+			r.SetBasicAuth(u.User.Username(), pw)
+			auth = r.Header.Get("Authorization")
+			u.User = nil // never in a request line, a log or an error
+		}
 		c.nodes = append(c.nodes, u)
+		c.nodeAuth = append(c.nodeAuth, auth)
 	}
 	switch {
 	case cfg.APIKey != "":
@@ -103,9 +116,11 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// ParseURL parses a node URL: http or https, a host, no query, no fragment,
-// no credentials (they have their own settings). The error says what is
-// wrong with it.
+// ParseURL parses a node URL: http or https, a host, no query, no fragment.
+// User information ("https://user:pass@es:9200") is kept in the result; New
+// turns it into basic authentication for that node when no other
+// credentials are set. The error says what is wrong with the URL, its
+// password masked.
 func ParseURL(raw string) (*url.URL, error) {
 	shown := redact.URL(raw) // errors never carry a password
 	u, err := url.Parse(raw)
@@ -124,9 +139,6 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("URL %q must not have a query or a fragment", shown)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("URL %q must not hold credentials: use the username/password or API key settings", u.Redacted())
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	return u, nil
@@ -161,29 +173,58 @@ func TLSConfig(caFile string, insecure bool) (*tls.Config, error) {
 // the caller closes the answer's body. With Config.Product set, a 2xx answer
 // without that product header is an error (*NotProductError).
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	n := c.nodes[0]
-	if len(c.nodes) > 1 {
-		n = c.nodes[(c.next.Add(1)-1)%uint64(len(c.nodes))]
-	}
-	req.URL.Scheme = n.Scheme
-	req.URL.Host = n.Host
-	if n.Path != "" {
-		req.URL.Path = n.Path + req.URL.Path
-		if req.URL.RawPath != "" {
-			req.URL.RawPath = n.Path + req.URL.RawPath
+	// A node that refuses the connection never saw the request: the next
+	// node gets it, so one node down does not fail requests the others can
+	// serve. Other errors are the caller's to retry.
+	path, rawPath := req.URL.Path, req.URL.RawPath
+	for tries := 1; ; tries++ {
+		i := 0
+		if len(c.nodes) > 1 {
+			i = int((c.next.Add(1) - 1) % uint64(len(c.nodes)))
 		}
+		n := c.nodes[i]
+		req.URL.Scheme = n.Scheme
+		req.URL.Host = n.Host
+		req.URL.Path, req.URL.RawPath = path, rawPath
+		if n.Path != "" {
+			req.URL.Path = n.Path + path
+			if rawPath != "" {
+				req.URL.RawPath = n.Path + rawPath
+			}
+		}
+		req.Host = ""
+		req.Header.Del("Authorization")
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		} else if c.nodeAuth[i] != "" {
+			req.Header.Set("Authorization", c.nodeAuth[i])
+		}
+		req.Header.Set("User-Agent", c.ua)
+		res, err := c.hc.Do(req)
+		if err != nil && tries < len(c.nodes) && refused(err) && req.Context().Err() == nil {
+			if req.Body == nil || req.Body == http.NoBody {
+				continue
+			}
+			if req.GetBody != nil {
+				if body, berr := req.GetBody(); berr == nil {
+					req.Body = body
+					continue
+				}
+			}
+		}
+		if err != nil || c.product == "" || res.StatusCode < 200 || res.StatusCode > 299 || res.Header.Get("X-Elastic-Product") == c.product {
+			return res, err
+		}
+		res.Body.Close()
+		return nil, &NotProductError{URL: n.Redacted(), Product: c.product, Status: res.StatusCode}
 	}
-	req.Host = ""
-	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
-	}
-	req.Header.Set("User-Agent", c.ua)
-	res, err := c.hc.Do(req)
-	if err != nil || c.product == "" || res.StatusCode < 200 || res.StatusCode > 299 || res.Header.Get("X-Elastic-Product") == c.product {
-		return res, err
-	}
-	res.Body.Close()
-	return nil, &NotProductError{URL: n.Redacted(), Product: c.product, Status: res.StatusCode}
+}
+
+// refused reports whether err is a failure to connect: the request was not
+// sent, so another node may take it.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // NotProductError is a successful answer without the expected product

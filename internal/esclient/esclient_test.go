@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,9 +36,11 @@ func TestParseURL(t *testing.T) {
 	f("ftp://es", "http:// or https://")
 	f("http://es:9200?x=1", "query")
 	f("http://es:9200#x", "fragment")
-	f("http://user:secret@es:9200", "credentials")
-	if _, err := ParseURL("http://user:secret@es:9200"); err != nil && strings.Contains(err.Error(), "secret") {
-		t.Errorf("the error shows the password: %v", err)
+	f("http://user:secret@es:9200", "")
+	for _, raw := range []string{"ftp://user:secret@es", "http://user:secret@es:9200?x=1", "http://user:secret@:9200", "http://user:secret@es:9200/%zz"} {
+		if _, err := ParseURL(raw); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseURL(%q): want an error without the password, got %v", raw, err)
+		}
 	}
 }
 
@@ -106,6 +110,38 @@ func TestAuthUserAgentAndPrefix(t *testing.T) {
 	f(Config{}, "", "shipper")
 	f(Config{Username: "elastic", Password: "changeme", UserAgent: "shipper/1.2"}, "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==", "shipper/1.2")
 	f(Config{Username: "elastic", Password: "x", APIKey: "a2V5OnNlY3JldA=="}, "ApiKey a2V5OnNlY3JldA==", "shipper")
+}
+
+// User information in a node's URL becomes that node's basic auth when no
+// other credentials are set; it never reaches the request line or URLs().
+func TestURLCredentials(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	withUser := strings.Replace(srv.URL, "http://", "http://elastic:changeme@", 1)
+	f := func(cfg Config, wantAuth string) {
+		t.Helper()
+		cfg.URLs = []string{withUser}
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := get(t, c, "/"); err != nil {
+			t.Fatal(err)
+		}
+		r := rec.last(t)
+		if got := r.Header.Get("Authorization"); got != wantAuth {
+			t.Errorf("Authorization: got %q, want %q", got, wantAuth)
+		}
+		for _, u := range c.URLs() {
+			if strings.Contains(u, "changeme") {
+				t.Errorf("URLs() shows the password: %s", u)
+			}
+		}
+	}
+	f(Config{}, "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==")
+	f(Config{APIKey: "a2V5OnNlY3JldA=="}, "ApiKey a2V5OnNlY3JldA==")
+	f(Config{Username: "other", Password: "pw"}, "Basic b3RoZXI6cHc=")
 }
 
 func TestRoundRobin(t *testing.T) {
@@ -231,5 +267,55 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(status); got != want {
 			t.Errorf("Retryable(%d) = %v, want %v", status, got, want)
 		}
+	}
+}
+
+// A node that refuses connections does not fail the request: the next node
+// gets it, body included.
+func TestFailoverOnRefusedNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	var got []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	}))
+	defer srv.Close()
+	c, err := New(Config{URLs: []string{dead, srv.URL}, Product: "Elasticsearch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		body := fmt.Sprintf("body %d", i)
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "/_bulk", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		res.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 4 || got[0] != "body 0" || got[3] != "body 3" {
+		t.Errorf("the live node got %q, want the 4 bodies", got)
+	}
+	// With every node down, the error is the caller's.
+	c, err = New(Config{URLs: []string{dead, dead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, c, "/"); err == nil {
+		t.Error("all nodes down: no error")
 	}
 }
