@@ -39,9 +39,10 @@ func New(p *parse.Parser, index, namespace string) *Encoder {
 // Append appends the item for l with the id made of (hi, lo) to b. A blank
 // line (empty or whitespace only, see parse.IsBlank) adds nothing: it is
 // reported with the flag parse.Blank for the source to count, as Filebeat
-// and Fluent Bit skip such lines too.
+// and Fluent Bit skip such lines too. A truncated line is never blank, even
+// when what was kept of it is empty: it is shipped, flagged, with its size.
 func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Info {
-	if parse.IsBlank(l.Data) {
+	if l.Size <= len(l.Data) && parse.IsBlank(l.Data) {
 		return parse.Info{Flags: parse.Blank}
 	}
 	start := len(b.Body)

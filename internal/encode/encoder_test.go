@@ -82,6 +82,14 @@ func TestEncoderAppend(t *testing.T) {
 	if b.Len() != len(lines) {
 		t.Fatalf("items: got %d, want %d", b.Len(), len(lines))
 	}
+	// A line cut to nothing (or to spaces) is not blank: it is shipped,
+	// flagged truncated.
+	for _, l := range []string{``, `  `} {
+		cut := enc.Append(&event.Batch{}, &parse.Line{Data: []byte(l), Size: 2 << 20}, 3, 100)
+		if cut.Flags&parse.Blank != 0 || cut.Flags&parse.Truncated == 0 {
+			t.Errorf("line of 2 MiB cut to %q: flags %b, want truncated and not blank", l, cut.Flags)
+		}
+	}
 	indices, ids, docs := checkBatch(t, &b)
 	for i := range lines {
 		if indices[i] != testIndex {
