@@ -61,7 +61,7 @@ type conn struct {
 	lastRead     time.Time
 
 	modeKnown bool
-	json      bool       // a JSON connection (protocols.md §1.1)
+	json      bool       // a JSON connection: no shared key, first byte "[" or "{"
 	hs        *handshake // until the shared-key handshake succeeds
 
 	// The request being encoded, between Begin and End.
