@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +108,24 @@ func runChaos(t *testing.T, c chaosRun) chaosResult {
 		t.Fatal(err)
 	}
 	logs := collectLogs(stderr)
+	// Peak RSS is the shipper's own high-water mark (VmHWM), sampled while
+	// it runs. The rusage of wait4 is not used: on Linux its maxrss also
+	// counts the memory of the test process that started the child.
+	var hwm atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			kib := vmKiB(cmd.Process.Pid, "VmHWM")
+			if kib < 0 {
+				return // exited
+			}
+			if kib > hwm.Load() {
+				hwm.Store(kib)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	exited := false
@@ -248,9 +265,8 @@ func runChaos(t *testing.T, c chaosRun) chaosResult {
 	} else if waitErr != nil {
 		t.Fatalf("shipper: %v", waitErr)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.peakRSSKiB = ru.Maxrss // KiB on Linux
-	}
+	<-sampled
+	res.peakRSSKiB = hwm.Load()
 	res.logs = logs
 	res.written = c.lines
 	estest.Refresh(t, index)

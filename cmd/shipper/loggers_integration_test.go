@@ -314,7 +314,13 @@ func TestIntegrationOwnLogs(t *testing.T) {
 	_, okLogs := shipLines(t, estest.Unique("ownlogs_src"), []string{`{"msg":"a"}`, "b"})
 	bad := exec.CommandContext(ctx, shipperBinary(t, true), "--dataset=unused")
 	bad.Env = append(bad.Environ(), "ELASTICSEARCH_URL=http://127.0.0.1:1")
-	bad.Stdin = strings.NewReader("")
+	// Standard input stays open (and empty): a shipper whose input ended
+	// has nothing to deliver and exits without waiting for Elasticsearch.
+	badIn, err := bad.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer badIn.Close()
 	stderr, _ := bad.StderrPipe()
 	if err := bad.Start(); err != nil {
 		t.Fatal(err)
