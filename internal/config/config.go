@@ -96,7 +96,7 @@ func Default() Config {
 		DeadLetterDataset: "shipper.deadletter",
 		MaxDatasets:       50,
 		Templates:         "auto",
-		BufferBytes:       32 << 20,
+		BufferBytes:       24 << 20,
 		BufferFullPolicy:  "block",
 		BatchBytes:        4 << 20,
 		FlushInterval:     time.Second,

@@ -27,7 +27,7 @@ func TestLoadPrecedence(t *testing.T) {
 	}{
 		{"defaults", nil, env(), func(t *testing.T, c Config) {
 			if c.ElasticsearchURLs[0] != "http://localhost:9200" || c.Dataset != "generic" || c.Namespace != "default" ||
-				c.BufferBytes != 32<<20 || c.BatchBytes != 4<<20 || c.FlushInterval != time.Second ||
+				c.BufferBytes != 24<<20 || c.BatchBytes != 4<<20 || c.FlushInterval != time.Second ||
 				c.ShutdownTimeout != 30*time.Second || c.BufferFullPolicy != "block" || c.Compression != "none" || c.CompressionLevel != 1 ||
 				c.MaxLineBytes != 1<<20 || !c.Has(InputStdin) || c.Has(InputFile) {
 				t.Fatalf("unexpected defaults: %+v", c)
