@@ -2,6 +2,7 @@ package file
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,4 +362,47 @@ func lens(s []string) []int {
 		out[i] = len(x)
 	}
 	return out
+}
+
+func TestGenerationRotatedBeforeNextOpen(t *testing.T) {
+	// The current file is renamed away with no file at the path yet; the
+	// harvester notices, then blocks on the full pipeline while reading the
+	// late writes to the renamed file. Meanwhile a new file is created at
+	// the path, written, renamed away in turn, and a third one created. The
+	// harvester opens the third as its current file: the second, which it
+	// never saw at the path, must still be found next to it and read, also
+	// when no rotation follows.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Minute // the renamed file stays followed for its late writes
+	r := startRun(t, cfg, pipeline.Config{BatchBytes: 64 << 10, MaxBytes: 160 << 10})
+	pad := strings.Repeat("p", 200)
+	gen := func(g, from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "g%d %d %s\n", g, i, pad)
+		}
+		return b.String()
+	}
+	appendFile(t, path, gen(0, 0, 10))
+	r.waitDocs(10)
+	r.sink.hold()
+	if err := os.Rename(path, path+".20260101-000001"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rename to be noticed", func() bool { return r.src.Stats().Rotated == 1 })
+	waits := r.pipe.Stats().Waits
+	appendFile(t, path+".20260101-000001", gen(0, 10, 1000))
+	waitFor(t, "the harvester to block on the full pipeline", func() bool { return r.pipe.Stats().Waits > waits })
+	appendFile(t, path, gen(1, 0, 100))
+	if err := os.Rename(path, path+".20260101-000002"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, gen(2, 0, 100))
+	r.sink.release()
+	r.waitDocs(1200)
+	time.Sleep(50 * time.Millisecond)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), gen(0, 0, 1000)+gen(1, 0, 100)+gen(2, 0, 100))
 }
