@@ -227,6 +227,10 @@ func (s *Store) Lookup(f *os.File, id FileID) (Entry, bool, error) {
 	return Entry{}, false, nil
 }
 
+// OnInode returns the entries of the device and inode, newest first: the
+// contents it held as far as checkpoints know (each under its own id seed).
+func (s *Store) OnInode(dev, ino uint64) []Entry { return s.onInode(dev, ino) }
+
 // ByInode returns the newest entry of the device and inode, whatever its
 // fingerprint: to tell a file that is new from one that replaced a known file
 // on the same inode (truncated and rewritten, or a reused inode), which must

@@ -340,7 +340,7 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		id = oldID
 		id.Fingerprint, id.FingerprintLen = 0, 0
 	}
-	r.st = s.track(id, h.path, nextSeed(oldSeed), 0)
+	r.st = s.track(id, h.path, s.unusedSeed(keyOf(id), nextSeed(oldSeed)), 0)
 	s.persist()
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)
