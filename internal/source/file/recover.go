@@ -391,14 +391,6 @@ func (s *Source) prune() {
 		}
 	}
 	s.mu.Unlock()
-	// Per path, its rotated files are listed and its compressed ones'
-	// first bytes read once, not once per checkpoint (thousands of them
-	// when many rotated files are kept).
-	type sibling struct {
-		c      rotatedFile
-		prefix []uint64 // of a compressed file's content: PrefixFingerprints
-	}
-	siblings := make(map[string][]sibling)
 	for _, e := range s.store.All() {
 		k := keyOf(e.ID)
 		if live[entryKeyOf(e)] {
@@ -407,26 +399,19 @@ func (s *Source) prune() {
 		if hasContent(e.Path, e.ID) {
 			continue
 		}
-		sibs, ok := siblings[e.Path]
-		if !ok {
-			for _, c := range rotatedCandidates(e.Path) {
-				sb := sibling{c: c}
-				if c.gz {
-					sb.prefix = checkpoint.PrefixFingerprints(gzHead(c.path))
-				}
-				sibs = append(sibs, sb)
-			}
-			siblings[e.Path] = sibs
-		}
 		found := false
-		for _, sb := range sibs {
-			if sb.c.key == k && !sb.c.gz && hasContent(sb.c.path, e.ID) {
+		for _, c := range rotatedCandidates(e.Path) {
+			if c.key == k && hasContent(c.path, e.ID) {
 				found = true
 				break
 			}
-			if n := e.ID.FingerprintLen; sb.c.gz && n > 0 && n < len(sb.prefix) && sb.prefix[n] == e.ID.Fingerprint {
-				found = true // compressed
-				break
+			if c.gz {
+				if head := gzHead(c.path); len(head) >= e.ID.FingerprintLen {
+					if fp, _ := checkpoint.Fingerprint(head[:e.ID.FingerprintLen]); fp == e.ID.Fingerprint {
+						found = true // compressed
+						break
+					}
+				}
 			}
 		}
 		if !found {
