@@ -227,6 +227,10 @@ func (s *Store) Lookup(f *os.File, id FileID) (Entry, bool, error) {
 	return Entry{}, false, nil
 }
 
+// OnInode returns the entries of the device and inode, newest first: the
+// contents it held as far as checkpoints know (each under its own id seed).
+func (s *Store) OnInode(dev, ino uint64) []Entry { return s.onInode(dev, ino) }
+
 // ByInode returns the newest entry of the device and inode, whatever its
 // fingerprint: to tell a file that is new from one that replaced a known file
 // on the same inode (truncated and rewritten, or a reused inode), which must
@@ -269,14 +273,35 @@ func (s *Store) MatchHead(head []byte) (Entry, bool) {
 	if len(head) == 0 {
 		return Entry{}, false
 	}
+	prefix := PrefixFingerprints(head)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.entries {
-		if n := e.ID.FingerprintLen; n > 0 && n <= len(head) && fingerprint(head[:n]) == e.ID.Fingerprint {
+		if n := e.ID.FingerprintLen; n > 0 && n <= len(head) && prefix[n] == e.ID.Fingerprint {
 			return e, true
 		}
 	}
 	return Entry{}, false
+}
+
+// PrefixFingerprints returns the fingerprints of every prefix of head (at
+// most FingerprintBytes of it): element n is the fingerprint of head[:n].
+// One pass over head, so that matching head against many entries costs one
+// comparison per entry rather than one hash of up to FingerprintBytes.
+func PrefixFingerprints(head []byte) []uint64 {
+	head = head[:min(len(head), FingerprintBytes)]
+	out := make([]uint64, len(head)+1)
+	h := uint64(14695981039346656037)
+	for i, c := range head {
+		h ^= uint64(c)
+		h *= 1099511628211
+		if h == 0 {
+			out[i+1] = 1
+		} else {
+			out[i+1] = h
+		}
+	}
+	return out
 }
 
 // All returns a copy of every entry, ordered by path.

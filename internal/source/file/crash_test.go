@@ -2,6 +2,7 @@ package file
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,4 +362,125 @@ func lens(s []string) []int {
 		out[i] = len(x)
 	}
 	return out
+}
+
+func TestGenerationRotatedBeforeNextOpen(t *testing.T) {
+	// The current file is renamed away with no file at the path yet; the
+	// harvester notices, then blocks on the full pipeline while reading the
+	// late writes to the renamed file. Meanwhile a new file is created at
+	// the path, written, renamed away in turn, and a third one created. The
+	// harvester opens the third as its current file: the second, which it
+	// never saw at the path, must still be found next to it and read, also
+	// when no rotation follows.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Minute // the renamed file stays followed for its late writes
+	r := startRun(t, cfg, pipeline.Config{BatchBytes: 64 << 10, MaxBytes: 160 << 10})
+	pad := strings.Repeat("p", 200)
+	gen := func(g, from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "g%d %d %s\n", g, i, pad)
+		}
+		return b.String()
+	}
+	appendFile(t, path, gen(0, 0, 10))
+	r.waitDocs(10)
+	r.sink.hold()
+	if err := os.Rename(path, path+".20260101-000001"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rename to be noticed", func() bool { return r.src.Stats().Rotated == 1 })
+	waits := r.pipe.Stats().Waits
+	appendFile(t, path+".20260101-000001", gen(0, 10, 1000))
+	waitFor(t, "the harvester to block on the full pipeline", func() bool { return r.pipe.Stats().Waits > waits })
+	appendFile(t, path, gen(1, 0, 100))
+	if err := os.Rename(path, path+".20260101-000002"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, gen(2, 0, 100))
+	r.sink.release()
+	r.waitDocs(1200)
+	time.Sleep(50 * time.Millisecond)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), gen(0, 0, 1000)+gen(1, 0, 100)+gen(2, 0, 100))
+}
+
+func TestNewContentOnInodeGetsUnusedSeed(t *testing.T) {
+	// An inode held content x, then content y (the next generation's id
+	// seed); y was rotated away, compressed and fully delivered. x's
+	// checkpoint was written last (a reader of an older content's
+	// compressed copy acknowledges after the newer content's last write).
+	// A new file z on that inode must get a seed no content of the inode
+	// has: taking "the newest checkpoint's next seed" gave z y's seed, z's
+	// checkpoint replaced y's, and y's compressed copy was then read again
+	// as an unknown file under other ids.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	y := numbered("y", 0, 20)
+	appendFile(t, path+".1", y)
+	if err := gzipInPlace(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("z", 0, 5))
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zid, err := checkpoint.Identify(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := inode(fi)
+	store, err := checkpoint.Open(state, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	xid := checkpoint.FileID{Dev: zid.Dev, Ino: ino}
+	xid.Fingerprint, xid.FingerprintLen = checkpoint.Fingerprint([]byte(numbered("x", 0, 3)))
+	yid := checkpoint.FileID{Dev: zid.Dev, Ino: ino}
+	yid.Fingerprint, yid.FingerprintLen = checkpoint.Fingerprint([]byte(y))
+	now := time.Now()
+	store.Set(checkpoint.Entry{ID: yid, Path: path, Offset: int64(len(y)), Seed: nextSeed(ino), Updated: now.Add(-2 * time.Minute)})
+	store.Set(checkpoint.Entry{ID: xid, Path: path, Offset: 30, Seed: ino, Updated: now.Add(-time.Minute)})
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(dir, state, "*.log")
+	for i := 0; i < 2; i++ { // the second start reads what the first one left
+		r := startRun(t, cfg, pipeline.Config{})
+		if i == 0 {
+			r.waitDocs(5)
+		}
+		time.Sleep(300 * time.Millisecond) // several polls and scans: a re-read of y would show
+		r.stop()
+		if i == 0 {
+			// y's checkpoint is still there, under y's seed.
+			st, err := checkpoint.Open(state, testLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range st.All() {
+				if e.ID.Fingerprint == yid.Fingerprint && e.ID.FingerprintLen == yid.FingerprintLen {
+					found = e.IDSeed() == nextSeed(ino) && e.Offset == int64(len(y))
+				}
+			}
+			if !found {
+				t.Fatalf("checkpoint of y lost or changed: %+v", st.All())
+			}
+		}
+		if got := messages(r.sink.snapshot(), ""); i == 0 {
+			wantMessages(t, got, numbered("z", 0, 5))
+		} else if len(got) != 0 {
+			t.Fatalf("start %d: read again: %q", i+1, head(got))
+		}
+	}
 }

@@ -82,7 +82,11 @@ func (h *harvester) run() {
 		}
 
 		if h.cur == nil && !h.orphan {
+			held := len(h.old)
 			h.openCur()
+			if len(h.old) > held {
+				continue // generations found before the new current file: read them first
+			}
 		}
 		if r := h.cur; r != nil {
 			n, replaced, err := h.pump(r)
@@ -203,6 +207,12 @@ func (h *harvester) openCur() {
 	s.persist()
 	h.cur = r
 	h.idleSince = time.Now()
+	// Generations that came and went at the path since the last look (the
+	// harvester may have been blocked for long on rotated files before
+	// this open) are next to it now, under rotated names: look for them
+	// after the open, not before it, or the ones rotated in between are
+	// found only at the next rotation, if one ever comes.
+	h.catchUp(r.st.key)
 }
 
 // oldDone reports whether a rotated file at its end may be released.
@@ -249,9 +259,11 @@ func (h *harvester) checkCur(r *reader) bool {
 	}
 	h.old = append(h.old, r)
 	h.cur = nil
-	h.catchUp(key)
 	if err == nil {
-		h.openCur()
+		h.openCur() // and catches up on the generations before it
+	}
+	if h.cur == nil {
+		h.catchUp(fileKey{})
 	}
 	return true
 }
@@ -328,7 +340,7 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		id = oldID
 		id.Fingerprint, id.FingerprintLen = 0, 0
 	}
-	r.st = s.track(id, h.path, nextSeed(oldSeed), 0)
+	r.st = s.track(id, h.path, s.unusedSeed(keyOf(id), nextSeed(oldSeed)), 0)
 	s.persist()
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)

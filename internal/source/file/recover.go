@@ -481,6 +481,7 @@ func (s *Source) knowsHead(head []byte) bool {
 	if _, ok := s.store.MatchHead(head); ok {
 		return true
 	}
+	prefix := checkpoint.PrefixFingerprints(head)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.slots {
@@ -490,10 +491,8 @@ func (s *Source) knowsHead(head []byte) bool {
 		st.mu.Lock()
 		id := st.id
 		st.mu.Unlock()
-		if n := id.FingerprintLen; n > 0 && n <= len(head) {
-			if fp, _ := checkpoint.Fingerprint(head[:n]); fp == id.Fingerprint {
-				return true
-			}
+		if n := id.FingerprintLen; n > 0 && n < len(prefix) && prefix[n] == id.Fingerprint {
+			return true
 		}
 	}
 	return false

@@ -372,7 +372,7 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		if known != nil {
 			known.unclaimed[entryKeyOf(e)] = e
 		}
-		seed = nextSeed(e.IDSeed())
+		seed = s.unusedSeed(keyOf(id), nextSeed(e.IDSeed()))
 		ok = false
 	default:
 		// Another content on a known inode (truncated or replaced while

@@ -467,13 +467,41 @@ func (s *Source) firstBytes(st *fileState) {
 }
 
 // seedFor returns the id seed of a content found without a checkpoint: its
-// inode, or the next generation's seed when a checkpoint of another content
-// on the same inode exists (rewritten in place, or a reused inode).
+// inode, or, when checkpoints of other contents on the same inode exist
+// (rewritten in place, or a reused inode), the next generation's seed after
+// the newest of them; in both cases one that no other content of the inode
+// has (see unusedSeed).
 func (s *Source) seedFor(id checkpoint.FileID) uint64 {
 	if e, ok := s.store.ByInode(id.Dev, id.Ino); ok {
-		return nextSeed(e.IDSeed())
+		return s.unusedSeed(keyOf(id), nextSeed(e.IDSeed()))
 	}
-	return id.Ino
+	return s.unusedSeed(keyOf(id), id.Ino)
+}
+
+// unusedSeed returns seed, or the first generation after it (nextSeed),
+// that no checkpoint and no state of the device and inode k has. The newest
+// checkpoint of an inode is not always its latest generation (a reader of an
+// older content's compressed copy acknowledges after the newer content's last
+// write), so "the next seed after the newest" may be a seed in use: the new
+// content's checkpoint, stored under (device, inode, seed), would then
+// replace the other content's, whose copies a restart would take for
+// unknown files and read again under other ids.
+func (s *Source) unusedSeed(k fileKey, seed uint64) uint64 {
+	used := make(map[uint64]bool)
+	for _, e := range s.store.OnInode(k.dev, k.ino) {
+		used[e.IDSeed()] = true
+	}
+	s.mu.Lock()
+	for _, st := range s.slots {
+		if st != nil && st.key == k {
+			used[st.seed] = true
+		}
+	}
+	s.mu.Unlock()
+	for i := 0; used[seed] && i <= len(used); i++ {
+		seed = nextSeed(seed)
+	}
+	return seed
 }
 
 // moveState makes st the state of the file identified by to, which holds
