@@ -55,6 +55,8 @@ func newInput(name string, env *inputEnv) (input, error) {
 		return newFileInput(env)
 	case config.InputForward:
 		return newForwardInput(env)
+	case config.InputKafka:
+		return newKafkaInput(env)
 	}
 	return nil, fmt.Errorf("input %q is not available in this build", name)
 }
@@ -69,6 +71,8 @@ func describeInput(name string, cfg *config.Config) string {
 		return describeFileInput(cfg)
 	case config.InputForward:
 		return describeForward(cfg)
+	case config.InputKafka:
+		return describeKafkaInput(cfg)
 	}
 	return "(unknown input)"
 }

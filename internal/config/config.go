@@ -27,6 +27,7 @@ type Config struct {
 	MaxLineBytes ByteSize
 	File         File
 	Forward      Forward
+	KafkaIn      KafkaInput
 
 	// Destination.
 	ElasticsearchURLs  []string
@@ -83,6 +84,7 @@ func Default() Config {
 		Inputs:            []string{"stdin"},
 		File:              defaultFile(),
 		Forward:           defaultForward(),
+		KafkaIn:           defaultKafkaInput(),
 		MaxLineBytes:      1 << 20,
 		ElasticsearchURLs: []string{"http://localhost:9200"},
 		Compression:       "none", // see docs/benchmarks.md: in a cluster, CPU is dearer than bytes
@@ -215,7 +217,7 @@ func (c *Config) Has(input string) bool {
 
 func (c *Config) options() []option {
 	opts := []option{
-		{"input", []string{"SHIPPER_INPUT"}, "inputs to run, comma-separated: stdin (lines until EOF), file (tail container log files), forward (Fluent Forward server)", (*stringList)(&c.Inputs)},
+		{"input", []string{"SHIPPER_INPUT"}, "inputs to run, comma-separated: stdin (lines until EOF), file (tail container log files), forward (Fluent Forward server), kafka (consume Kafka topics in a group)", (*stringList)(&c.Inputs)},
 		{"max-line-bytes", []string{"SHIPPER_MAX_LINE_BYTES"}, "longer lines (records) are truncated to this size and flagged log.flags=truncated", &c.MaxLineBytes},
 
 		{"elasticsearch-url", []string{"ELASTICSEARCH_URL", "SHIPPER_ELASTICSEARCH_URL"}, "Elasticsearch URL(s), comma-separated", (*stringList)(&c.ElasticsearchURLs)},
@@ -251,6 +253,7 @@ func (c *Config) options() []option {
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
 	opts = append(opts, c.File.options()...)
+	opts = append(opts, c.KafkaIn.options()...)
 	return append(opts, c.Forward.options()...)
 }
 
@@ -426,9 +429,9 @@ func (c *Config) Validate() error {
 	}
 	for _, in := range c.Inputs {
 		switch in {
-		case InputStdin, InputFile, InputForward:
+		case InputStdin, InputFile, InputForward, InputKafka:
 		default:
-			bad("--input %q: want stdin, file or forward (comma-separated)", in)
+			bad("--input %q: want stdin, file, forward or kafka (comma-separated)", in)
 		}
 	}
 	if c.Has(InputFile) {
@@ -436,6 +439,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Has(InputForward) {
 		c.Forward.validate(bad)
+	}
+	if c.Has(InputKafka) {
+		c.KafkaIn.validate(bad)
 	}
 	return errors.Join(errs...)
 }

@@ -95,7 +95,12 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--buffer-full-policy=drop_oldest"}, env(), "--buffer-full-policy"},
 		{[]string{"--dataset=My-App"}, env(), "dataset"},
 		{[]string{"--namespace=a-b"}, env(), "namespace"},
-		{[]string{"--input=kafka"}, env(), `--input "kafka"`},
+		{[]string{"--input=syslog"}, env(), `--input "syslog"`},
+		{[]string{"--input=kafka"}, env(), "--kafka-brokers"},
+		{[]string{"--input=kafka", "--kafka-brokers=k:9092"}, env(), "--kafka-topics"},
+		{[]string{"--input=kafka", "--kafka-brokers=k"}, env(), "host:port"},
+		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=t", "--kafka-group="}, env(), "--kafka-group"},
+		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=t", "--kafka-revoke-timeout=2m"}, env(), "--kafka-revoke-timeout"},
 		{[]string{"--input="}, env(), "no input enabled"},
 		{[]string{"--templates=always"}, env(), "--templates"},
 		{[]string{"--max-line-bytes=10"}, env(), "--max-line-bytes"},
@@ -186,5 +191,17 @@ func TestByteSize(t *testing.T) {
 		if v.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int64(v), v.String(), want)
 		}
+	}
+}
+
+func TestKafkaInputFromEnvironment(t *testing.T) {
+	env := map[string]string{"SHIPPER_INPUT": "kafka", "KAFKA_BROKERS": "a:9092,b:9092", "SHIPPER_KAFKA_TOPICS": "logs", "SHIPPER_KAFKA_GROUP": "edge"}
+	c, err := Load("shipper", nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.KafkaIn
+	if len(k.Brokers) != 2 || k.Brokers[1] != "b:9092" || len(k.Topics) != 1 || k.Topics[0] != "logs" || k.Group != "edge" {
+		t.Fatalf("got %+v, want brokers a:9092,b:9092, topic logs, group edge", k)
 	}
 }

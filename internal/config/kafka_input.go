@@ -1,0 +1,89 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// InputKafka names the Kafka input: records consumed from Kafka topics in a
+// consumer group.
+const InputKafka = "kafka"
+
+// KafkaInput configures the Kafka input.
+type KafkaInput struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string
+	// Topics are consumed in full by the group.
+	Topics []string
+	// Group is the consumer group: every shipper of the group shares the
+	// partitions of Topics, and offsets are committed for it.
+	Group string
+	// CommitInterval is how often delivered offsets are committed (and
+	// always on a rebalance and at shutdown).
+	CommitInterval time.Duration
+	// RevokeTimeout bounds how long a partition being handed to another
+	// consumer waits for its records in flight to be delivered.
+	RevokeTimeout time.Duration
+	// RebalanceTimeout is the group's rebalance.timeout.ms: how long Kafka
+	// waits for members to rejoin; it must exceed RevokeTimeout.
+	RebalanceTimeout time.Duration
+	// FetchMaxBytes caps one fetch response (per broker), the memory the
+	// Kafka client buffers beside the pipeline's budget.
+	FetchMaxBytes ByteSize
+	// LagInterval is how often the consumer lag is read for /metrics; 0
+	// turns the lag series off.
+	LagInterval time.Duration
+}
+
+func defaultKafkaInput() KafkaInput {
+	return KafkaInput{
+		Group:            "shipper",
+		CommitInterval:   time.Second,
+		RevokeTimeout:    20 * time.Second,
+		RebalanceTimeout: 60 * time.Second,
+		FetchMaxBytes:    8 << 20,
+		LagInterval:      15 * time.Second,
+	}
+}
+
+func (k *KafkaInput) options() []option {
+	return []option{
+		{"kafka-brokers", []string{"SHIPPER_KAFKA_BROKERS", "KAFKA_BROKERS"}, "Kafka seed brokers, host:port, comma-separated", (*stringList)(&k.Brokers)},
+		{"kafka-topics", []string{"SHIPPER_KAFKA_TOPICS"}, "Kafka input: topics to consume, comma-separated", (*stringList)(&k.Topics)},
+		{"kafka-group", []string{"SHIPPER_KAFKA_GROUP"}, "Kafka input: consumer group; shippers of one group share the topics' partitions", stringValue{&k.Group}},
+		{"kafka-commit-interval", []string{"SHIPPER_KAFKA_COMMIT_INTERVAL"}, "Kafka input: how often the offsets of delivered records are committed (also on every rebalance and at shutdown)", durationValue{&k.CommitInterval}},
+		{"kafka-revoke-timeout", []string{"SHIPPER_KAFKA_REVOKE_TIMEOUT"}, "Kafka input: how long a partition handed to another consumer waits for its records in flight to be delivered before it is let go (the new owner reads them again; Elasticsearch answers 409)", durationValue{&k.RevokeTimeout}},
+		{"kafka-rebalance-timeout", []string{"SHIPPER_KAFKA_REBALANCE_TIMEOUT"}, "Kafka input: how long the group waits for its members during a rebalance (rebalance.timeout.ms); above --kafka-revoke-timeout", durationValue{&k.RebalanceTimeout}},
+		{"kafka-fetch-max-bytes", []string{"SHIPPER_KAFKA_FETCH_MAX_BYTES"}, "Kafka input: largest fetch response per broker, memory held beside --buffer-bytes", &k.FetchMaxBytes},
+		{"kafka-lag-interval", []string{"SHIPPER_KAFKA_LAG_INTERVAL"}, "Kafka input: how often the consumer lag per partition is read for /metrics; 0: off", durationValue{&k.LagInterval}},
+	}
+}
+
+func (k *KafkaInput) validate(bad func(format string, a ...any)) {
+	if len(k.Brokers) == 0 {
+		bad("--input kafka needs --kafka-brokers (or KAFKA_BROKERS): host:port of at least one broker")
+	}
+	for _, b := range k.Brokers {
+		if !strings.Contains(b, ":") {
+			bad("Kafka broker %q: want host:port (check --kafka-brokers)", b)
+		}
+	}
+	if len(k.Topics) == 0 {
+		bad("--input kafka needs --kafka-topics: the topics to consume")
+	}
+	if strings.TrimSpace(k.Group) == "" {
+		bad("--input kafka needs --kafka-group: the consumer group")
+	}
+	if k.CommitInterval <= 0 {
+		bad("--kafka-commit-interval must be positive")
+	}
+	if k.RevokeTimeout <= 0 || k.RebalanceTimeout <= k.RevokeTimeout {
+		bad("--kafka-revoke-timeout must be positive and below --kafka-rebalance-timeout (%s), so a rebalance can wait for it", k.RebalanceTimeout)
+	}
+	if k.FetchMaxBytes < 64<<10 || k.FetchMaxBytes > 1<<30 {
+		bad("--kafka-fetch-max-bytes %s is out of range 64KiB..1GiB", k.FetchMaxBytes)
+	}
+	if k.LagInterval < 0 {
+		bad("--kafka-lag-interval must not be negative (0 turns the lag series off)")
+	}
+}
