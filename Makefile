@@ -1,9 +1,11 @@
 # shipper: `make help` lists the targets.
 #
 # Integration tests are Go tests behind the build tag `integration`; they read
-# ELASTICSEARCH_URL (internal/testutil/estest). `make test-integration` starts
-# a throw-away Elasticsearch with scripts/elasticsearch.sh unless
-# ELASTICSEARCH_URL is already set (e.g. after `eval "$(make -s es-start)"`).
+# ELASTICSEARCH_URL (internal/testutil/estest) and KAFKA_BROKERS
+# (internal/testutil/kafkatest). `make test-integration` starts a throw-away
+# Elasticsearch with scripts/elasticsearch.sh and a Kafka broker with
+# scripts/kafka.sh unless ELASTICSEARCH_URL / KAFKA_BROKERS are already set
+# (e.g. after `eval "$(make -s es-start)"`, `eval "$(make -s kafka-start)"`).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -11,6 +13,7 @@ SHELL := bash
 
 GO        ?= go
 ES        := scripts/elasticsearch.sh
+KAFKA     := scripts/kafka.sh
 GOTESTFLAGS ?=
 # Per test binary: a hung test fails fast instead of eating the CI budget (go's default is 10m).
 UNIT_TIMEOUT        ?= 5m
@@ -21,7 +24,7 @@ SHIPPER_FLAGS ?= --dataset=demo
 SHOW_INDEX    ?= logs-demo-*
 
 .PHONY: help build test prereqs lint test-unit test-integration bench bench-wholepath chaos \
-	es-fetch es-start es-stop es-status run show
+	es-fetch es-start es-stop es-status kafka-start kafka-stop run show
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -46,31 +49,38 @@ test-unit: ## unit tests (no Elasticsearch needed), then the manifest tests of d
 	$(GO) test -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) ./...
 	cd deploy && $(GO) test -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) ./...
 
-test-integration: ## integration tests (-tags integration) against a real Elasticsearch
-	@if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then \
-		echo "using ELASTICSEARCH_URL=$$ELASTICSEARCH_URL"; \
-		$(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
-	else \
-		$(ES) run -- $(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...; \
-	fi
+test-integration: ## integration tests (-tags integration) against a real Elasticsearch and a real Kafka broker
+	@cmd=($(GO) test -race -tags integration -count=1 -timeout $(INTEGRATION_TIMEOUT) $(GOTESTFLAGS) ./...); \
+	if [[ -n "$${KAFKA_BROKERS:-}" ]]; then echo "using KAFKA_BROKERS=$$KAFKA_BROKERS"; \
+	else cmd=($(KAFKA) run -- "$${cmd[@]}"); fi; \
+	if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then echo "using ELASTICSEARCH_URL=$$ELASTICSEARCH_URL"; \
+	else cmd=($(ES) run -- "$${cmd[@]}"); fi; \
+	"$${cmd[@]}"
 
 # Fault-injection and crash tests are integration tests named TestChaos*. Inside
 # `make test` they run in a short form; `make chaos` runs them in full
 # (SHIPPER_CHAOS=full: more lines, more faults, more kills).
 CHAOS_TIMEOUT ?= 40m
 
-chaos: ## fault-injection and crash-and-rotate tests in full, against a real Elasticsearch
-	@if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then \
-		SHIPPER_CHAOS=full $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...; \
-	else \
-		SHIPPER_CHAOS=full $(ES) run -- $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...; \
-	fi
+chaos: ## fault-injection and crash-and-rotate tests in full, against a real Elasticsearch and Kafka
+	@cmd=(env SHIPPER_CHAOS=full $(GO) test -tags integration -count=1 -run Chaos -v -timeout $(CHAOS_TIMEOUT) $(GOTESTFLAGS) ./...); \
+	if [[ -n "$${KAFKA_BROKERS:-}" ]]; then echo "using KAFKA_BROKERS=$$KAFKA_BROKERS"; \
+	else cmd=($(KAFKA) run -- "$${cmd[@]}"); fi; \
+	if [[ -n "$${ELASTICSEARCH_URL:-}" ]]; then echo "using ELASTICSEARCH_URL=$$ELASTICSEARCH_URL"; \
+	else cmd=($(ES) run -- "$${cmd[@]}"); fi; \
+	"$${cmd[@]}"
 
 bench: ## benchmarks (the whole-path table of docs/benchmarks.md is BenchmarkWholePath)
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
 
 bench-wholepath: ## only the whole-path table: built binary vs the floor on the realistic corpus
 	$(GO) test -run '^$$' -bench WholePath -benchtime=1x $(GOTESTFLAGS) ./cmd/shipper/
+
+kafka-start: ## start a local Kafka broker (prints `export KAFKA_BROKERS=...`)
+	@$(KAFKA) start
+
+kafka-stop: ## stop the Kafka broker started by kafka-start
+	@$(KAFKA) stop
 
 es-fetch: ## download Elasticsearch into the cache (~/.cache/shipper)
 	@$(ES) fetch
