@@ -27,7 +27,7 @@ func newKafkaInput(env *inputEnv) (input, error) {
 	k := &env.cfg.KafkaIn
 	src, err := kafka.New(kafka.Config{
 		Brokers: k.Brokers, Topics: k.Topics, Group: k.Group,
-		CommitInterval: k.CommitInterval, RevokeTimeout: k.RevokeTimeout, RebalanceTimeout: k.RebalanceTimeout,
+		CommitInterval: k.CommitInterval, RevokeTimeout: k.RevokeTimeout, RebalanceTimeout: k.RebalanceTimeout, SessionTimeout: k.SessionTimeout,
 		FetchMaxBytes: int(k.FetchMaxBytes), LagInterval: k.LagInterval,
 		Dataset: env.cfg.Dataset, Namespace: env.cfg.Namespace, Streams: env.streams, Static: env.static,
 	}, env.pipe, env.log)

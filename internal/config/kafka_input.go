@@ -27,6 +27,9 @@ type KafkaInput struct {
 	// RebalanceTimeout is the group's rebalance.timeout.ms: how long Kafka
 	// waits for members to rejoin; it must exceed RevokeTimeout.
 	RebalanceTimeout time.Duration
+	// SessionTimeout is the group's session.timeout.ms: how long a consumer
+	// that stopped heartbeating (killed) keeps its partitions.
+	SessionTimeout time.Duration
 	// FetchMaxBytes caps one fetch response (per broker), the memory the
 	// Kafka client buffers beside the pipeline's budget.
 	FetchMaxBytes ByteSize
@@ -41,6 +44,7 @@ func defaultKafkaInput() KafkaInput {
 		CommitInterval:   time.Second,
 		RevokeTimeout:    20 * time.Second,
 		RebalanceTimeout: 60 * time.Second,
+		SessionTimeout:   45 * time.Second,
 		FetchMaxBytes:    8 << 20,
 		LagInterval:      15 * time.Second,
 	}
@@ -54,6 +58,7 @@ func (k *KafkaInput) options() []option {
 		{"kafka-commit-interval", []string{"SHIPPER_KAFKA_COMMIT_INTERVAL"}, "Kafka input: how often the offsets of delivered records are committed (also on every rebalance and at shutdown)", durationValue{&k.CommitInterval}},
 		{"kafka-revoke-timeout", []string{"SHIPPER_KAFKA_REVOKE_TIMEOUT"}, "Kafka input: how long a partition handed to another consumer waits for its records in flight to be delivered before it is let go (the new owner reads them again; Elasticsearch answers 409)", durationValue{&k.RevokeTimeout}},
 		{"kafka-rebalance-timeout", []string{"SHIPPER_KAFKA_REBALANCE_TIMEOUT"}, "Kafka input: how long the group waits for its members during a rebalance (rebalance.timeout.ms); above --kafka-revoke-timeout", durationValue{&k.RebalanceTimeout}},
+		{"kafka-session-timeout", []string{"SHIPPER_KAFKA_SESSION_TIMEOUT"}, "Kafka input: how long a consumer that stopped heartbeating (crashed) keeps its partitions (session.timeout.ms; within the broker's group.min/max.session.timeout.ms)", durationValue{&k.SessionTimeout}},
 		{"kafka-fetch-max-bytes", []string{"SHIPPER_KAFKA_FETCH_MAX_BYTES"}, "Kafka input: largest fetch response per broker, memory held beside --buffer-bytes", &k.FetchMaxBytes},
 		{"kafka-lag-interval", []string{"SHIPPER_KAFKA_LAG_INTERVAL"}, "Kafka input: how often the consumer lag per partition is read for /metrics; 0: off", durationValue{&k.LagInterval}},
 	}
@@ -79,6 +84,9 @@ func (k *KafkaInput) validate(bad func(format string, a ...any)) {
 	}
 	if k.RevokeTimeout <= 0 || k.RebalanceTimeout <= k.RevokeTimeout {
 		bad("--kafka-revoke-timeout must be positive and below --kafka-rebalance-timeout (%s), so a rebalance can wait for it", k.RebalanceTimeout)
+	}
+	if k.SessionTimeout <= 0 {
+		bad("--kafka-session-timeout must be positive")
 	}
 	if k.FetchMaxBytes < 64<<10 || k.FetchMaxBytes > 1<<30 {
 		bad("--kafka-fetch-max-bytes %s is out of range 64KiB..1GiB", k.FetchMaxBytes)

@@ -72,6 +72,9 @@ type Config struct {
 	// RevokeTimeout bounds the wait of a revoked partition for its records
 	// in flight; RebalanceTimeout is the group's rebalance timeout.
 	RevokeTimeout, RebalanceTimeout time.Duration
+	// SessionTimeout is the group's session timeout (0: the client's
+	// default, 45s).
+	SessionTimeout time.Duration
 	// FetchMaxBytes caps one fetch response.
 	FetchMaxBytes int
 	// LagInterval is how often the consumer lag is read; 0: never.
@@ -199,6 +202,9 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		kgo.BrokerMaxReadBytes(int32(cfg.FetchMaxBytes) + 1<<20),
 		kgo.FetchMaxWait(time.Second),
 		kgo.WithLogger(kgoLogger{log}),
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
 	}
 	opts = append(opts, cfg.ClientOptions...)
 	s.cl, err = kgo.NewClient(opts...)

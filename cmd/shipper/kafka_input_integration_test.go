@@ -1,0 +1,374 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"shipper/internal/testutil/estest"
+	"shipper/internal/testutil/faultproxy"
+	"shipper/internal/testutil/kafkatest"
+)
+
+// The Kafka input against a real broker (scripts/kafka.sh) and a real
+// Elasticsearch: numbered lines are produced into a topic, consuming
+// shippers of one group ship them, and every line must be in Elasticsearch
+// exactly once, whatever happens to the consumers or to Elasticsearch.
+// Short forms run inside `make test`; SHIPPER_CHAOS=full (make chaos) writes
+// more lines and keeps Elasticsearch away for a minute.
+
+// kafkaTopic creates a topic of its own with partitions partitions.
+func kafkaTopic(t *testing.T, brokers []string, partitions int32) string {
+	t.Helper()
+	topic := kafkatest.Unique("kafkain-")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	return topic
+}
+
+// kafkaProducer writes chaosLine(i) for i in [from, to) into topic, round-robin
+// over its partitions, in chunks of chunk lines every pause. Done is closed
+// when every line is acknowledged by the broker (acks=all).
+type kafkaProducer struct {
+	done    chan struct{}
+	err     error
+	written atomic.Int64
+	took    time.Duration
+}
+
+func produceLines(t *testing.T, brokers []string, topic string, from, to, chunk int, pause time.Duration) *kafkaProducer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &kafkaProducer{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer cl.Close()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		for i := from; i < to; i += chunk {
+			recs := make([]*kgo.Record, 0, chunk)
+			for j := i; j < i+chunk && j < to; j++ {
+				recs = append(recs, &kgo.Record{Value: []byte(chaosLine(j))})
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				p.err = fmt.Errorf("produce: %w", err)
+				return
+			}
+			p.written.Add(int64(len(recs)))
+			if pause > 0 {
+				time.Sleep(pause) // the pace of the writers, not a synchronisation
+			}
+		}
+		p.took = time.Since(start)
+	}()
+	return p
+}
+
+// kafkaShipper is one consuming shipper process.
+type kafkaShipper struct {
+	cmd    *exec.Cmd
+	logs   *logLines
+	addr   string
+	done   chan error
+	exited bool
+}
+
+func startKafkaShipper(t *testing.T, esURL string, brokers []string, topic, group, dataset string) *kafkaShipper {
+	t.Helper()
+	args := []string{"--input=kafka", "--kafka-brokers=" + strings.Join(brokers, ","), "--kafka-topics=" + topic,
+		"--kafka-group=" + group, "--kafka-commit-interval=200ms", "--kafka-session-timeout=6s",
+		"--kafka-revoke-timeout=5s", "--kafka-rebalance-timeout=15s", "--kafka-lag-interval=1s",
+		"--elasticsearch-url=" + esURL, "--dataset=" + dataset, "--http-address=127.0.0.1:0",
+		"--flush-interval=200ms", "--batch-bytes=64KiB", "--shutdown-timeout=60s", "--retry-max=2s"}
+	cmd := exec.Command(shipperBinary(t, false), args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &kafkaShipper{cmd: cmd, logs: collectLogs(stderr), done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if !s.exited {
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	s.wait(t, "the status address", func() bool {
+		if l := s.logs.find("serving /healthz, /readyz and /metrics"); l != nil {
+			s.addr, _ = l["address"].(string)
+		}
+		return s.addr != ""
+	})
+	return s
+}
+
+// wait polls cond for up to 5 minutes; the shipper exiting meanwhile fails.
+func (s *kafkaShipper) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Minute); !cond(); {
+		select {
+		case err := <-s.done:
+			s.exited = true
+			t.Fatalf("shipper exited (%v) while waiting for %s\n%s", err, what, s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 5 minutes\n%s", what, s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metric returns the value of a series of /metrics, -1 when absent.
+func (s *kafkaShipper) metric(name string) float64 {
+	res, err := http.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			var v float64
+			fmt.Sscan(f[1], &v)
+			return v
+		}
+	}
+	return -1
+}
+
+// kill ends the process with SIGKILL: nothing is committed or left.
+func (s *kafkaShipper) kill(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.exited = true
+}
+
+// stop sends SIGTERM and returns the exit code and the final summary.
+func (s *kafkaShipper) stop(t *testing.T) (int, map[string]any) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-s.done:
+		s.exited = true
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("shipper did not exit 3 minutes after SIGTERM\n%s", s.logs)
+	}
+	<-s.logs.done
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	return code, s.logs.find("shipper stopped")
+}
+
+// waitAllIndexed waits until index holds n documents.
+func waitAllIndexed(t *testing.T, index string, n int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	got := 0
+	for {
+		estest.Refresh(t, index)
+		if got = estest.Count(t, index, ""); got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d documents after %s, want %d", index, got, limit, n)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkExactlyOnce asserts that every line 0..n-1 is in index once.
+func checkExactlyOnce(t *testing.T, index string, n int) {
+	t.Helper()
+	estest.Refresh(t, index)
+	seen, other := allMessages(t, index)
+	missing, dup := 0, 0
+	for i := 0; i < n; i++ {
+		switch c := seen[i]; {
+		case c == 0:
+			missing++
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	if missing != 0 || dup != 0 || len(seen) != n || len(other) != 0 {
+		t.Errorf("%d lines produced: %d missing, %d duplicated, %d distinct, %d unexpected documents", n, missing, dup, len(seen), len(other))
+	}
+}
+
+// checkCommitted asserts that the group committed every partition's end.
+func checkCommitted(t *testing.T, brokers []string, topic, group string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lags, err := adm.Lag(ctx, group)
+	if err != nil {
+		t.Fatalf("group lag: %v", err)
+	}
+	total := int64(0)
+	lags.Each(func(l kadm.DescribedGroupLag) {
+		for _, ps := range l.Lag {
+			for _, p := range ps {
+				if p.Topic == topic {
+					total += p.Lag
+				}
+			}
+		}
+	})
+	if total != 0 {
+		t.Errorf("group %s: lag %d after every consumer stopped, want 0 (all delivered records committed)", group, total)
+	}
+}
+
+func kafkaChaosLines() int {
+	if chaosFull() {
+		return 100000
+	}
+	return 6000
+}
+
+// TestChaosKafkaConsumersKilled: two consumers in one group; a second one
+// joins in the middle (a rebalance), the first is SIGKILLed (its partitions
+// wait for the session timeout, then move) and started again (another
+// rebalance). Every line is in Elasticsearch exactly once: records read
+// again were answered 409.
+func TestChaosKafkaConsumersKilled(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	esURL := estest.URL(t)
+	topic := kafkaTopic(t, brokers, 4)
+	group := kafkatest.Unique("shipper-")
+	dataset := estest.Unique("kafkain")
+	index := "logs-" + dataset + "-default"
+	n := kafkaChaosLines()
+	prod := produceLines(t, brokers, topic, 0, n, n/75, 200*time.Millisecond)
+
+	a := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	a.wait(t, "first documents delivered by the first consumer", func() bool { return a.metric("shipper_records_acked_total") > 0 })
+	b := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	b.wait(t, "a rebalance giving the second consumer partitions", func() bool { return b.metric("shipper_kafka_partitions_assigned_total") > 0 })
+	b.wait(t, "documents delivered by the second consumer", func() bool { return b.metric("shipper_records_acked_total") > 0 })
+	a.kill(t)
+	t.Logf("first consumer killed with %d of %d lines produced", prod.written.Load(), n)
+	a = startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	a.wait(t, "the restarted consumer getting partitions", func() bool { return a.metric("shipper_kafka_partitions_assigned_total") > 0 })
+
+	<-prod.done
+	if prod.err != nil {
+		t.Fatal(prod.err)
+	}
+	waitAllIndexed(t, index, n, 5*time.Minute)
+	codeA, sumA := a.stop(t)
+	codeB, sumB := b.stop(t)
+	if codeA != 0 || codeB != 0 {
+		t.Errorf("exit codes %d and %d, want 0 and 0\n%s\n%s", codeA, codeB, a.logs, b.logs)
+	}
+	t.Logf("restarted consumer: indexed %d, duplicates (409) %d; second consumer: indexed %d, duplicates %d",
+		num(sumA, "indexed"), num(sumA, "duplicates"), num(sumB, "indexed"), num(sumB, "duplicates"))
+	checkExactlyOnce(t, index, n)
+	checkCommitted(t, brokers, topic, group)
+}
+
+// TestChaosKafkaElasticsearchDown: Elasticsearch refuses connections for a
+// while (a minute in the full form) as lines keep coming into Kafka. The
+// writers never wait for Elasticsearch; the consumers' lag grows, they
+// catch up once it is back, and nothing is lost or doubled.
+func TestChaosKafkaElasticsearchDown(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	proxy, err := faultproxy.New(estest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	topic := kafkaTopic(t, brokers, 4)
+	group := kafkatest.Unique("shipper-")
+	dataset := estest.Unique("kafkain")
+	index := "logs-" + dataset + "-default"
+	n := kafkaChaosLines()
+	outage := 5 * time.Second
+	if chaosFull() {
+		outage = time.Minute
+	}
+
+	a := startKafkaShipper(t, proxy.URL(), brokers, topic, group, dataset)
+	b := startKafkaShipper(t, proxy.URL(), brokers, topic, group, dataset)
+	// Half the lines before the outage, the other half during it.
+	prod := produceLines(t, brokers, topic, 0, n/2, n/20, 0)
+	<-prod.done
+	if prod.err != nil {
+		t.Fatal(prod.err)
+	}
+	a.wait(t, "first documents delivered", func() bool {
+		return a.metric("shipper_records_acked_total")+b.metric("shipper_records_acked_total") > 0
+	})
+	if err := proxy.Set(faultproxy.Fault{Refuse: true}); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	prod = produceLines(t, brokers, topic, n/2, n, n/20, 0)
+	<-prod.done
+	if prod.err != nil {
+		t.Fatal(prod.err)
+	}
+	if time.Since(down) >= outage {
+		t.Logf("the writers took %s, longer than the outage of %s: the outage is over before they finished", time.Since(down), outage)
+	}
+	// The lag grows while Elasticsearch is away.
+	a.wait(t, "consumer lag reported during the outage", func() bool {
+		return a.metric("shipper_kafka_consumer_lag_sum")+b.metric("shipper_kafka_consumer_lag_sum") > 0
+	})
+	for time.Since(down) < outage {
+		time.Sleep(100 * time.Millisecond) // the length of the outage, not a synchronisation
+	}
+	if err := proxy.Set(faultproxy.Fault{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Elasticsearch refused for %s; writers wrote %d lines meanwhile in %s", time.Since(down).Round(time.Millisecond), n-n/2, prod.took.Round(time.Millisecond))
+	waitAllIndexed(t, index, n, 5*time.Minute)
+	a.wait(t, "the lag back to 0", func() bool {
+		return a.metric("shipper_kafka_consumer_lag_sum") == 0 && b.metric("shipper_kafka_consumer_lag_sum") == 0
+	})
+	codeA, _ := a.stop(t)
+	codeB, _ := b.stop(t)
+	if codeA != 0 || codeB != 0 {
+		t.Errorf("exit codes %d and %d, want 0 and 0\n%s\n%s", codeA, codeB, a.logs, b.logs)
+	}
+	checkExactlyOnce(t, index, n)
+	checkCommitted(t, brokers, topic, group)
+}
