@@ -28,7 +28,9 @@ type Config struct {
 	File         File
 	Forward      Forward
 
-	// Destination.
+	// Destination: Output is "elasticsearch" (the default) or "kafka".
+	Output             string
+	KafkaOut           KafkaOutput
 	ElasticsearchURLs  []string
 	Username, Password string
 	APIKey             string
@@ -83,6 +85,8 @@ func Default() Config {
 		Inputs:            []string{"stdin"},
 		File:              defaultFile(),
 		Forward:           defaultForward(),
+		Output:            OutputElasticsearch,
+		KafkaOut:          defaultKafkaOutput(),
 		MaxLineBytes:      1 << 20,
 		ElasticsearchURLs: []string{"http://localhost:9200"},
 		Compression:       "none", // see docs/benchmarks.md: in a cluster, CPU is dearer than bytes
@@ -251,7 +255,9 @@ func (c *Config) options() []option {
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
 	opts = append(opts, c.File.options()...)
-	return append(opts, c.Forward.options()...)
+	opts = append(opts, c.Forward.options()...)
+	opts = append(opts, option{"output", []string{"SHIPPER_OUTPUT"}, "where documents go: elasticsearch, or kafka (records for a consumer to index; see the --kafka-* options)", stringValue{&c.Output}})
+	return append(opts, c.KafkaOut.options()...)
 }
 
 // Load builds a Config from defaults, the environment (getenv) and args
@@ -436,6 +442,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Has(InputForward) {
 		c.Forward.validate(bad)
+	}
+	switch c.Output {
+	case OutputElasticsearch:
+	case OutputKafka:
+		c.KafkaOut.validate(bad)
+	default:
+		bad("--output %q: want elasticsearch or kafka", c.Output)
 	}
 	return errors.Join(errs...)
 }
