@@ -7,7 +7,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/pipeline"
-	es "shipper/internal/sink/elasticsearch"
 )
 
 // logProgress logs, every period until ctx is done, one info line of how
@@ -15,7 +14,7 @@ import (
 // delivered in all, waiting for delivery, buffer in use, and the problems
 // counted so far. A period in which nothing moved and nothing waits is not
 // logged.
-func logProgress(ctx context.Context, log zerolog.Logger, every time.Duration, pipe *pipeline.Pipeline, sink *es.Sink) {
+func logProgress(ctx context.Context, log zerolog.Logger, every time.Duration, pipe *pipeline.Pipeline, sink output) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	prevP, prevS, prevT := pipe.Stats(), sink.Stats(), time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/backoff"
+	"shipper/internal/config"
 	"shipper/internal/encode"
 	"shipper/internal/esclient"
 	"shipper/internal/pipeline"
@@ -49,9 +50,14 @@ func runCmd(args []string) int {
 		log.Error().Err(err).Msg("invalid configuration")
 		return 2
 	}
-	sink, err := es.New(sinkCfg, log.With().Str("component", "sink").Logger())
+	var sink output
+	if cfg.Output == config.OutputKafka {
+		sink, err = newKafkaOutput(&cfg, log.With().Str("component", "sink").Logger())
+	} else {
+		sink, err = es.New(sinkCfg, log.With().Str("component", "sink").Logger())
+	}
 	if err != nil {
-		log.Error().Err(err).Msg("cannot create the Elasticsearch sink")
+		log.Error().Err(err).Str("output", cfg.Output).Msg("cannot create the output")
 		return 2
 	}
 	policy, _ := pipeline.ParseFullPolicy(cfg.BufferFullPolicy)
@@ -138,12 +144,17 @@ func runCmd(args []string) int {
 
 	sinkDone := make(chan error, 1)
 	go func() {
-		if cfg.Templates == "auto" {
-			if ensureTemplates(sinkCtx, sink, log) {
+		switch sink := sink.(type) {
+		case *kafkaOutput:
+			go func() { esReached.Store(sink.reach(sinkCtx, log)) }()
+		case *es.Sink:
+			if cfg.Templates == "auto" {
+				if ensureTemplates(sinkCtx, sink, log) {
+					esReached.Store(true)
+				}
+			} else if _, err := sink.Ping(sinkCtx); err == nil {
 				esReached.Store(true)
 			}
-		} else if _, err := sink.Ping(sinkCtx); err == nil {
-			esReached.Store(true)
 		}
 		sinkDone <- sink.Run(sinkCtx, pipe.Batches())
 	}()
@@ -356,7 +367,7 @@ func logSummary(log zerolog.Logger, ins []input, p pipeline.Stats, undelivered u
 		Msg("shipper stopped")
 }
 
-func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink *es.Sink) {
+func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink output) {
 	p := pipe.Stats()
 	w.Gauge("shipper_buffer_used_bytes", "Byte budget held by batches being filled, queued or sent.", float64(p.UsedBytes))
 	w.Gauge("shipper_buffer_max_bytes", "Byte budget of the pipeline.", float64(p.MaxBytes))
@@ -370,6 +381,10 @@ func writeMetrics(w *status.Writer, pipe *pipeline.Pipeline, sink *es.Sink) {
 		age = time.Since(o).Seconds()
 	}
 	w.Gauge("shipper_oldest_undelivered_age_seconds", "Age of the oldest record not delivered yet; 0 when none waits.", age)
+	if k, ok := sink.(*kafkaOutput); ok {
+		k.writeMetrics(w)
+		return
+	}
 	s := sink.Stats()
 	const docs = "Documents settled by Elasticsearch, by status: indexed, duplicate (already present: 409 on create), dead_lettered (written to the dead-letter stream), lost (neither)."
 	w.Counter(status.Name("shipper_es_documents_total", "status", "indexed"), docs, s.Indexed)

@@ -29,7 +29,9 @@ type Config struct {
 	Forward      Forward
 	KafkaIn      KafkaInput
 
-	// Destination.
+	// Destination: Output is "elasticsearch" (the default) or "kafka".
+	Output             string
+	KafkaOut           KafkaOutput
 	ElasticsearchURLs  []string
 	Username, Password string
 	APIKey             string
@@ -85,6 +87,8 @@ func Default() Config {
 		File:              defaultFile(),
 		Forward:           defaultForward(),
 		KafkaIn:           defaultKafkaInput(),
+		Output:            OutputElasticsearch,
+		KafkaOut:          defaultKafkaOutput(),
 		MaxLineBytes:      1 << 20,
 		ElasticsearchURLs: []string{"http://localhost:9200"},
 		Compression:       "none", // see docs/benchmarks.md: in a cluster, CPU is dearer than bytes
@@ -253,8 +257,10 @@ func (c *Config) options() []option {
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
 	opts = append(opts, c.File.options()...)
-	opts = append(opts, c.KafkaIn.options()...)
-	return append(opts, c.Forward.options()...)
+	opts = append(opts, c.Forward.options()...)
+	opts = append(opts, option{"output", []string{"SHIPPER_OUTPUT"}, "where documents go: elasticsearch, or kafka (records for a consumer to index; see the --kafka-* options)", stringValue{&c.Output}})
+	opts = append(opts, c.KafkaOut.options()...)
+	return append(opts, c.KafkaIn.options()...)
 }
 
 // Load builds a Config from defaults, the environment (getenv) and args
@@ -441,7 +447,14 @@ func (c *Config) Validate() error {
 		c.Forward.validate(bad)
 	}
 	if c.Has(InputKafka) {
-		c.KafkaIn.validate(bad)
+		c.KafkaIn.validate(c.KafkaOut.Brokers, bad)
+	}
+	switch c.Output {
+	case OutputElasticsearch:
+	case OutputKafka:
+		c.KafkaOut.validate(bad)
+	default:
+		bad("--output %q: want elasticsearch or kafka", c.Output)
 	}
 	return errors.Join(errs...)
 }

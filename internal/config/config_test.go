@@ -96,7 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--dataset=My-App"}, env(), "dataset"},
 		{[]string{"--namespace=a-b"}, env(), "namespace"},
 		{[]string{"--input=syslog"}, env(), `--input "syslog"`},
-		{[]string{"--input=kafka"}, env(), "--kafka-brokers"},
+		{[]string{"--input=kafka", "--kafka-brokers="}, env(), "--kafka-brokers"},
 		{[]string{"--input=kafka", "--kafka-brokers=k:9092"}, env(), "--kafka-topics"},
 		{[]string{"--input=kafka", "--kafka-brokers=k"}, env(), "host:port"},
 		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=t", "--kafka-group="}, env(), "--kafka-group"},
@@ -201,7 +201,7 @@ func TestKafkaInputFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := c.KafkaIn
-	if len(k.Brokers) != 2 || k.Brokers[1] != "b:9092" || len(k.Topics) != 1 || k.Topics[0] != "logs" || k.Group != "edge" {
+	if b := c.KafkaOut.Brokers; len(b) != 2 || b[1] != "b:9092" || len(k.Topics) != 1 || k.Topics[0] != "logs" || k.Group != "edge" {
 		t.Fatalf("got %+v, want brokers a:9092,b:9092, topic logs, group edge", k)
 	}
 }

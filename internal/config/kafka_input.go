@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"strings"
 	"time"
 )
@@ -9,10 +10,9 @@ import (
 // consumer group.
 const InputKafka = "kafka"
 
-// KafkaInput configures the Kafka input.
+// KafkaInput configures the Kafka input. Its brokers are the Kafka
+// output's (--kafka-brokers, KafkaOutput.Brokers): one list for both.
 type KafkaInput struct {
-	// Brokers are the seed brokers, host:port.
-	Brokers []string
 	// Topics are consumed in full by the group.
 	Topics []string
 	// Group is the consumer group: every shipper of the group shares the
@@ -52,7 +52,6 @@ func defaultKafkaInput() KafkaInput {
 
 func (k *KafkaInput) options() []option {
 	return []option{
-		{"kafka-brokers", []string{"SHIPPER_KAFKA_BROKERS", "KAFKA_BROKERS"}, "Kafka seed brokers, host:port, comma-separated", (*stringList)(&k.Brokers)},
 		{"kafka-topics", []string{"SHIPPER_KAFKA_TOPICS"}, "Kafka input: topics to consume, comma-separated", (*stringList)(&k.Topics)},
 		{"kafka-group", []string{"SHIPPER_KAFKA_GROUP"}, "Kafka input: consumer group; shippers of one group share the topics' partitions", stringValue{&k.Group}},
 		{"kafka-commit-interval", []string{"SHIPPER_KAFKA_COMMIT_INTERVAL"}, "Kafka input: how often the offsets of delivered records are committed (also on every rebalance and at shutdown)", durationValue{&k.CommitInterval}},
@@ -64,12 +63,12 @@ func (k *KafkaInput) options() []option {
 	}
 }
 
-func (k *KafkaInput) validate(bad func(format string, a ...any)) {
-	if len(k.Brokers) == 0 {
+func (k *KafkaInput) validate(brokers []string, bad func(format string, a ...any)) {
+	if len(brokers) == 0 {
 		bad("--input kafka needs --kafka-brokers (or KAFKA_BROKERS): host:port of at least one broker")
 	}
-	for _, b := range k.Brokers {
-		if !strings.Contains(b, ":") {
+	for _, b := range brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
 			bad("Kafka broker %q: want host:port (check --kafka-brokers)", b)
 		}
 	}

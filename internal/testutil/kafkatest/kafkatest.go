@@ -8,14 +8,22 @@
 package kafkatest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // EnvBrokers is the environment variable holding the comma-separated broker
@@ -109,4 +117,121 @@ func (b *Broker) run(args ...string) string {
 	}
 	b.t.Logf("kafka.sh %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "export "+EnvBrokers+"="))
+}
+
+// ReadAll returns every record of topic up to the end of each partition at
+// the time of the call (the high watermark: what acks=all acknowledged), in
+// partition then offset order. A topic that does not exist yet has no
+// records.
+func ReadAll(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	meta, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := endOffsets(ctx, meta, topic)
+	meta.Close()
+	if err != nil {
+		t.Fatalf("end offsets of topic %s: %v", topic, err)
+	}
+	want := map[int32]kgo.Offset{}
+	var total int64
+	for p, end := range ends {
+		if end > 0 {
+			want[p] = kgo.NewOffset().AtStart()
+			total += end
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}),
+		kgo.FetchMaxBytes(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	byPart := map[int32][]*kgo.Record{}
+	done := func() bool {
+		for p, end := range ends {
+			if n := len(byPart[p]); end > 0 && (n == 0 || byPart[p][n-1].Offset < end-1) {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading topic %s up to %v: %v", topic, ends, ctx.Err())
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < ends[r.Partition] {
+				byPart[r.Partition] = append(byPart[r.Partition], r)
+			}
+		})
+	}
+	var out []*kgo.Record
+	for p := int32(0); p < int32(len(ends)); p++ {
+		out = append(out, byPart[p]...)
+	}
+	return out
+}
+
+// endOffsets returns the high watermark of every partition of topic; none
+// when the topic does not exist.
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	mreq.Topics = append(mreq.Topics, mt)
+	mresp, err := mreq.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	if len(mresp.Topics) != 1 {
+		return nil, fmt.Errorf("metadata for %d topics", len(mresp.Topics))
+	}
+	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range mresp.Topics[0].Partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p.Partition, -1 // latest
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	ends := map[int32]int64{}
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("partition %d: %w", p.Partition, err)
+			}
+			ends[p.Partition] = p.Offset
+		}
+	}
+	return ends, nil
+}
+
+// Header returns the value of the record header key (nil when absent).
+func Header(r *kgo.Record, key string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
 }

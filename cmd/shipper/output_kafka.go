@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"shipper/internal/backoff"
+	"shipper/internal/config"
+	"shipper/internal/event"
+	es "shipper/internal/sink/elasticsearch"
+	"shipper/internal/sink/kafka"
+	"shipper/internal/status"
+)
+
+// output is what run needs of the sink: *es.Sink, or the Kafka sink through
+// kafkaOutput. Health and Stats keep the Elasticsearch sink's types, so
+// readiness, progress and the summary read both alike.
+type output interface {
+	Run(ctx context.Context, in <-chan *event.Batch) error
+	Health() es.Health
+	Stats() es.Stats
+}
+
+// kafkaOutput is the Kafka sink as an output.
+type kafkaOutput struct {
+	*kafka.Sink
+}
+
+func newKafkaOutput(cfg *config.Config, log zerolog.Logger) (*kafkaOutput, error) {
+	k := &cfg.KafkaOut
+	topic, err := kafka.ParseTopic(k.Topic)
+	if err != nil {
+		return nil, err
+	}
+	key, err := kafka.ParseKeyMode(k.Key)
+	if err != nil {
+		return nil, err
+	}
+	s, err := kafka.New(kafka.Config{
+		Brokers: k.Brokers, Topic: topic, Key: key, DeadLetterTopic: k.DeadLetterTopic,
+		ClientID: k.ClientID, MaxRecordBytes: int(k.MaxRecordBytes), Compression: k.Compression,
+		RequestTimeout: k.RequestTimeout, RetryInitial: cfg.RetryInitial, RetryMax: cfg.RetryMax,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Strs("brokers", k.Brokers).Str("topic", k.Topic).Str("key", k.Key).Str("dead_letter_topic", k.DeadLetterTopic).
+		Msg("output: Kafka (acks=all, idempotent producer)")
+	return &kafkaOutput{Sink: s}, nil
+}
+
+// Health maps the brokers' health onto the fields readiness reads:
+// OldestRequest is the oldest batch Kafka has not acknowledged.
+func (k *kafkaOutput) Health() es.Health {
+	h := k.Sink.Health()
+	return es.Health{LastSuccess: h.LastSuccess, UnreachableSince: h.UnreachableSince, LastError: h.LastError, OldestRequest: h.OldestBatch}
+}
+
+// Stats maps the Kafka counters onto the summary's: "indexed" counts the
+// records Kafka acknowledged, "requests" the record batches written.
+func (k *kafkaOutput) Stats() es.Stats {
+	s := k.Sink.Stats()
+	return es.Stats{
+		Indexed: s.Produced, DeadLettered: s.DeadLettered, Lost: s.Lost, Retried: s.Retried,
+		Requests: s.Batches, Failures: s.Failures, BytesSent: s.BytesSent, BytesRaw: s.BytesRaw, BackoffWait: s.BackoffWait,
+	}
+}
+
+// reach pings the brokers until one answers (true) or ctx ends (false).
+// Records are produced meanwhile: the client holds them until a broker
+// takes them.
+func (k *kafkaOutput) reach(ctx context.Context, log zerolog.Logger) bool {
+	bo := backoff.Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := k.Ping(pctx)
+		cancel()
+		if err == nil {
+			log.Info().Msg("Kafka reached")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		wait := bo.Failed(0)
+		log.Warn().Err(err).Dur("retry_in_ms", wait).Msg("Kafka unreachable; will retry")
+		if backoff.Sleep(ctx, wait) != nil {
+			return false
+		}
+	}
+}
+
+func (k *kafkaOutput) writeMetrics(w *status.Writer) {
+	s := k.Sink.Stats()
+	const docs = "Records settled by Kafka, by status: produced (acknowledged with acks=all), dead_lettered (written to the dead-letter topic), lost (neither; logged)."
+	w.Counter(status.Name("shipper_kafka_records_total", "status", "produced"), docs, s.Produced)
+	w.Counter(status.Name("shipper_kafka_records_total", "status", "dead_lettered"), docs, s.DeadLettered)
+	w.Counter(status.Name("shipper_kafka_records_total", "status", "lost"), docs, s.Lost)
+	w.Counter("shipper_kafka_record_retries_total", "Records produced again after the client failed them (topic missing, not authorized).", s.Retried)
+	w.Counter("shipper_kafka_record_failures_total", "Records the client failed (each retried or dead-lettered).", s.Failures)
+	w.Counter("shipper_kafka_batches_total", "Record batches (one partition each) acknowledged.", s.Batches)
+	w.Counter("shipper_kafka_sent_bytes_total", "Record batch bytes acknowledged (after compression).", s.BytesSent)
+	w.Gauge("shipper_kafka_buffered_records", "Records handed to the Kafka client and not acknowledged yet.", float64(k.Buffered()))
+}
