@@ -69,7 +69,8 @@ func TestManifestsConfigureTheShipper(t *testing.T) {
 	downward := map[string]string{
 		"metadata.namespace": "shop", "metadata.name": "web-7d9f", "metadata.uid": "0b5c3a8e-1f2d-4c6b-9a7e-3d2c1b0a9f8e", "spec.nodeName": "node-1",
 	}
-	wantInput := map[string]string{"sidecar": "forward", "daemonset": "file", "forward": "forward"}
+	wantInput := map[string]string{"sidecar": "forward", "daemonset": "file", "forward": "forward", "kafka-edge": "file", "kafka-consumer": "kafka"}
+	wantOutput := map[string]string{"kafka-edge": config.OutputKafka}
 	// The Secret shipper-elasticsearch is created from credentials.env,
 	// whose keys credentials.env.example lists.
 	secret := map[string]string{}
@@ -133,6 +134,9 @@ func TestManifestsConfigureTheShipper(t *testing.T) {
 			cfg := loadRun(t, where, args, vars)
 			if got := strings.Join(cfg.Inputs, ","); got != wantInput[dir] {
 				t.Errorf("%s: inputs %s, want %s", where, got, wantInput[dir])
+			}
+			if want := wantOutput[dir]; cfg.Output != want && !(want == "" && cfg.Output == config.OutputElasticsearch) {
+				t.Errorf("%s: output %s, want %s", where, cfg.Output, want)
 			}
 			if cfg.HTTPAddress != ":8686" {
 				t.Errorf("%s: status address %q, want :8686 (the probes' port)", where, cfg.HTTPAddress)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -24,7 +25,7 @@ import (
 )
 
 // overlays are the directories kustomize renders; base is rendered too.
-var overlays = []string{"base", "sidecar", "daemonset", "forward"}
+var overlays = []string{"base", "sidecar", "daemonset", "forward", "kafka-edge", "kafka-consumer"}
 
 // statusPort is the port of /healthz, /readyz and /metrics
 // (SHIPPER_HTTP_ADDRESS=:8686).
@@ -39,6 +40,7 @@ type objects struct {
 	deployments []appsv1.Deployment
 	daemonSets  []appsv1.DaemonSet
 	netPolicies []networkingv1.NetworkPolicy
+	autoscalers []autoscalingv2.HorizontalPodAutoscaler
 }
 
 // decodeStrict turns one YAML document into JSON and decodes it into v,
@@ -131,6 +133,12 @@ func (o *objects) add(doc []byte) error {
 			return err
 		}
 		o.netPolicies = append(o.netPolicies, x)
+	case "autoscaling/v2/HorizontalPodAutoscaler":
+		var x autoscalingv2.HorizontalPodAutoscaler
+		if err := decodeStrict(doc, &x); err != nil {
+			return err
+		}
+		o.autoscalers = append(o.autoscalers, x)
 	default:
 		// RBAC objects, service accounts and anything else are not expected:
 		// the shipper needs no Kubernetes API access. A new kind needs a
@@ -434,9 +442,9 @@ func TestWorkloadsAreHardened(t *testing.T) {
 					t.Errorf("%s: port %d is not declared", where, statusPort)
 				}
 				switch in := envValue(c, "SHIPPER_INPUT"); in {
-				case "file", "forward":
+				case "file", "forward", "kafka":
 				default:
-					t.Errorf("%s: SHIPPER_INPUT=%q, want file or forward", where, in)
+					t.Errorf("%s: SHIPPER_INPUT=%q, want file, forward or kafka", where, in)
 				}
 			}
 		}

@@ -16,12 +16,19 @@ var claimedLevels = map[string]psapi.Level{
 	"sidecar":   psapi.LevelRestricted,
 	"forward":   psapi.LevelRestricted,
 	"daemonset": psapi.LevelPrivileged,
+	// The edge tier is the DaemonSet writing to Kafka: the same exceptions.
+	"kafka-edge":     psapi.LevelPrivileged,
+	"kafka-consumer": psapi.LevelRestricted,
 }
 
 // forbiddenAt: what the Pod Security Admission checks of the baseline and
 // restricted levels forbid in each workload, by the checks' own reasons.
 var forbiddenAt = map[string]map[psapi.Level][]string{
 	"daemonset": {
+		psapi.LevelBaseline:   {"hostPath volumes"},
+		psapi.LevelRestricted: {"runAsNonRoot != true", "runAsUser=0", "restricted volume types"},
+	},
+	"kafka-edge": {
 		psapi.LevelBaseline:   {"hostPath volumes"},
 		psapi.LevelRestricted: {"runAsNonRoot != true", "runAsUser=0", "restricted volume types"},
 	},
