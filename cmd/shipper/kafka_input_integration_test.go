@@ -7,14 +7,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fluent/fluent-logger-golang/fluent"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -371,4 +376,117 @@ func TestChaosKafkaElasticsearchDown(t *testing.T) {
 	}
 	checkExactlyOnce(t, index, n)
 	checkCommitted(t, brokers, topic, group)
+}
+
+// startEdgeShipper starts a shipper writing to Kafka (--output=kafka) with
+// the given input arguments.
+func startEdgeShipper(t *testing.T, brokers []string, topic, dataset string, args ...string) *kafkaShipper {
+	t.Helper()
+	args = append([]string{"--output=kafka", "--kafka-brokers=" + strings.Join(brokers, ","), "--kafka-topic=" + topic,
+		"--dataset=" + dataset, "--http-address=127.0.0.1:0", "--flush-interval=200ms", "--batch-bytes=64KiB",
+		"--shutdown-timeout=60s"}, args...)
+	cmd := exec.Command(shipperBinary(t, false), args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &kafkaShipper{cmd: cmd, logs: collectLogs(stderr), done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if !s.exited {
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	s.wait(t, "the status address", func() bool {
+		if l := s.logs.find("serving /healthz, /readyz and /metrics"); l != nil {
+			s.addr, _ = l["address"].(string)
+		}
+		return s.addr != ""
+	})
+	return s
+}
+
+// TestChaosKafkaEndToEnd: a file and a Fluent Forward client feed two
+// edge shippers writing to Kafka; two consumers (one killed and restarted
+// in the middle) index the topic. Every line is in Elasticsearch exactly
+// once, as the document the edge made of it (its input.type, no kafka.*
+// fields: not wrapped a second time).
+func TestChaosKafkaEndToEnd(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	esURL := estest.URL(t)
+	topic := kafkaTopic(t, brokers, 4)
+	group := kafkatest.Unique("shipper-")
+	dataset := estest.Unique("kafkae2e")
+	index := "logs-" + dataset + "-default"
+	n := kafkaChaosLines() / 3
+	half := n / 2
+	start := time.Now()
+
+	// The file edge: lines 0..half-1, appended while everything runs.
+	dir := t.TempDir()
+	path := dir + "/app.log"
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fileEdge := startEdgeShipper(t, brokers, topic, dataset, "--input=file", "--file-paths="+dir+"/*.log",
+		"--file-format=plain", "--state-dir="+t.TempDir())
+	// The Forward edge: lines half..n-1.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	fwdEdge := startEdgeShipper(t, brokers, topic, dataset, "--input=forward", "--forward-address=127.0.0.1:"+strconv.Itoa(port))
+	fwdEdge.wait(t, "the Forward input listening", func() bool { return fwdEdge.logs.find("Fluent Forward input listening") != nil })
+
+	a := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	b := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+
+	logger, err := fluent.New(fluent.Config{FluentHost: "127.0.0.1", FluentPort: port, RequestAck: true,
+		BufferLimit: 8 << 20, RetryWait: 500, MaxRetry: math.MaxInt32, ReadTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logger.Close()
+	killed := false
+	for i := 0; i < half; i++ {
+		if _, err := f.WriteString(chaosLine(i) + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := logger.Post("app", map[string]string{"log": chaosLine(half + i)}); err != nil {
+			t.Fatalf("forward post %d: %v", i, err)
+		}
+		if i == half/2 && !killed {
+			a.wait(t, "documents delivered by the first consumer", func() bool { return a.metric("shipper_records_acked_total") > 0 })
+			a.kill(t)
+			killed = true
+			a = startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+		}
+	}
+	t.Logf("%d lines written in %s (a consumer killed and restarted meanwhile)", n, time.Since(start).Round(time.Millisecond))
+	waitAllIndexed(t, index, n, 5*time.Minute)
+	t.Logf("all indexed after %s", time.Since(start).Round(time.Millisecond))
+	for _, s := range []*kafkaShipper{fileEdge, fwdEdge, a, b} {
+		if code, _ := s.stop(t); code != 0 {
+			t.Errorf("exit code %d, want 0\n%s", code, s.logs)
+		}
+	}
+	checkExactlyOnce(t, index, n)
+	checkCommitted(t, brokers, topic, group)
+	for _, q := range []struct {
+		query string
+		want  int
+	}{
+		{`{"term":{"input.type":"file"}}`, half},
+		{`{"term":{"input.type":"forward"}}`, n - half},
+		{`{"exists":{"field":"kafka.topic"}}`, 0},
+	} {
+		if got := estest.Count(t, index, q.query); got != q.want {
+			t.Errorf("%s: %d documents, want %d", q.query, got, q.want)
+		}
+	}
 }
