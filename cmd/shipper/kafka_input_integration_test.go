@@ -104,7 +104,7 @@ type kafkaShipper struct {
 	exited bool
 }
 
-func startKafkaShipper(t *testing.T, esURL string, brokers []string, topic, group, dataset string) *kafkaShipper {
+func startConsumerShipper(t *testing.T, esURL string, brokers []string, topic, group, dataset string) *kafkaShipper {
 	t.Helper()
 	args := []string{"--input=kafka", "--kafka-brokers=" + strings.Join(brokers, ","), "--kafka-topics=" + topic,
 		"--kafka-group=" + group, "--kafka-commit-interval=200ms", "--kafka-session-timeout=6s",
@@ -284,14 +284,14 @@ func TestChaosKafkaConsumersKilled(t *testing.T) {
 	n := kafkaChaosLines()
 	prod := produceLines(t, brokers, topic, 0, n, n/75, 200*time.Millisecond)
 
-	a := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	a := startConsumerShipper(t, esURL, brokers, topic, group, dataset)
 	a.wait(t, "first documents delivered by the first consumer", func() bool { return a.metric("shipper_records_acked_total") > 0 })
-	b := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	b := startConsumerShipper(t, esURL, brokers, topic, group, dataset)
 	b.wait(t, "a rebalance giving the second consumer partitions", func() bool { return b.metric("shipper_kafka_partitions_assigned_total") > 0 })
 	b.wait(t, "documents delivered by the second consumer", func() bool { return b.metric("shipper_records_acked_total") > 0 })
 	a.kill(t)
 	t.Logf("first consumer killed with %d of %d lines produced", prod.written.Load(), n)
-	a = startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	a = startConsumerShipper(t, esURL, brokers, topic, group, dataset)
 	a.wait(t, "the restarted consumer getting partitions", func() bool { return a.metric("shipper_kafka_partitions_assigned_total") > 0 })
 
 	<-prod.done
@@ -331,8 +331,8 @@ func TestChaosKafkaElasticsearchDown(t *testing.T) {
 		outage = time.Minute
 	}
 
-	a := startKafkaShipper(t, proxy.URL(), brokers, topic, group, dataset)
-	b := startKafkaShipper(t, proxy.URL(), brokers, topic, group, dataset)
+	a := startConsumerShipper(t, proxy.URL(), brokers, topic, group, dataset)
+	b := startConsumerShipper(t, proxy.URL(), brokers, topic, group, dataset)
 	// Half the lines before the outage, the other half during it.
 	prod := produceLines(t, brokers, topic, 0, n/2, n/20, 0)
 	<-prod.done
@@ -443,8 +443,8 @@ func TestChaosKafkaEndToEnd(t *testing.T) {
 	fwdEdge := startEdgeShipper(t, brokers, topic, dataset, "--input=forward", "--forward-address=127.0.0.1:"+strconv.Itoa(port))
 	fwdEdge.wait(t, "the Forward input listening", func() bool { return fwdEdge.logs.find("Fluent Forward input listening") != nil })
 
-	a := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
-	b := startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+	a := startConsumerShipper(t, esURL, brokers, topic, group, dataset)
+	b := startConsumerShipper(t, esURL, brokers, topic, group, dataset)
 
 	logger, err := fluent.New(fluent.Config{FluentHost: "127.0.0.1", FluentPort: port, RequestAck: true,
 		BufferLimit: 8 << 20, RetryWait: 500, MaxRetry: math.MaxInt32, ReadTimeout: time.Minute})
@@ -464,7 +464,7 @@ func TestChaosKafkaEndToEnd(t *testing.T) {
 			a.wait(t, "documents delivered by the first consumer", func() bool { return a.metric("shipper_records_acked_total") > 0 })
 			a.kill(t)
 			killed = true
-			a = startKafkaShipper(t, esURL, brokers, topic, group, dataset)
+			a = startConsumerShipper(t, esURL, brokers, topic, group, dataset)
 		}
 	}
 	t.Logf("%d lines written in %s (a consumer killed and restarted meanwhile)", n, time.Since(start).Round(time.Millisecond))
