@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
@@ -215,7 +216,8 @@ func splitIndex(name string) (dataset, namespace string, ok bool) {
 }
 
 // documentValue returns v when it can go into a bulk body as one document:
-// a JSON object on one line. Anything else is parsed as a log line.
+// a JSON object on one line, valid UTF-8. Anything else is parsed as a log
+// line.
 func documentValue(v []byte) ([]byte, bool) {
 	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
 		return nil, false
@@ -223,7 +225,13 @@ func documentValue(v []byte) ([]byte, bool) {
 	if bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
 		return nil, false
 	}
-	if !json.Valid(v) {
+	// The project's validating scanner (no allocation), and valid UTF-8,
+	// which Elasticsearch's parser requires; a record failing either is
+	// parsed as a line, which flags and repairs what it can.
+	if end, err := parse.SkipValue(v, 0, parse.Options{}); err != nil || end != len(v) {
+		return nil, false
+	}
+	if !utf8.Valid(v) {
 		return nil, false
 	}
 	return v, true

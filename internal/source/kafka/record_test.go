@@ -187,3 +187,22 @@ func FuzzRecordEncoding(f *testing.F) {
 		}
 	})
 }
+
+func TestDocumentValue(t *testing.T) {
+	f := func(v string, want bool) {
+		t.Helper()
+		if _, got := documentValue([]byte(v)); got != want {
+			t.Errorf("documentValue(%q): got %v, want %v", v, got, want)
+		}
+	}
+	f(`{"a":1}`, true)
+	f(`{}`, true)
+	f(`{"a":[1,{"b":null}],"c":"\u00e9"}`, true)
+	f(`{"a":1} `, false) // trailing space: not the shipper's output
+	f(`{"a":1}{"b":2}`, false)
+	f(`{"a":}`, false)
+	f(`{"a":"x`+"\n"+`"}`, false)
+	f("{\"a\":\"\xff\"}", false)
+	f(`[1]`, false)
+	f(`"x"`, false)
+}

@@ -1,0 +1,102 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"shipper/internal/testutil/corpus"
+	"shipper/internal/testutil/kafkatest"
+)
+
+// BenchmarkKafkaInput measures the Kafka input on the realistic corpus
+// against a real broker (KAFKA_BROKERS): the consuming shipper's CPU
+// (user+system, pinned like BenchmarkWholePath) per line, from the first
+// poll to the last document in the fake Elasticsearch. Two kinds of
+// records:
+//
+//   - plain: the corpus lines as record values (another producer's logs),
+//     parsed as log lines;
+//   - documents: what a shipper's Kafka output wrote from the same lines
+//     (headers with id and data stream), sent as they are.
+//
+//	go test -tags integration -run '^$' -bench KafkaInput -benchtime=1x ./cmd/shipper/
+func BenchmarkKafkaInput(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	lines := benchLines()
+	bin := shipperBinary(b, false)
+	fake := &fakeES{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	raw := corpusFile(b, corpus.Raw)
+
+	plain := kafkatest.Unique("bench-plain-")
+	produceFile(b, brokers, plain, raw)
+	docs := kafkatest.Unique("bench-docs-")
+	{
+		// The documents a shipper's Kafka output makes of the corpus.
+		in, _ := os.Open(raw)
+		cmd := pinned(append([]string{bin, "--output=kafka", "--kafka-brokers=" + strings.Join(brokers, ","),
+			"--kafka-topic=" + docs}, shipperArgs(srv.URL, "")...)...)
+		cmd.Stdin = in
+		out, err := cmd.CombinedOutput()
+		in.Close()
+		if err != nil {
+			b.Fatalf("producing the documents: %v\n%s", err, out)
+		}
+	}
+	for _, tc := range []struct{ name, topic string }{{"plain", plain}, {"documents", docs}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var sum wholeResult
+			for i := 0; i < b.N; i++ {
+				args := append([]string{bin, "--input=kafka", "--kafka-brokers=" + strings.Join(brokers, ","),
+					"--kafka-topics=" + tc.topic, "--kafka-group=" + kafkatest.Unique("bench-")}, shipperArgs(srv.URL, "")...)
+				sum.add(runProcess(b, pinned(args...), fake, lines, true))
+			}
+			sum.report(b, lines*b.N, 0)
+		})
+	}
+}
+
+// produceFile writes every line of path as one record into a new topic of 4
+// partitions.
+func produceFile(b *testing.B, brokers []string, topic, path string) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	recs := make([]*kgo.Record, 0, 10000)
+	flush := func() {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			b.Fatalf("produce: %v", err)
+		}
+		recs = recs[:0]
+	}
+	for sc.Scan() {
+		recs = append(recs, &kgo.Record{Value: append([]byte(nil), sc.Bytes()...)})
+		if len(recs) == cap(recs) {
+			flush()
+		}
+	}
+	flush()
+}
