@@ -25,10 +25,11 @@ import (
 //
 //   - plain: the corpus lines as record values (another producer's logs),
 //     parsed as log lines;
+//
 //   - documents: what a shipper's Kafka output wrote from the same lines
 //     (headers with id and data stream), sent as they are.
 //
-//	go test -tags integration -run '^$' -bench KafkaInput -benchtime=1x ./cmd/shipper/
+//     go test -tags integration -run '^$' -bench KafkaInput -benchtime=1x ./cmd/shipper/
 func BenchmarkKafkaInput(b *testing.B) {
 	brokers := kafkatest.Brokers(b)
 	lines := benchLines()
