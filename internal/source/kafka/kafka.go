@@ -323,15 +323,21 @@ func (s *Source) room() bool {
 // and End carries one mark naming each partition's next offset.
 func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 	var parts []pushPart
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
+	fetches.EachTopic(func(ft kgo.FetchTopic) {
+		for i := range ft.Partitions {
+			p := &ft.Partitions[i]
+			if len(p.Records) == 0 {
+				continue
+			}
+			st := s.tr.lookup(ft.Topic, p.Partition)
+			if st == nil {
+				continue
+			}
+			if !st.idSet {
+				st.idHi, st.idSet = partIDHi(ft.Topic, p.Partition, ft.TopicID), true
+			}
+			parts = append(parts, pushPart{st, p.Records})
 		}
-		st := s.tr.lookup(p.Topic, p.Partition)
-		if st == nil {
-			return
-		}
-		parts = append(parts, pushPart{st, p.Records})
 	})
 	if len(parts) == 0 {
 		return nil

@@ -21,8 +21,13 @@ type topicPartition struct {
 // record not yet taken, delivered or committed. -1 means none yet.
 type partState struct {
 	tp     topicPartition
-	idHi   uint64 // high half of derived document ids
 	fields []byte // pre-encoded kafka.topic and kafka.partition members
+
+	// idHi is the high half of derived document ids, fixed with the
+	// topic's id at the first fetch (idSet). Used by the polling
+	// goroutine only.
+	idHi  uint64
+	idSet bool
 
 	// Guarded by tracker.mu.
 	taken     int64 // after the last record queued into the pipeline
@@ -70,7 +75,7 @@ func (t *tracker) assign(assigned map[string][]int32) {
 			if old := t.parts[tp]; old != nil {
 				old.gone = true
 			}
-			t.parts[tp] = &partState{tp: tp, idHi: partIDHi(topic, p), fields: partFields(topic, p),
+			t.parts[tp] = &partState{tp: tp, fields: partFields(topic, p),
 				taken: -1, delivered: -1, committed: -1, epoch: -1}
 		}
 	}

@@ -80,13 +80,19 @@ type recordEncoder struct {
 }
 
 // partIDHi returns the high half of the document ids derived for a
-// partition's records (the low half is the offset).
-func partIDHi(topic string, partition int32) uint64 {
+// partition's records (the low half is the offset). The topic's id (Kafka
+// 3.1+ returns it with every fetch; zero when unknown) tells a deleted and
+// re-created topic of the same name apart: its offsets start again at 0,
+// and its records must not be taken for those already indexed.
+func partIDHi(topic string, partition int32, topicID [16]byte) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(topic))
 	var p [5]byte
 	binary.BigEndian.PutUint32(p[1:], uint32(partition))
 	h.Write(p[:])
+	if topicID != ([16]byte{}) {
+		h.Write(topicID[:])
+	}
 	return h.Sum64()
 }
 

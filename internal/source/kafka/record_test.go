@@ -60,9 +60,9 @@ func TestRecordEncoding(t *testing.T) {
 			}
 		}
 	}
-	derived := string(encode.AppendID(nil, partIDHi("logs", 3), 42))
+	derived := string(encode.AppendID(nil, partIDHi("logs", 3, [16]byte{}), 42))
 
-	f("plain line", record{Value: []byte("hello world"), Offset: 42, IDHi: partIDHi("logs", 3)}, nil,
+	f("plain line", record{Value: []byte("hello world"), Offset: 42, IDHi: partIDHi("logs", 3, [16]byte{})}, nil,
 		"logs-generic-default", derived, false, func(doc map[string]any) string {
 			if doc["message"] != "hello world" || doc["kafka.topic"] != "logs" || doc["kafka.partition"] != 3.0 || doc["kafka.offset"] != 42.0 {
 				return "want message and kafka.* fields"
@@ -72,7 +72,7 @@ func TestRecordEncoding(t *testing.T) {
 			}
 			return ""
 		})
-	f("JSON line chooses its dataset", record{Value: []byte(`{"msg":"x","data_stream.dataset":"app"}`), Offset: 42, IDHi: partIDHi("logs", 3)}, nil,
+	f("JSON line chooses its dataset", record{Value: []byte(`{"msg":"x","data_stream.dataset":"app"}`), Offset: 42, IDHi: partIDHi("logs", 3, [16]byte{})}, nil,
 		"logs-app-default", derived, false, nil)
 	f("shipper document as it is", record{Value: []byte(`{"@timestamp":"2024-01-01T00:00:00Z","message":"m","input.type":"file"}`),
 		Offset: 5, ID: []byte(shipperID), Index: []byte("logs-nginx.access-prod")}, nil,
@@ -130,11 +130,13 @@ func TestDerivedIDsDiffer(t *testing.T) {
 	seen := map[uint64]string{}
 	for _, topic := range []string{"a", "b", "logs", "logs.1"} {
 		for p := int32(0); p < 64; p++ {
-			h := partIDHi(topic, p)
-			if prev, ok := seen[h]; ok {
-				t.Fatalf("%s/%d and %s share the id prefix %x", topic, p, prev, h)
+			for _, id := range [][16]byte{{}, {1}, {2}} {
+				h := partIDHi(topic, p, id)
+				if prev, ok := seen[h]; ok {
+					t.Fatalf("%s/%d (topic id %x) and %s share the id prefix %x", topic, p, id, prev, h)
+				}
+				seen[h] = topic
 			}
-			seen[h] = topic
 		}
 	}
 }
