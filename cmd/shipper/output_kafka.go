@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -103,4 +105,23 @@ func (k *kafkaOutput) writeMetrics(w *status.Writer) {
 	w.Counter("shipper_kafka_batches_total", "Record batches (one partition each) acknowledged.", s.Batches)
 	w.Counter("shipper_kafka_sent_bytes_total", "Record batch bytes acknowledged (after compression).", s.BytesSent)
 	w.Gauge("shipper_kafka_buffered_records", "Records handed to the Kafka client and not acknowledged yet.", float64(k.Buffered()))
+}
+
+// checkKafka is the end of 'shipper check' with --output=kafka: where
+// records would go, and whether a broker answers.
+func checkKafka(ctx context.Context, out io.Writer, cfg *config.Config, code int) int {
+	k := &cfg.KafkaOut
+	fmt.Fprintf(out, "would produce: Kafka topic %s (key %s, acks=all, idempotent); refused records to %s\n", k.Topic, k.Key, k.DeadLetterTopic)
+	sink, err := newKafkaOutput(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		fmt.Fprintf(out, "check: %v\n", err)
+		return 1
+	}
+	defer sink.Close()
+	if err := sink.Ping(ctx); err != nil {
+		fmt.Fprintf(out, "\nKafka: NOT reachable: %v (check --kafka-brokers / KAFKA_BROKERS)\n", err)
+		return 1
+	}
+	fmt.Fprintf(out, "\nKafka: reachable at %v\n", k.Brokers)
+	return code
 }

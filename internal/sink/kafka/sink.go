@@ -217,6 +217,10 @@ func (s *Sink) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the client of a sink that is not Run (Run closes it when it
+// returns).
+func (s *Sink) Close() { s.cl.Close() }
+
 // Stats returns a snapshot of the counters.
 func (s *Sink) Stats() Stats {
 	return Stats{
