@@ -36,7 +36,7 @@ func BenchmarkKafkaOutput(b *testing.B) {
 	}{
 		{"stdin/default", nil, ""},
 		{"stdin/lz4", []string{"--kafka-compression=lz4"}, ""},
-		{"stdin/topic-per-dataset", []string{"--kafka-key=stream"}, ""},
+		{"stdin/key-stream", []string{"--kafka-key=stream"}, ""},
 		{"file-cri/default", nil, cri},
 	}
 	for _, tc := range cases {
