@@ -235,13 +235,16 @@ func checkCmd(args []string) int {
 		cfg.Dataset, cfg.Namespace, cfg.Namespace, cfg.MaxDatasets, sinkCfg.DeadLetterIndex)
 	fmt.Fprintf(out, "would buffer: at most %s in batches of %s, flushed after %s; when full: %s\n",
 		cfg.BufferBytes, cfg.BatchBytes, cfg.FlushInterval, cfg.BufferFullPolicy)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cfg.Output == config.OutputKafka {
+		return checkKafka(ctx, out, &cfg, code)
+	}
 	sink, err := es.New(sinkCfg, zerolog.New(io.Discard))
 	if err != nil {
 		fmt.Fprintf(out, "check: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	health, err := sink.Ping(ctx)
 	if err != nil {
 		fmt.Fprintf(out, "\nElasticsearch: NOT reachable: %v: %s\n", err, esclient.Hint(err, "--elasticsearch-url / ELASTICSEARCH_URL"))

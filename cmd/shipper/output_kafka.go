@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,6 +23,20 @@ type output interface {
 	Run(ctx context.Context, in <-chan *event.Batch) error
 	Health() es.Health
 	Stats() es.Stats
+}
+
+// outputMemory is what the output holds beside the byte budget, for the
+// garbage collector's limit (setMemoryLimit). The Kafka client keeps a
+// record (about 240 bytes of pointers and headers) per document in flight,
+// outside the batch bodies the budget counts: about a third more than the
+// documents themselves at 630 bytes a document. Below that the collector
+// runs without pause and the Kafka output took twice the CPU per line
+// (docs/kafka.md, Cost).
+func outputMemory(cfg *config.Config) int64 {
+	if cfg.Output == config.OutputKafka {
+		return int64(cfg.BufferBytes) / 2
+	}
+	return 0
 }
 
 // kafkaOutput is the Kafka sink as an output.
@@ -103,4 +119,23 @@ func (k *kafkaOutput) writeMetrics(w *status.Writer) {
 	w.Counter("shipper_kafka_batches_total", "Record batches (one partition each) acknowledged.", s.Batches)
 	w.Counter("shipper_kafka_sent_bytes_total", "Record batch bytes acknowledged (after compression).", s.BytesSent)
 	w.Gauge("shipper_kafka_buffered_records", "Records handed to the Kafka client and not acknowledged yet.", float64(k.Buffered()))
+}
+
+// checkKafka is the end of 'shipper check' with --output=kafka: where
+// records would go, and whether a broker answers.
+func checkKafka(ctx context.Context, out io.Writer, cfg *config.Config, code int) int {
+	k := &cfg.KafkaOut
+	fmt.Fprintf(out, "would produce: Kafka topic %s (key %s, acks=all, idempotent); refused records to %s\n", k.Topic, k.Key, k.DeadLetterTopic)
+	sink, err := newKafkaOutput(cfg, zerolog.New(io.Discard))
+	if err != nil {
+		fmt.Fprintf(out, "check: %v\n", err)
+		return 1
+	}
+	defer sink.Close()
+	if err := sink.Ping(ctx); err != nil {
+		fmt.Fprintf(out, "\nKafka: NOT reachable: %v (check --kafka-brokers / KAFKA_BROKERS)\n", err)
+		return 1
+	}
+	fmt.Fprintf(out, "\nKafka: reachable at %v\n", k.Brokers)
+	return code
 }

@@ -217,6 +217,10 @@ func (s *Sink) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the client of a sink that is not Run (Run closes it when it
+// returns).
+func (s *Sink) Close() { s.cl.Close() }
+
 // Stats returns a snapshot of the counters.
 func (s *Sink) Stats() Stats {
 	return Stats{
@@ -382,7 +386,7 @@ func (s *Sink) drain(ctx context.Context, stop func() error) error {
 // client's buffer is full (BufferBytes).
 func (s *Sink) produceBatch(ctx context.Context, b *event.Batch) {
 	f := s.getFlight()
-	f.b, f.start = b, time.Now()
+	f.b, f.start = b, time.Now().Truncate(time.Millisecond)
 	n := b.Len()
 	if n == 0 {
 		s.putFlight(f)
@@ -435,6 +439,9 @@ func (s *Sink) produceBatch(ctx context.Context, b *event.Batch) {
 		h[1] = kgo.RecordHeader{Key: HeaderIndex, Value: index}
 		r.Headers = h
 		r.Value = doc
+		// One clock reading per batch instead of one per record (the
+		// client stamps records that have none).
+		r.Timestamp = f.start
 		if err != nil {
 			f.fail(r, fmt.Errorf("%w: item %d: %v", errBadAction, i, err), false)
 			continue

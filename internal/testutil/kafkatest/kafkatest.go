@@ -235,3 +235,25 @@ func Header(r *kgo.Record, key string) []byte {
 	}
 	return nil
 }
+
+// Count returns the number of records in topic: the sum of its partitions'
+// high watermarks (the topic is never compacted or trimmed in tests).
+func Count(t testing.TB, brokers []string, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := endOffsets(ctx, cl, topic)
+	if err != nil {
+		t.Fatalf("end offsets of topic %s: %v", topic, err)
+	}
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	return n
+}
