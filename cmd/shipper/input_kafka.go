@@ -19,6 +19,19 @@ func describeKafkaInput(cfg *config.Config) string {
 		strings.Join(k.Topics, ","), strings.Join(cfg.KafkaOut.Brokers, ","), k.Group, k.CommitInterval)
 }
 
+// kafkaInputMemory is what the Kafka input holds beside the byte budget,
+// for the garbage collector's limit (setMemoryLimit): at most two fetch
+// responses of --kafka-fetch-max-bytes (kafka.Config.FetchMaxBytes), and
+// for each of their records the client's record (about 240 bytes) beside
+// its value, about half as much again at 400 bytes a line. Without it the
+// collector runs almost without pause once the budget is in use.
+func kafkaInputMemory(cfg *config.Config) int64 {
+	if !cfg.Has(config.InputKafka) {
+		return 0
+	}
+	return 3 * int64(cfg.KafkaIn.FetchMaxBytes)
+}
+
 type kafkaInput struct {
 	src *kafka.Source
 }

@@ -40,7 +40,7 @@ func runCmd(args []string) int {
 	}
 	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
-	setMemoryLimit(int64(cfg.BufferBytes) + outputMemory(&cfg))
+	setMemoryLimit(int64(cfg.BufferBytes) + outputMemory(&cfg) + kafkaInputMemory(&cfg))
 	for _, n := range cfg.Notes {
 		log.Info().Msg(n)
 	}

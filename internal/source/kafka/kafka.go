@@ -37,8 +37,8 @@
 // committed offset.
 //
 // When the pipeline's budget is spent the source stops polling and pauses
-// fetching; the Kafka client then holds at most one fetch response per
-// broker (FetchMaxBytes) beside the budget.
+// fetching; the Kafka client then holds at most two fetch responses
+// (FetchMaxBytes each) beside the budget.
 package kafka
 
 import (
@@ -201,6 +201,9 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		kgo.FetchMaxPartitionBytes(partBytes),
 		kgo.BrokerMaxReadBytes(int32(cfg.FetchMaxBytes) + 1<<20),
 		kgo.FetchMaxWait(time.Second),
+		// At most two fetch responses buffered, whatever the number of
+		// brokers: the memory beside the budget stays bounded.
+		kgo.MaxConcurrentFetches(2),
 		kgo.WithLogger(kgoLogger{log}),
 	}
 	if cfg.SessionTimeout > 0 {
