@@ -397,9 +397,6 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 			p := &parts[pi]
 			for ; ri < len(p.recs); ri++ {
 				r := p.recs[ri]
-				if r.Offset < p.st.taken {
-					continue // already queued (a re-fetch after a reset)
-				}
 				if s.pr.Full(b) {
 					seal()
 					if b, err = s.pr.Next(ctx); err != nil {
