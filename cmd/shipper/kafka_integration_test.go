@@ -481,3 +481,66 @@ func TestChaosKafkaBrokerRestart(t *testing.T) {
 		t.Errorf("/readyz never failed while the broker was down")
 	}
 }
+
+// TestKafkaOutputBrokerDown: with no broker to talk to, nothing is
+// acknowledged and nothing dropped: /readyz fails, the records wait, and at
+// the shutdown deadline the shipper says they are undelivered (exit 3) and
+// why. No broker is needed: the address is a closed port.
+func TestKafkaOutputBrokerDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd, stdin, logs := startKafkaShipper(t, "run", "--output=kafka", "--kafka-brokers="+closed, "--kafka-topic=never",
+		"--flush-interval=100ms", "--shutdown-timeout=3s", "--http-address="+addr)
+	defer func() {
+		if t.Failed() {
+			t.Logf("shipper log:\n%s", logs)
+		}
+	}()
+	const n = 1000
+	w := bufio.NewWriter(stdin)
+	for i := 0; i < n; i++ {
+		fmt.Fprintln(w, kline(i))
+	}
+	w.Flush()
+	// Ready fails with the connect error while the lines wait.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "Kafka") {
+				t.Logf("/readyz: %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not fail with the broker down")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// EOF: the shipper waits to deliver what it read; SIGTERM starts the
+	// --shutdown-timeout deadline.
+	stdin.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := waitExit(t, cmd, logs); code != 3 {
+		t.Fatalf("exit code %d, want 3 (records undelivered)", code)
+	}
+	sum := logs.find("shipper stopped")
+	if num(sum, "records_undelivered") != n || num(sum, "indexed") != 0 {
+		t.Errorf("summary %v: want all %d records undelivered, none acknowledged", sum, n)
+	}
+	if l := logs.findPrefix("records left undelivered"); l == nil || l["cause"] != "kafka_unreachable" {
+		t.Errorf("undelivered line %v: want cause kafka_unreachable", l)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"shipper/internal/backoff"
 	"shipper/internal/config"
 	"shipper/internal/event"
+	"shipper/internal/pipeline"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/sink/kafka"
 	"shipper/internal/status"
@@ -138,4 +140,33 @@ func checkKafka(ctx context.Context, out io.Writer, cfg *config.Config, code int
 	}
 	fmt.Fprintf(out, "\nKafka: reachable at %v\n", k.Brokers)
 	return code
+}
+
+// kafkaUndeliveredCause tells why records were left undelivered at shutdown
+// with the Kafka output, and what to do about it.
+func kafkaUndeliveredCause(now time.Time, reached bool, h es.Health, shutdownTimeout time.Duration) (cause, advice string) {
+	switch {
+	case !reached && h.LastSuccess.IsZero():
+		return "kafka_unreachable", "no Kafka broker could be reached at all (check --kafka-brokers / KAFKA_BROKERS and the network)"
+	case !h.UnreachableSince.IsZero():
+		return "kafka_unreachable", fmt.Sprintf("Kafka has been failing since %s (%s ago): %s",
+			h.UnreachableSince.UTC().Format(time.RFC3339), now.Sub(h.UnreachableSince).Round(time.Second), h.LastError)
+	default:
+		return "kafka_slow", "Kafka did not acknowledge everything within --shutdown-timeout=" + shutdownTimeout.String() +
+			" (slow brokers, or too few in-sync replicas for acks=all); raise --shutdown-timeout, or lower --buffer-bytes so that less waits"
+	}
+}
+
+// ready is the readiness check with the Kafka output: not before a broker
+// answered, not while connecting or producing fails, and not while records
+// wait with nothing acknowledged for the stall timeout (see ready).
+func (k *kafkaOutput) ready(now time.Time, reached bool, pipe *pipeline.Pipeline, stall time.Duration) error {
+	if !reached {
+		return errors.New("Kafka not reached yet")
+	}
+	h := k.Sink.Health()
+	if !h.UnreachableSince.IsZero() {
+		return fmt.Errorf("Kafka failing since %s: %s", h.UnreachableSince.UTC().Format(time.RFC3339), h.LastError)
+	}
+	return ready(now, true, pipe, es.Health{}, stall)
 }

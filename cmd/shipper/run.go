@@ -77,6 +77,9 @@ func runCmd(args []string) int {
 	var esReached atomic.Bool
 	if cfg.HTTPAddress != "" {
 		srv, err := status.New(cfg.HTTPAddress, func() error {
+			if k, ok := sink.(*kafkaOutput); ok {
+				return k.ready(time.Now(), esReached.Load(), pipe, cfg.ReadyStallTimeout)
+			}
 			return ready(time.Now(), esReached.Load(), pipe, sink.Health(), cfg.ReadyStallTimeout)
 		}, func(w *status.Writer) {
 			writeMetrics(w, pipe, sink)
@@ -202,6 +205,9 @@ func runCmd(args []string) int {
 	if !drained || n > 0 {
 		exit = exitUndelivered
 		cause, advice := undeliveredCause(time.Now(), reached, health, cfg.ShutdownTimeout, cfg.RequestTimeout)
+		if cfg.Output == config.OutputKafka {
+			cause, advice = kafkaUndeliveredCause(time.Now(), reached, health, cfg.ShutdownTimeout)
+		}
 		e := log.Error().Uint64("records_undelivered", n).Str("cause", cause)
 		if health.LastError != "" {
 			e = e.Str("last_error", health.LastError)

@@ -300,3 +300,20 @@ func TestEmptyBatch(t *testing.T) {
 		t.Fatalf("Done called %d times", done.Load())
 	}
 }
+
+// A dead letter refused for good too (here: still too large after the cut
+// to 64 KiB) is counted lost and logged, and the batch is still settled:
+// never silently dropped, never a batch stuck forever.
+func TestDeadLetterRefusedIsLostAndLogged(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "logs", "dead"))
+	s := newSink(t, c, Config{MaxRecordBytes: 10_000})
+	big := `{"message":"` + strings.Repeat("y", 100_000) + `"}`
+	b, done := testBatch("logs-app-default", 1, `{"message":"ok"}`, big)
+	run(t, s, b)
+	if done.Load() != 1 {
+		t.Fatalf("Done called %d times, want once", done.Load())
+	}
+	if st := s.Stats(); st.Produced != 1 || st.DeadLettered != 0 || st.Lost != 1 {
+		t.Fatalf("stats %+v, want 1 produced and 1 lost", st)
+	}
+}
