@@ -15,7 +15,11 @@ import (
 
 func describeKafkaInput(cfg *config.Config) string {
 	k := &cfg.KafkaIn
-	return fmt.Sprintf("Kafka topics %s from brokers %s in consumer group %q; offsets committed once delivered (every %s, on rebalances and at shutdown)",
+	what := "Kafka topics"
+	if k.TopicsRegex {
+		what = "Kafka topics matching"
+	}
+	return fmt.Sprintf(what+" %s from brokers %s in consumer group %q; offsets committed once delivered (every %s, on rebalances and at shutdown)",
 		strings.Join(k.Topics, ","), strings.Join(cfg.KafkaOut.Brokers, ","), k.Group, k.CommitInterval)
 }
 
@@ -39,7 +43,7 @@ type kafkaInput struct {
 func newKafkaInput(env *inputEnv) (input, error) {
 	k := &env.cfg.KafkaIn
 	src, err := kafka.New(kafka.Config{
-		Brokers: env.cfg.KafkaOut.Brokers, Topics: k.Topics, Group: k.Group,
+		Brokers: env.cfg.KafkaOut.Brokers, Topics: k.Topics, TopicsRegex: k.TopicsRegex, Group: k.Group,
 		CommitInterval: k.CommitInterval, RevokeTimeout: k.RevokeTimeout, RebalanceTimeout: k.RebalanceTimeout, SessionTimeout: k.SessionTimeout,
 		FetchMaxBytes: int(k.FetchMaxBytes), LagInterval: k.LagInterval,
 		Dataset: env.cfg.Dataset, Namespace: env.cfg.Namespace, Streams: env.streams, Static: env.static,

@@ -101,6 +101,7 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--input=kafka", "--kafka-brokers=k"}, env(), "host:port"},
 		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=t", "--kafka-group="}, env(), "--kafka-group"},
 		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=t", "--kafka-revoke-timeout=2m"}, env(), "--kafka-revoke-timeout"},
+		{[]string{"--input=kafka", "--kafka-brokers=k:9092", "--kafka-topics=logs-(", "--kafka-topics-regex"}, env(), "not a regular expression"},
 		{[]string{"--input="}, env(), "no input enabled"},
 		{[]string{"--templates=always"}, env(), "--templates"},
 		{[]string{"--max-line-bytes=10"}, env(), "--max-line-bytes"},

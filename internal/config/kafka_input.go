@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -13,8 +14,10 @@ const InputKafka = "kafka"
 // KafkaInput configures the Kafka input. Its brokers are the Kafka
 // output's (--kafka-brokers, KafkaOutput.Brokers): one list for both.
 type KafkaInput struct {
-	// Topics are consumed in full by the group.
-	Topics []string
+	// Topics are consumed in full by the group: names, or with
+	// TopicsRegex regular expressions (topics created later included).
+	Topics      []string
+	TopicsRegex bool
 	// Group is the consumer group: every shipper of the group shares the
 	// partitions of Topics, and offsets are committed for it.
 	Group string
@@ -53,6 +56,7 @@ func defaultKafkaInput() KafkaInput {
 func (k *KafkaInput) options() []option {
 	return []option{
 		{"kafka-topics", []string{"SHIPPER_KAFKA_TOPICS"}, "Kafka input: topics to consume, comma-separated", (*stringList)(&k.Topics)},
+		{"kafka-topics-regex", []string{"SHIPPER_KAFKA_TOPICS_REGEX"}, "Kafka input: --kafka-topics are regular expressions matched against every topic's name, topics created later included (e.g. 'logs-.*' for the Kafka output's --kafka-topic='logs-{dataset}')", boolValue{&k.TopicsRegex}},
 		{"kafka-group", []string{"SHIPPER_KAFKA_GROUP"}, "Kafka input: consumer group; shippers of one group share the topics' partitions", stringValue{&k.Group}},
 		{"kafka-commit-interval", []string{"SHIPPER_KAFKA_COMMIT_INTERVAL"}, "Kafka input: how often the offsets of delivered records are committed (also on every rebalance and at shutdown)", durationValue{&k.CommitInterval}},
 		{"kafka-revoke-timeout", []string{"SHIPPER_KAFKA_REVOKE_TIMEOUT"}, "Kafka input: how long a partition handed to another consumer waits for its records in flight to be delivered before it is let go (the new owner reads them again; Elasticsearch answers 409)", durationValue{&k.RevokeTimeout}},
@@ -74,6 +78,13 @@ func (k *KafkaInput) validate(brokers []string, bad func(format string, a ...any
 	}
 	if len(k.Topics) == 0 {
 		bad("--input kafka needs --kafka-topics: the topics to consume")
+	}
+	if k.TopicsRegex {
+		for _, t := range k.Topics {
+			if _, err := regexp.Compile(t); err != nil {
+				bad("--kafka-topics %q is not a regular expression (--kafka-topics-regex): %v", t, err)
+			}
+		}
 	}
 	if strings.TrimSpace(k.Group) == "" {
 		bad("--input kafka needs --kafka-group: the consumer group")

@@ -65,8 +65,12 @@ import (
 // Config configures the source.
 type Config struct {
 	Brokers []string
-	Topics  []string
-	Group   string
+	// Topics are topic names, or with TopicsRegex regular expressions
+	// matched against every topic's name (topics created later included,
+	// such as the per-dataset topics of a Kafka output).
+	Topics      []string
+	TopicsRegex bool
+	Group       string
 	// CommitInterval is how often delivered offsets are committed.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds the wait of a revoked partition for its records
@@ -209,6 +213,9 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
 	}
+	if cfg.TopicsRegex {
+		opts = append(opts, kgo.ConsumeRegex())
+	}
 	opts = append(opts, cfg.ClientOptions...)
 	s.cl, err = kgo.NewClient(opts...)
 	if err != nil {
@@ -296,9 +303,17 @@ func (s *Source) waitRoom(ctx context.Context, allowRebalance bool) error {
 	if err := s.pr.Flush(); err != nil {
 		return err
 	}
-	s.cl.PauseFetchTopics(s.cfg.Topics...)
+	// The owned partitions, not the topics: with TopicsRegex the topics
+	// are patterns.
+	owned := make(map[string][]int32)
+	for _, tp := range s.tr.owned() {
+		owned[tp.topic] = append(owned[tp.topic], tp.partition)
+	}
+	if len(owned) > 0 {
+		s.cl.PauseFetchPartitions(owned)
+		defer s.cl.ResumeFetchPartitions(owned)
+	}
 	s.paused.Add(1)
-	defer s.cl.ResumeFetchTopics(s.cfg.Topics...)
 	if allowRebalance {
 		// Nothing is held that a revoke would need.
 		s.cl.AllowRebalance()

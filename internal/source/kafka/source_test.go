@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,5 +342,50 @@ func TestSourceRevokeTimeout(t *testing.T) {
 	}
 	if commit, end := committed(t, brokers, "logs", "g"); commit != end {
 		t.Errorf("committed offsets: got %d of end %d", commit, end)
+	}
+}
+
+// TestSourceTopicsRegex consumes every topic whose name matches, as the
+// consumers of a Kafka output with a topic per dataset do.
+func TestSourceTopicsRegex(t *testing.T) {
+	brokers := newCluster(t, 2, "logs-app", "logs-web", "other")
+	produce(t, brokers, "logs-app", "app", 0, 300)
+	produce(t, brokers, "logs-web", "web", 0, 200)
+	produce(t, brokers, "other", "other", 0, 100)
+	sink := newFakeSink()
+	c := startConsumer(t, brokers, "logs-.*", "g", sink, Config{TopicsRegex: true})
+	waitFor(t, 2*time.Minute, func() string { d, _ := sink.distinct(); return fmt.Sprintf("%d of 500 lines delivered", d) },
+		func() bool { d, _ := sink.distinct(); return d == 500 })
+	c.stop(t)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for m := range sink.msgs {
+		if strings.HasPrefix(m, "other-") {
+			t.Fatalf("delivered %q from a topic the pattern does not match", m)
+		}
+	}
+}
+
+// TestSourcePausesWhenFull: a pipeline whose budget is taken by batches the
+// sink holds makes the source stop polling and pause fetching; once the
+// batches are delivered it goes on, and every record arrives once.
+func TestSourcePausesWhenFull(t *testing.T) {
+	brokers := newCluster(t, 2, "logs")
+	const n = 20000
+	produce(t, brokers, "logs", "line-with-some-padding-to-fill-batches-faster", 0, n)
+	sink := newFakeSink()
+	sink.hold.Store(true)
+	c := startConsumer(t, brokers, "logs", "g", sink, Config{})
+	waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("no pause; %d records taken", c.src.Stats().Records) },
+		func() bool { return c.src.Stats().Paused > 0 })
+	if got := c.src.Stats().Records; got >= n {
+		t.Fatalf("all %d records taken with the pipeline full, want the source stopped", got)
+	}
+	sink.release()
+	waitFor(t, 2*time.Minute, func() string { d, _ := sink.distinct(); return fmt.Sprintf("%d of %d lines delivered", d, n) },
+		func() bool { d, _ := sink.distinct(); return d == n })
+	c.stop(t)
+	if _, repeats := sink.distinct(); repeats != 0 {
+		t.Errorf("%d lines delivered twice", repeats)
 	}
 }
