@@ -1,11 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"time"
-
-	"shipper/internal/sink/kafka"
 )
 
 // Output names.
@@ -33,7 +32,7 @@ func defaultKafkaOutput() KafkaOutput {
 	return KafkaOutput{
 		Brokers:         []string{"localhost:9092"},
 		Topic:           "logs",
-		Key:             string(kafka.KeySource),
+		Key:             "source",
 		DeadLetterTopic: "shipper-deadletter",
 		Compression:     "none",
 		ClientID:        "shipper",
@@ -64,14 +63,16 @@ func (k *KafkaOutput) validate(bad func(format string, a ...any)) {
 			bad("--kafka-brokers %q: want host:port", b)
 		}
 	}
-	if _, err := kafka.ParseTopic(k.Topic); err != nil {
+	if err := checkTopic(k.Topic, true); err != nil {
 		bad("--kafka-topic: %v", err)
 	}
-	if _, err := kafka.ParseKeyMode(k.Key); err != nil {
-		bad("--kafka-key: %v", err)
+	switch k.Key {
+	case "source", "stream", "none":
+	default:
+		bad("--kafka-key %q: want source, stream or none", k.Key)
 	}
-	if t, err := kafka.ParseTopic(k.DeadLetterTopic); err != nil || !t.Static() {
-		bad("--kafka-dead-letter-topic %q: want a topic name (letters, digits, '.', '_', '-')", k.DeadLetterTopic)
+	if err := checkTopic(k.DeadLetterTopic, false); err != nil {
+		bad("--kafka-dead-letter-topic: %v", err)
 	}
 	switch k.Compression {
 	case "none", "gzip", "snappy", "lz4", "zstd":
@@ -87,4 +88,46 @@ func (k *KafkaOutput) validate(bad func(format string, a ...any)) {
 	if strings.TrimSpace(k.ClientID) == "" {
 		bad("--kafka-client-id must not be empty")
 	}
+}
+
+// checkTopic checks a topic name, or with placeholders a template of one
+// ({dataset}, {namespace}, {index}); the Kafka sink parses it the same way
+// (kafka.ParseTopic).
+func checkTopic(s string, placeholders bool) error {
+	if s == "" {
+		return fmt.Errorf("empty topic")
+	}
+	if s == "." || s == ".." || len(s) > 249 {
+		return fmt.Errorf("topic %q: not a valid name (at most 249 bytes, not . or ..)", s)
+	}
+	for rest := s; rest != ""; {
+		i := strings.IndexByte(rest, '{')
+		lit := rest
+		if i >= 0 {
+			lit = rest[:i]
+		}
+		for j := 0; j < len(lit); j++ {
+			c := lit[j]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return fmt.Errorf("topic %q: %q is not allowed in a topic name (allowed: letters, digits, '.', '_', '-')", s, c)
+			}
+		}
+		if i < 0 {
+			break
+		}
+		if !placeholders {
+			return fmt.Errorf("topic %q: no placeholders here", s)
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return fmt.Errorf("topic %q: '{' without '}'", s)
+		}
+		switch name := rest[i+1 : i+j]; name {
+		case "dataset", "namespace", "index":
+		default:
+			return fmt.Errorf("topic %q: unknown placeholder {%s} (want {dataset}, {namespace} or {index})", s, name)
+		}
+		rest = rest[i+j+1:]
+	}
+	return nil
 }
