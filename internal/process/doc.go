@@ -1,0 +1,383 @@
+package process
+
+import (
+	"bytes"
+	"strconv"
+
+	"shipper/internal/parse"
+)
+
+// Doc is a flat view of one document: a list of fields, each a dotted name
+// and a raw JSON value, over the document's own bytes and an arena. Members
+// of nested objects are fields with dotted names ({"a":{"b":1}} is the field
+// "a.b" with the value 1); arrays and scalars are values as written.
+//
+// A Doc is built lazily: processors that do not look at the document (or
+// whose condition is false before any field is read) cost no scan. A
+// document no processor changed is never written again: the bytes the
+// parser wrote stay as they are. A changed document is written flat, each
+// field as a top-level member under its dotted name (the data stream
+// mappings treat "a.b" and {"a":{"b":..}} alike).
+//
+// Views handed out by a Doc (names, values) stay valid until the next call to
+// reset: they point into the document bytes or into the Doc's arena, which
+// only grows while one document is processed.
+type Doc struct {
+	src     []byte // the document as the parser wrote it: "{...}"
+	fields  []field
+	arena   []byte
+	built   bool
+	bad     bool // src did not scan (never for documents of the parser)
+	changed bool
+	// The top-level "log.flags" value as written (a view into src), and
+	// whether src has a "log.processing_error" member.
+	flagsVal []byte
+	hasPErr  bool
+}
+
+type field struct {
+	name  []byte
+	value []byte // raw JSON; nil: removed
+}
+
+// reset points d at a new document; views from the previous one become
+// invalid.
+func (d *Doc) reset(src []byte) {
+	d.src = src
+	d.fields = d.fields[:0]
+	d.arena = d.arena[:0]
+	d.built, d.bad, d.changed = false, false, false
+	d.flagsVal, d.hasPErr = nil, false
+}
+
+// build scans src into fields, once per document.
+func (d *Doc) build() {
+	if d.built {
+		return
+	}
+	d.built = true
+	if !d.scanObject(d.src, 0, nil, 0) {
+		d.bad = true
+		d.fields = d.fields[:0]
+	}
+}
+
+// maxFlatten bounds the depth of nested objects turned into dotted names;
+// deeper objects stay one value.
+const maxFlatten = 16
+
+// scanObject adds the members of the object at b[i] == '{' under prefix.
+func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		end, esc, err := parse.SkipString(b, i, parse.Options{AllowControl: true})
+		if err != nil {
+			return false
+		}
+		var name []byte
+		switch {
+		case len(prefix) == 0 && !esc:
+			name = b[i+1 : end-1]
+		default:
+			n := len(d.arena)
+			d.arena = append(d.arena, prefix...)
+			if len(prefix) > 0 {
+				d.arena = append(d.arena, '.')
+			}
+			if esc {
+				d.arena = parse.Unescape(d.arena, b[i+1:end-1])
+			} else {
+				d.arena = append(d.arena, b[i+1:end-1]...)
+			}
+			name = d.arena[n:len(d.arena):len(d.arena)]
+		}
+		i = skipWS(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipWS(b, i+1)
+		vend, err := parse.SkipValue(b, i, parse.Options{AllowControl: true})
+		if err != nil {
+			return false
+		}
+		v := b[i:vend]
+		if len(v) > 2 && v[0] == '{' && depth < maxFlatten && !emptyObject(v) {
+			if !d.scanObject(b, i, name, depth+1) {
+				return false
+			}
+		} else {
+			if depth == 0 && string(name) == "log.flags" {
+				d.flagsVal = v
+			} else if depth == 0 && string(name) == "log.processing_error" {
+				d.hasPErr = true
+			}
+			d.fields = append(d.fields, field{name: name, value: v})
+		}
+		i = skipWS(b, vend)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		return i < len(b) && b[i] == '}'
+	}
+}
+
+func emptyObject(v []byte) bool {
+	return skipWS(v, 1) == len(v)-1
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// find returns the index of the field called name, or -1.
+func (d *Doc) find(name string) int {
+	d.build()
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value != nil && len(f.name) == len(name) && string(f.name) == name {
+			return k
+		}
+	}
+	return -1
+}
+
+// Get returns the raw JSON value of the field called name.
+func (d *Doc) Get(name string) ([]byte, bool) {
+	if k := d.find(name); k >= 0 {
+		return d.fields[k].value, true
+	}
+	return nil, false
+}
+
+// Exists reports whether the field called name, or an object under it
+// ("kubernetes" for "kubernetes.namespace"), is in the document.
+func (d *Doc) Exists(name string) bool {
+	d.build()
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value != nil && hasPathPrefix(f.name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPathPrefix reports whether name is p or a field under p.
+func hasPathPrefix(name []byte, p string) bool {
+	return len(name) >= len(p) && string(name[:len(p)]) == p && (len(name) == len(p) || name[len(p)] == '.')
+}
+
+// Text returns the value of the field called name as text: the contents of
+// a JSON string (unescaped), or the raw JSON of any other value. ok is false
+// when the field is missing. The view is valid until the next reset.
+func (d *Doc) Text(name string) (text []byte, isString, ok bool) {
+	v, ok := d.Get(name)
+	if !ok {
+		return nil, false, false
+	}
+	t, s := d.text(v)
+	return t, s, true
+}
+
+func (d *Doc) text(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return v, false
+	}
+	in := v[1 : len(v)-1]
+	if bytes.IndexByte(in, '\\') < 0 {
+		return in, true
+	}
+	n := len(d.arena)
+	d.arena = parse.Unescape(d.arena, in)
+	return d.arena[n:len(d.arena):len(d.arena)], true
+}
+
+// Set sets the field called name to the raw JSON value v (which must be
+// valid JSON), replacing it and any fields under it, or appending it.
+func (d *Doc) Set(name string, v []byte) {
+	d.build()
+	d.changed = true
+	done := false
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value == nil || !hasPathPrefix(f.name, name) {
+			continue
+		}
+		if !done && len(f.name) == len(name) {
+			f.value = v
+			done = true
+		} else {
+			f.value = nil
+		}
+	}
+	if !done {
+		d.fields = append(d.fields, field{name: d.str(name), value: v})
+	}
+	// A value under a scalar ("a.b" when "a" is 1) would be a mapping
+	// conflict: the scalar goes.
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] == '.' {
+			if k := d.find(name[:i]); k >= 0 {
+				d.fields[k].value = nil
+			}
+		}
+	}
+}
+
+// SetString sets name to the JSON string s.
+func (d *Doc) SetString(name string, s []byte) {
+	d.Set(name, d.quote(s))
+}
+
+// quote returns s as a JSON string in the arena.
+func (d *Doc) quote(s []byte) []byte {
+	n := len(d.arena)
+	d.arena, _ = parse.AppendString(d.arena, s)
+	return d.arena[n:len(d.arena):len(d.arena)]
+}
+
+// str copies s into the arena.
+func (d *Doc) str(s string) []byte {
+	n := len(d.arena)
+	d.arena = append(d.arena, s...)
+	return d.arena[n:len(d.arena):len(d.arena)]
+}
+
+// Remove removes the field called name and every field under it; it reports
+// whether there was one.
+func (d *Doc) Remove(name string) bool {
+	d.build()
+	found := false
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value != nil && hasPathPrefix(f.name, name) {
+			f.value = nil
+			found = true
+		}
+	}
+	if found {
+		d.changed = true
+	}
+	return found
+}
+
+// Rename moves the field called from, and every field under it, to to
+// (replacing what was there). It reports whether from was there.
+func (d *Doc) Rename(from, to string) bool {
+	if from == to {
+		return d.Exists(from)
+	}
+	d.build()
+	found := false
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value != nil && hasPathPrefix(f.name, from) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return false
+	}
+	d.Remove(to)
+	for i := len(to) - 1; i > 0; i-- {
+		if to[i] == '.' {
+			if k := d.find(to[:i]); k >= 0 && !hasPathPrefix(d.fields[k].name, from) {
+				d.fields[k].value = nil
+			}
+		}
+	}
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value != nil && hasPathPrefix(f.name, from) {
+			n := len(d.arena)
+			d.arena = append(d.arena, to...)
+			d.arena = append(d.arena, f.name[len(from):]...)
+			f.name = d.arena[n:len(d.arena):len(d.arena)]
+		}
+	}
+	d.changed = true
+	return true
+}
+
+// KeepOnly removes every field that is not one of names or under one.
+func (d *Doc) KeepOnly(names []string) {
+	d.build()
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value == nil {
+			continue
+		}
+		keep := false
+		for _, n := range names {
+			if hasPathPrefix(f.name, n) {
+				keep = true
+				break
+			}
+		}
+		if !keep {
+			f.value = nil
+			d.changed = true
+		}
+	}
+}
+
+// Each calls fn for each field in order.
+func (d *Doc) Each(fn func(name, value []byte)) {
+	d.build()
+	for k := range d.fields {
+		if f := &d.fields[k]; f.value != nil {
+			fn(f.name, f.value)
+		}
+	}
+}
+
+// appendTo writes the document: the bytes as written when nothing changed,
+// else each field as a top-level member.
+func (d *Doc) appendTo(dst []byte) []byte {
+	if !d.changed || d.bad {
+		return append(dst, d.src...)
+	}
+	dst = append(dst, '{')
+	first := true
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value == nil {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst, _ = parse.AppendString(dst, f.name)
+		dst = append(dst, ':')
+		dst = append(dst, f.value...)
+	}
+	return append(dst, '}')
+}
+
+// number parses a JSON number, or a JSON string holding one.
+func number(v []byte) (float64, bool) {
+	if len(v) >= 2 && v[0] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9' || v[0] == '+' || v[0] == '.') {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(bytesString(v), 64)
+	return f, err == nil
+}
