@@ -36,6 +36,7 @@ import (
 type Chain struct {
 	global    []*step
 	pipelines []*pipeline
+	nsteps    int
 
 	mu      sync.Mutex
 	runners []*Runner
@@ -54,6 +55,7 @@ type step struct {
 	when          *Cond
 	ignoreFailure bool
 	p             proc
+	slot          int    // index of the Runner's own copy, for procs with state
 	flag          string // `"<type>_failure"`
 	applied       atomic.Uint64
 	failed        atomic.Uint64
@@ -113,7 +115,29 @@ func Compile(cfg *Config) (*Chain, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	c.each(func(s *step) {
+		s.slot = c.nsteps
+		c.nsteps++
+	})
 	return c, nil
+}
+
+// each calls fn for every step.
+func (c *Chain) each(fn func(*step)) {
+	for _, s := range c.global {
+		fn(s)
+	}
+	for _, p := range c.pipelines {
+		for _, s := range p.steps {
+			fn(s)
+		}
+	}
+}
+
+// cloner is a proc with state of its own (a parser's scratch space): each
+// Runner works on its own clone.
+type cloner interface {
+	clone() proc
 }
 
 // Empty reports whether the chain has no processor (then sources need no
@@ -315,16 +339,13 @@ func build(s *Spec) (proc, error) {
 			p.raw = append(p.raw, []byte(n))
 		}
 		return p, nil
-	}
-	if b, ok := textBuilders[s.Type]; ok {
-		return b(s)
+	case "dissect":
+		return buildDissect(s)
+	case "kv":
+		return buildKV(s)
 	}
 	return nil, fmt.Errorf("unknown type %q (want one of %s)", s.Type, strings.Join(Types(), ", "))
 }
-
-// textBuilders are the processors over text (dissect, grok, kv, date,
-// redact), registered by the file that wraps each parser.
-var textBuilders = map[string]func(*Spec) (proc, error){}
 
 // Types lists the processor types.
 func Types() []string {
@@ -346,9 +367,11 @@ type Runner struct {
 	bySource map[string][]*step
 	meta     Doc
 
+	procs   []proc // by step slot
 	doc     Doc
 	buf     []byte
 	tmp     []byte
+	name    []byte
 	out     encode.Outcome
 	sampleN uint64
 	hash    hash.Hash
@@ -361,6 +384,13 @@ type Runner struct {
 // forward).
 func (c *Chain) Runner(input string) *Runner {
 	r := &Runner{c: c, input: input, hash: sha256.New(), bySource: make(map[string][]*step)}
+	r.procs = make([]proc, c.nsteps)
+	c.each(func(s *step) {
+		r.procs[s.slot] = s.p
+		if cl, ok := s.p.(cloner); ok {
+			r.procs[s.slot] = cl.clone()
+		}
+	})
 	r.fixed = true
 	for _, p := range c.pipelines {
 		if p.when != nil && (p.input == "" || p.input == input) {
@@ -429,7 +459,7 @@ func (r *Runner) Process(body []byte, doc int, l *parse.Line, _ parse.Info) ([]b
 		if s.when != nil && !s.when.Eval(d) {
 			continue
 		}
-		err := s.p.apply(r, d)
+		err := r.procs[s.slot].apply(r, d)
 		if err == errSkip {
 			continue
 		}
@@ -523,19 +553,11 @@ func (c *Chain) Metrics(w *status.Writer) {
 	w.Counter("shipper_process_changed_total", "Lines a processor changed.", s.Changed)
 	w.Counter("shipper_process_dropped_total", "Lines dropped by drop or sample.", s.Dropped)
 	w.Counter("shipper_process_failed_total", "Lines shipped as parsed because a processor failed (flagged <type>_failure in log.flags).", s.Failed)
-	each := func(s *step) {
+	c.each(func(s *step) {
 		w.Counter(status.Name("shipper_processor_applied_total", "processor", s.id), "Lines a processor ran on (its when held).", s.applied.Load())
 		w.Counter(status.Name("shipper_processor_failures_total", "processor", s.id), "Processing failures per processor (shipped flagged unless ignore_failure).", s.failed.Load())
 		if s.typ == "drop" || s.typ == "sample" {
 			w.Counter(status.Name("shipper_processor_dropped_total", "processor", s.id), "Lines dropped per processor.", s.dropped.Load())
 		}
-	}
-	for _, s := range c.global {
-		each(s)
-	}
-	for _, p := range c.pipelines {
-		for _, s := range p.steps {
-			each(s)
-		}
-	}
+	})
 }

@@ -1,0 +1,108 @@
+package process
+
+import (
+	"fmt"
+
+	"shipper/internal/process/dissect"
+	"shipper/internal/process/kv"
+)
+
+// The processors over text: each wraps a parser of its own package and
+// writes what it extracts as string fields (under target when set),
+// replacing fields of the same name.
+
+// textSource returns the text of field (default message) of d; ok is false
+// when the field is missing or not a string: the processor does not apply.
+func textSource(d *Doc, field string) ([]byte, bool) {
+	t, isStr, ok := d.Text(field)
+	return t, ok && isStr
+}
+
+// setText sets target.key (or key) to the string value.
+func setText(r *Runner, d *Doc, target string, key, value []byte) {
+	if target == "" {
+		d.SetString(bytesString(key), value)
+		return
+	}
+	r.name = append(append(append(r.name[:0], target...), '.'), key...)
+	d.SetString(bytesString(r.name), value)
+}
+
+type dissectProc struct {
+	field, target string
+	pat           *dissect.Pattern
+	out           []dissect.Field
+}
+
+func buildDissect(s *Spec) (proc, error) {
+	if s.Pattern == "" {
+		return nil, fmt.Errorf("pattern is required")
+	}
+	pat, err := dissect.Compile(s.Pattern, dissect.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &dissectProc{field: orDefault(s.Field, "message"), target: s.Target, pat: pat}, nil
+}
+
+func (p *dissectProc) clone() proc {
+	c := *p
+	c.pat = p.pat.Clone()
+	c.out = nil
+	return &c
+}
+
+func (p *dissectProc) apply(r *Runner, d *Doc) error {
+	t, ok := textSource(d, p.field)
+	if !ok {
+		return errSkip
+	}
+	var matched bool
+	p.out, matched = p.pat.Match(t, p.out[:0])
+	if !matched {
+		return fmt.Errorf("field %s does not match the pattern", p.field)
+	}
+	for _, f := range p.out {
+		setText(r, d, p.target, f.Key, f.Value)
+	}
+	return nil
+}
+
+type kvProc struct {
+	field, target string
+	p             *kv.Parser
+	out           []kv.Field
+}
+
+func buildKV(s *Spec) (proc, error) {
+	kp, err := kv.New(kv.Options{FieldSplit: s.FieldSplit, ValueSplit: s.ValueSplit, Prefix: s.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	return &kvProc{field: orDefault(s.Field, "message"), target: s.Target, p: kp}, nil
+}
+
+func (p *kvProc) clone() proc {
+	c := *p
+	c.p = p.p.Clone()
+	c.out = nil
+	return &c
+}
+
+func (p *kvProc) apply(r *Runner, d *Doc) error {
+	t, ok := textSource(d, p.field)
+	if !ok {
+		return errSkip
+	}
+	p.out = p.p.Parse(t, p.out[:0])
+	if len(p.out) == 0 {
+		return errSkip
+	}
+	for _, f := range p.out {
+		if checkField(bytesString(f.Key)) != nil {
+			continue // no usable name: "", ".a", "a..b"
+		}
+		setText(r, d, p.target, f.Key, f.Value)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package process
+
+import "testing"
+
+func TestTextProcessors(t *testing.T) {
+	f := func(name string, specs []Spec, in, want string) {
+		t.Helper()
+		got, _ := run(t, specs, in)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+	nginx := `{"message":"10.0.0.1 - - [02/Jan/2024:03:04:05 +0000] \"GET /x HTTP/1.1\" 200 512"}`
+	f("dissect", []Spec{{Type: "dissect", Pattern: `%{source.address} - %{user.name} [%{ts}] "%{http.request.method} %{url.original} HTTP/%{http.version}" %{http.response.status_code} %{http.response.body.bytes}`}}, nginx,
+		`{"message":"10.0.0.1 - - [02/Jan/2024:03:04:05 +0000] \"GET /x HTTP/1.1\" 200 512","source.address":"10.0.0.1","user.name":"-","ts":"02/Jan/2024:03:04:05 +0000","http.request.method":"GET","url.original":"/x","http.version":"1.1","http.response.status_code":"200","http.response.body.bytes":"512"}`)
+	f("dissect target", []Spec{{Type: "dissect", Field: "m", Target: "p", Pattern: `%{a} %{b}`}}, `{"m":"x y"}`, `{"m":"x y","p.a":"x","p.b":"y"}`)
+	f("dissect no match", []Spec{{Type: "dissect", Pattern: `%{a} [%{b}]`}}, `{"message":"nope"}`,
+		`{"message":"nope","log.flags":["dissect_failure"],"log.processing_error":"dissect#1: field message does not match the pattern"}`)
+	f("dissect missing field", []Spec{{Type: "dissect", Pattern: `%{a} %{b}`}}, `{"x":1}`, `{"x":1}`)
+	f("kv", []Spec{{Type: "kv"}}, `{"message":"level=info user=\"a b\" n=3"}`,
+		`{"message":"level=info user=\"a b\" n=3","level":"info","user":"a b","n":"3"}`)
+	f("kv target", []Spec{{Type: "kv", Target: "kv", FieldSplit: "&", ValueSplit: "="}}, `{"message":"a=1&b=2"}`,
+		`{"message":"a=1&b=2","kv.a":"1","kv.b":"2"}`)
+	f("kv nothing", []Spec{{Type: "kv"}}, `{"message":"plain words"}`, `{"message":"plain words"}`)
+}
