@@ -343,6 +343,8 @@ func build(s *Spec) (proc, error) {
 		return buildDissect(s)
 	case "kv":
 		return buildKV(s)
+	case "date":
+		return buildDate(s)
 	}
 	return nil, fmt.Errorf("unknown type %q (want one of %s)", s.Type, strings.Join(Types(), ", "))
 }

@@ -3,8 +3,10 @@ package process
 import (
 	"fmt"
 
+	"shipper/internal/parse"
 	"shipper/internal/process/dissect"
 	"shipper/internal/process/kv"
+	"shipper/internal/process/timefmt"
 )
 
 // The processors over text: each wraps a parser of its own package and
@@ -104,5 +106,45 @@ func (p *kvProc) apply(r *Runner, d *Doc) error {
 		}
 		setText(r, d, p.target, f.Key, f.Value)
 	}
+	return nil
+}
+
+// date parses a field with Logstash date formats into target (default
+// @timestamp), written in UTC like the parser writes @timestamp.
+type dateProc struct {
+	field, target string
+	p             *timefmt.Parser
+}
+
+func buildDate(s *Spec) (proc, error) {
+	if s.Field == "" {
+		return nil, fmt.Errorf("field is required (the field holding the time)")
+	}
+	if len(s.Formats) == 0 {
+		return nil, fmt.Errorf("formats: give at least one (e.g. ISO8601, UNIX_MS, dd/MMM/yyyy:HH:mm:ss Z)")
+	}
+	p, err := timefmt.Compile(s.Formats, s.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	return &dateProc{field: s.Field, target: orDefault(s.Target, "@timestamp"), p: p}, nil
+}
+
+func (p *dateProc) apply(_ *Runner, d *Doc) error {
+	v, ok := d.Get(p.field)
+	if !ok {
+		return errSkip
+	}
+	t, _ := d.text(v)
+	ns, ok := p.p.Parse(t)
+	if !ok {
+		return fmt.Errorf("field %s: %s matches none of the formats", p.field, clip(v))
+	}
+	if ns < 0 {
+		return fmt.Errorf("field %s: %s is before 1970", p.field, clip(v))
+	}
+	k := len(d.arena)
+	d.arena = parse.AppendTime(d.arena, ns)
+	d.Set(p.target, d.arena[k:len(d.arena):len(d.arena)])
 	return nil
 }

@@ -23,3 +23,21 @@ func TestTextProcessors(t *testing.T) {
 		`{"message":"a=1&b=2","kv.a":"1","kv.b":"2"}`)
 	f("kv nothing", []Spec{{Type: "kv"}}, `{"message":"plain words"}`, `{"message":"plain words"}`)
 }
+
+func TestDateProcessor(t *testing.T) {
+	f := func(name string, specs []Spec, in, want string) {
+		t.Helper()
+		got, _ := run(t, specs, in)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+	f("nginx", []Spec{{Type: "date", Field: "ts", Formats: []string{"dd/MMM/yyyy:HH:mm:ss Z"}}},
+		`{"@timestamp":"2030-01-01T00:00:00Z","ts":"02/Jan/2024:03:04:05 +0100"}`, `{"@timestamp":"2024-01-02T02:04:05Z","ts":"02/Jan/2024:03:04:05 +0100"}`)
+	f("zone and target", []Spec{{Type: "date", Field: "ts", Target: "event.created", Timezone: "Europe/Paris", Formats: []string{"ISO8601", "yyyy-MM-dd HH:mm:ss,SSS"}}},
+		`{"ts":"2024-07-01 12:00:00,250"}`, `{"ts":"2024-07-01 12:00:00,250","event.created":"2024-07-01T10:00:00.25Z"}`)
+	f("unix ms number", []Spec{{Type: "date", Field: "t", Formats: []string{"UNIX_MS"}}}, `{"t":1700000000123}`, `{"t":1700000000123,"@timestamp":"2023-11-14T22:13:20.123Z"}`)
+	f("no match", []Spec{{Type: "date", Field: "ts", Formats: []string{"ISO8601"}}}, `{"ts":"yesterday"}`,
+		`{"ts":"yesterday","log.flags":["date_failure"],"log.processing_error":"date#1: field ts: \"yesterday\" matches none of the formats"}`)
+	f("missing", []Spec{{Type: "date", Field: "ts", Formats: []string{"ISO8601"}}}, `{"x":1}`, `{"x":1}`)
+}
