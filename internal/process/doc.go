@@ -80,8 +80,8 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 		if i >= len(b) || b[i] != '"' {
 			return false
 		}
-		end, esc, err := parse.SkipString(b, i, parse.Options{AllowControl: true})
-		if err != nil {
+		end, esc := skipString(b, i)
+		if end < 0 {
 			return false
 		}
 		var name []byte
@@ -106,8 +106,8 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 			return false
 		}
 		i = skipWS(b, i+1)
-		vend, err := parse.SkipValue(b, i, parse.Options{AllowControl: true})
-		if err != nil {
+		vend := skipValue(b, i)
+		if vend < 0 {
 			return false
 		}
 		v := b[i:vend]
@@ -130,6 +130,71 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 		}
 		return i < len(b) && b[i] == '}'
 	}
+}
+
+// skipString returns the offset past the JSON string at b[i] == '"' and
+// whether it has escapes, or -1. Documents reaching the stage are valid JSON
+// (the parser wrote them, parse_json validates first): this only finds
+// ends, and on anything else it stops without reading out of bounds.
+func skipString(b []byte, i int) (int, bool) {
+	j := i + 1
+	k := bytes.IndexByte(b[j:], '"')
+	if k < 0 {
+		return -1, false
+	}
+	if bytes.IndexByte(b[j:j+k], '\\') < 0 {
+		return j + k + 1, false
+	}
+	for ; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return -1, false
+}
+
+// skipValue returns the offset past the JSON value at b[i], or -1 (see
+// skipString).
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := skipString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := skipString(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
 
 func emptyObject(v []byte) bool {
