@@ -69,8 +69,8 @@ func TestCond(t *testing.T) {
 	f(`log.level == "info" or status == 503`, true)
 	f(`not log.level == "info"`, true)
 	f(`not (log.level == "error" or x exists)`, false)
-	f(`log.level == "info" and x exists or status == 503`, true)  // and binds tighter
-	f(`log.level == "error" or x exists and status == 1`, true)   // a or (b and c)
+	f(`log.level == "info" and x exists or status == 503`, true) // and binds tighter
+	f(`log.level == "error" or x exists and status == 1`, true)  // a or (b and c)
 	f(`(log.level == "error" or x exists) and status == 1`, false)
 	f(`not not status exists`, true)
 }
