@@ -147,6 +147,7 @@ func describeSpec(s *process.Spec) string {
 	opt("field", s.Field)
 	opt("target", s.Target)
 	opt("pattern", s.Pattern)
+	opt("append_separator", s.AppendSeparator)
 	opt("patterns", s.Patterns)
 	opt("pattern_definitions", s.PatternDefinitions)
 	opt("field_split", s.FieldSplit)

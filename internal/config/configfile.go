@@ -490,6 +490,8 @@ func (f *configFile) option(s *process.Spec, k, v *yaml.Node) error {
 		err = f.str(v, &s.Target)
 	case "pattern":
 		err = f.str(v, &s.Pattern)
+	case "append_separator":
+		err = f.str(v, &s.AppendSeparator)
 	case "patterns":
 		if s.Type == "redact" {
 			s.Redact, err = f.list(v)

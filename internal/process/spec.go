@@ -69,6 +69,8 @@ type Spec struct {
 	Field   string // source field: parse_json, dissect, grok, kv, date, redact
 	Target  string // where results go: parse_json, dissect, grok, kv, date
 	Pattern string // dissect
+	// AppendSeparator joins dissect's %{+key} parts.
+	AppendSeparator string
 	// grok
 	Patterns           []string
 	PatternDefinitions []Pair
@@ -113,7 +115,7 @@ var Options = map[string][]string{
 	"parse_json":  {"field", "target", "overwrite"},
 	"route":       {"dataset", "namespace", "dataset_from"},
 	"fingerprint": {"fields"},
-	"dissect":     {"field", "target", "pattern"},
+	"dissect":     {"field", "target", "pattern", "append_separator"},
 	"grok":        {"field", "target", "patterns", "pattern_definitions"},
 	"kv":          {"field", "target", "field_split", "value_split", "prefix"},
 	"date":        {"field", "target", "formats", "timezone"},

@@ -40,7 +40,7 @@ func buildDissect(s *Spec) (proc, error) {
 	if s.Pattern == "" {
 		return nil, fmt.Errorf("pattern is required")
 	}
-	pat, err := dissect.Compile(s.Pattern, dissect.Options{})
+	pat, err := dissect.Compile(s.Pattern, dissect.Options{AppendSeparator: s.AppendSeparator})
 	if err != nil {
 		return nil, err
 	}

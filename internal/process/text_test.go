@@ -41,3 +41,12 @@ func TestDateProcessor(t *testing.T) {
 		`{"ts":"yesterday","log.flags":["date_failure"],"log.processing_error":"date#1: field ts: \"yesterday\" matches none of the formats"}`)
 	f("missing", []Spec{{Type: "date", Field: "ts", Formats: []string{"ISO8601"}}}, `{"x":1}`, `{"x":1}`)
 }
+
+func TestDissectAppend(t *testing.T) {
+	got, _ := run(t, []Spec{{Type: "dissect", AppendSeparator: " ", Pattern: `<%{syslog.priority}>%{ts} %{+ts} %{+ts} %{host.hostname} %{process.name}[%{process.pid}]: %{msg}`}},
+		`{"message":"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed"}`)
+	want := `{"message":"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed","syslog.priority":"34","ts":"Oct 11 22:14:15","host.hostname":"mymachine","process.name":"su","process.pid":"123","msg":"'su root' failed"}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
