@@ -150,6 +150,7 @@ func describeSpec(s *process.Spec) string {
 	opt("append_separator", s.AppendSeparator)
 	opt("patterns", s.Patterns)
 	opt("pattern_definitions", s.PatternDefinitions)
+	opt("legacy_names", s.LegacyNames)
 	opt("field_split", s.FieldSplit)
 	opt("value_split", s.ValueSplit)
 	opt("prefix", s.Prefix)

@@ -127,10 +127,12 @@ pipelines:
         id: nginx
         when: message matches "^\\d+\\.\\d+\\.\\d+\\.\\d+ - - \\["
         pattern: '%{source.address} - %{user.name} [%{access.time}] "%{http.request.method} %{url.original} HTTP/%{http.version}" %{http.response.status_code} %{http.response.body.bytes} "%{http.request.referrer}" "%{user_agent.original}"'
-      - type: dissect
+      - type: grok
         id: apache
         when: message matches "^\\d+\\.\\d+\\.\\d+\\.\\d+ - \\w+ \\["
-        pattern: '%{source.address} - %{user.name} [%{access.time}] "%{http.request.method} %{url.original} HTTP/%{http.version}" %{http.response.status_code} %{http.response.body.bytes}'
+        patterns:
+          - '^%{IPORHOST:source.address} - %{APACHEUSER:user.name} \[%{HTTPDATE:access.time}\] "%{WORD:http.request.method} %{NOTSPACE:url.original} HTTP/%{NUMBER:http.version}" %{INT:http.response.status_code:int} %{INT:http.response.body.bytes:int}$'
+        pattern_definitions: {APACHEUSER: "[a-z]+"}
       - type: date
         when: access.time exists
         field: access.time

@@ -498,6 +498,8 @@ func (f *configFile) option(s *process.Spec, k, v *yaml.Node) error {
 		} else {
 			s.Patterns, err = f.list(v)
 		}
+	case "legacy_names":
+		err = f.boolean(v, &s.LegacyNames)
 	case "pattern_definitions":
 		s.PatternDefinitions, err = f.pairs(v, false)
 	case "custom":

@@ -345,6 +345,8 @@ func build(s *Spec) (proc, error) {
 		return buildKV(s)
 	case "date":
 		return buildDate(s)
+	case "grok":
+		return buildGrok(s)
 	}
 	return nil, fmt.Errorf("unknown type %q (want one of %s)", s.Type, strings.Join(Types(), ", "))
 }

@@ -74,6 +74,7 @@ type Spec struct {
 	// grok
 	Patterns           []string
 	PatternDefinitions []Pair
+	LegacyNames        bool // the library's pre-ECS field names
 	// kv
 	FieldSplit, ValueSplit string
 	Prefix                 string
@@ -116,7 +117,7 @@ var Options = map[string][]string{
 	"route":       {"dataset", "namespace", "dataset_from"},
 	"fingerprint": {"fields"},
 	"dissect":     {"field", "target", "pattern", "append_separator"},
-	"grok":        {"field", "target", "patterns", "pattern_definitions"},
+	"grok":        {"field", "target", "patterns", "pattern_definitions", "legacy_names"},
 	"kv":          {"field", "target", "field_split", "value_split", "prefix"},
 	"date":        {"field", "target", "formats", "timezone"},
 	"redact":      {"fields", "patterns", "custom", "replacement", "hash_key"},

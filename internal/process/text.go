@@ -2,9 +2,12 @@ package process
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 
 	"shipper/internal/parse"
 	"shipper/internal/process/dissect"
+	"shipper/internal/process/grok"
 	"shipper/internal/process/kv"
 	"shipper/internal/process/timefmt"
 )
@@ -147,4 +150,95 @@ func (p *dateProc) apply(_ *Runner, d *Doc) error {
 	d.arena = parse.AppendTime(d.arena, ns)
 	d.Set(p.target, d.arena[k:len(d.arena):len(d.arena)])
 	return nil
+}
+
+// grok matches field (default message) against patterns, the first match
+// wins; captures typed int or float become numbers, boolean true or false.
+type grokProc struct {
+	field, target string
+	g             *grok.Grok
+	out           []grok.Field
+}
+
+func buildGrok(s *Spec) (proc, error) {
+	if len(s.Patterns) == 0 {
+		return nil, fmt.Errorf("patterns: give at least one (e.g. %%{COMBINEDAPACHELOG})")
+	}
+	var custom map[string]string
+	if len(s.PatternDefinitions) > 0 {
+		custom = make(map[string]string, len(s.PatternDefinitions))
+		for _, p := range s.PatternDefinitions {
+			custom[p.Key] = p.Value
+		}
+	}
+	compile := grok.Compile
+	if s.LegacyNames {
+		compile = grok.CompileLegacy
+	}
+	g, err := compile(s.Patterns, custom)
+	if err != nil {
+		return nil, err
+	}
+	return &grokProc{field: orDefault(s.Field, "message"), target: s.Target, g: g}, nil
+}
+
+// clone gives each Runner its own capture buffer (the Grok is shared).
+func (p *grokProc) clone() proc {
+	c := *p
+	c.out = nil
+	return &c
+}
+
+func (p *grokProc) apply(r *Runner, d *Doc) error {
+	t, ok := textSource(d, p.field)
+	if !ok {
+		return errSkip
+	}
+	var matched bool
+	p.out, matched = p.g.Match(t, p.out[:0])
+	if !matched {
+		return fmt.Errorf("field %s matches none of the patterns", p.field)
+	}
+	for _, f := range p.out {
+		if checkField(bytesString(f.Key)) != nil {
+			continue
+		}
+		switch f.Type {
+		case grok.Int, grok.Float:
+			x, err := strconv.ParseFloat(bytesString(f.Value), 64)
+			if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+				return fmt.Errorf("field %s: capture %s: %s is not a number", p.field, f.Key, clip(f.Value))
+			}
+			k := len(d.arena)
+			if f.Type == grok.Int {
+				if n, err := strconv.ParseInt(bytesString(f.Value), 10, 64); err == nil {
+					d.arena = strconv.AppendInt(d.arena, n, 10)
+				} else {
+					d.arena = strconv.AppendInt(d.arena, int64(x), 10)
+				}
+			} else {
+				d.arena = strconv.AppendFloat(d.arena, x, 'g', -1, 64)
+			}
+			setRaw(r, d, p.target, f.Key, d.arena[k:len(d.arena):len(d.arena)])
+		case grok.Bool:
+			v := []byte("false")
+			if string(f.Value) == "true" || string(f.Value) == "TRUE" || string(f.Value) == "True" {
+				v = []byte("true")
+			}
+			setRaw(r, d, p.target, f.Key, v)
+		default:
+			setText(r, d, p.target, f.Key, f.Value)
+		}
+	}
+	return nil
+}
+
+// setRaw sets target.key (or key) to the raw JSON value v.
+func setRaw(r *Runner, d *Doc, target string, key, v []byte) {
+	if target == "" {
+		d.Set(bytesString(key), v)
+		return
+	}
+	r.name = append(append(append(r.name[:0], target...), '.'), key...)
+	d.Set(bytesString(r.name), v)
 }

@@ -50,3 +50,24 @@ func TestDissectAppend(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestGrokProcessor(t *testing.T) {
+	f := func(name string, specs []Spec, in, want string) {
+		t.Helper()
+		got, _ := run(t, specs, in)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+	f("common log", []Spec{{Type: "grok", Patterns: []string{"%{COMMONAPACHELOG}"}}},
+		`{"message":"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326"}`,
+		`{"message":"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326","source.address":"127.0.0.1","user.name":"frank","timestamp":"10/Oct/2000:13:55:36 -0700","http.request.method":"GET","url.original":"/a.gif","http.version":"1.0","http.response.status_code":200,"http.response.body.bytes":2326}`)
+	f("custom, typed, target", []Spec{{Type: "grok", Target: "g", Patterns: []string{`%{WORD:w} took %{NUMBER:ms:float}ms ok=%{OK:ok:boolean}`}, PatternDefinitions: []Pair{{Key: "OK", Value: "true|false"}}}},
+		`{"message":"sync took 12.5ms ok=true"}`, `{"message":"sync took 12.5ms ok=true","g.w":"sync","g.ms":12.5,"g.ok":true}`)
+	f("second pattern", []Spec{{Type: "grok", Patterns: []string{`^A %{INT:a}`, `^B %{INT:b:int}`}}}, `{"message":"B 7"}`, `{"message":"B 7","b":7}`)
+	f("no match", []Spec{{Type: "grok", Patterns: []string{`^A %{INT:a}`}}}, `{"message":"x"}`,
+		`{"message":"x","log.flags":["grok_failure"],"log.processing_error":"grok#1: field message matches none of the patterns"}`)
+	if _, err := Compile(&Config{Processors: []Spec{{Type: "grok", Patterns: []string{"%{NOPE:x}"}}}}); err == nil {
+		t.Errorf("unknown grok pattern: no error")
+	}
+}
