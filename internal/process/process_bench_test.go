@@ -67,6 +67,7 @@ func BenchmarkProcessors(b *testing.B) {
 		{"route", "json", []Spec{{Type: "route", Dataset: "shop"}}},
 		{"fingerprint", "json", []Spec{{Type: "fingerprint", Names: []string{"trace.id", "message"}}}},
 		{"dissect", "nginx", []Spec{{Type: "dissect", Pattern: nginxDissect}}},
+		{"grok", "nginx", []Spec{{Type: "grok", Patterns: []string{"%{COMBINEDAPACHELOG}"}}}},
 		{"kv", "json", []Spec{{Type: "add", Overwrite: true, Pairs: []Pair{{Key: "message", Value: "a=1 b=two c=3"}}}, {Type: "kv"}}},
 		{"date", "nginx", []Spec{{Type: "add", Pairs: []Pair{{Key: "ts", Value: "23/Nov/2026:10:00:00 +0000"}}}, {Type: "date", Field: "ts", Formats: []string{"dd/MMM/yyyy:HH:mm:ss Z"}}}},
 		{"chain5-json", "json", []Spec{
