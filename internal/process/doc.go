@@ -38,6 +38,18 @@ type Doc struct {
 type field struct {
 	name  []byte
 	value []byte // raw JSON; nil: removed
+	// member is `"name":value` as written at the top level of src, for
+	// appendTo to copy while name and value are still those views.
+	member []byte
+}
+
+// asWritten returns the member as written when the field is unchanged.
+func (f *field) asWritten() ([]byte, bool) {
+	m := f.member
+	if len(m) < 2+len(f.name)+len(f.value) || len(f.name) == 0 || len(f.value) == 0 {
+		return nil, false
+	}
+	return m, &m[1] == &f.name[0] && &m[len(m)-len(f.value)] == &f.value[0] && m[1+len(f.name)] == '"'
 }
 
 // reset points d at a new document; views from the previous one become
@@ -80,6 +92,7 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 		if i >= len(b) || b[i] != '"' {
 			return false
 		}
+		mstart := i
 		end, esc := skipString(b, i)
 		if end < 0 {
 			return false
@@ -121,7 +134,11 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 			} else if depth == 0 && string(name) == "log.processing_error" {
 				d.hasPErr = true
 			}
-			d.fields = append(d.fields, field{name: name, value: v})
+			var member []byte
+			if depth == 0 && !esc {
+				member = b[mstart:vend:vend]
+			}
+			d.fields = append(d.fields, field{name: name, value: v, member: member})
 		}
 		i = skipWS(b, vend)
 		if i < len(b) && b[i] == ',' {
@@ -138,12 +155,25 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 // ends, and on anything else it stops without reading out of bounds.
 func skipString(b []byte, i int) (int, bool) {
 	j := i + 1
-	k := bytes.IndexByte(b[j:], '"')
-	if k < 0 {
+	// Names and most values are short: a loop beats two IndexByte calls.
+	for n := min(len(b), j+32); j < n; j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, false
+		} else if c == '\\' {
+			break
+		}
+	}
+	if j == len(b) {
 		return -1, false
 	}
-	if bytes.IndexByte(b[j:j+k], '\\') < 0 {
-		return j + k + 1, false
+	if b[j] != '\\' {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1, false
+		}
+		if bytes.IndexByte(b[j:j+k], '\\') < 0 {
+			return j + k + 1, false
+		}
 	}
 	for ; j < len(b); j++ {
 		switch b[j] {
@@ -428,11 +458,29 @@ func (d *Doc) appendTo(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst, _ = parse.AppendString(dst, f.name)
+		if m, ok := f.asWritten(); ok {
+			dst = append(dst, m...)
+			continue
+		}
+		dst = appendName(dst, f.name)
 		dst = append(dst, ':')
 		dst = append(dst, f.value...)
 	}
 	return append(dst, '}')
+}
+
+// appendName appends name as a JSON string: copied between quotes when it
+// needs no escaping (nearly always), else through parse.AppendString.
+func appendName(dst, name []byte) []byte {
+	for _, c := range name {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			dst, _ = parse.AppendString(dst, name)
+			return dst
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	return append(dst, '"')
 }
 
 // number parses a JSON number, or a JSON string holding one.

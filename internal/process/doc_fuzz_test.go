@@ -1,0 +1,54 @@
+package process
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzDoc: on any JSON object, the view's edits give valid JSON in which
+// each edit is seen, and an unedited document is returned byte for byte.
+func FuzzDoc(f *testing.F) {
+	f.Add(`{"a":1,"b":{"c":"x\"y","d":[1,{"e":2}]},"a.b":true}`, "b.c", "z", uint8(0))
+	f.Add(`{"m":"{\"k\":1}","n":null}`, "m", "k", uint8(3))
+	f.Add(`{ "s" : "\u00e9" , "t":{} }`, "t", "s", uint8(1))
+	f.Fuzz(func(t *testing.T, doc, name, other string, op uint8) {
+		if !json.Valid([]byte(doc)) || len(doc) == 0 || doc[0] != '{' || checkField(name) != nil || checkField(other) != nil || !utf8.ValidString(name) || !utf8.ValidString(other) {
+			return
+		}
+		var d Doc
+		d.reset([]byte(doc))
+		if got := string(d.appendTo(nil)); got != doc {
+			t.Fatalf("unchanged document rewritten: %s", got)
+		}
+		switch op % 5 {
+		case 0:
+			d.SetString(name, []byte(other))
+		case 1:
+			d.Remove(name)
+		case 2:
+			d.Rename(name, other)
+		case 3:
+			d.Copy(name, other)
+		case 4:
+			d.KeepOnly([]string{name})
+		}
+		d.changed = true
+		out := d.appendTo(nil)
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON after op %d on %s: %s", op%5, doc, out)
+		}
+		var e Doc
+		e.reset(out)
+		switch op % 5 {
+		case 0:
+			if tx, isStr, ok := e.Text(name); !ok || !isStr || string(tx) != other && utf8.ValidString(other) {
+				t.Fatalf("set %s=%q: got %q in %s", name, other, tx, out)
+			}
+		case 1:
+			if e.Exists(name) {
+				t.Fatalf("%s still there after remove: %s", name, out)
+			}
+		}
+	})
+}
