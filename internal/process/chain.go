@@ -347,6 +347,8 @@ func build(s *Spec) (proc, error) {
 		return buildDate(s)
 	case "grok":
 		return buildGrok(s)
+	case "redact":
+		return buildRedact(s)
 	}
 	return nil, fmt.Errorf("unknown type %q (want one of %s)", s.Type, strings.Join(Types(), ", "))
 }

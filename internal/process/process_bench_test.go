@@ -68,6 +68,8 @@ func BenchmarkProcessors(b *testing.B) {
 		{"fingerprint", "json", []Spec{{Type: "fingerprint", Names: []string{"trace.id", "message"}}}},
 		{"dissect", "nginx", []Spec{{Type: "dissect", Pattern: nginxDissect}}},
 		{"grok", "nginx", []Spec{{Type: "grok", Patterns: []string{"%{COMBINEDAPACHELOG}"}}}},
+		{"redact(clean)", "json", []Spec{{Type: "redact", Redact: []string{"all"}}}},
+		{"redact(secret)", "json", []Spec{{Type: "add", Overwrite: true, Pairs: []Pair{{Key: "message", Value: "login jane@example.com token=Bearer abcdefgh12345678"}}}, {Type: "redact", Redact: []string{"all"}}}},
 		{"kv", "json", []Spec{{Type: "add", Overwrite: true, Pairs: []Pair{{Key: "message", Value: "a=1 b=two c=3"}}}, {Type: "kv"}}},
 		{"date", "nginx", []Spec{{Type: "add", Pairs: []Pair{{Key: "ts", Value: "23/Nov/2026:10:00:00 +0000"}}}, {Type: "date", Field: "ts", Formats: []string{"dd/MMM/yyyy:HH:mm:ss Z"}}}},
 		{"chain5-json", "json", []Spec{

@@ -9,6 +9,7 @@ import (
 	"shipper/internal/process/dissect"
 	"shipper/internal/process/grok"
 	"shipper/internal/process/kv"
+	"shipper/internal/process/scrub"
 	"shipper/internal/process/timefmt"
 )
 
@@ -241,4 +242,91 @@ func setRaw(r *Runner, d *Doc, target string, key, v []byte) {
 	}
 	r.name = append(append(append(r.name[:0], target...), '.'), key...)
 	d.Set(bytesString(r.name), v)
+}
+
+// redact replaces secrets and personal data in string fields: the listed
+// fields and everything under them (default message), or every string
+// field with "*".
+type redactProc struct {
+	names []string
+	all   bool
+	s     *scrub.Scrubber
+	buf   []byte
+}
+
+func buildRedact(s *Spec) (proc, error) {
+	names := s.Names
+	if len(names) == 0 {
+		names = []string{"message"}
+	}
+	p := &redactProc{}
+	for _, n := range names {
+		if n == "*" {
+			p.all = true
+			continue
+		}
+		if err := checkField(n); err != nil {
+			return nil, err
+		}
+		p.names = append(p.names, n)
+	}
+	patterns := s.Redact
+	if len(patterns) == 1 && patterns[0] == "all" {
+		patterns = scrub.Names()
+	}
+	var custom []string
+	for _, c := range s.Custom {
+		custom = append(custom, c.Value)
+	}
+	opts := scrub.Options{Replacement: s.Replacement}
+	if s.HashKey != "" {
+		opts.Mode = scrub.Hash
+		opts.Key = []byte(s.HashKey)
+	}
+	sc, err := scrub.Compile(patterns, custom, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.s = sc
+	return p, nil
+}
+
+func (p *redactProc) clone() proc {
+	c := *p
+	c.buf = nil
+	return &c
+}
+
+func (p *redactProc) apply(_ *Runner, d *Doc) error {
+	d.build()
+	for k := range d.fields {
+		f := &d.fields[k]
+		if f.value == nil || len(f.value) < 2 || f.value[0] != '"' || !p.wants(f.name) {
+			continue
+		}
+		t, _ := d.text(f.value)
+		var n int
+		p.buf, n = p.s.Append(p.buf[:0], t)
+		if n == 0 {
+			continue
+		}
+		f.value = d.quote(p.buf)
+		d.changed = true
+	}
+	if len(p.buf) > keepBuf {
+		p.buf = nil
+	}
+	return nil
+}
+
+func (p *redactProc) wants(name []byte) bool {
+	if p.all {
+		return true
+	}
+	for _, n := range p.names {
+		if hasPathPrefix(name, n) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package process
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestTextProcessors(t *testing.T) {
 	f := func(name string, specs []Spec, in, want string) {
@@ -69,5 +72,36 @@ func TestGrokProcessor(t *testing.T) {
 		`{"message":"x","log.flags":["grok_failure"],"log.processing_error":"grok#1: field message matches none of the patterns"}`)
 	if _, err := Compile(&Config{Processors: []Spec{{Type: "grok", Patterns: []string{"%{NOPE:x}"}}}}); err == nil {
 		t.Errorf("unknown grok pattern: no error")
+	}
+}
+
+func TestRedactProcessor(t *testing.T) {
+	f := func(name string, specs []Spec, in, want string) {
+		t.Helper()
+		got, _ := run(t, specs, in)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+	}
+	f("message", []Spec{{Type: "redact", Redact: []string{"email", "credit_card"}}},
+		`{"message":"user jane@example.com paid 4111 1111 1111 1111","user":"jane@example.com"}`,
+		`{"message":"user [REDACTED] paid [REDACTED]","user":"jane@example.com"}`)
+	f("fields and objects", []Spec{{Type: "redact", Names: []string{"http.request.headers", "url"}, Redact: []string{"bearer", "url_password"}, Replacement: "***"}},
+		`{"http":{"request":{"headers":{"authorization":"Bearer abcdefgh12345678"}}},"url":"postgres://app:s3cr3t@db/x","message":"Bearer abcdefgh12345678"}`,
+		`{"http.request.headers.authorization":"Bearer ***","url":"postgres://app:***@db/x","message":"Bearer abcdefgh12345678"}`)
+	f("every string field, custom", []Spec{{Type: "redact", Names: []string{"*"}, Custom: []Pair{{Key: "pw", Value: `password=(?P<secret>\S+)`}}}},
+		`{"a":"password=hunter2 ok","b":{"c":"password=x"},"n":5}`,
+		`{"a":"password=[REDACTED] ok","b.c":"password=[REDACTED]","n":5}`)
+	f("clean line keeps bytes", []Spec{{Type: "redact", Redact: []string{"all"}}}, `{"message":"nothing to see"}`, `{"message":"nothing to see"}`)
+	got, _ := run(t, []Spec{{Type: "redact", Redact: []string{"email"}, HashKey: "0123456789abcdef-key"}}, `{"message":"a@b.example x"}`)
+	got2, _ := run(t, []Spec{{Type: "redact", Redact: []string{"email"}, HashKey: "0123456789abcdef-key"}}, `{"message":"to a@b.example"}`)
+	h := strings.TrimPrefix(strings.TrimSuffix(got, ` x"}`), `{"message":"`)
+	if !strings.HasPrefix(h, "[hmac:") || !strings.Contains(got2, h) {
+		t.Errorf("keyed hash: %s and %s, want the same [hmac:...] for the same address", got, got2)
+	}
+	for _, bad := range []Spec{{Type: "redact", Redact: []string{"nope"}}, {Type: "redact", Redact: []string{"email"}, HashKey: "short"}, {Type: "redact"}} {
+		if _, err := Compile(&Config{Processors: []Spec{bad}}); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }
