@@ -17,12 +17,65 @@ import (
 	"shipper/internal/testutil/estest"
 )
 
+// secretLines are the redaction corpus: real-looking secrets marked with
+// ⟦ ⟧, each of which must be replaced, and nothing else.
+var secretLines = []string{
+	"user ⟦jane.doe@example.com⟧ logged in from ⟦203.0.113.17⟧",
+	"mail to ⟦billing+eu@shop.example.co.uk⟧ bounced",
+	"upstream [⟦192.168.1.254⟧]:8080 timed out",
+	"peer ⟦2001:db8::7⟧ reset the connection",
+	"paid with ⟦4111 1111 1111 1111⟧ exp 12/29",
+	"card=⟦5555-5555-5555-4444⟧ declined",
+	"amex ⟦378282246310005⟧ accepted",
+	"Authorization: Bearer ⟦mF_9.B5f-4.1JqM⟧",
+	"Authorization: Basic ⟦dXNlcjpwYXNzd29yZA==⟧",
+	"token=⟦eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c⟧ ok",
+	"using key ⟦AKIAIOSFODNN7EXAMPLE⟧ for s3",
+	"aws_secret_access_key = ⟦wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY⟧",
+	"dsn=postgres://app:⟦s3cr3t-Pa55⟧@db.internal:5432/orders",
+	"cloning https://deploy:⟦p@ss:word⟧@git.example.com/repo.git",
+	"login ok password=⟦hunter2⟧ user=x",
+	"key: ⟦-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----⟧ loaded",
+	// near misses: nothing may change
+	"version 1.2.3.4.5 released",
+	"order 4111 1111 1111 1112 shipped",
+	"trace 4bf92f3577b34da6a3ce929d0e0e4736",
+	"the bearer of this letter is welcome",
+	"see http://example.com:8080/path?q=1",
+}
+
+// unmarkSecret returns a corpus line without its marks, with each secret
+// replaced, and the secrets.
+func unmarkSecret(s string) (in, want string, secrets []string) {
+	var b, w strings.Builder
+	for {
+		i := strings.Index(s, "⟦")
+		if i < 0 {
+			b.WriteString(s)
+			w.WriteString(s)
+			return b.String(), w.String(), secrets
+		}
+		j := strings.Index(s, "⟧")
+		b.WriteString(s[:i])
+		w.WriteString(s[:i])
+		sec := s[i+len("⟦") : j]
+		b.WriteString(sec)
+		w.WriteString("[REDACTED]")
+		secrets = append(secrets, sec)
+		s = s[j+len("⟧"):]
+	}
+}
+
 // procCorpus is the mixed corpus of the processing test: what each line is
 // and what it must become.
 type procCorpus struct {
 	lines []string
 	// per kind: lines that must be found in that kind's data stream
 	want map[string]int
+	// redaction corpus: message after redaction by its sec<N> prefix, and
+	// every secret
+	redacted map[string]string
+	secrets  []string
 	// JSON app lines by level, before drop and sample
 	debug, errors int
 	// trace ids of sampled lines (every line of a trace is kept or none)
@@ -36,7 +89,7 @@ var months = []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "S
 // ones (a re-sent line, a line whose conversion fails).
 func genProcCorpus(n int) *procCorpus {
 	rng := rand.New(rand.NewPCG(15, 2026))
-	c := &procCorpus{want: map[string]int{}, traces: map[string]int{}}
+	c := &procCorpus{want: map[string]int{}, traces: map[string]int{}, redacted: map[string]string{}}
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
 		ts := base.Add(time.Duration(i) * time.Second)
@@ -74,6 +127,24 @@ func genProcCorpus(n int) *procCorpus {
 			8+rng.IntN(100), months[ts.Month()-1], ts.Day(), ts.Hour(), ts.Minute(), ts.Second(), rng.IntN(9), 100+rng.IntN(30000), i))
 		c.want["syslog"]++
 	}
+	// The redaction corpus, as plain lines and as JSON messages. A private
+	// key spans lines: as plain text it stays in the JSON line only.
+	for i, l := range secretLines {
+		in, want, secrets := unmarkSecret(l)
+		if !strings.Contains(in, "\n") {
+			tag := fmt.Sprintf("sec%03d ", i)
+			c.lines = append(c.lines, tag+in)
+			c.redacted[tag] = tag + want
+		}
+		tag := fmt.Sprintf("sec%03d ", 100+i)
+		j, _ := json.Marshal(map[string]any{"message": tag + in, "level": "info", "plan": "pro"})
+		c.lines = append(c.lines, string(j))
+		c.redacted[tag] = tag + want
+		for _, s := range secrets {
+			c.secrets = append(c.secrets, s)
+		}
+	}
+	c.want["secrets"] = len(c.redacted)
 	// An upstream re-send: the same record twice; fingerprint stores it once.
 	dup := `{"time":"2026-11-23T09:00:00Z","level":"info","msg":"resent order","trace_id":"resend","status":"200","seq":1}`
 	c.lines = append(c.lines, dup, dup)
@@ -88,6 +159,14 @@ func processingConfig(ds string) string {
 	return `
 dataset: ` + ds + `
 processors:
+  # The redaction corpus first: every line whose message starts sec<N>.
+  - type: redact
+    when: message matches "^sec\\d{3} "
+    patterns: [all]
+    custom: {pw: 'password=(?P<secret>\S+)'}
+  - type: route
+    when: message matches "^sec\\d{3} "
+    dataset: ` + ds + `.secrets
   # JSON app lines (the parser made msg the message, level log.level,
   # trace_id trace.id)
   - type: drop
@@ -215,20 +294,21 @@ func TestProcessingIntegration(t *testing.T) {
 	}
 	<-logs.done
 	idx := func(kind string) string { return "logs-" + ds + "." + kind + "-default" }
-	for _, k := range []string{"app", "nginx", "apache", "klog", "syslog"} {
+	kinds := []string{"app", "nginx", "apache", "klog", "syslog", "secrets"}
+	for _, k := range kinds {
 		estest.Refresh(t, idx(k))
 	}
 	defaultIdx := "logs-" + ds + "-default"
 	estest.Refresh(t, defaultIdx)
 	t.Cleanup(func() {
-		for _, k := range []string{"app", "nginx", "apache", "klog", "syslog"} {
+		for _, k := range kinds {
 			estest.DeleteDataStream(t, idx(k))
 		}
 		estest.DeleteDataStream(t, defaultIdx)
 	})
 
 	count := func(index, q string) int { return estest.Count(t, index, q) }
-	for _, k := range []string{"nginx", "apache", "klog", "syslog"} {
+	for _, k := range []string{"nginx", "apache", "klog", "syslog", "secrets"} {
 		if got := count(idx(k), ""); got != corpus.want[k] {
 			t.Errorf("%s: %d documents, want %d", idx(k), got, corpus.want[k])
 		}
@@ -353,6 +433,37 @@ func TestProcessingIntegration(t *testing.T) {
 		// the month, day and time are checked when the year differs.
 		if time.Now().Year() == 2026 {
 			t.Errorf("syslog documents with their own time: %d, want %d", got, corpus.want["syslog"])
+		}
+	}
+	// Redaction: no secret survives anywhere in a document, and each
+	// message is exactly the line with its secrets replaced.
+	raw := estest.MustDo(t, "POST", "/"+idx("secrets")+"/_search", `{"size":1000}`)
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits.Hits) != len(corpus.redacted) {
+		t.Errorf("redaction corpus: %d documents, want %d", len(res.Hits.Hits), len(corpus.redacted))
+	}
+	for _, h := range res.Hits.Hits {
+		src, _ := json.Marshal(h.Source)
+		for _, sec := range corpus.secrets {
+			if strings.Contains(string(src), sec) || strings.Contains(fmt.Sprint(h.Source["message"]), sec) {
+				t.Errorf("secret %q survived: %s", sec, src)
+			}
+		}
+		msg, _ := h.Source["message"].(string)
+		if len(msg) < 7 || corpus.redacted[msg[:7]] != msg {
+			t.Errorf("redacted message %q, want %q", msg, corpus.redacted[msg[:min(7, len(msg))]])
+		}
+		if strings.HasPrefix(msg, "sec1") && h.Source["plan"] != "pro" {
+			t.Errorf("a field without a secret changed: %s", src)
 		}
 	}
 	// Nothing in the default stream but the failure.
