@@ -62,9 +62,9 @@ type step struct {
 	dropped       atomic.Uint64
 }
 
-// Compile checks cfg and builds its processors. getenv resolves nothing
-// here (the configuration file is interpolated when read) and is kept for
-// processors that read the environment at load.
+// Compile checks cfg and builds its processors; the error lists every
+// problem, one a line. ${VAR} in values is resolved when the configuration
+// file is read, not here.
 func Compile(cfg *Config) (*Chain, error) {
 	c := &Chain{}
 	if cfg == nil {

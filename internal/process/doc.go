@@ -27,6 +27,7 @@ type Doc struct {
 	fields  []field
 	arena   []byte
 	built   bool
+	flat    bool // a nested object was flattened: names may repeat
 	bad     bool // src did not scan (never for documents of the parser)
 	changed bool
 	// The top-level "log.flags" value as written (a view into src), and
@@ -58,7 +59,7 @@ func (d *Doc) reset(src []byte) {
 	d.src = src
 	d.fields = d.fields[:0]
 	d.arena = d.arena[:0]
-	d.built, d.bad, d.changed = false, false, false
+	d.built, d.bad, d.changed, d.flat = false, false, false, false
 	d.flagsVal, d.hasPErr = nil, false
 }
 
@@ -134,6 +135,7 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 			} else if depth == 0 && string(name) == "log.processing_error" {
 				d.hasPErr = true
 			}
+			d.flat = d.flat || depth > 0
 			var member []byte
 			if depth == 0 && !esc {
 				member = b[mstart:vend:vend]
@@ -454,10 +456,27 @@ func (d *Doc) appendTo(dst []byte) []byte {
 		if f.value == nil {
 			continue
 		}
+		if d.flat && d.repeated(k) {
+			continue // written with the first of its name
+		}
 		if !first {
 			dst = append(dst, ',')
 		}
 		first = false
+		if d.flat && d.hasLater(k) {
+			// {"a":{"b":1},"a.b":2}: one member "a.b":[1,2], as the
+			// parser merges repeated names.
+			dst = appendName(dst, f.name)
+			dst = append(dst, ":["...)
+			dst = append(dst, f.value...)
+			for j := k + 1; j < len(d.fields); j++ {
+				if g := &d.fields[j]; g.value != nil && string(g.name) == string(f.name) {
+					dst = append(append(dst, ','), g.value...)
+				}
+			}
+			dst = append(dst, ']')
+			continue
+		}
 		if m, ok := f.asWritten(); ok {
 			dst = append(dst, m...)
 			continue
@@ -481,6 +500,26 @@ func appendName(dst, name []byte) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	return append(dst, '"')
+}
+
+// repeated reports whether a live field before k has k's name.
+func (d *Doc) repeated(k int) bool {
+	for j := 0; j < k; j++ {
+		if g := &d.fields[j]; g.value != nil && string(g.name) == string(d.fields[k].name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLater reports whether a live field after k has k's name.
+func (d *Doc) hasLater(k int) bool {
+	for j := k + 1; j < len(d.fields); j++ {
+		if g := &d.fields[j]; g.value != nil && string(g.name) == string(d.fields[k].name) {
+			return true
+		}
+	}
+	return false
 }
 
 // number parses a JSON number, or a JSON string holding one.

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
@@ -15,6 +16,10 @@ func FuzzDoc(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc, name, other string, op uint8) {
 		if !json.Valid([]byte(doc)) || len(doc) == 0 || doc[0] != '{' || checkField(name) != nil || checkField(other) != nil || !utf8.ValidString(name) || !utf8.ValidString(other) {
 			return
+		}
+		var in map[string]json.RawMessage
+		if json.Unmarshal([]byte(doc), &in) != nil || topKeys(t, []byte(doc)) != len(in) {
+			return // the parser never repeats a top-level name
 		}
 		var d Doc
 		d.reset([]byte(doc))
@@ -38,6 +43,13 @@ func FuzzDoc(f *testing.F) {
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON after op %d on %s: %s", op%5, doc, out)
 		}
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(out, &top); err != nil {
+			t.Fatal(err)
+		}
+		if n := topKeys(t, out); n != len(top) {
+			t.Fatalf("repeated top-level names after op %d on %s: %s", op%5, doc, out)
+		}
 		var e Doc
 		e.reset(out)
 		switch op % 5 {
@@ -51,4 +63,37 @@ func FuzzDoc(f *testing.F) {
 			}
 		}
 	})
+}
+
+// topKeys counts the top-level members of a JSON object.
+func topKeys(t *testing.T, b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	n, depth := 0, 0
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				depth++
+				expectKey = v == '{' && depth == 1
+				continue
+			case '}', ']':
+				depth--
+			}
+		case string:
+			if depth == 1 && expectKey {
+				n++
+				expectKey = false
+				continue
+			}
+		}
+		if depth == 1 {
+			expectKey = true
+		}
+	}
 }

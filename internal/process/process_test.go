@@ -279,3 +279,12 @@ func TestProcessAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per line, want 0", n)
 	}
 }
+
+// TestFlattenRepeatedNames: a nested member and a dotted one of the same
+// path become one member with both values, not a repeated key.
+func TestFlattenRepeatedNames(t *testing.T) {
+	got, _ := run(t, []Spec{{Type: "add", Pairs: []Pair{{Key: "x", Value: "1"}}}}, `{"a":{"b":1},"a.b":2,"c":3}`)
+	if want := `{"a.b":[1,2],"c":3,"x":"1"}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
