@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"shipper/internal/parse"
 )
 
 // FuzzDoc: on any JSON object, the view's edits give valid JSON in which
@@ -96,4 +98,26 @@ func topKeys(t *testing.T, b []byte) int {
 			expectKey = true
 		}
 	}
+}
+
+// FuzzSkipString: the word-at-a-time scan finds the end the scanner of the
+// parser finds, on every valid string.
+func FuzzSkipString(f *testing.F) {
+	for _, s := range []string{`"a"`, `"abcdefgh\"ijklmnop"`, `"0123456789abcdef\\"`, `"\u00e9\n"x`, `"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		want, wantEsc, err := parse.SkipString(b, 0, parse.Options{AllowControl: true})
+		if len(b) == 0 || b[0] != '"' {
+			return
+		}
+		got, esc := skipString(b, 0)
+		if err != nil {
+			return // invalid: skipString only has to stay in bounds
+		}
+		if got != want || esc != wantEsc {
+			t.Fatalf("%q: end %d escaped %v, want %d %v", s, got, esc, want, wantEsc)
+		}
+	})
 }

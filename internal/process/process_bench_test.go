@@ -91,3 +91,18 @@ func BenchmarkProcessors(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) { benchEncode(b, benchLines[c.line], c.specs) })
 	}
 }
+
+// BenchmarkDocBuild: the field view of a parsed JSON line (what any
+// processor that reads a field pays once per line).
+func BenchmarkDocBuild(b *testing.B) {
+	p := parse.New([]byte(`"input.type":"file","agent.type":"shipper","host.name":"node-1","ecs.version":"8.11.0"`))
+	doc, _ := p.Append(nil, &parse.Line{Data: []byte(benchLines["json"]), Time: 1763892000123456789,
+		Fields: []byte(`"log.file.path":"/var/log/containers/web-1_shop_app-0123.log","stream":"stdout","kubernetes.namespace":"shop","kubernetes.pod.name":"web-1","kubernetes.container.name":"app"`)})
+	var d Doc
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d.reset(doc)
+		d.build()
+	}
+}
