@@ -85,7 +85,7 @@ func runCmd(args []string) int {
 				in.Metrics(w)
 			}
 			if !chain.Empty() {
-				chain.Metrics(w)
+				writeProcessMetrics(w, chain)
 			}
 			for i, in := range ins {
 				w.Counter(status.Name("shipper_input_records_total", "input", cfg.Inputs[i]), "Records read, by input.", in.Records())

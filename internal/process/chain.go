@@ -27,7 +27,6 @@ import (
 	"shipper/internal/datastream"
 	"shipper/internal/encode"
 	"shipper/internal/parse"
-	"shipper/internal/status"
 )
 
 // Chain is a compiled processing configuration, shared by every source.
@@ -552,18 +551,18 @@ func (c *Chain) Stats() Stats {
 	return s
 }
 
-// Metrics writes the chain's counters, per processor.
-func (c *Chain) Metrics(w *status.Writer) {
-	s := c.Stats()
-	w.Counter("shipper_process_lines_total", "Lines that went through the processing stage.", s.Lines)
-	w.Counter("shipper_process_changed_total", "Lines a processor changed.", s.Changed)
-	w.Counter("shipper_process_dropped_total", "Lines dropped by drop or sample.", s.Dropped)
-	w.Counter("shipper_process_failed_total", "Lines shipped as parsed because a processor failed (flagged <type>_failure in log.flags).", s.Failed)
+// StepStats are the counters of one processor.
+type StepStats struct {
+	// ID names the processor ("<type>#<position>", "<pipeline>.<id>").
+	ID, Type                 string
+	Applied, Failed, Dropped uint64
+}
+
+// Steps returns the counters of every processor, in configuration order.
+func (c *Chain) Steps() []StepStats {
+	var out []StepStats
 	c.each(func(s *step) {
-		w.Counter(status.Name("shipper_processor_applied_total", "processor", s.id), "Lines a processor ran on (its when held).", s.applied.Load())
-		w.Counter(status.Name("shipper_processor_failures_total", "processor", s.id), "Processing failures per processor (shipped flagged unless ignore_failure).", s.failed.Load())
-		if s.typ == "drop" || s.typ == "sample" {
-			w.Counter(status.Name("shipper_processor_dropped_total", "processor", s.id), "Lines dropped per processor.", s.dropped.Load())
-		}
+		out = append(out, StepStats{ID: s.id, Type: s.typ, Applied: s.applied.Load(), Failed: s.failed.Load(), Dropped: s.dropped.Load()})
 	})
+	return out
 }
