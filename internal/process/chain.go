@@ -507,7 +507,7 @@ func (r *Runner) fail(body []byte, doc int, s *step, err error) []byte {
 	if v := d.flagsVal; v != nil && !d.bad {
 		// v is a view into src (top-level members are not copied): its
 		// closing bracket is at this offset.
-		end := cap(src) - cap(v) + len(v) - 1
+		end := offset(src, v) + len(v) - 1
 		if len(v) > 0 && v[0] == '[' && end > 0 && end < len(src) && src[end] == ']' {
 			r.buf = append(r.buf, src[:end]...)
 			if len(v) > 2 {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"strconv"
+	"unsafe"
 
 	"shipper/internal/parse"
 )
@@ -459,6 +460,20 @@ func (d *Doc) appendTo(dst []byte) []byte {
 	}
 	dst = append(dst, '{')
 	first := true
+	// Unchanged members that follow each other in src are copied as one
+	// run: src[runStart:runEnd].
+	runStart, runEnd := -1, -1
+	flush := func() {
+		if runStart < 0 {
+			return
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, d.src[runStart:runEnd]...)
+		runStart, runEnd = -1, -1
+	}
 	for k := range d.fields {
 		f := &d.fields[k]
 		if f.value == nil {
@@ -467,15 +482,27 @@ func (d *Doc) appendTo(dst []byte) []byte {
 		if d.flat && d.repeated(k) {
 			continue // written with the first of its name
 		}
+		if m, ok := f.asWritten(); ok && !(d.flat && d.hasLater(k)) {
+			o := offset(d.src, m)
+			if runStart >= 0 && o == runEnd+1 && d.src[runEnd] == ',' {
+				runEnd = o + len(m)
+				continue
+			}
+			flush()
+			runStart, runEnd = o, o+len(m)
+			continue
+		}
+		flush()
 		if !first {
 			dst = append(dst, ',')
 		}
 		first = false
+		dst = appendName(dst, f.name)
+		dst = append(dst, ':')
 		if d.flat && d.hasLater(k) {
 			// {"a":{"b":1},"a.b":2}: one member "a.b":[1,2], as the
 			// parser merges repeated names.
-			dst = appendName(dst, f.name)
-			dst = append(dst, ":["...)
+			dst = append(dst, '[')
 			dst = append(dst, f.value...)
 			for j := k + 1; j < len(d.fields); j++ {
 				if g := &d.fields[j]; g.value != nil && string(g.name) == string(f.name) {
@@ -485,14 +512,9 @@ func (d *Doc) appendTo(dst []byte) []byte {
 			dst = append(dst, ']')
 			continue
 		}
-		if m, ok := f.asWritten(); ok {
-			dst = append(dst, m...)
-			continue
-		}
-		dst = appendName(dst, f.name)
-		dst = append(dst, ':')
 		dst = append(dst, f.value...)
 	}
+	flush()
 	return append(dst, '}')
 }
 
@@ -508,6 +530,11 @@ func appendName(dst, name []byte) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	return append(dst, '"')
+}
+
+// offset returns where sub, a view into b, starts in b.
+func offset(b, sub []byte) int {
+	return int(uintptr(unsafe.Pointer(unsafe.SliceData(sub))) - uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 }
 
 // repeated reports whether a live field before k has k's name.
