@@ -379,7 +379,7 @@ func (d *Doc) merge(n0 int, overwrite bool) {
 				continue
 			}
 			// Same name, or one is under the other (a.b vs a): a clash.
-			if hasPathPrefix(of.name, string(nf.name)) || hasPathPrefix(nf.name, string(of.name)) {
+			if hasPathPrefix(of.name, bytesString(nf.name)) || hasPathPrefix(nf.name, bytesString(of.name)) {
 				if overwrite {
 					of.value = nil
 				} else {
