@@ -9,6 +9,7 @@ import (
 	"shipper/internal/config"
 	"shipper/internal/encode"
 	"shipper/internal/pipeline"
+	"shipper/internal/process"
 	"shipper/internal/status"
 )
 
@@ -43,6 +44,17 @@ type inputEnv struct {
 	log    zerolog.Logger
 	// streams limits the datasets records choose, for every input.
 	streams *encode.Streams
+	// chain is the processing stage; nil or empty: none.
+	chain *process.Chain
+}
+
+// stage returns the processing stage of the input called name (its own
+// Runner), or nil when there are no processors.
+func (env *inputEnv) stage(name string) encode.Stage {
+	if env.chain.Empty() {
+		return nil
+	}
+	return env.chain.Runner(name)
 }
 
 // newInput builds the input called name (config.Input*); each is in its

@@ -69,6 +69,7 @@ func newFileInput(env *inputEnv) (input, error) {
 		return nil, err
 	}
 	fc.Streams = env.streams
+	fc.Stage = env.stage(config.InputFile)
 	src, err := file.New(fc, env.pipe, env.log)
 	if err != nil {
 		return nil, err

@@ -92,7 +92,7 @@ func newForwardInput(env *inputEnv) (input, error) {
 		IdleTimeout: f.IdleTimeout, ReadTimeout: f.ReadTimeout,
 		MaxLineBytes: int(env.cfg.MaxLineBytes),
 		Dataset:      env.cfg.Dataset, Namespace: env.cfg.Namespace, DatasetFromTag: f.DatasetFromTag, Streams: env.streams,
-		Static: env.static, RunID: env.runID,
+		Static: env.static, RunID: env.runID, Stage: env.stage(config.InputForward),
 	}, env.pipe, env.log)
 	if err != nil {
 		return nil, err

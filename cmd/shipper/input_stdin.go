@@ -26,7 +26,7 @@ func newStdinInput(env *inputEnv) (input, error) {
 	pr := env.pipe.NewProducer(nil)
 	src, err := stdin.New(stdin.Config{
 		MaxLineBytes: int(env.cfg.MaxLineBytes), Dataset: env.cfg.Dataset, Namespace: env.cfg.Namespace,
-		Static: env.static, Streams: env.streams,
+		Static: env.static, Streams: env.streams, Stage: env.stage(config.InputStdin),
 	}, os.Stdin, pr, env.runID, env.log)
 	if err != nil {
 		pr.Close()

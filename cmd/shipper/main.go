@@ -35,6 +35,7 @@ Usage:
   shipper [run] [options]   ship until the inputs end (stdin at EOF) or SIGTERM/SIGINT (the default)
   shipper setup [options]   install the index templates and import the Kibana objects, once
   shipper check [options]   validate the configuration, contact Elasticsearch, say what would happen
+                            (--sample LINE|-: show what lines become after processing; nothing is sent)
   shipper version           print the version (also --version)
   shipper help              this text
 
@@ -200,6 +201,11 @@ func newRunID() uint64 {
 }
 
 func checkCmd(args []string) int {
+	args, sample, err := splitSample(args)
+	if err != nil {
+		printConfigError(os.Stderr, "shipper check", err)
+		return 2
+	}
 	cfg, code := loadConfig("shipper check", args)
 	if code >= 0 {
 		if code == 2 {
@@ -219,6 +225,14 @@ func checkCmd(args []string) int {
 	}
 	for _, n := range cfg.Notes {
 		fmt.Fprintln(out, "note: "+n)
+	}
+	describeProcessing(out, &cfg)
+	if sample.on {
+		if err := runSample(out, &cfg, sample); err != nil {
+			fmt.Fprintf(out, "check: %v\n", err)
+			return 2
+		}
+		return 0
 	}
 	fmt.Fprintln(out)
 	code = 0

@@ -20,6 +20,7 @@ import (
 	"shipper/internal/encode"
 	"shipper/internal/esclient"
 	"shipper/internal/pipeline"
+	"shipper/internal/process"
 	"shipper/internal/redact"
 	es "shipper/internal/sink/elasticsearch"
 	"shipper/internal/status"
@@ -66,7 +67,12 @@ func runCmd(args []string) int {
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
 	})
 	streams := encode.NewStreams(cfg.DatasetsAllowed, cfg.MaxDatasets)
-	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log, streams: streams})
+	chain, err := process.Compile(&cfg.Processing) // checked by Load: cannot fail here
+	if err != nil {
+		log.Error().Err(err).Msg("invalid processors")
+		return 2
+	}
+	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log, streams: streams, chain: chain})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 2
@@ -86,6 +92,9 @@ func runCmd(args []string) int {
 			w.Counter("shipper_dataset_rejected_total", "Records whose data_stream.dataset was refused (--datasets-allowed, --max-datasets): sent to the default data stream, flagged labels.dataset_rejected.", streams.Rejected())
 			for _, in := range ins {
 				in.Metrics(w)
+			}
+			if !chain.Empty() {
+				writeProcessMetrics(w, chain)
 			}
 			for i, in := range ins {
 				w.Counter(status.Name("shipper_input_records_total", "input", cfg.Inputs[i]), "Records read, by input.", in.Records())

@@ -10,6 +10,15 @@ import (
 // shared key and user passwords.
 func runSecrets(cfg *config.Config) []string {
 	others := []string{cfg.APIKey, cfg.Forward.SharedKey}
+	others = append(others, cfg.FileSecrets()...)
+	for _, p := range cfg.Processing.Processors {
+		others = append(others, p.HashKey)
+	}
+	for _, pl := range cfg.Processing.Pipelines {
+		for _, p := range pl.Processors {
+			others = append(others, p.HashKey)
+		}
+	}
 	for _, u := range cfg.Forward.ParsedUsers() {
 		others = append(others, u.Password)
 	}

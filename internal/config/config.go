@@ -17,6 +17,7 @@ import (
 
 	"shipper/internal/datastream"
 	"shipper/internal/esclient"
+	"shipper/internal/process"
 	"shipper/internal/redact"
 )
 
@@ -77,6 +78,12 @@ type Config struct {
 	// ReadyStallTimeout: /readyz fails when records wait and none was
 	// delivered for this long.
 	ReadyStallTimeout time.Duration
+
+	// ConfigFile is the configuration file read (--config), if any, and
+	// Processing its processing section (see configfile.go).
+	ConfigFile  string
+	Processing  process.Config
+	fileSecrets []string
 }
 
 // Default returns the defaults.
@@ -256,6 +263,7 @@ func (c *Config) options() []option {
 		{"log-level", []string{"SHIPPER_LOG_LEVEL"}, "the shipper's own log level: debug, info, warn, error", stringValue{&c.LogLevel}},
 		{"host-name", []string{"SHIPPER_HOST_NAME", "NODE_NAME"}, "host.name written into every document", stringValue{&c.HostName}},
 	}
+	opts = append(opts, option{"config", []string{"SHIPPER_CONFIG"}, "YAML configuration file: options by flag name, processors and pipelines (see docs/processing.md); flags and environment variables win over it", stringValue{&c.ConfigFile}})
 	opts = append(opts, c.File.options()...)
 	opts = append(opts, c.Forward.options()...)
 	opts = append(opts, option{"output", []string{"SHIPPER_OUTPUT"}, "where documents go: elasticsearch, or kafka (records for a consumer to index; see the --kafka-* options)", stringValue{&c.Output}})
@@ -267,6 +275,11 @@ func (c *Config) options() []option {
 // (flags, without the program or subcommand name).
 func Load(name string, args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	c := Default()
+	if path := configPath(args, getenv); path != "" {
+		if err := c.loadFile(path, getenv); err != nil {
+			return c, err
+		}
+	}
 	if err := parseOptions(name, args, getenv, c.options(), func() { PrintUsage(usageOut, name) }); err != nil {
 		return c, err
 	}
@@ -456,8 +469,15 @@ func (c *Config) Validate() error {
 	default:
 		bad("--output %q: want elasticsearch or kafka", c.Output)
 	}
+	if _, err := process.Compile(&c.Processing); err != nil {
+		bad("%v", err)
+	}
 	return errors.Join(errs...)
 }
+
+// FileSecrets are the values the configuration file read with ${file:...}:
+// secrets, masked in any output.
+func (c *Config) FileSecrets() []string { return c.fileSecrets }
 
 // Describe lists the effective settings, secrets masked, sorted by name.
 func (c *Config) Describe() []string {

@@ -7,6 +7,7 @@ package encode
 
 import (
 	"bytes"
+	"strings"
 
 	"shipper/internal/datastream"
 	"shipper/internal/event"
@@ -23,8 +24,12 @@ type Encoder struct {
 	// Streams limits the datasets lines may choose; nil admits every
 	// valid one.
 	Streams *Streams
+	// Stage, when not nil, processes each document between the parser and
+	// the batch (see Stage); nil costs nothing.
+	Stage Stage
 
 	lastDataset []byte // cache of the last per-record dataset
+	lastNS      string // and namespace (empty: Namespace)
 	lastIndex   string
 	lastDS      string // lastIndex's dataset, when refused by Streams
 	scratch     []byte
@@ -54,23 +59,85 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 	doc := len(b.Body)
 	var info parse.Info
 	b.Body, info = e.Parser.Append(b.Body, l)
+	ns := ""
+	if e.Stage != nil {
+		var o Outcome
+		b.Body, o = e.Stage.Process(b.Body, doc, l, info)
+		if o.Drop {
+			b.Body = b.Body[:start]
+			return parse.Info{Flags: info.Flags}
+		}
+		if o.ID {
+			AppendID(b.Body[doc-len("\"}}\n")-IDLen:doc-len("\"}}\n")-IDLen], o.Hi, o.Lo)
+		}
+		if o.DatasetSet {
+			info.Dataset = o.Dataset
+		}
+		if o.Namespace != "" {
+			ns = o.Namespace
+			if len(info.Dataset) == 0 {
+				info.Dataset = []byte(e.defaultDataset())
+			}
+		}
+	}
 	b.Body = append(b.Body, '\n')
 	if len(info.Dataset) > 0 {
-		doc = e.retarget(b, start, doc, info.Dataset)
+		doc = e.retarget(b, start, doc, info.Dataset, ns)
 	}
 	b.AddItem(start, doc)
 	return info
 }
 
+// Stage processes documents between the parser and the batch (the
+// processing stage, internal/process). One Stage per Encoder: it is used
+// from the Encoder's goroutine only.
+type Stage interface {
+	// Process is given body, whose bytes from doc on are one document as
+	// the parser wrote it ("{...}", no newline), the line it came from and
+	// what the parser found. It returns body with the document to ship
+	// from doc on (the same bytes when nothing changed) and what else to
+	// do with it. It must not touch body before doc.
+	Process(body []byte, doc int, l *parse.Line, info parse.Info) ([]byte, Outcome)
+}
+
+// Outcome is what a Stage decided besides the document's bytes.
+type Outcome struct {
+	// Drop: ship nothing for this line.
+	Drop bool
+	// ID: the document id is made of (Hi, Lo) instead of the source's.
+	ID     bool
+	Hi, Lo uint64
+	// DatasetSet: Dataset replaces the line's own data_stream.dataset
+	// (subject to Streams like it); valid until the next Process.
+	DatasetSet bool
+	Dataset    []byte
+	// Namespace, when not empty, replaces the encoder's Namespace (a
+	// valid namespace: the Stage checks it).
+	Namespace string
+}
+
+// defaultDataset is the dataset of Index (logs-<dataset>-<namespace>).
+func (e *Encoder) defaultDataset() string {
+	s := strings.TrimPrefix(e.Index, "logs-")
+	if i := strings.LastIndexByte(s, '-'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
 // retarget rewrites the action line of the item at start for the record's
 // own dataset and returns the new document start. The document moves by the
 // difference in action length: a memmove, only for records naming a dataset.
-func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte) int {
-	if !bytes.Equal(dataset, e.lastDataset) {
+func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns string) int {
+	if !bytes.Equal(dataset, e.lastDataset) || ns != e.lastNS {
 		idx, refused := "", ""
+		namespace := e.Namespace
+		if ns != "" {
+			namespace = ns
+		}
 		if ds := datastream.SanitizeDataset(dataset); ds != "" {
-			if name, err := datastream.IndexName(ds, e.Namespace); err == nil && name != e.Index {
-				if e.Streams.Admit(ds) {
+			if name, err := datastream.IndexName(ds, namespace); err == nil && name != e.Index {
+				if ns != "" && ds == e.defaultDataset() || e.Streams.Admit(ds) {
 					idx = name
 				} else {
 					refused = ds
@@ -78,7 +145,7 @@ func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte) int {
 			}
 		}
 		e.lastDataset = append(e.lastDataset[:0], dataset...)
-		e.lastIndex, e.lastDS = idx, refused
+		e.lastIndex, e.lastDS, e.lastNS = idx, refused, ns
 	} else if e.lastDS != "" {
 		e.Streams.rejected.Add(1) // a refusal stays one: the set only grows
 	}

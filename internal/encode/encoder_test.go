@@ -213,3 +213,58 @@ func TestEncoderStreamsLimit(t *testing.T) {
 		t.Errorf("Datasets: got %d, want 3", got)
 	}
 }
+
+// stageFunc is a Stage for tests.
+type stageFunc func(body []byte, doc int) ([]byte, Outcome)
+
+func (f stageFunc) Process(body []byte, doc int, _ *parse.Line, _ parse.Info) ([]byte, Outcome) {
+	return f(body, doc)
+}
+
+// TestEncoderStage: a Stage rewrites the document, drops the line, sets the
+// id, or chooses the dataset and namespace (under the Streams limits).
+func TestEncoderStage(t *testing.T) {
+	enc := New(parse.New(nil), testIndex, "default")
+	enc.Streams = NewStreams([]string{"shop"}, 5)
+	var out Outcome
+	rewrite := false
+	enc.Stage = stageFunc(func(body []byte, doc int) ([]byte, Outcome) {
+		if rewrite {
+			body = append(body[:doc], `{"rewritten":true}`...)
+		}
+		return body, out
+	})
+	var b event.Batch
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"a"}`)}, 1, 1)
+	out = Outcome{Drop: true}
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"dropped"}`)}, 1, 2)
+	out = Outcome{ID: true, Hi: 7, Lo: 8}
+	rewrite = true
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"b"}`)}, 1, 3)
+	rewrite = false
+	out = Outcome{DatasetSet: true, Dataset: []byte("shop"), Namespace: "prod"}
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"c"}`)}, 1, 4)
+	out = Outcome{Namespace: "prod"}
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"d"}`)}, 1, 5)
+	out = Outcome{DatasetSet: true, Dataset: []byte("evil")}
+	enc.Append(&b, &parse.Line{Data: []byte(`{"message":"e"}`)}, 1, 6)
+	indices, ids, docs := checkBatch(t, &b)
+	if len(docs) != 5 {
+		t.Fatalf("%d documents, want 5 (one dropped)", len(docs))
+	}
+	want7 := string(AppendID(nil, 7, 8))
+	if ids[1] != want7 || docs[1]["rewritten"] != true {
+		t.Errorf("item 1: id %s doc %v, want id %s and the rewritten document", ids[1], docs[1], want7)
+	}
+	if ids[0] != string(AppendID(nil, 1, 1)) {
+		t.Errorf("item 0: id %s changed", ids[0])
+	}
+	for i, want := range []string{testIndex, testIndex, "logs-shop-prod", "logs-app-prod", testIndex} {
+		if indices[i] != want {
+			t.Errorf("item %d: index %s, want %s", i, indices[i], want)
+		}
+	}
+	if docs[4]["labels.dataset_rejected"] != "evil" {
+		t.Errorf("refused dataset not flagged: %v", docs[4])
+	}
+}

@@ -92,6 +92,9 @@ type Config struct {
 	Dataset, Namespace string
 	// Streams limits the datasets records may choose (nil: any).
 	Streams *encode.Streams
+	// Stage processes each document before it is queued (the
+	// processing stage); nil: none. Used by this source only.
+	Stage encode.Stage
 	// Static holds pre-encoded JSON members added to every document (agent,
 	// host); input.type, the node name and the labels are added here.
 	Static []byte
@@ -251,6 +254,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		paths:  make(map[string]*pathState),
 	}
 	s.enc.Streams = cfg.Streams
+	s.enc.Stage = cfg.Stage
 	s.warn = lograte.New(10*time.Second, 1)
 	s.noMatch = lograte.New(time.Minute, 1)
 	s.pr = pipe.NewProducer(s.onAck)

@@ -125,6 +125,9 @@ type ServerConfig struct {
 	DatasetFromTag bool
 	// Streams limits the datasets records may choose (nil: any).
 	Streams *encode.Streams
+	// Stage processes each document before it is queued (the
+	// processing stage); nil: none. Used by this source only.
+	Stage encode.Stage
 	// Static holds pre-encoded JSON members added to every document
 	// (agent, host); input.type is added here.
 	Static []byte
@@ -364,6 +367,7 @@ func NewServer(cfg ServerConfig, pipe *pipeline.Pipeline, log zerolog.Logger) (*
 	s.index = index
 	s.enc = encode.New(parse.New(static), index, cfg.Namespace)
 	s.enc.Streams = cfg.Streams
+	s.enc.Stage = cfg.Stage
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err

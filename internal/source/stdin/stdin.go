@@ -32,6 +32,9 @@ type Config struct {
 	Dataset, Namespace string
 	// Streams limits the datasets lines may choose (nil: any).
 	Streams *encode.Streams
+	// Stage processes each document before it is queued (the
+	// processing stage); nil: none. Used by this source only.
+	Stage encode.Stage
 	// Static holds pre-encoded JSON members added to every document
 	// (agent, host); input.type is added here.
 	Static []byte
@@ -90,6 +93,7 @@ func New(cfg Config, r io.Reader, pr *pipeline.Producer, runID uint64, log zerol
 	}
 	enc := encode.New(parse.New(static), index, cfg.Namespace)
 	enc.Streams = cfg.Streams
+	enc.Stage = cfg.Stage
 	return &Source{cfg: cfg, r: r, pr: pr, enc: enc, log: log, runID: runID}, nil
 }
 

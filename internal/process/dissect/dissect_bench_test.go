@@ -1,0 +1,36 @@
+package dissect
+
+import "testing"
+
+func BenchmarkMatch(b *testing.B) {
+	cases := []struct{ name, pattern, line string }{
+		{"nginx",
+			`%{source.address} - %{user.name} [%{timestamp}] "%{http.request.method} %{url.original} HTTP/%{http.version}" %{http.response.status_code} %{http.response.body.bytes} "%{http.request.referrer}" "%{user_agent.original}"`,
+			`203.0.113.17 - - [03/Dec/2026:12:36:28 +0000] "GET /api/v1/orders?id=18231&expand=items HTTP/1.1" 200 5123 "https://shop.example.com/cart" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"`},
+		{"syslog",
+			"%{ts} %{+ts} %{+ts} %{host} %{prog}[%{pid}]: %{msg}",
+			"Dec  3 12:36:28 web-01 sshd[24311]: Accepted publickey for deploy from 198.51.100.4 port 52211 ssh2: ED25519 SHA256:Xk3"},
+		{"klog",
+			"%{level_and_date} %{time->} %{thread} %{file}:%{line}] %{msg}",
+			`I1203 12:36:28.512345       1 controller.go:176] "Reconciling" object="default/web" generation=7`},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			p, err := Compile(c.pattern, Options{AppendSeparator: " "})
+			if err != nil {
+				b.Fatal(err)
+			}
+			line := []byte(c.line)
+			out := make([]Field, 0, 16)
+			if _, ok := p.Match(line, out); !ok {
+				b.Fatalf("%s does not match", c.name)
+			}
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				out, _ = p.Match(line, out[:0])
+			}
+		})
+	}
+}

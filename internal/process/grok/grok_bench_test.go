@@ -1,0 +1,52 @@
+package grok
+
+import "testing"
+
+const (
+	benchNginx  = `203.0.113.17 - - [03/Dec/2026:12:36:28 +0000] "GET /api/v1/orders?id=18231&expand=items HTTP/1.1" 200 5123 "https://shop.example.com/cart" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"`
+	benchApache = `198.51.100.23 - frank [03/Dec/2026:12:36:28 -0700] "POST /login HTTP/1.0" 302 0`
+	benchSyslog = `Dec  3 12:36:28 web-01 sshd[24311]: Accepted publickey for deploy from 198.51.100.4 port 52211 ssh2`
+	benchKlog   = `I1203 12:36:28.512345       1 controller.go:176] "Reconciling" object="default/web" generation=7`
+)
+
+func BenchmarkMatch(b *testing.B) {
+	klog := map[string]string{"KLOGLEVEL": "[IWEF]", "KLOGDATE": "%{MONTHNUM2}%{MONTHDAY}"}
+	cases := []struct {
+		name     string
+		patterns []string
+		custom   map[string]string
+		line     string
+		match    bool
+	}{
+		{"nginx-combined", []string{"%{COMBINEDAPACHELOG}"}, nil, benchNginx, true},
+		{"nginx-combined-anchored", []string{"^%{COMBINEDAPACHELOG}"}, nil, benchNginx, true},
+		{"apache-common", []string{"%{COMMONAPACHELOG}"}, nil, benchApache, true},
+		{"syslog", []string{"%{SYSLOGLINE}"}, nil, benchSyslog, true},
+		{"klog", []string{`%{KLOGLEVEL:log.level}%{KLOGDATE:date} %{TIME:time} +%{INT:thread:int} %{NOTSPACE:file}:%{INT:line:int}\] %{GREEDYDATA:message}`}, klog, benchKlog, true},
+		{"simple", []string{"%{IP:client} %{WORD:method} %{URIPATHPARAM:request} %{NUMBER:bytes:int} %{NUMBER:duration:float}"}, nil, "55.3.244.1 GET /index.html 15824 0.043", true},
+		// A syslog line through an access-log pattern: the cost of a miss.
+		{"miss-unanchored", []string{"%{COMBINEDAPACHELOG}"}, nil, benchSyslog, false},
+		{"miss-anchored", []string{"^%{COMBINEDAPACHELOG}"}, nil, benchSyslog, false},
+		// Second of two patterns matches.
+		{"second-of-two", []string{"%{COMBINEDAPACHELOG}", "%{SYSLOGLINE}"}, nil, benchSyslog, true},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			g, err := Compile(c.patterns, c.custom)
+			if err != nil {
+				b.Fatal(err)
+			}
+			line := []byte(c.line)
+			out, ok := g.Match(line, nil)
+			if ok != c.match {
+				b.Fatalf("match %v; want %v", ok, c.match)
+			}
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				out, _ = g.Match(line, out[:0])
+			}
+		})
+	}
+}
