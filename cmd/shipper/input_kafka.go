@@ -47,6 +47,7 @@ func newKafkaInput(env *inputEnv) (input, error) {
 		CommitInterval: k.CommitInterval, RevokeTimeout: k.RevokeTimeout, RebalanceTimeout: k.RebalanceTimeout, SessionTimeout: k.SessionTimeout,
 		FetchMaxBytes: int(k.FetchMaxBytes), LagInterval: k.LagInterval,
 		Dataset: env.cfg.Dataset, Namespace: env.cfg.Namespace, Streams: env.streams, Static: env.static,
+		Stage: env.stage(config.InputKafka),
 	}, env.pipe, env.log)
 	if err != nil {
 		return nil, err

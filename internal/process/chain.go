@@ -89,9 +89,9 @@ func Compile(cfg *Config) (*Chain, error) {
 			where = fmt.Sprintf("%s (line %d)", pl.name, pc.Line)
 		}
 		switch pc.Input {
-		case "", "stdin", "file", "forward":
+		case "", "stdin", "file", "forward", "kafka":
 		default:
-			errs = append(errs, fmt.Sprintf("%s: input %q: want stdin, file or forward", where, pc.Input))
+			errs = append(errs, fmt.Sprintf("%s: input %q: want stdin, file, forward or kafka", where, pc.Input))
 		}
 		if pc.When != "" {
 			w, err := ParseCond(pc.When)

@@ -23,7 +23,8 @@
 // line is a document a shipper's Kafka output wrote: it goes to Elasticsearch
 // as it is, into the data stream the header names (within the limits of
 // Config.Streams). Any other record is a log line, parsed like the lines of
-// the other inputs, with kafka.topic, kafka.partition and kafka.offset added.
+// the other inputs, with kafka.topic and kafka.partition added and the record's offset as
+// event.sequence.
 //
 // # Rebalances and backpressure
 //
@@ -94,6 +95,10 @@ type Config struct {
 	// Static holds pre-encoded JSON members added to every document parsed
 	// from a log line (agent, host); input.type is added here.
 	Static []byte
+	// Stage, when not nil, processes the documents parsed from log lines
+	// (see encode.Stage); a shipper's documents are indexed as they are,
+	// processed by the shipper that produced them.
+	Stage encode.Stage
 
 	// ClientOptions are added to the Kafka client's (tests).
 	ClientOptions []kgo.Opt
@@ -179,6 +184,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 	}
 	enc := encode.New(parse.New(static), index, cfg.Namespace)
 	enc.Streams = cfg.Streams
+	enc.Stage = cfg.Stage
 	s := &Source{
 		cfg: cfg, pipe: pipe, log: log, tr: newTracker(), closing: make(chan struct{}),
 		enc: recordEncoder{enc: enc, index: index, namespace: cfg.Namespace, streams: cfg.Streams},
@@ -414,6 +420,13 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 				r := p.recs[ri]
 				if s.pr.Full(b) {
 					seal()
+					if !s.room() {
+						// The next batch would wait for budget: wait
+						// with fetching paused (End seals b), or the
+						// client goes on buffering fetches meanwhile.
+						stopErr = pipeline.ErrFull
+						break chunk
+					}
 					if b, err = s.pr.Next(ctx); err != nil {
 						stopErr = err
 						break chunk

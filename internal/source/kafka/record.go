@@ -68,7 +68,6 @@ type recordEncoder struct {
 	namespace string
 	streams   *encode.Streams
 
-	fields  []byte       // scratch: kafka.* members plus kafka.offset
 	compact bytes.Buffer // scratch: a JSON value spread over lines
 
 	// Cache of the last data stream header and its verdict.
@@ -136,10 +135,10 @@ func (e *recordEncoder) append(b *event.Batch, r *record) result {
 			value = e.compact.Bytes()
 		}
 	}
-	e.fields = append(e.fields[:0], r.Fields...)
-	e.fields = append(e.fields, `,"kafka.offset":`...)
-	e.fields = strconv.AppendInt(e.fields, r.Offset, 10)
-	l := parse.Line{Data: value, Time: r.Timestamp, Fields: e.fields}
+	// The offset is the tiebreaker (event.sequence), not one of Fields:
+	// Fields stay the same for every record of a partition, so the parser
+	// and the processing stage work out what they mean once per partition.
+	l := parse.Line{Data: value, Time: r.Timestamp, Fields: r.Fields, Order: r.Offset, OrderKind: parse.OrderSequence}
 	info := e.enc.Append(b, &l, hi, lo)
 	res.Flags = info.Flags
 	return res

@@ -64,7 +64,7 @@ func TestRecordEncoding(t *testing.T) {
 
 	f("plain line", record{Value: []byte("hello world"), Offset: 42, IDHi: partIDHi("logs", 3, [16]byte{})}, nil,
 		"logs-generic-default", derived, false, func(doc map[string]any) string {
-			if doc["message"] != "hello world" || doc["kafka.topic"] != "logs" || doc["kafka.partition"] != 3.0 || doc["kafka.offset"] != 42.0 {
+			if doc["message"] != "hello world" || doc["kafka.topic"] != "logs" || doc["kafka.partition"] != 3.0 || doc["event.sequence"] != 42.0 {
 				return "want message and kafka.* fields"
 			}
 			if doc["input.type"] != "kafka" {
