@@ -520,6 +520,12 @@ type Parser struct {
 	renamed []bool  // per member: its final name is not its own
 
 	dsMember int // index of the member data_stream.dataset was taken from, or -1
+
+	renames uint64 // targets of the members markRenames renamed
+
+	// general makes every JSON line take the slow path (appendNormalised):
+	// tests compare the fast paths with it.
+	general bool
 }
 
 // New returns a Parser that appends static to every document: pre-encoded
@@ -727,6 +733,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	var dups [4]uint64 // filter of the names seen so far, by keyHash
 	slow := len(ms) > maxFastMembers
 	maybeDup := slow // some names may be repeated
+	ecs := false     // some member may be renamed to its ECS field
 	hasHost := false
 	for k := range ms {
 		m := &ms[k]
@@ -744,7 +751,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			if first[id] == 0 && !m.escKey {
 				first[id] = int32(k + 1)
 			}
-			slow = slow || ecsTarget[id] != idNone && isScalar(s, m)
+			ecs = ecs || ecsTarget[id] != idNone
 		}
 		h := keyHash(name)
 		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
@@ -848,18 +855,35 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	if tsM != nil {
 		tsM.act = actDrop
 	}
+	slow = slow || p.general
+	if !slow && ecs {
+		// The common renames (a scalar "service", "trace_id"...) need no
+		// slow path when each goes to an ECS name that no other member has,
+		// that the document does not own and that is not in Fields or
+		// static: then no final name can equal another.
+		slow = p.markRenames(s, l, owned, seen)
+		if !slow && p.renames != 0 {
+			flags |= ECSRenamed
+		}
+	}
 	if slow {
 		var f Flags
 		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &dups)
 		flags |= f
 	} else {
-		// Copy runs of kept members in one go, commas and all.
+		// Copy runs of kept members in one go, commas and all; a member
+		// renamed by markRenames is written on its own under its ECS name.
 		for k := 0; k < len(ms); k++ {
 			if ms[k].act != actKeep {
 				continue
 			}
+			if t := ms[k].ren; t != idNone {
+				dst = append(dst, quotedName[t]...)
+				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+				continue
+			}
 			j := k
-			for j+1 < len(ms) && ms[j+1].act == actKeep {
+			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone {
 				j++
 			}
 			dst = append(dst, ',')
@@ -973,6 +997,7 @@ type keySet struct {
 	buf    []byte
 	names  []int32 // end offsets in buf; name k is buf[names[k-1]:names[k]]
 	filter [4]uint64
+	ids    uint64 // bit id set for each builtin name among the names
 }
 
 func keyHash(name []byte) uint8 {
@@ -986,7 +1011,7 @@ func keyHash(name []byte) uint8 {
 // scratch. b is trusted (it comes from the program, not the log); if it is
 // not valid the names found so far are kept.
 func (ks *keySet) parse(b []byte, sc *scanner) {
-	ks.buf, ks.names, ks.filter = ks.buf[:0], ks.names[:0], [4]uint64{}
+	ks.buf, ks.names, ks.filter, ks.ids = ks.buf[:0], ks.names[:0], [4]uint64{}, 0
 	ks.obj = append(append(append(ks.obj[:0], '{'), b...), '}')
 	obj := ks.obj
 	sc.scanObject(obj, 0)
@@ -1003,6 +1028,9 @@ func (ks *keySet) parse(b []byte, sc *scanner) {
 		}
 		h := keyHash(ks.buf[start:])
 		ks.filter[h>>6] |= 1 << (h & 63)
+		if id := builtinID(ks.buf[start:]); id != idNone {
+			ks.ids |= 1 << id
+		}
 		ks.names = append(ks.names, int32(len(ks.buf)))
 		if len(ks.names) == maxDynNames {
 			break
