@@ -58,6 +58,7 @@ func runCmd(args []string) int {
 	pipe := pipeline.New(pipeline.Config{
 		MaxBytes: int64(cfg.BufferBytes), FullPolicy: policy,
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
+		SealWhenIdle: true,
 	})
 	streams := encode.NewStreams(cfg.DatasetsAllowed, cfg.MaxDatasets)
 	ins, err := buildInputs(&inputEnv{cfg: &cfg, pipe: pipe, static: staticFields(&cfg, runID), runID: runID, log: log, streams: streams})
