@@ -37,8 +37,18 @@ import (
 //	                     taskset (default "0"; "" to not pin)
 //	SHIPPER_BENCH_ARGS   extra shipper flags for every run (e.g. to compare
 //	                     a setting)
+//	SHIPPER_BENCH_BIN    a shipper binary to measure instead of one built
+//	                     from this tree (e.g. to compare two commits)
 
 const corpusSeed = 1
+
+// benchBinary returns SHIPPER_BENCH_BIN, or the shipper built from this tree.
+func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("SHIPPER_BENCH_BIN"); bin != "" {
+		return bin
+	}
+	return shipperBinary(b, false)
+}
 
 func benchLines() int {
 	if n, err := strconv.Atoi(os.Getenv("SHIPPER_BENCH_LINES")); err == nil && n > 0 {
@@ -248,7 +258,7 @@ func splitArgs(s string) []string {
 // per line over the floor's in the same benchmark run.
 func BenchmarkWholePath(b *testing.B) {
 	lines := benchLines()
-	bin := shipperBinary(b, false)
+	bin := benchBinary(b)
 	fake := &fakeES{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
