@@ -345,105 +345,48 @@ var idName = [idCount]string{
 // The ids are bits of uint64 sets: a 65th name does not compile.
 var _ [64 - idCount]struct{}
 
-func builtinID(name []byte) uint8 {
-	switch string(name) {
-	case "@timestamp":
-		return idAtTimestamp
-	case "timestamp":
-		return idTimestamp
-	case "time":
-		return idTime
-	case "ts":
-		return idTs
-	case "@t":
-		return idAtT
-	case "log.level":
-		return idLogLevel
-	case "level":
-		return idLevel
-	case "severity":
-		return idSeverity
-	case "lvl":
-		return idLvl
-	case "levelname":
-		return idLevelname
-	case "@l":
-		return idAtL
-	case "message":
-		return idMessage
-	case "msg":
-		return idMsg
-	case "@m":
-		return idAtM
-	case "@mt":
-		return idAtMT
-	case "event":
-		return idEvent
-	case "data_stream.dataset":
-		return idDataset
-	case "event.ingested":
-		return idEventIngested
-	case "log.flags":
-		return idLogFlags
-	case "log.original_size":
-		return idLogOriginalSize
-	case "log.offset":
-		return idLogOffset
-	case "event.sequence":
-		return idEventSequence
-	case "service":
-		return idService
-	case "host":
-		return idHost
-	case "error":
-		return idError
-	case "url":
-		return idURL
-	case "user_agent":
-		return idUserAgent
-	case "trace":
-		return idTrace
-	case "trace_id":
-		return idTraceIDU
-	case "traceId":
-		return idTraceIDC
-	case "span":
-		return idSpan
-	case "span_id":
-		return idSpanIDU
-	case "spanId":
-		return idSpanIDC
-	case "transaction":
-		return idTransaction
-	case "client":
-		return idClient
-	case "container":
-		return idContainer
-	case "service.name":
-		return idServiceName
-	case "host.name":
-		return idHostName
-	case "error.message":
-		return idErrorMessage
-	case "url.original":
-		return idURLOriginal
-	case "user_agent.original":
-		return idUserAgentOriginal
-	case "trace.id":
-		return idTraceID
-	case "span.id":
-		return idSpanID
-	case "transaction.id":
-		return idTransactionID
-	case "client.address":
-		return idClientAddress
-	case "container.name":
-		return idContainerName
-	case "event.action":
-		return idEventAction
+// builtinID returns the id of name if it is a builtin name, else idNone.
+func builtinID(name []byte) uint8 { return builtinIDHash(name, nameHash(name)) }
+
+// builtinIDHash is builtinID with nameHash(name) already computed: one
+// table lookup and at most one comparison.
+func builtinIDHash(name []byte, h uint32) uint8 {
+	id := builtinTable[h>>(32-builtinBits)]
+	if id != idNone && idName[id] == string(name) {
+		return id
 	}
 	return idNone
 }
+
+// nameHash hashes a member name from its length and three of its bytes
+// (first, last, third from last: "trace.id" and "trace_id" differ there).
+// builtinTable and keyHash use its top bits.
+func nameHash(name []byte) uint32 {
+	n := len(name)
+	if n == 0 {
+		return 0
+	}
+	// Odd multipliers picked so that the builtin names fill distinct
+	// slots of builtinTable.
+	return uint32(n)*0xa6cecc1b ^ uint32(name[0])*0x612e7697 ^
+		uint32(name[n-1])*0xc9e9c617 ^ uint32(name[max(n-3, 0)])*0x35bf992d
+}
+
+// builtinTable maps the top builtinBits bits of nameHash to the builtin
+// name with that hash; no two builtin names share a slot (checked at
+// start-up).
+const builtinBits = 9
+
+var builtinTable = func() (t [1 << builtinBits]uint8) {
+	for id := idNone + 1; id < idCount; id++ {
+		slot := nameHash([]byte(idName[id])) >> (32 - builtinBits)
+		if t[slot] != idNone {
+			panic("parse: builtin names " + idName[t[slot]] + " and " + idName[id] + " share a hash slot")
+		}
+		t[slot] = id
+	}
+	return t
+}()
 
 var (
 	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT}
@@ -743,7 +686,8 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			name = p.keyBuf
 			slow = true
 		}
-		id := builtinID(name)
+		hv := nameHash(name)
+		id := builtinIDHash(name, hv)
 		if id != idNone {
 			m.id = id
 			twice |= seen & (1 << id)
@@ -753,7 +697,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			}
 			ecs = ecs || ecsTarget[id] != idNone
 		}
-		h := keyHash(name)
+		h := uint8(hv >> 24) // keyHash
 		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
 			slow = true
 		}
@@ -1000,12 +944,7 @@ type keySet struct {
 	ids    uint64 // bit id set for each builtin name among the names
 }
 
-func keyHash(name []byte) uint8 {
-	if len(name) == 0 {
-		return 0
-	}
-	return uint8(len(name)*7) ^ name[0] ^ name[len(name)-1]<<2
-}
+func keyHash(name []byte) uint8 { return uint8(nameHash(name) >> 24) }
 
 // parse collects the member names of b, `"a":1,"b":{...}`, using sc for
 // scratch. b is trusted (it comes from the program, not the log); if it is
