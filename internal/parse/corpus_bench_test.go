@@ -63,7 +63,7 @@ func BenchmarkScanCorpus(b *testing.B) {
 // write the same documents as the general one (appendNormalised) on the
 // realistic corpus, with and without Fields that share names with it.
 func TestCorpusFastPathsMatchGeneral(t *testing.T) {
-	lines := corpusLines(20000)
+	lines := corpusLines(5000)
 	for _, fields := range []string{"", fuzzFields, `"service.name":"s","trace.id":"t","env":"x"`} {
 		for _, static := range []string{benchStatic, `"agent.type":"shipper","host.name":"h","span.id":"x"`} {
 			fast, general := newTestParser(static), newTestParser(static)
