@@ -118,6 +118,9 @@ type Pipeline struct {
 
 	prodMu    sync.Mutex
 	producers []*Producer // every producer made, for Stats and Oldest
+	// kickList is a copy of producers that kickProducers reads without
+	// taking prodMu; replaced (never changed) by NewProducer.
+	kickList atomic.Pointer[[]*Producer]
 }
 
 // New returns a pipeline. Call Close once every producer is closed, so the
@@ -281,12 +284,15 @@ func (p *Pipeline) recycle(b *event.Batch) {
 }
 
 // kickProducers asks every producer's flusher to seal its batch being
-// filled, if any (SealWhenIdle): the pipeline has just become idle. It does
-// not wait: the caller may hold a producer's ackMu, and sealing takes mu.
+// filled, if any (SealWhenIdle): the pipeline has just become idle. It takes
+// no lock and does not wait: the caller holds a producer's ackMu, which
+// Oldest takes under prodMu, and sealing takes the producer's mu.
 func (p *Pipeline) kickProducers() {
-	p.prodMu.Lock()
-	defer p.prodMu.Unlock()
-	for _, pr := range p.producers {
+	l := p.kickList.Load()
+	if l == nil {
+		return
+	}
+	for _, pr := range *l {
 		select {
 		case pr.kick <- struct{}{}:
 		default: // a kick is pending already

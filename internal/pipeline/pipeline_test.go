@@ -359,3 +359,60 @@ func TestNoSealWhenIdleByDefault(t *testing.T) {
 		t.Fatalf("batches sealed without SealWhenIdle: %d, want 0", got)
 	}
 }
+
+// TestSealWhenIdleOldestNoDeadlock: acknowledging the last outstanding batch
+// wakes the producers while Oldest and Stats (readiness, progress) run;
+// neither may wait on the other's locks.
+func TestSealWhenIdleOldestNoDeadlock(t *testing.T) {
+	p := New(Config{MaxBytes: 8 * BatchReserve(64<<10), BatchBytes: 64 << 10, FlushInterval: time.Hour, SealWhenIdle: true})
+	prs := []*Producer{p.NewProducer(nil), p.NewProducer(nil)}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Oldest()
+				p.Stats()
+			}
+		}
+	}()
+	go func() { // the sink: acknowledge whatever is sealed
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case b := <-p.Batches():
+				b.Done()
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 20000; i++ {
+			if err := fill(t, context.Background(), prs[i%2], 1, 10, uint64(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("20000 small batches not filled within 2 minutes: Oldest and the acknowledgement deadlocked?")
+	}
+	close(stop)
+	wg.Wait()
+	for _, pr := range prs {
+		pr.Close()
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,8 @@ func (p *Pipeline) NewProducer(onAck func(marks []uint64, items int)) *Producer 
 	}
 	p.prodMu.Lock()
 	p.producers = append(p.producers, pr)
+	list := slices.Clone(p.producers)
+	p.kickList.Store(&list)
 	p.prodMu.Unlock()
 	pr.flusherWG.Add(1)
 	go pr.flusher()
