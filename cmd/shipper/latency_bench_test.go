@@ -79,7 +79,7 @@ func BenchmarkLatency(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("SHIPPER_BENCH_SECONDS")); err == nil && n > 0 {
 		secs = n
 	}
-	bin := shipperBinary(b, false)
+	bin := benchBinary(b)
 	for i := 0; i < b.N; i++ {
 		total := rate * secs
 		fake := &latencyES{arrived: make([]time.Time, total)}

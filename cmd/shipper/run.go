@@ -65,6 +65,7 @@ func runCmd(args []string) int {
 	pipe := pipeline.New(pipeline.Config{
 		MaxBytes: int64(cfg.BufferBytes), FullPolicy: policy,
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
+		SealWhenIdle: true,
 	})
 	streams := encode.NewStreams(cfg.DatasetsAllowed, cfg.MaxDatasets)
 	chain, err := process.Compile(&cfg.Processing) // checked by Load: cannot fail here

@@ -37,8 +37,22 @@ import (
 //	                     taskset (default "0"; "" to not pin)
 //	SHIPPER_BENCH_ARGS   extra shipper flags for every run (e.g. to compare
 //	                     a setting)
+//	SHIPPER_BENCH_BIN    a shipper binary to measure instead of one built
+//	                     from this tree (e.g. to compare two commits)
+//	SHIPPER_BENCH_OUTAGE a duration (e.g. 10s): the fake Elasticsearch
+//	                     answers every bulk request of the shipper with 503
+//	                     for that long from the start of each run, so peak
+//	                     RSS includes catching up after an outage
 
 const corpusSeed = 1
+
+// benchBinary returns SHIPPER_BENCH_BIN, or the shipper built from this tree.
+func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("SHIPPER_BENCH_BIN"); bin != "" {
+		return bin
+	}
+	return shipperBinary(b, false)
+}
 
 func benchLines() int {
 	if n, err := strconv.Atoi(os.Getenv("SHIPPER_BENCH_LINES")); err == nil && n > 0 {
@@ -53,6 +67,7 @@ func benchLines() int {
 // to /_floor are the floor program's: raw lines, counted as items.
 type fakeES struct {
 	items, wire, raw atomic.Int64
+	downUntil        atomic.Int64 // unix nanoseconds: bulk requests fail until then
 }
 
 func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +75,12 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if r.URL.Path != "/_bulk" && r.URL.Path != "/_floor" {
 		io.WriteString(w, `{"status":"green"}`)
+		return
+	}
+	if r.URL.Path == "/_bulk" && time.Now().UnixNano() < f.downUntil.Load() {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"type":"unavailable_shards_exception"},"status":503}`)
 		return
 	}
 	wire := &countingReader{r: r.Body}
@@ -94,7 +115,15 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"errors":false}`))
 }
 
-func (f *fakeES) reset() { f.items.Store(0); f.wire.Store(0); f.raw.Store(0) }
+func (f *fakeES) reset() {
+	f.items.Store(0)
+	f.wire.Store(0)
+	f.raw.Store(0)
+	f.downUntil.Store(0)
+	if d, err := time.ParseDuration(os.Getenv("SHIPPER_BENCH_OUTAGE")); err == nil && d > 0 {
+		f.downUntil.Store(time.Now().Add(d).UnixNano())
+	}
+}
 
 type countingReader struct {
 	r io.Reader
@@ -248,7 +277,7 @@ func splitArgs(s string) []string {
 // per line over the floor's in the same benchmark run.
 func BenchmarkWholePath(b *testing.B) {
 	lines := benchLines()
-	bin := shipperBinary(b, false)
+	bin := benchBinary(b)
 	fake := &fakeES{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()

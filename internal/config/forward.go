@@ -54,9 +54,9 @@ func defaultForward() Forward {
 		Address:              "127.0.0.1:24224",
 		UDPHeartbeat:         true,
 		MaxConnections:       1024,
-		MaxRequestBytes:      16 << 20,
-		MaxDecompressedBytes: 64 << 20,
-		BufferBytes:          128 << 20,
+		MaxRequestBytes:      8 << 20,
+		MaxDecompressedBytes: 8 << 20,
+		BufferBytes:          16 << 20,
 		ReadTimeout:          30 * time.Second,
 	}
 }

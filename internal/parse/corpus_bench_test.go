@@ -58,3 +58,24 @@ func BenchmarkScanCorpus(b *testing.B) {
 		}
 	}
 }
+
+// TestCorpusFastPathsMatchGeneral checks that the fast paths of appendObject
+// write the same documents as the general one (appendNormalised) on the
+// realistic corpus, with and without Fields that share names with it.
+func TestCorpusFastPathsMatchGeneral(t *testing.T) {
+	lines := corpusLines(5000)
+	for _, fields := range []string{"", fuzzFields, `"service.name":"s","trace.id":"t","env":"x"`} {
+		for _, static := range []string{benchStatic, `"agent.type":"shipper","host.name":"h","span.id":"x"`} {
+			fast, general := newTestParser(static), newTestParser(static)
+			general.general = true
+			for _, line := range lines {
+				l := &Line{Data: line, Time: lineTime, Fields: []byte(fields)}
+				got, gi := fast.Append(nil, l)
+				want, wi := general.Append(nil, l)
+				if !sameJSON(got, want) || gi.Flags != wi.Flags {
+					t.Fatalf("fields %s, static %s:\nin:   %s\nfast: %s (%b)\nslow: %s (%b)", fields, static, line, got, gi.Flags, want, wi.Flags)
+				}
+			}
+		}
+	}
+}

@@ -91,6 +91,8 @@ func FuzzAppend(f *testing.F) {
 		f.Add(line, uint16(len(line)/2))
 	})
 	p := newTestParser(fuzzStatic)
+	general := newTestParser(fuzzStatic)
+	general.general = true
 	f.Fuzz(func(t *testing.T, line []byte, cut uint16) {
 		l := &Line{Data: line, Time: lineTime, Fields: []byte(fuzzFields)}
 		if int(cut) > 0 && int(cut) < len(line) {
@@ -100,6 +102,9 @@ func FuzzAppend(f *testing.F) {
 		out, info := p.Append(nil, l)
 		if !bytes.Equal(line, orig) {
 			t.Fatalf("Append modified its input")
+		}
+		if want, wantInfo := general.Append(nil, l); !sameJSON(out, want) || info.Flags != wantInfo.Flags {
+			t.Fatalf("fast path and slow path differ\nin:   %q\nfast: %s (%b)\nslow: %s (%b)", l.Data, out, info.Flags, want, wantInfo.Flags)
 		}
 		if !utf8.Valid(out) {
 			t.Fatalf("output is not valid UTF-8: %q", out)
@@ -161,6 +166,17 @@ func FuzzAppend(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameJSON reports whether a and b are equal but for whitespace outside
+// strings (the fast path copies runs of members as they are written), or
+// equal bytes when they are not JSON.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
 func compact(t *testing.T, v []byte) []byte {

@@ -24,6 +24,55 @@ var ecsTarget = [idCount]uint8{
 	idEvent:       idEventAction,
 }
 
+// quotedName[id] is `,"<idName[id]>":`, what the fast path of appendObject
+// writes before the value of a member renamed to the ECS field id.
+var quotedName = func() (q [idCount]string) {
+	for id, name := range idName {
+		if name != "" {
+			q[id] = `,"` + name + `":`
+		}
+	}
+	return q
+}()
+
+// markRenames sets m.ren for the kept members that step 1 of the renaming
+// (see the package documentation) renames, and p.renames to the set of their
+// targets, when the line needs nothing else: each target is taken by one
+// member only and is neither owned (the document writes it) nor a name of
+// static or Line.Fields, so the final names stay distinct and no "_original"
+// suffix is needed. Otherwise it reports true: the slow path
+// (appendNormalised) writes the members. seen and owned are those of
+// appendNormalised.
+func (p *Parser) markRenames(s []byte, l *Line, owned, seen uint64) (slow bool) {
+	dyn := p.staticKeys.ids
+	if len(l.Fields) > 0 {
+		dyn |= p.fieldsKeys.ids
+	}
+	var targets uint64
+	ms := p.members
+	for k := range ms {
+		m := &ms[k]
+		if m.id == idNone || m.act != actKeep {
+			continue
+		}
+		t := ecsTarget[m.id]
+		if t == idNone || seen&(1<<t) != 0 || !isScalar(s, m) {
+			continue
+		}
+		if (targets|owned|dyn)&(1<<t) != 0 {
+			for k := range ms {
+				ms[k].ren = idNone
+			}
+			p.renames = 0
+			return true
+		}
+		targets |= 1 << t
+		m.ren = t
+	}
+	p.renames = targets
+	return false
+}
+
 // metadataNames are the names of Elasticsearch's metadata fields: a document
 // with one of them at its top level is rejected (or, for _doc_count, changes
 // how aggregations count it).

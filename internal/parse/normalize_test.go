@@ -126,3 +126,16 @@ func TestAppendCallerReplacedUTF8(t *testing.T) {
 		t.Fatalf("flags %b, document %s", info.Flags, out)
 	}
 }
+
+func TestBuiltinID(t *testing.T) {
+	for id := idNone + 1; id < idCount; id++ {
+		if got := builtinID([]byte(idName[id])); got != id {
+			t.Errorf("builtinID(%q) = %d, want %d", idName[id], got, id)
+		}
+	}
+	for _, name := range []string{"", "m", "messages", "Message", "trace-id", "span.idx", "host.names", "hostname", "level ", "@timestamps"} {
+		if got := builtinID([]byte(name)); got != idNone {
+			t.Errorf("builtinID(%q) = %d (%s), want none", name, got, idName[got])
+		}
+	}
+}

@@ -345,105 +345,48 @@ var idName = [idCount]string{
 // The ids are bits of uint64 sets: a 65th name does not compile.
 var _ [64 - idCount]struct{}
 
-func builtinID(name []byte) uint8 {
-	switch string(name) {
-	case "@timestamp":
-		return idAtTimestamp
-	case "timestamp":
-		return idTimestamp
-	case "time":
-		return idTime
-	case "ts":
-		return idTs
-	case "@t":
-		return idAtT
-	case "log.level":
-		return idLogLevel
-	case "level":
-		return idLevel
-	case "severity":
-		return idSeverity
-	case "lvl":
-		return idLvl
-	case "levelname":
-		return idLevelname
-	case "@l":
-		return idAtL
-	case "message":
-		return idMessage
-	case "msg":
-		return idMsg
-	case "@m":
-		return idAtM
-	case "@mt":
-		return idAtMT
-	case "event":
-		return idEvent
-	case "data_stream.dataset":
-		return idDataset
-	case "event.ingested":
-		return idEventIngested
-	case "log.flags":
-		return idLogFlags
-	case "log.original_size":
-		return idLogOriginalSize
-	case "log.offset":
-		return idLogOffset
-	case "event.sequence":
-		return idEventSequence
-	case "service":
-		return idService
-	case "host":
-		return idHost
-	case "error":
-		return idError
-	case "url":
-		return idURL
-	case "user_agent":
-		return idUserAgent
-	case "trace":
-		return idTrace
-	case "trace_id":
-		return idTraceIDU
-	case "traceId":
-		return idTraceIDC
-	case "span":
-		return idSpan
-	case "span_id":
-		return idSpanIDU
-	case "spanId":
-		return idSpanIDC
-	case "transaction":
-		return idTransaction
-	case "client":
-		return idClient
-	case "container":
-		return idContainer
-	case "service.name":
-		return idServiceName
-	case "host.name":
-		return idHostName
-	case "error.message":
-		return idErrorMessage
-	case "url.original":
-		return idURLOriginal
-	case "user_agent.original":
-		return idUserAgentOriginal
-	case "trace.id":
-		return idTraceID
-	case "span.id":
-		return idSpanID
-	case "transaction.id":
-		return idTransactionID
-	case "client.address":
-		return idClientAddress
-	case "container.name":
-		return idContainerName
-	case "event.action":
-		return idEventAction
+// builtinID returns the id of name if it is a builtin name, else idNone.
+func builtinID(name []byte) uint8 { return builtinIDHash(name, nameHash(name)) }
+
+// builtinIDHash is builtinID with nameHash(name) already computed: one
+// table lookup and at most one comparison.
+func builtinIDHash(name []byte, h uint32) uint8 {
+	id := builtinTable[h>>(32-builtinBits)]
+	if id != idNone && idName[id] == string(name) {
+		return id
 	}
 	return idNone
 }
+
+// nameHash hashes a member name from its length and three of its bytes
+// (first, last, third from last: "trace.id" and "trace_id" differ there).
+// builtinTable and keyHash use its top bits.
+func nameHash(name []byte) uint32 {
+	n := len(name)
+	if n == 0 {
+		return 0
+	}
+	// Odd multipliers picked so that the builtin names fill distinct
+	// slots of builtinTable.
+	return uint32(n)*0xa6cecc1b ^ uint32(name[0])*0x612e7697 ^
+		uint32(name[n-1])*0xc9e9c617 ^ uint32(name[max(n-3, 0)])*0x35bf992d
+}
+
+// builtinTable maps the top builtinBits bits of nameHash to the builtin
+// name with that hash; no two builtin names share a slot (checked at
+// start-up).
+const builtinBits = 9
+
+var builtinTable = func() (t [1 << builtinBits]uint8) {
+	for id := idNone + 1; id < idCount; id++ {
+		slot := nameHash([]byte(idName[id])) >> (32 - builtinBits)
+		if t[slot] != idNone {
+			panic("parse: builtin names " + idName[t[slot]] + " and " + idName[id] + " share a hash slot")
+		}
+		t[slot] = id
+	}
+	return t
+}()
 
 var (
 	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT}
@@ -520,6 +463,12 @@ type Parser struct {
 	renamed []bool  // per member: its final name is not its own
 
 	dsMember int // index of the member data_stream.dataset was taken from, or -1
+
+	renames uint64 // targets of the members markRenames renamed
+
+	// general makes every JSON line take the slow path (appendNormalised):
+	// tests compare the fast paths with it.
+	general bool
 }
 
 // New returns a Parser that appends static to every document: pre-encoded
@@ -727,6 +676,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	var dups [4]uint64 // filter of the names seen so far, by keyHash
 	slow := len(ms) > maxFastMembers
 	maybeDup := slow // some names may be repeated
+	ecs := false     // some member may be renamed to its ECS field
 	hasHost := false
 	for k := range ms {
 		m := &ms[k]
@@ -736,7 +686,8 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			name = p.keyBuf
 			slow = true
 		}
-		id := builtinID(name)
+		hv := nameHash(name)
+		id := builtinIDHash(name, hv)
 		if id != idNone {
 			m.id = id
 			twice |= seen & (1 << id)
@@ -744,9 +695,9 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			if first[id] == 0 && !m.escKey {
 				first[id] = int32(k + 1)
 			}
-			slow = slow || ecsTarget[id] != idNone && isScalar(s, m)
+			ecs = ecs || ecsTarget[id] != idNone
 		}
-		h := keyHash(name)
+		h := uint8(hv >> 24) // keyHash
 		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
 			slow = true
 		}
@@ -848,18 +799,35 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	if tsM != nil {
 		tsM.act = actDrop
 	}
+	slow = slow || p.general
+	if !slow && ecs {
+		// The common renames (a scalar "service", "trace_id"...) need no
+		// slow path when each goes to an ECS name that no other member has,
+		// that the document does not own and that is not in Fields or
+		// static: then no final name can equal another.
+		slow = p.markRenames(s, l, owned, seen)
+		if !slow && p.renames != 0 {
+			flags |= ECSRenamed
+		}
+	}
 	if slow {
 		var f Flags
 		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &dups)
 		flags |= f
 	} else {
-		// Copy runs of kept members in one go, commas and all.
+		// Copy runs of kept members in one go, commas and all; a member
+		// renamed by markRenames is written on its own under its ECS name.
 		for k := 0; k < len(ms); k++ {
 			if ms[k].act != actKeep {
 				continue
 			}
+			if t := ms[k].ren; t != idNone {
+				dst = append(dst, quotedName[t]...)
+				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+				continue
+			}
 			j := k
-			for j+1 < len(ms) && ms[j+1].act == actKeep {
+			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone {
 				j++
 			}
 			dst = append(dst, ',')
@@ -973,20 +941,16 @@ type keySet struct {
 	buf    []byte
 	names  []int32 // end offsets in buf; name k is buf[names[k-1]:names[k]]
 	filter [4]uint64
+	ids    uint64 // bit id set for each builtin name among the names
 }
 
-func keyHash(name []byte) uint8 {
-	if len(name) == 0 {
-		return 0
-	}
-	return uint8(len(name)*7) ^ name[0] ^ name[len(name)-1]<<2
-}
+func keyHash(name []byte) uint8 { return uint8(nameHash(name) >> 24) }
 
 // parse collects the member names of b, `"a":1,"b":{...}`, using sc for
 // scratch. b is trusted (it comes from the program, not the log); if it is
 // not valid the names found so far are kept.
 func (ks *keySet) parse(b []byte, sc *scanner) {
-	ks.buf, ks.names, ks.filter = ks.buf[:0], ks.names[:0], [4]uint64{}
+	ks.buf, ks.names, ks.filter, ks.ids = ks.buf[:0], ks.names[:0], [4]uint64{}, 0
 	ks.obj = append(append(append(ks.obj[:0], '{'), b...), '}')
 	obj := ks.obj
 	sc.scanObject(obj, 0)
@@ -1003,6 +967,9 @@ func (ks *keySet) parse(b []byte, sc *scanner) {
 		}
 		h := keyHash(ks.buf[start:])
 		ks.filter[h>>6] |= 1 << (h & 63)
+		if id := builtinID(ks.buf[start:]); id != idNone {
+			ks.ids |= 1 << id
+		}
 		ks.names = append(ks.names, int32(len(ks.buf)))
 		if len(ks.names) == maxDynNames {
 			break

@@ -28,6 +28,7 @@ type member struct {
 	orig           bool   // the key is "<owned name>_original"
 	act            uint8  // what appendObject does with it
 	id             uint8  // builtin name id (idXxx), 0 if none
+	ren            uint8  // ECS field id the fast path renames it to (markRenames), 0 if none
 	dyn            uint16 // 1 + index of the equal name in Line.Fields or static, 0 if none
 	gid            uint16 // group of members written as "<name>_original", 0 if none
 }

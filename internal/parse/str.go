@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -184,6 +185,13 @@ func Unescape(dst, s []byte) []byte {
 // holds part of the value.
 func AppendUnescaped(dst, b []byte, i int, o Options) (_ []byte, end int, err error) {
 	n := len(b)
+	// A value is never longer unescaped than escaped: grow dst once and
+	// write into it by index, no append per run or escape.
+	w := len(dst)
+	if cap(dst)-w < n-i {
+		dst = slices.Grow(dst, n-i)
+	}
+	out := dst[:cap(dst)]
 	j := i + 1
 	start := j
 	for {
@@ -192,37 +200,49 @@ func AppendUnescaped(dst, b []byte, i int, o Options) (_ []byte, end int, err er
 			j++
 		}
 		if j >= n {
-			return dst, i, ErrShort
+			return out[:w], i, ErrShort
 		}
 		switch c := b[j]; {
 		case c == '"':
-			return append(dst, b[start:j]...), j + 1, nil
+			w += copy(out[w:], b[start:j])
+			return out[:w], j + 1, nil
 		case c == '\\':
 			if j+1 >= n {
-				return dst, i, ErrShort
+				return out[:w], i, ErrShort
 			}
-			switch b[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			w += copy(out[w:], b[start:j])
+			switch e := b[j+1]; e {
+			case '"', '\\', '/':
+				out[w] = e
+				w++
+				j += 2
+			case 'n':
+				out[w] = '\n'
+				w++
+				j += 2
+			case 'b', 'f', 'r', 't':
+				out[w] = escByte[e]
+				w++
+				j += 2
 			case 'u':
 				for k := j + 2; k < j+6; k++ {
 					if k >= n {
-						return dst, i, ErrShort
+						return out[:w], i, ErrShort
 					}
 					if !isHex[b[k]] {
-						return dst, i, &SyntaxError{Offset: k, msg: "invalid character in \\u hexadecimal character escape"}
+						return out[:w], i, &SyntaxError{Offset: k, msg: "invalid character in \\u hexadecimal character escape"}
 					}
 				}
+				d, k := unescapeOne(out[:w], b[j:]) // within capacity: no copy
+				w, out = len(d), d[:cap(d)]
+				j += k
 			default:
-				return dst, i, &SyntaxError{Offset: j + 1, msg: "invalid character in string escape code"}
+				return out[:w], i, &SyntaxError{Offset: j + 1, msg: "invalid character in string escape code"}
 			}
-			dst = append(dst, b[start:j]...)
-			var k int
-			dst, k = unescapeOne(dst, b[j:])
-			j += k
 			start = j
 		case c < 0x20:
 			if !o.AllowControl {
-				return dst, i, &SyntaxError{Offset: j, msg: "invalid character in string literal"}
+				return out[:w], i, &SyntaxError{Offset: j, msg: "invalid character in string literal"}
 			}
 			j++
 		default: // not ASCII: copied as it is
@@ -230,6 +250,9 @@ func AppendUnescaped(dst, b []byte, i int, o Options) (_ []byte, end int, err er
 		}
 	}
 }
+
+// escByte maps the letter of a one-letter escape to its byte.
+var escByte = [256]byte{'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // unescapeOne appends the value of the escape at s[0] == '\\' and returns
 // how many bytes of s it took. \u escapes whose hex digits are cut or not

@@ -61,6 +61,15 @@ type Config struct {
 	BatchBytes int
 	// FlushInterval is the longest a record waits in a batch being filled.
 	FlushInterval time.Duration
+	// SealWhenIdle seals a batch being filled as soon as no sealed batch is
+	// queued or being sent, whatever its size: at the end of the read
+	// chunk or request that filled it (Producer.End), and when the last
+	// outstanding batch is acknowledged. The first records of a quiet
+	// start or after a lull then go out at once instead of after
+	// FlushInterval; while a batch is out, records gather into the next
+	// one, up to BatchBytes or FlushInterval, so batches grow with the
+	// load and the number of requests stays bounded by the round trips.
+	SealWhenIdle bool
 }
 
 // Stats are cumulative counters; read them with Pipeline.Stats.
@@ -103,8 +112,15 @@ type Pipeline struct {
 	batches, items, acked, abandoned atomic.Uint64
 	lastAck                          atomic.Int64 // unix nanoseconds
 
+	// outstanding counts the batches queued or being sent: sealed and not
+	// yet acknowledged (SealWhenIdle).
+	outstanding atomic.Int64
+
 	prodMu    sync.Mutex
 	producers []*Producer // every producer made, for Stats and Oldest
+	// kickList is a copy of producers that kickProducers reads without
+	// taking prodMu; replaced (never changed) by NewProducer.
+	kickList atomic.Pointer[[]*Producer]
 }
 
 // New returns a pipeline. Call Close once every producer is closed, so the
@@ -249,15 +265,39 @@ func (p *Pipeline) send(b *event.Batch) error {
 	}
 	p.batches.Add(1)
 	p.items.Add(uint64(len(b.Items)))
+	p.outstanding.Add(1)
 	p.out <- b
 	return nil
 }
+
+// idle reports whether no sealed batch is queued or being sent.
+func (p *Pipeline) idle() bool { return p.outstanding.Load() <= 0 }
 
 // recycle returns a delivered batch's budget and buffers.
 func (p *Pipeline) recycle(b *event.Batch) {
 	p.acked.Add(uint64(len(b.Items)))
 	p.lastAck.Store(time.Now().UnixNano())
 	p.putBack(b)
+	if p.outstanding.Add(-1) == 0 && p.cfg.SealWhenIdle {
+		p.kickProducers()
+	}
+}
+
+// kickProducers asks every producer's flusher to seal its batch being
+// filled, if any (SealWhenIdle): the pipeline has just become idle. It takes
+// no lock and does not wait: the caller holds a producer's ackMu, which
+// Oldest takes under prodMu, and sealing takes the producer's mu.
+func (p *Pipeline) kickProducers() {
+	l := p.kickList.Load()
+	if l == nil {
+		return
+	}
+	for _, pr := range *l {
+		select {
+		case pr.kick <- struct{}{}:
+		default: // a kick is pending already
+		}
+	}
 }
 
 // putBack returns a batch's budget and buffers; its records, if any, are

@@ -303,3 +303,116 @@ func TestUndeliveredAndOldest(t *testing.T) {
 	}
 	check("all queued delivered", st.Abandoned, false)
 }
+
+// TestSealWhenIdle: with SealWhenIdle a batch is sealed at End when nothing
+// is outstanding, gathers records while a batch is out, and is sealed as
+// soon as the outstanding one is acknowledged, long before FlushInterval.
+func TestSealWhenIdle(t *testing.T) {
+	const batch = 64 << 10
+	p := New(Config{MaxBytes: 8 * BatchReserve(batch), BatchBytes: batch, FlushInterval: time.Hour, SealWhenIdle: true})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	ctx := context.Background()
+
+	// Idle: one small record is sealed by End itself.
+	if err := fill(t, ctx, pr, 1, 10, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().Batches; got != 1 {
+		t.Fatalf("batches sealed after the first End on an idle pipeline: %d, want 1", got)
+	}
+	first := <-p.Batches()
+
+	// One batch out: the next records wait in the batch being filled.
+	for i := 0; i < 3; i++ {
+		if err := fill(t, ctx, pr, 1, 10, uint64(2+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Stats().Batches; got != 1 {
+		t.Fatalf("batches sealed while one was out: %d, want 1", got)
+	}
+
+	// Acknowledging it seals the gathered records into one batch.
+	first.Done()
+	select {
+	case b := <-p.Batches():
+		if len(b.Items) != 3 {
+			t.Fatalf("second batch has %d items, want the 3 gathered while the first was out", len(b.Items))
+		}
+		b.Done()
+	case <-time.After(time.Minute):
+		t.Fatalf("no batch sealed within a minute of the pipeline becoming idle (flush interval 1h)")
+	}
+}
+
+// TestNoSealWhenIdleByDefault: without SealWhenIdle a small batch waits for
+// FlushInterval (or a full batch) as before.
+func TestNoSealWhenIdleByDefault(t *testing.T) {
+	p := New(Config{MaxBytes: 8 * BatchReserve(64<<10), BatchBytes: 64 << 10, FlushInterval: time.Hour})
+	pr := p.NewProducer(nil)
+	defer pr.Close()
+	if err := fill(t, context.Background(), pr, 1, 10, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().Batches; got != 0 {
+		t.Fatalf("batches sealed without SealWhenIdle: %d, want 0", got)
+	}
+}
+
+// TestSealWhenIdleOldestNoDeadlock: acknowledging the last outstanding batch
+// wakes the producers while Oldest and Stats (readiness, progress) run;
+// neither may wait on the other's locks.
+func TestSealWhenIdleOldestNoDeadlock(t *testing.T) {
+	p := New(Config{MaxBytes: 8 * BatchReserve(64<<10), BatchBytes: 64 << 10, FlushInterval: time.Hour, SealWhenIdle: true})
+	prs := []*Producer{p.NewProducer(nil), p.NewProducer(nil)}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Oldest()
+				p.Stats()
+			}
+		}
+	}()
+	go func() { // the sink: acknowledge whatever is sealed
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case b := <-p.Batches():
+				b.Done()
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 20000; i++ {
+			if err := fill(t, context.Background(), prs[i%2], 1, 10, uint64(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("20000 small batches not filled within 2 minutes: Oldest and the acknowledgement deadlocked?")
+	}
+	close(stop)
+	wg.Wait()
+	for _, pr := range prs {
+		pr.Close()
+	}
+}

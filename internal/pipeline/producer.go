@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type Producer struct {
 	drained   chan struct{}           // closed and replaced whenever ackNext advances
 	stopOnce  sync.Once
 	stop      chan struct{}
+	kick      chan struct{} // the pipeline became idle (SealWhenIdle)
 	flusherWG sync.WaitGroup
 }
 
@@ -62,9 +64,12 @@ func (p *Pipeline) NewProducer(onAck func(marks []uint64, items int)) *Producer 
 		done:    make(map[uint64]*event.Batch),
 		drained: make(chan struct{}),
 		stop:    make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 	}
 	p.prodMu.Lock()
 	p.producers = append(p.producers, pr)
+	list := slices.Clone(p.producers)
+	p.kickList.Store(&list)
 	p.prodMu.Unlock()
 	pr.flusherWG.Add(1)
 	go pr.flusher()
@@ -102,7 +107,8 @@ func (pr *Producer) Next(ctx context.Context) (*event.Batch, error) {
 	return pr.cur, nil
 }
 
-// End unlocks the producer. A batch that is full is sealed and queued; one
+// End unlocks the producer. A batch that is full, or that holds anything
+// while the pipeline is idle (Config.SealWhenIdle), is sealed and queued; one
 // left empty gives its budget back, as no age flush would ever seal it.
 func (pr *Producer) End() {
 	if b := pr.cur; b != nil {
@@ -113,7 +119,7 @@ func (pr *Producer) End() {
 		} else if pr.curFirst.IsZero() {
 			pr.curFirst = time.Now()
 		}
-		if !empty && pr.Full(b) {
+		if !empty && (pr.Full(b) || pr.p.cfg.SealWhenIdle && pr.p.idle()) {
 			pr.sendErr = pr.sealLocked()
 		}
 	}
@@ -278,7 +284,8 @@ func (pr *Producer) delivered(b *event.Batch) {
 }
 
 // flusher seals a partially filled batch once its first record is
-// FlushInterval old.
+// FlushInterval old, or when kicked while the pipeline is idle
+// (Config.SealWhenIdle).
 func (pr *Producer) flusher() {
 	defer pr.flusherWG.Done()
 	iv := pr.p.cfg.FlushInterval
@@ -294,6 +301,14 @@ func (pr *Producer) flusher() {
 			return
 		case <-pr.p.closed:
 			return
+		case <-pr.kick:
+			pr.mu.Lock()
+			if b := pr.cur; b != nil && len(b.Items)+len(b.Marks) > 0 && pr.p.idle() {
+				if err := pr.sealLocked(); err != nil {
+					pr.sendErr = err
+				}
+			}
+			pr.mu.Unlock()
 		case now := <-t.C:
 			pr.mu.Lock()
 			if b := pr.cur; b != nil && !pr.curFirst.IsZero() && now.Sub(pr.curFirst) >= iv {

@@ -53,6 +53,7 @@ type conn struct {
 	buf          []byte
 	r, w         int
 	pooled       *[]byte
+	busy         bool // the last Read filled the buffer: the client has more to send
 	resv         int
 	resvGz       bool
 	resvReq      uint64

@@ -16,9 +16,12 @@ import (
 
 // Read buffers. A connection reads into its own small buffer while it has no
 // unfinished request, so an idle connection holds 4 KiB; a request that does
-// not fit moves to a pooled 64 KiB buffer, and one larger than that to a
+// not fit, or a read that filled the buffer (more is coming), moves to a
+// pooled 64 KiB buffer, and one larger than that to a
 // buffer of its own that the server's buffer budget lends (see
-// bufferBudget), both given back as soon as no unfinished bytes are left.
+// bufferBudget). The large one is given back as soon as no unfinished bytes
+// are left, the pooled one once a read neither leaves unfinished bytes nor
+// fills it.
 const (
 	smallBufSize  = 4 << 10
 	pooledBufSize = 64 << 10
@@ -103,6 +106,7 @@ func (c *conn) read(ctx context.Context) error {
 			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
 		}
 		n, rerr := c.nc.Read(c.buf[c.w:])
+		c.busy = n == len(c.buf)-c.w
 		if n > 0 {
 			c.w += n
 			c.lastRead = time.Now()
@@ -265,6 +269,10 @@ func (c *conn) grow(ctx context.Context) error {
 	unread := c.w - c.r
 	if unread == 0 {
 		c.r, c.w = 0, 0
+		if c.busy && c.resv == 0 {
+			c.usePooled()
+			return nil
+		}
 		c.releaseBuf()
 		return nil
 	}
@@ -286,12 +294,17 @@ func (c *conn) grow(ctx context.Context) error {
 		copy(c.buf, c.buf[c.r:c.w])
 		c.r, c.w = 0, unread
 	}
+	if need <= pooledBufSize && c.busy && c.resv == 0 {
+		// A client sending faster than 4 KiB reads: read 64 KiB at a
+		// time (Docker's driver sends one small request per record: a
+		// read syscall per few records is what it costs otherwise).
+		c.usePooled()
+	}
 	if need <= len(c.buf)-c.r {
 		return nil
 	}
 	if need <= pooledBufSize && c.pooled == nil && c.resv == 0 {
-		pooled := bufPool.Get().(*[]byte)
-		c.setBuf(*pooled, pooled)
+		c.usePooled()
 		return nil
 	}
 	// One request larger than a pooled buffer: what the decoder asked for
@@ -304,6 +317,14 @@ func (c *conn) grow(ctx context.Context) error {
 	}
 	c.setBuf(make([]byte, size), nil)
 	return nil
+}
+
+// usePooled makes a pooled buffer the read buffer, if it is not already.
+func (c *conn) usePooled() {
+	if c.pooled == nil {
+		pooled := bufPool.Get().(*[]byte)
+		c.setBuf(*pooled, pooled)
+	}
 }
 
 // maxRead is the largest read buffer a request can need.
