@@ -377,6 +377,13 @@ func (f *configFile) processor(n *yaml.Node) (process.Spec, error) {
 		}
 	}
 	allowed, ok := process.Options[s.Type]
+	if !ok && s.Type == "" && len(n.Content) >= 2 {
+		// The shape of Filebeat's and Logstash's configurations:
+		// "- grok: {...}". Say how to write it here.
+		if _, known := process.Options[n.Content[0].Value]; known {
+			return s, fileError(f.path, n, "processor without a type: write %q as \"- type: %s\" with its options beside it, not nested under it", n.Content[0].Value, n.Content[0].Value)
+		}
+	}
 	if !ok {
 		return s, fileError(f.path, n, "processor without a known type (got %q; want one of %s)", s.Type, strings.Join(process.Types(), ", "))
 	}

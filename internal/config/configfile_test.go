@@ -89,6 +89,7 @@ func TestConfigFileErrors(t *testing.T) {
 	f("processors:\n  - type: rename\n    fields: {a: b}\n    feilds: {c: d}\n", `c.yaml:4:5: unknown option "feilds" of a rename processor`)
 	f("processors:\n  - type: rename\n    pattern: x\n", `c.yaml:3:5: unknown option "pattern" of a rename processor`)
 	f("processors:\n  - type: nope\n", `c.yaml:2:5: processor without a known type (got "nope"`)
+	f("processors:\n  - grok:\n      field: message\n", `c.yaml:2:5: processor without a type: write "grok" as "- type: grok"`)
 	f("processors:\n  - type: drop\n    when: a = 1\n", `'=' at offset 2 (did you mean '=='?)`)
 	f("processors:\n  - type: drop\n    when: level > \"x\"\n", `compares numbers`)
 	f("pipelines:\n  - input: file\n    processor: []\n", `c.yaml:3:5: unknown pipeline key "processor"`)
