@@ -379,9 +379,16 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 // pruneEvery is how often checkpoints of files no longer on disk are dropped.
 const pruneEvery = 5 * time.Minute
 
-// prune drops the checkpoints of files that are gone: not followed, not at
-// their path, and not next to it under a rotated name. A checkpoint kept for
-// a compressed rotated file (whose device and inode are gone) goes too.
+// prune drops the checkpoints of files that are gone: not followed, and in
+// two prunes in a row found neither at their path nor next to it under a
+// rotated name (same device and inode, same first bytes), nor compressed next
+// to it (same first bytes). One prune is not enough: a directory listing
+// taken while logrotate shifts rotated names (.1 -> .2 ...) may miss a file
+// that is on disk all along, and a checkpoint dropped by mistake makes the
+// next look take its content for an unknown one and read it again under other
+// record ids. Each path's files are listed once and each file's first bytes
+// read once per prune (they are judged by what was read from the open file,
+// never by the name, which may belong to another file by then).
 func (s *Source) prune() {
 	s.mu.Lock()
 	live := make(map[entryKey]bool, len(s.slots))
@@ -391,51 +398,83 @@ func (s *Source) prune() {
 		}
 	}
 	s.mu.Unlock()
+	byPath := make(map[string][]checkpoint.Entry)
 	for _, e := range s.store.All() {
-		k := keyOf(e.ID)
-		if live[entryKeyOf(e)] {
-			continue
+		if !live[entryKeyOf(e)] {
+			byPath[e.Path] = append(byPath[e.Path], e)
 		}
-		if hasContent(e.Path, e.ID) {
-			continue
-		}
-		found := false
-		for _, c := range rotatedCandidates(e.Path) {
-			if c.key == k && hasContent(c.path, e.ID) {
-				found = true
-				break
-			}
-			if c.gz {
-				if head := gzHead(c.path); len(head) >= e.ID.FingerprintLen {
-					if fp, _ := checkpoint.Fingerprint(head[:e.ID.FingerprintLen]); fp == e.ID.Fingerprint {
-						found = true // compressed
-						break
-					}
+	}
+	missing := make(map[entryKey]bool)
+	for path, es := range byPath {
+		found := make([]bool, len(es))
+		left := len(es)
+		// match marks the entries whose content is f's: an uncompressed
+		// file on their device and inode, or a compressed one (whose
+		// device and inode say nothing about the content).
+		match := func(key fileKey, head []byte, gz bool) {
+			prefix := checkpoint.PrefixFingerprints(head)
+			for i, e := range es {
+				n := e.ID.FingerprintLen
+				if found[i] || n >= len(prefix) || (n > 0 && prefix[n] != e.ID.Fingerprint) {
+					continue
+				}
+				// An empty fingerprint says nothing about a content: such
+				// an entry is matched by its device and inode only.
+				if (gz && n > 0) || (!gz && key == keyOf(e.ID)) {
+					found[i] = true
+					left--
 				}
 			}
 		}
-		if !found {
-			s.store.Delete(e.ID)
+		if key, head, ok := fileHead(path); ok {
+			match(key, head, false)
+		}
+		for _, c := range rotatedCandidates(path) {
+			if left == 0 {
+				break
+			}
+			if c.gz {
+				if head := gzHead(c.path); len(head) > 0 {
+					match(fileKey{}, head, true)
+				}
+			} else if key, head, ok := fileHead(c.path); ok {
+				match(key, head, false)
+			}
+		}
+		for i, e := range es {
+			if found[i] {
+				continue
+			}
+			k := entryKeyOf(e)
+			if s.pruneMissing[k] {
+				s.store.Delete(e.ID)
+				continue
+			}
+			missing[k] = true
 		}
 	}
+	s.pruneMissing = missing
 }
 
-// hasContent reports whether the file at path is the file of id: same device
-// and inode, starting with the bytes id fingerprints.
-func hasContent(path string, id checkpoint.FileID) bool {
+// fileHead returns the device and inode of the file at path and its first
+// checkpoint.FingerprintBytes bytes, both from the same open file.
+func fileHead(path string) (fileKey, []byte, bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return fileKey{}, nil, false
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return fileKey{}, nil, false
 	}
-	if k, _ := statKey(fi); k != keyOf(id) {
-		return false
+	key, _ := statKey(fi)
+	head := make([]byte, checkpoint.FingerprintBytes)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return fileKey{}, nil, false
 	}
-	return startsWith(f, id)
+	return key, head[:n], true
 }
 
 // gzHead returns the first checkpoint.FingerprintBytes bytes of the content
