@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"shipper/internal/checkpoint"
 	"shipper/internal/pipeline"
 )
@@ -527,5 +529,57 @@ func TestPruneKeepsCheckpointMissedByOneListing(t *testing.T) {
 	}
 	if st := r.src.Stats(); st.CaughtUp != 0 {
 		t.Fatalf("stats %+v: a rotated file already read was read again", st)
+	}
+}
+
+func TestStartListsRotatedFilesOncePerPath(t *testing.T) {
+	// Every rotated file on disk keeps its checkpoint, and a start matches
+	// them all against the files next to their path. Listing the directory
+	// (and reading the first bytes of every compressed file in it) once per
+	// checkpoint made a start with hundreds of them take seconds before the
+	// first line was read: a shipper killed and restarted often, while the
+	// writers went on rotating, fell behind until generations were deleted
+	// unread.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.%d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Delivered. Inodes are reused here (a compressed file's is
+		// freed): a seed per content, as the source gives them.
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Seed: id.Ino ^ uint64(g)<<40})
+		if g%2 == 0 {
+			if err := gzipInPlace(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur", 0, 10))
+	before := listings.Load()
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(10)
+	waitFor(t, "the rotated files to be found", func() bool { return r.src.Stats().Recovered == n })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("cur", 0, 10))
+	if got := listings.Load() - before; got > 3 {
+		t.Fatalf("the rotated files next to the one path were listed %d times at start, want at most 3", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -59,10 +60,15 @@ func rotatedSuffix(suffix string) (gz, ok bool) {
 	return gz, digits > 0
 }
 
+// listings counts the listings of rotated files (rotatedCandidates), for the
+// tests of how much a start costs.
+var listings atomic.Uint64
+
 // rotatedCandidates lists the files next to path's real file (symlinks
 // followed) whose names start with its name, newest first, path itself
 // excluded.
 func rotatedCandidates(path string) []rotatedFile {
+	listings.Add(1)
 	real := realPath(path)
 	dir, base := filepath.Dir(real), filepath.Base(real)
 	entries, err := os.ReadDir(dir)
@@ -574,8 +580,31 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 		}
 	}
 	var found []*reader
+	// Each path's rotated files are listed, and their first bytes read,
+	// once for all its checkpoints (there may be hundreds: every rotated
+	// file on disk keeps one), and once more at the first checkpoint whose
+	// file the listing lacks (a listing taken while names shift may miss a
+	// file). Listing per checkpoint made a start take seconds before the
+	// first line was read.
+	sibs := make(map[string][]sibling)
+	relisted := make(map[string]bool)
 	for _, e := range entries {
-		r := s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
+		list, ok := sibs[e.Path]
+		if !ok {
+			list = listSiblings(e.Path)
+			sibs[e.Path] = list
+		}
+		r, stale := s.locateIn(e, list)
+		if r == nil && !relisted[e.Path] {
+			relisted[e.Path] = true
+			list = listSiblings(e.Path)
+			sibs[e.Path] = list
+			r, stale = s.locateIn(e, list)
+		}
+		if stale {
+			// Renamed since the listing: look the slow way.
+			r = s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
+		}
 		if r == nil {
 			s.store.Delete(e.ID)
 			s.log.Info().Str("path", e.Path).Int64("offset", e.Offset).
@@ -601,4 +630,116 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 		queue(r.st.path, r)
 	}
 	return out
+}
+
+// sibling is a rotated file next to a watched path as listed at one moment,
+// with the fingerprints of its content's first bytes (uncompressed for a
+// compressed file) by length: what checkpoints are matched against.
+type sibling struct {
+	rotatedFile
+	prefix []uint64 // checkpoint.PrefixFingerprints of its first bytes
+}
+
+// holds reports whether the sibling's content starts with the bytes id
+// fingerprints (an empty fingerprint: any content).
+func (c *sibling) holds(id checkpoint.FileID) bool {
+	n := id.FingerprintLen
+	return n < len(c.prefix) && (n == 0 || c.prefix[n] == id.Fingerprint)
+}
+
+// listSiblings lists the rotated files next to path (newest first, as
+// rotatedCandidates) and reads each one's first bytes.
+func listSiblings(path string) []sibling {
+	cands := rotatedCandidates(path)
+	out := make([]sibling, 0, len(cands))
+	for _, c := range cands {
+		var head []byte
+		if c.gz {
+			head = gzHead(c.path)
+		} else {
+			key, h, ok := fileHead(c.path)
+			if !ok {
+				continue
+			}
+			c.key, head = key, h
+		}
+		out = append(out, sibling{rotatedFile: c, prefix: checkpoint.PrefixFingerprints(head)})
+	}
+	return out
+}
+
+// locateIn is locate for a checkpoint at start, matched against a listing
+// of the path's rotated files made beforehand: the same device and inode
+// with the same first bytes (renamed), another file with the same first
+// bytes (a copy), a compressed file whose content starts with them. The file
+// found gets a state of its own with the checkpoint's offset and id seed.
+// stale reports that a file matched in the listing turned out to be another
+// one when opened (renamed since): the caller looks again.
+func (s *Source) locateIn(e checkpoint.Entry, sibs []sibling) (r *reader, stale bool) {
+	id, offset, seed := e.ID, e.Offset, e.IDSeed()
+	open := func(c *sibling) *reader {
+		f, err := os.Open(c.path)
+		if err != nil {
+			return nil
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil
+		}
+		key, nlink := statKey(fi)
+		if key != c.key || fi.Size() < offset || !startsWith(f, id) {
+			f.Close()
+			return nil
+		}
+		cur, err := checkpoint.Identify(f)
+		if err != nil {
+			f.Close()
+			return nil
+		}
+		st := s.track(cur, e.Path, seed, offset)
+		s.forceOpenSlot()
+		r := s.newReader(f, nil, st, offset, c.path)
+		r.mode = modeRotated
+		if key != keyOf(id) || nlink == 0 {
+			r.mode = modeGone // a copy, or deleted
+		}
+		r.mtime = c.mtime
+		return r
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if c.gz || c.key != keyOf(id) || c.size < offset || !c.holds(id) {
+			continue
+		}
+		if r := open(c); r != nil {
+			return r, false
+		}
+		return nil, true
+	}
+	if id.FingerprintLen == 0 {
+		return nil, false // an empty file: nothing to recognize it by
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if c.gz || c.key == keyOf(id) || c.size < offset || c.size < int64(id.FingerprintLen) || !c.holds(id) {
+			continue
+		}
+		if r := open(c); r != nil {
+			return r, false
+		}
+		return nil, true
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if !c.gz || !c.holds(id) {
+			continue
+		}
+		if r := s.openCompressed(c.path, e.Path, id, offset, seed, nil); r != nil {
+			r.mtime = c.mtime
+			return r, false
+		}
+		return nil, true
+	}
+	return nil, false
 }
