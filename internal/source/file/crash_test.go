@@ -583,3 +583,70 @@ func TestStartListsRotatedFilesOncePerPath(t *testing.T) {
 		t.Fatalf("the rotated files next to the one path were listed %d times at start, want at most 3", got)
 	}
 }
+
+func TestRotatedFilesAtTheirEndHoldNoBuffer(t *testing.T) {
+	// After a start, every rotated file with a checkpoint is opened and
+	// kept open for late writes (RotateWait). One read buffer each, held
+	// until the harvester's next idle wait (which does not come while the
+	// current file has lines), spent the buffer budget on files with
+	// nothing to read and made the current one wait for it.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.%d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data))})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur", 0, 10))
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Hour
+	cfg.BufferBytes = 4 * DefaultBufSize
+	r := startRun(t, cfg, pipeline.Config{})
+	waitFor(t, "the rotated files to be opened", func() bool { return r.src.Stats().Recovered == n })
+	// The current file keeps getting lines: the harvester never idles.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		for i := 10; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			w.WriteString(numbered("cur", i, i+1))
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	// Before: the current file got no buffer at all (BudgetWaits
+	// thousands, no document).
+	r.waitDocs(10)
+	waitFor(t, "the rotated files' read buffers to be given back", func() bool {
+		st := r.src.Stats()
+		return st.BufferBytes <= 2*DefaultBufSize && st.OpenNow == n+1
+	})
+	r.stop()
+}

@@ -78,6 +78,13 @@ func (h *harvester) run() {
 				progress = true
 				continue
 			}
+			if n == 0 {
+				// At its end, kept open for late writes: its read buffer
+				// goes back now, not at the next idle wait, which never
+				// comes while other files of the path have lines (after a
+				// start, hundreds of rotated files wait like this).
+				r.park(false)
+			}
 			i++
 		}
 
