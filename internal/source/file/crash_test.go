@@ -650,3 +650,63 @@ func TestRotatedFilesAtTheirEndHoldNoBuffer(t *testing.T) {
 	})
 	r.stop()
 }
+
+func TestRotationDoesNotReadKnownRotatedFilesAgain(t *testing.T) {
+	// At every rotation the harvester looks next to the path for rotated
+	// files it never read. It judged each one again by its first bytes,
+	// decompressing every .gz, also those it had found known at the
+	// previous rotation and that have not changed since: with 100 rotated
+	// files kept and rotations every second this cost more than reading
+	// the lines.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.20260101-%06d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Seed: id.Ino ^ uint64(g)<<40})
+		if err := gzipInPlace(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur0", 0, 10))
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(10)
+	waitFor(t, "the compressed files to be found", func() bool { return r.src.Stats().Recovered == n })
+	before := gzHeads.Load()
+	const rotations = 5
+	want := numbered("cur0", 0, 10)
+	for i := 1; i <= rotations; i++ {
+		if err := os.Rename(path, fmt.Sprintf("%s.20260102-%06d", path, i)); err != nil {
+			t.Fatal(err)
+		}
+		data := numbered(fmt.Sprintf("cur%d", i), 0, 10)
+		appendFile(t, path, data)
+		want += data
+		waitFor(t, "the rotation to be noticed", func() bool { return r.src.Stats().Rotated == uint64(i) })
+		r.waitDocs(10 * (i + 1))
+	}
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), want)
+	// The first look reads them once; later ones not at all.
+	if got := gzHeads.Load() - before; got > n {
+		t.Fatalf("%d rotations read the first bytes of compressed files %d times, want at most %d", rotations, got, n)
+	}
+}

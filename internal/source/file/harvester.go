@@ -32,6 +32,8 @@ type harvester struct {
 	orphan bool // the path is not watched: only read old
 
 	idleSince time.Time // cur at its end and unchanged since
+
+	known map[fileKey]fileStamp // rotated files found known by the last catch-up
 }
 
 // run reads until the path has nothing left to follow, the current file is
@@ -286,7 +288,10 @@ func (h *harvester) checkCur(r *reader) bool {
 // ever opened is lost to any reader.
 func (h *harvester) catchUp(current fileKey) {
 	s := h.s
-	found := s.unknownSiblings(h.path, s.started, current)
+	if h.known == nil {
+		h.known = make(map[fileKey]fileStamp)
+	}
+	found := s.unknownSiblings(h.path, s.started, current, h.known)
 	for _, nr := range found {
 		nr.fields = h.ps.fields
 		h.old = append(h.old, nr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,12 @@ type rotatedFile struct {
 	size  int64
 	mtime time.Time
 	gz    bool
+}
+
+// fileStamp is what tells whether a file changed between two looks.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
 }
 
 // rotatedSuffix reports whether suffix, what follows a watched file's name
@@ -60,9 +67,10 @@ func rotatedSuffix(suffix string) (gz, ok bool) {
 	return gz, digits > 0
 }
 
-// listings counts the listings of rotated files (rotatedCandidates), for the
-// tests of how much a start costs.
-var listings atomic.Uint64
+// listings counts the listings of rotated files (rotatedCandidates) and
+// gzHeads the compressed files whose first bytes were read, for the tests of
+// how much a start and a rotation cost.
+var listings, gzHeads atomic.Uint64
 
 // rotatedCandidates lists the files next to path's real file (symlinks
 // followed) whose names start with its name, newest first, path itself
@@ -314,7 +322,7 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
-		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{})...)
+		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{}, nil)...)
 	}
 	return out
 }
@@ -328,23 +336,47 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 // persist before reading. A compressed one is known by the content of its
 // first bytes: checkpoints of rotated files are kept while the file or its
 // compressed copy is on disk (see prune).
-func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) []*reader {
+//
+// known, when not nil, holds the files found known by the previous look of
+// the same caller, by device and inode with their size and modification
+// time: a file unchanged since is known still (a checkpoint is kept while
+// its file is on disk) and not read again; this look's known files replace
+// them. A harvester looks at every rotation, and reading the first bytes of
+// every rotated file (decompressing the .gz ones) each time cost more than
+// reading the lines.
+func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, known map[fileKey]fileStamp) []*reader {
 	// File times come from a coarse kernel clock (a few ms): a file written
 	// just before since may look older than it. Read such a file again
 	// rather than miss it; its records keep their ids.
 	since = since.Add(-time.Second)
 	cands := rotatedCandidates(path)
 	slices.Reverse(cands) // oldest first
+	var prev map[fileKey]fileStamp
+	if known != nil {
+		prev = maps.Clone(known)
+		clear(known)
+	}
 	var out []*reader
 	for _, c := range cands {
 		if c.key == current || c.mtime.Before(since) {
+			continue
+		}
+		stamp := fileStamp{c.size, c.mtime}
+		if st, ok := prev[c.key]; ok && st == stamp {
+			known[c.key] = stamp
 			continue
 		}
 		if c.gz {
 			// Created, rotated and compressed while the shipper was
 			// away or behind (kubelet compresses at the next rotation).
 			head := gzHead(c.path)
-			if len(head) == 0 || s.knowsHead(head) {
+			if len(head) == 0 {
+				continue
+			}
+			if s.knowsHead(head) {
+				if known != nil {
+					known[c.key] = stamp
+				}
 				continue
 			}
 			id := checkpoint.FileID{Dev: c.key.dev, Ino: c.key.ino}
@@ -368,8 +400,15 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 		var head [checkpoint.FingerprintBytes]byte
 		n, _ := f.ReadAt(head[:], 0)
 		id, err := checkpoint.Identify(f)
-		if err != nil || n == 0 || s.knowsHead(head[:n]) || s.followsEmpty(c.key) {
+		if err != nil || n == 0 || s.followsEmpty(c.key) {
 			f.Close()
+			continue
+		}
+		if s.knowsHead(head[:n]) {
+			f.Close()
+			if known != nil && keyOf(id) == c.key {
+				known[c.key] = stamp
+			}
 			continue
 		}
 		st := s.track(id, path, s.seedFor(id), 0)
@@ -486,6 +525,7 @@ func fileHead(path string) (fileKey, []byte, bool) {
 // gzHead returns the first checkpoint.FingerprintBytes bytes of the content
 // of the gzip file at path, or nil.
 func gzHead(path string) []byte {
+	gzHeads.Add(1)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
