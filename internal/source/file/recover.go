@@ -421,8 +421,12 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 	return out
 }
 
-// pruneEvery is how often checkpoints of files no longer on disk are dropped.
-const pruneEvery = 5 * time.Minute
+// pruneEvery is how often checkpoints of files no longer on disk are
+// dropped (a checkpoint goes at the second prune that misses its file). Every
+// rotation adds a checkpoint; the ones of deleted files must not pile up, as
+// every checkpoint write and every look for unknown rotated files goes
+// through all of them.
+const pruneEvery = time.Minute
 
 // prune drops the checkpoints of files that are gone: not followed, and in
 // two prunes in a row found neither at their path nor next to it under a
