@@ -637,16 +637,14 @@ func (f *chaosFile) diagnose(t *testing.T, index string, got map[int]int, runs [
 			}
 			for _, h := range r.Hits.Hits {
 				var src struct {
-					Event struct {
-						Ingested time.Time `json:"ingested"`
-					} `json:"event"`
+					Ingested time.Time `json:"event.ingested"`
 				}
 				json.Unmarshal(h.Source, &src)
 				idBase, idOff := "?", "?"
 				if raw, err := base64.RawURLEncoding.DecodeString(h.ID); err == nil && len(raw) == 16 {
 					idBase, idOff = fmt.Sprintf("%016x", binary.BigEndian.Uint64(raw[:8])), fmt.Sprint(binary.BigEndian.Uint64(raw[8:]))
 				}
-				t.Logf("DIAG   doc id base %s offset %s ingested in run %s: %s", idBase, idOff, desc(runAt(runs, src.Event.Ingested)), h.Source)
+				t.Logf("DIAG   doc id base %s offset %s ingested in run %s: %s", idBase, idOff, desc(runAt(runs, src.Ingested)), h.Source)
 			}
 		}
 	}

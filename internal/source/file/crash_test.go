@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -708,5 +709,66 @@ func TestRotationDoesNotReadKnownRotatedFilesAgain(t *testing.T) {
 	// The first look reads them once; later ones not at all.
 	if got := gzHeads.Load() - before; got > n {
 		t.Fatalf("%d rotations read the first bytes of compressed files %d times, want at most %d", rotations, got, n)
+	}
+}
+
+func TestCatchUpOpensShiftedNameOfCurrentFile(t *testing.T) {
+	// The harvester opens a new current file while it is still empty and
+	// looks next to the path for generations it never read. Between that
+	// listing and the opening of each file listed, logrotate shifts the
+	// names: the new current file, written meanwhile, is renamed to .1,
+	// the name the listing had for the previous generation. The file
+	// opened as ".1" is then the current file, whose state has no first
+	// bytes yet; judged by the listing's device and inode (the previous
+	// generation's) it passed for an unknown file and was read a second
+	// time, under another id seed.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Minute
+	r := startRun(t, cfg, pipeline.Config{})
+	appendFile(t, path, numbered("x", 0, 10))
+	r.waitDocs(10)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "") // y, empty
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := statKey(fi)
+	var once sync.Once
+	fired := make(chan struct{})
+	afterListing = func(p string, current fileKey) {
+		if p != path || current != y {
+			return
+		}
+		once.Do(func() {
+			defer close(fired)
+			appendFile(t, path, numbered("y", 0, 10))
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Error(err)
+			}
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, numbered("z", 0, 10))
+		})
+	}
+	t.Cleanup(func() { afterListing = nil })
+	select {
+	case <-fired:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the harvester did not look for rotated files after opening the new file")
+	}
+	r.waitDocs(30)
+	waitFor(t, "z to be read", func() bool { return r.src.Stats().Rotated >= 2 })
+	r.waitDocs(30)
+	time.Sleep(100 * time.Millisecond) // a second reading of y would show now
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 10)+numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
 	}
 }

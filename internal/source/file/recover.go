@@ -26,6 +26,10 @@ type rotatedFile struct {
 	gz    bool
 }
 
+// afterListing, when set (by tests), is called by unknownSiblings between
+// its listing and its look at the files listed: the moment names may shift.
+var afterListing func(path string, current fileKey)
+
 // fileStamp is what tells whether a file changed between two looks.
 type fileStamp struct {
 	size  int64
@@ -350,6 +354,9 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 	// rather than miss it; its records keep their ids.
 	since = since.Add(-time.Second)
 	cands := rotatedCandidates(path)
+	if h := afterListing; h != nil {
+		h(path, current)
+	}
 	slices.Reverse(cands) // oldest first
 	var prev map[fileKey]fileStamp
 	if known != nil {
@@ -400,7 +407,12 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 		var head [checkpoint.FingerprintBytes]byte
 		n, _ := f.ReadAt(head[:], 0)
 		id, err := checkpoint.Identify(f)
-		if err != nil || n == 0 || s.followsEmpty(c.key) {
+		// The name may hold another file than when it was listed
+		// (logrotate shifts .1 -> .2 ...): judge the file opened, by its
+		// own device and inode. It may be the current file, or one
+		// followed since it was empty, whose state has no first bytes
+		// to recognize it by yet.
+		if err != nil || n == 0 || keyOf(id) == current || s.followsEmpty(keyOf(id)) {
 			f.Close()
 			continue
 		}
