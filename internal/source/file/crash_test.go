@@ -772,3 +772,60 @@ func TestCatchUpOpensShiftedNameOfCurrentFile(t *testing.T) {
 		t.Fatalf("%d records delivered twice", d)
 	}
 }
+
+func TestCatchUpKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
+	// The current file was opened empty. The harvester finds it at its end
+	// (still empty), and before it looks at the path the writer fills it,
+	// kubelet renames it away and compresses it (the original deleted).
+	// The harvester keeps reading the file it holds open, and looks for
+	// generations it never read: the .gz, whose first bytes no state knew
+	// (the open file's state had none yet), was read a second time under
+	// another id seed.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "0.log")
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	appendFile(t, path, numbered("x", 0, 10))
+	r.waitDocs(10)
+	if err := os.Rename(path, path+".20260101-000001"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "") // y, empty
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := statKey(fi)
+	waitFor(t, "the empty file to be opened", func() bool { return r.src.Stats().Opened == 2 })
+	var once sync.Once
+	fired := make(chan struct{})
+	beforeRotationCheck = func(p string, cur fileKey) {
+		if p != path || cur != y {
+			return
+		}
+		once.Do(func() {
+			defer close(fired)
+			appendFile(t, path, numbered("y", 0, 10))
+			if err := os.Rename(path, path+".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			if err := gzipInPlace(path + ".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, numbered("z", 0, 10))
+		})
+	}
+	t.Cleanup(func() { beforeRotationCheck = nil })
+	select {
+	case <-fired:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the harvester did not check the empty file")
+	}
+	r.waitDocs(30)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 10)+numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}

@@ -224,6 +224,11 @@ func (h *harvester) openCur() {
 	h.catchUp(r.st.key)
 }
 
+// beforeRotationCheck, when set (by tests), is called by checkCur between
+// its look at the current file's content and its look at the path: the
+// moment a writer may fill the file and rotate it away.
+var beforeRotationCheck func(path string, cur fileKey)
+
 // oldDone reports whether a rotated file at its end may be released.
 func (h *harvester) oldDone(r *reader) bool {
 	if r.mode == modeGone {
@@ -247,6 +252,9 @@ func (h *harvester) checkCur(r *reader) bool {
 	if size < r.lr.ReadOffset() || !r.sameContent() {
 		h.truncated(r, false)
 		return true
+	}
+	if hook := beforeRotationCheck; hook != nil {
+		hook(h.path, r.st.key)
 	}
 	fi, err := os.Stat(h.path)
 	var key fileKey
@@ -288,6 +296,17 @@ func (h *harvester) checkCur(r *reader) bool {
 // ever opened is lost to any reader.
 func (h *harvester) catchUp(current fileKey) {
 	s := h.s
+	// A file this harvester holds open may have got its first bytes (or
+	// more of them) since it was last read: its state must know them
+	// before the look, or a copy of it (its .gz) passes for an unknown
+	// file. Rotated away and compressed meanwhile, it is still read from
+	// the open descriptor.
+	for _, r := range h.old {
+		r.learnHead()
+	}
+	if h.cur != nil {
+		h.cur.learnHead()
+	}
 	if h.known == nil {
 		h.known = make(map[fileKey]fileStamp)
 	}

@@ -169,6 +169,21 @@ func (r *reader) sameContent() bool {
 	return true
 }
 
+// learnHead lengthens the fingerprint of a file whose state has fewer than
+// checkpoint.FingerprintBytes of its first bytes (see sameContent), without
+// reading it. A compressed file's fingerprint is complete.
+func (r *reader) learnHead() {
+	if r.gz != nil {
+		return
+	}
+	r.st.mu.Lock()
+	n := r.st.id.FingerprintLen
+	r.st.mu.Unlock()
+	if n < checkpoint.FingerprintBytes {
+		r.sameContent()
+	}
+}
+
 // idBase returns the high half of the ids of the file's records.
 func (r *reader) idBase() uint64 {
 	if !r.st.hiOK {
