@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -827,5 +828,58 @@ func TestCatchUpKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 10)+numbered("y", 0, 10)+numbered("z", 0, 10))
 	if d := r.sink.dups(); d != 0 {
 		t.Fatalf("%d records delivered twice", d)
+	}
+}
+
+func TestStopDuringStartScan(t *testing.T) {
+	// A stop (SIGTERM) while the first scan still looks for the files
+	// rotated while the shipper was down must not wait for that look to
+	// finish: with hundreds of checkpoints it took tens of seconds, past
+	// any shutdown deadline. It stops at the next path.
+	dir, state := t.TempDir(), t.TempDir()
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const paths = 10
+	for i := 0; i < paths; i++ {
+		path := filepath.Join(dir, fmt.Sprintf("app-%02d.log", i))
+		appendFile(t, path, numbered(fmt.Sprintf("cur%d", i), 0, 10))
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: 0, Updated: time.Now().Add(-time.Minute)})
+		appendFile(t, path+".1", numbered(fmt.Sprintf("rot%d", i), 0, 10)) // unknown: written after the checkpoint
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var r *run
+	var looks atomic.Int32
+	ready, stopped := make(chan struct{}), make(chan struct{})
+	afterListing = func(string, fileKey) {
+		<-ready
+		if looks.Add(1) == 1 {
+			r.cancel()
+			close(stopped)
+		}
+	}
+	t.Cleanup(func() { afterListing = nil })
+	r = startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	close(ready)
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the start-up look for rotated files did not begin")
+	}
+	r.stop()
+	if n := looks.Load(); n != 1 {
+		t.Fatalf("the start-up look for rotated files went on over %d paths after the stop, want 1", n)
 	}
 }

@@ -326,6 +326,9 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
+		if s.ctx.Err() != nil {
+			break
+		}
 		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{}, nil)...)
 	}
 	return out
@@ -645,6 +648,9 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	sibs := make(map[string][]sibling)
 	relisted := make(map[string]bool)
 	for _, e := range entries {
+		if s.ctx.Err() != nil {
+			break // stopping: the rest is looked for at the next start
+		}
 		list, ok := sibs[e.Path]
 		if !ok {
 			list = listSiblings(e.Path)
