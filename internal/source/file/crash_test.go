@@ -883,3 +883,48 @@ func TestStopDuringStartScan(t *testing.T) {
 		t.Fatalf("the start-up look for rotated files went on over %d paths after the stop, want 1", n)
 	}
 }
+
+func TestUnknownGenerationOlderThanEveryCheckpoint(t *testing.T) {
+	// The reader was behind: generation a was read and delivered after
+	// generation b had been written (and rotated) but before b was ever
+	// opened, then the shipper was killed. Every checkpoint of the path
+	// is then newer than b. The restart took "written after the path's
+	// oldest checkpoint" as the mark of files never read and skipped b:
+	// lost, although on disk and matched by no checkpoint.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	a, b := numbered("a", 0, 10), numbered("b", 0, 10)
+	appendFile(t, path+".2", a)
+	appendFile(t, path+".1", b)
+	appendFile(t, path, numbered("c", 0, 10))
+	now := time.Now()
+	for p, mtime := range map[string]time.Time{path + ".2": now.Add(-30 * time.Second), path + ".1": now.Add(-20 * time.Second)} {
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, off := range map[string]int64{path + ".2": int64(len(a)), path: 0} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: off, Updated: now.Add(-10 * time.Second)})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(20)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), b+numbered("c", 0, 10))
+}

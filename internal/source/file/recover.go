@@ -678,6 +678,15 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 			Msg("found a file rotated while the shipper was down: reading it from its checkpoint")
 		found = append(found, r)
 	}
+	// A checkpoint's time is when its file was last delivered from, which
+	// for a reader that was behind comes after later generations were
+	// written: unknown rotated files are those written after the oldest
+	// checkpointed file on disk (by its modification time) as well.
+	for _, r := range found {
+		if t, ok := known.since[r.st.path]; ok && !r.mtime.IsZero() && r.mtime.Before(t) {
+			known.since[r.st.path] = r.mtime
+		}
+	}
 	// Oldest first, the order the lines were written in: the files of
 	// checkpoints by checkpoint time, then the files written after them by
 	// modification time (that of a compressed file is when it was
