@@ -928,3 +928,64 @@ func TestUnknownGenerationOlderThanEveryCheckpoint(t *testing.T) {
 	r.stop()
 	wantMessages(t, messages(r.sink.snapshot(), ""), b+numbered("c", 0, 10))
 }
+
+func TestStartKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
+	// At a start the first scan opens the file at the path while it is
+	// empty (kubelet just created it), then looks for the files rotated
+	// while the shipper was down, which takes a while. Meanwhile the file
+	// is filled, renamed away and compressed. The look found its .gz, whose
+	// first bytes the opened file's state did not have yet, unknown and
+	// read it as well as the open file: twice, under two id seeds.
+	dir, state := t.TempDir(), t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range map[string]string{a: numbered("a", 0, 10), b + ".20260101-000001": numbered("x", 0, 10)} {
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := p
+		if p != a {
+			path = b
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Updated: time.Now().Add(-time.Minute)})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, b, "") // opened empty by the first scan
+	var once sync.Once
+	afterListing = func(p string, current fileKey) {
+		if p != a {
+			return
+		}
+		once.Do(func() { // while a is looked at, before b is
+			appendFile(t, b, numbered("y", 0, 10))
+			if err := os.Rename(b, b+".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			if err := gzipInPlace(b + ".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, b, numbered("z", 0, 10))
+		})
+	}
+	t.Cleanup(func() { afterListing = nil })
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(20)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 2 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), "b.log"), numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}

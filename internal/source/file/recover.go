@@ -329,6 +329,22 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 		if s.ctx.Err() != nil {
 			break
 		}
+		// The file the first scan opened at the path may have been empty
+		// then and filled, renamed and compressed since (the look takes a
+		// while): its state must know its first bytes before the look, or
+		// its .gz passes for an unknown file. No harvester runs yet.
+		s.mu.Lock()
+		var held []*reader
+		if ps := s.paths[path]; ps != nil {
+			if ps.cur != nil {
+				held = append(held, ps.cur)
+			}
+			held = append(held, ps.pending...)
+		}
+		s.mu.Unlock()
+		for _, r := range held {
+			r.learnHead()
+		}
 		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{}, nil)...)
 	}
 	return out
