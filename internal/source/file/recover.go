@@ -736,8 +736,23 @@ func (c *sibling) holds(id checkpoint.FileID) bool {
 
 // listSiblings lists the rotated files next to path (newest first, as
 // rotatedCandidates) and reads each one's first bytes.
+//
+// The directory is listed twice and the listings merged: a listing taken
+// while logrotate shifts names may miss a file that is there all along (a
+// rename moves its entry), and a checkpoint whose file the listing lacks is
+// taken for the checkpoint of a deleted file, dropped, and its content read
+// again later as an unknown one.
 func listSiblings(path string) []sibling {
 	cands := rotatedCandidates(path)
+	seen := make(map[fileKey]bool, len(cands))
+	for _, c := range cands {
+		seen[c.key] = true
+	}
+	for _, c := range rotatedCandidates(path) {
+		if !seen[c.key] {
+			cands = append(cands, c)
+		}
+	}
 	out := make([]sibling, 0, len(cands))
 	for _, c := range cands {
 		var head []byte
