@@ -989,3 +989,48 @@ func TestStartKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 		t.Fatalf("%d records delivered twice", d)
 	}
 }
+
+func TestCopyWaitingForBufferIsNotReleasedUnread(t *testing.T) {
+	// The buffer budget is spent (another file, blocked on the full
+	// pipeline, holds it) when a file is truncated by copytruncate. The
+	// copy, queued to be read from where reading stopped, found no buffer:
+	// "nothing read" was taken for "at its end", and a copy (like a deleted
+	// file) is released at its end. The rest of the old content was lost.
+	dir, state := t.TempDir(), t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.ReadBytes = 64 << 10
+	cfg.BufferBytes = 96 << 10 // one read buffer
+	r := startRun(t, cfg, pipeline.Config{BatchBytes: 32 << 10, MaxBytes: 96 << 10})
+	appendFile(t, b, numbered("b", 0, 10))
+	r.waitDocs(10)
+	waitFor(t, "b's read buffer to be given back", func() bool { return r.src.Stats().BufferBytes == 0 })
+	r.sink.hold()
+	waits := r.pipe.Stats().Waits
+	pad := strings.Repeat("p", 200)
+	var big strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&big, "a %d %s\n", i, pad)
+	}
+	appendFile(t, a, big.String())
+	waitFor(t, "a to block on the full pipeline with the buffer", func() bool { return r.pipe.Stats().Waits > waits })
+	budgetWaits := r.src.Stats().BudgetWaits
+	// copytruncate of b: the copy holds lines the reader never saw.
+	appendFile(t, b, numbered("b", 10, 20))
+	data, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the truncation to be noticed", func() bool { return r.src.Stats().Truncations == 1 })
+	waitFor(t, "b to wait for a buffer", func() bool { return r.src.Stats().BudgetWaits > budgetWaits+5 })
+	r.sink.release()
+	r.waitDocs(3020)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), "b.log"), numbered("b", 0, 20))
+}

@@ -74,7 +74,9 @@ func (h *harvester) run() {
 				h.old = append(h.old[:i], h.old[i+1:]...)
 				continue
 			}
-			if n == 0 && err == nil && h.oldDone(r) {
+			// A reader that got no buffer has not reached its end: a
+			// copy or a deleted file released now would lose its rest.
+			if n == 0 && err == nil && !r.starved && h.oldDone(r) {
 				h.release(r, true)
 				h.old = append(h.old[:i], h.old[i+1:]...)
 				progress = true
@@ -397,6 +399,7 @@ func (h *harvester) release(r *reader, withPending bool) {
 // It returns the bytes read; replaced reports that the file was found
 // truncated or rewritten during the read (see reader.fill).
 func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
+	r.starved = false
 	for n < roundBytes {
 		if err := h.process(r); err != nil {
 			return n, false, err
@@ -412,6 +415,7 @@ func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
 			// Read later, once other files gave their buffers back;
 			// the harvester's idle wait parks this one's.
 			h.s.budgetWaits.Add(1)
+			r.starved = true
 			return n, false, nil
 		}
 		n += m

@@ -44,6 +44,9 @@ type reader struct {
 	// set while no mark carries it yet.
 	commit   int64
 	unmarked bool
+	// starved: the last pump stopped because no read buffer was free, not
+	// at the file's end.
+	starved bool
 }
 
 // newReader returns a reader of f (or of src, a stream over f's content, for
