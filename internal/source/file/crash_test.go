@@ -741,7 +741,7 @@ func TestCatchUpOpensShiftedNameOfCurrentFile(t *testing.T) {
 	y, _ := statKey(fi)
 	var once sync.Once
 	fired := make(chan struct{})
-	afterListing = func(p string, current fileKey) {
+	listingHook := func(p string, current fileKey) {
 		if p != path || current != y {
 			return
 		}
@@ -757,7 +757,8 @@ func TestCatchUpOpensShiftedNameOfCurrentFile(t *testing.T) {
 			appendFile(t, path, numbered("z", 0, 10))
 		})
 	}
-	t.Cleanup(func() { afterListing = nil })
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
 	select {
 	case <-fired:
 	case <-time.After(2 * time.Minute):
@@ -800,7 +801,7 @@ func TestCatchUpKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 	waitFor(t, "the empty file to be opened", func() bool { return r.src.Stats().Opened == 2 })
 	var once sync.Once
 	fired := make(chan struct{})
-	beforeRotationCheck = func(p string, cur fileKey) {
+	checkHook := func(p string, cur fileKey) {
 		if p != path || cur != y {
 			return
 		}
@@ -816,7 +817,8 @@ func TestCatchUpKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 			appendFile(t, path, numbered("z", 0, 10))
 		})
 	}
-	t.Cleanup(func() { beforeRotationCheck = nil })
+	beforeRotationCheck.Store(&checkHook)
+	t.Cleanup(func() { beforeRotationCheck.Store(nil) })
 	select {
 	case <-fired:
 	case <-time.After(2 * time.Minute):
@@ -863,14 +865,15 @@ func TestStopDuringStartScan(t *testing.T) {
 	var r *run
 	var looks atomic.Int32
 	ready, stopped := make(chan struct{}), make(chan struct{})
-	afterListing = func(string, fileKey) {
+	listingHook := func(string, fileKey) {
 		<-ready
 		if looks.Add(1) == 1 {
 			r.cancel()
 			close(stopped)
 		}
 	}
-	t.Cleanup(func() { afterListing = nil })
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
 	r = startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
 	close(ready)
 	select {
@@ -964,7 +967,7 @@ func TestStartKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 	}
 	appendFile(t, b, "") // opened empty by the first scan
 	var once sync.Once
-	afterListing = func(p string, current fileKey) {
+	listingHook := func(p string, current fileKey) {
 		if p != a {
 			return
 		}
@@ -979,7 +982,8 @@ func TestStartKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
 			appendFile(t, b, numbered("z", 0, 10))
 		})
 	}
-	t.Cleanup(func() { afterListing = nil })
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
 	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
 	r.waitDocs(20)
 	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 2 })

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -229,7 +230,7 @@ func (h *harvester) openCur() {
 // beforeRotationCheck, when set (by tests), is called by checkCur between
 // its look at the current file's content and its look at the path: the
 // moment a writer may fill the file and rotate it away.
-var beforeRotationCheck func(path string, cur fileKey)
+var beforeRotationCheck atomic.Pointer[func(path string, cur fileKey)]
 
 // oldDone reports whether a rotated file at its end may be released.
 func (h *harvester) oldDone(r *reader) bool {
@@ -255,8 +256,8 @@ func (h *harvester) checkCur(r *reader) bool {
 		h.truncated(r, false)
 		return true
 	}
-	if hook := beforeRotationCheck; hook != nil {
-		hook(h.path, r.st.key)
+	if hook := beforeRotationCheck.Load(); hook != nil {
+		(*hook)(h.path, r.st.key)
 	}
 	fi, err := os.Stat(h.path)
 	var key fileKey

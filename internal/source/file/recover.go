@@ -28,7 +28,7 @@ type rotatedFile struct {
 
 // afterListing, when set (by tests), is called by unknownSiblings between
 // its listing and its look at the files listed: the moment names may shift.
-var afterListing func(path string, current fileKey)
+var afterListing atomic.Pointer[func(path string, current fileKey)]
 
 // fileStamp is what tells whether a file changed between two looks.
 type fileStamp struct {
@@ -373,8 +373,8 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 	// rather than miss it; its records keep their ids.
 	since = since.Add(-time.Second)
 	cands := rotatedCandidates(path)
-	if h := afterListing; h != nil {
-		h(path, current)
+	if h := afterListing.Load(); h != nil {
+		(*h)(path, current)
 	}
 	slices.Reverse(cands) // oldest first
 	var prev map[fileKey]fileStamp
