@@ -87,6 +87,63 @@ func seedOr(seed, ino uint64) uint64 {
 	return ino
 }
 
+type inoKey struct{ dev, ino uint64 }
+
+type fpKey struct {
+	n  int
+	fp uint64
+}
+
+// put stores e, replacing the entry of its key; s.mu held.
+func (s *Store) put(e Entry) {
+	k := keyOf(e)
+	if old, ok := s.entries[k]; ok {
+		s.unindex(k, old)
+	}
+	s.entries[k] = e
+	ik := inoKey{e.ID.Dev, e.ID.Ino}
+	s.byIno[ik] = append(s.byIno[ik], k)
+	fk := fpKey{e.ID.FingerprintLen, e.ID.Fingerprint}
+	s.byFP[fk] = append(s.byFP[fk], k)
+	s.fpLens[fk.n]++
+}
+
+// remove deletes the entry of k; s.mu held.
+func (s *Store) remove(k key) {
+	if e, ok := s.entries[k]; ok {
+		s.unindex(k, e)
+		delete(s.entries, k)
+	}
+}
+
+func (s *Store) unindex(k key, e Entry) {
+	ik := inoKey{e.ID.Dev, e.ID.Ino}
+	if ks := dropKey(s.byIno[ik], k); len(ks) > 0 {
+		s.byIno[ik] = ks
+	} else {
+		delete(s.byIno, ik)
+	}
+	fk := fpKey{e.ID.FingerprintLen, e.ID.Fingerprint}
+	if ks := dropKey(s.byFP[fk], k); len(ks) > 0 {
+		s.byFP[fk] = ks
+	} else {
+		delete(s.byFP, fk)
+	}
+	if s.fpLens[fk.n]--; s.fpLens[fk.n] <= 0 {
+		delete(s.fpLens, fk.n)
+	}
+}
+
+func dropKey(ks []key, k key) []key {
+	for i, x := range ks {
+		if x == k {
+			ks[i] = ks[len(ks)-1]
+			return ks[:len(ks)-1]
+		}
+	}
+	return ks
+}
+
 // key is what an entry is stored under: a device and inode, and the id seed
 // of the content (one inode holds several contents over time: a file
 // truncated and rewritten in place, an inode reused by a new file).
@@ -104,8 +161,16 @@ type Store struct {
 
 	mu      sync.Mutex
 	entries map[key]Entry
-	gen     uint64 // changes since Open
-	saved   uint64 // gen of the last successful Flush
+	// Indexes of entries, kept by put and remove: by device and inode, and
+	// by fingerprint (length and hash) with the count of entries per
+	// fingerprint length. A look for a file's content then costs a few map
+	// lookups, not a pass over every entry (there is one per rotated file
+	// on disk: hundreds to thousands).
+	byIno  map[inoKey][]key
+	byFP   map[fpKey][]key
+	fpLens map[int]int
+	gen    uint64 // changes since Open
+	saved  uint64 // gen of the last successful Flush
 
 	flushMu sync.Mutex // serializes Flush
 }
@@ -123,7 +188,8 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create checkpoint directory %q: %w", dir, err)
 	}
-	s := &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, entries: make(map[key]Entry)}
+	s := &Store{dir: dir, path: filepath.Join(dir, FileName), log: log, entries: make(map[key]Entry),
+		byIno: make(map[inoKey][]key), byFP: make(map[fpKey][]key), fpLens: make(map[int]int)}
 
 	leftovers, _ := filepath.Glob(filepath.Join(dir, FileName+".tmp-*"))
 	for _, p := range leftovers {
@@ -147,7 +213,7 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 		return s, nil
 	}
 	for _, e := range entries {
-		s.entries[keyOf(e)] = e
+		s.put(e)
 	}
 	s.log.Info().Str("path", s.path).Int("entries", len(entries)).Msg("loaded checkpoints")
 	return s, nil
@@ -175,8 +241,8 @@ func (s *Store) setAside(reason error) {
 func (s *Store) Get(id FileID) (Entry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.entries {
-		if e.ID == id {
+	for _, k := range s.byIno[inoKey{id.Dev, id.Ino}] {
+		if e := s.entries[k]; e.ID == id {
 			return e, true
 		}
 	}
@@ -186,11 +252,10 @@ func (s *Store) Get(id FileID) (Entry, bool) {
 // onInode returns the entries of the device and inode, newest first.
 func (s *Store) onInode(dev, ino uint64) []Entry {
 	s.mu.Lock()
-	var out []Entry
-	for _, e := range s.entries {
-		if e.ID.Dev == dev && e.ID.Ino == ino {
-			out = append(out, e)
-		}
+	ks := s.byIno[inoKey{dev, ino}]
+	out := make([]Entry, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, s.entries[k])
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b Entry) int { return b.Updated.Compare(a.Updated) })
@@ -255,10 +320,8 @@ func (s *Store) FindByFingerprint(fp uint64, fpLen int) []Entry {
 	}
 	s.mu.Lock()
 	var out []Entry
-	for _, e := range s.entries {
-		if e.ID.Fingerprint == fp && e.ID.FingerprintLen == fpLen {
-			out = append(out, e)
-		}
+	for _, k := range s.byFP[fpKey{fpLen, fp}] {
+		out = append(out, s.entries[k])
 	}
 	s.mu.Unlock()
 	sortEntries(out)
@@ -276,9 +339,12 @@ func (s *Store) MatchHead(head []byte) (Entry, bool) {
 	prefix := PrefixFingerprints(head)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.entries {
-		if n := e.ID.FingerprintLen; n > 0 && n <= len(head) && prefix[n] == e.ID.Fingerprint {
-			return e, true
+	for n := range s.fpLens {
+		if n == 0 || n >= len(prefix) {
+			continue
+		}
+		if ks := s.byFP[fpKey{n, prefix[n]}]; len(ks) > 0 {
+			return s.entries[ks[0]], true
 		}
 	}
 	return Entry{}, false
@@ -351,7 +417,7 @@ func (s *Store) Set(e Entry) {
 	}
 	e.Updated = e.Updated.UTC().Round(0)
 	s.mu.Lock()
-	s.entries[keyOf(e)] = e
+	s.put(e)
 	s.gen++
 	s.mu.Unlock()
 }
@@ -361,11 +427,15 @@ func (s *Store) Set(e Entry) {
 // newer file on the same inode.
 func (s *Store) Delete(id FileID) {
 	s.mu.Lock()
-	for k, e := range s.entries {
-		if e.ID == id {
-			delete(s.entries, k)
-			s.gen++
+	var drop []key
+	for _, k := range s.byIno[inoKey{id.Dev, id.Ino}] {
+		if s.entries[k].ID == id {
+			drop = append(drop, k)
 		}
+	}
+	for _, k := range drop {
+		s.remove(k)
+		s.gen++
 	}
 	s.mu.Unlock()
 }
@@ -478,25 +548,71 @@ type fileEntry struct {
 	Seed           uint64    `json:"id_seed,omitempty"`
 }
 
+// encode writes the checkpoint file: the JSON of fileFormat, indented with
+// tabs as json.MarshalIndent does (the same bytes). It is written by hand
+// (appends into one buffer) rather than by encoding/json: a file input
+// writes it whenever it opens a file, with one entry per rotated file on
+// disk, and reflection-based encoding of thousands of entries was the
+// shipper's largest CPU cost under frequent rotation.
 func encode(entries []Entry) []byte {
-	ff := fileFormat{Version: formatVersion, Entries: make([]fileEntry, len(entries))}
+	b := make([]byte, 0, 64+len(entries)*240)
+	b = append(b, "{\n\t\"version\": "...)
+	b = strconv.AppendInt(b, formatVersion, 10)
+	b = append(b, ",\n\t\"entries\": ["...)
 	for i, e := range entries {
-		ff.Entries[i] = fileEntry{
-			Path:           e.Path,
-			Dev:            e.ID.Dev,
-			Ino:            e.ID.Ino,
-			Fingerprint:    fmt.Sprintf("%016x", e.ID.Fingerprint),
-			FingerprintLen: e.ID.FingerprintLen,
-			Offset:         e.Offset,
-			Updated:        e.Updated,
-			Seed:           e.Seed,
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n\t\t{\n\t\t\t\"path\": "...)
+		b = appendJSONString(b, e.Path)
+		b = append(b, ",\n\t\t\t\"dev\": "...)
+		b = strconv.AppendUint(b, e.ID.Dev, 10)
+		b = append(b, ",\n\t\t\t\"ino\": "...)
+		b = strconv.AppendUint(b, e.ID.Ino, 10)
+		b = append(b, ",\n\t\t\t\"fingerprint\": \""...)
+		b = appendHex16(b, e.ID.Fingerprint)
+		b = append(b, "\",\n\t\t\t\"fingerprint_len\": "...)
+		b = strconv.AppendInt(b, int64(e.ID.FingerprintLen), 10)
+		b = append(b, ",\n\t\t\t\"offset\": "...)
+		b = strconv.AppendInt(b, e.Offset, 10)
+		b = append(b, ",\n\t\t\t\"updated\": \""...)
+		b = e.Updated.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+		if e.Seed != 0 {
+			b = append(b, ",\n\t\t\t\"id_seed\": "...)
+			b = strconv.AppendUint(b, e.Seed, 10)
+		}
+		b = append(b, "\n\t\t}"...)
+	}
+	if len(entries) > 0 {
+		b = append(b, "\n\t"...)
+	}
+	b = append(b, "]\n}\n"...)
+	return b
+}
+
+// appendHex16 appends v as 16 lowercase hex digits.
+func appendHex16(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[(v>>uint(shift))&0xf])
+	}
+	return b
+}
+
+// appendJSONString appends s as a JSON string. Plain printable ASCII is
+// copied; anything else goes through encoding/json (which also escapes
+// HTML characters and replaces invalid UTF-8), as before.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
 		}
 	}
-	data, err := json.MarshalIndent(ff, "", "\t")
-	if err != nil {
-		panic(fmt.Sprintf("checkpoint: cannot encode entries: %v", err)) // only plain types: cannot fail
-	}
-	return append(data, '\n')
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // decode parses and validates a checkpoint file. Unknown fields, trailing

@@ -4,6 +4,8 @@ package file
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +61,15 @@ type chaosFile struct {
 	window map[int]bool // seq numbers written between copy and truncate
 	w      *os.File
 	gen    int
+
+	// For the diagnosis of a failure, owned by the writer until it is
+	// done: per seq, the generation it was written to and the shipper run
+	// (1 = the first start) running at the time; per generation, the run
+	// running when it was rotated away.
+	life      *atomic.Int32
+	genOf     []int32
+	lifeOf    []int32
+	rotLifeOf []int32
 }
 
 // TestChaosCrashRotate is the crash-and-rotate torture test of the real
@@ -111,6 +123,7 @@ func TestChaosCrashRotate(t *testing.T) {
 		}
 	}()
 	schemes := []string{rotRename, rotKubelet, rotCopyTruncate}
+	var life atomic.Int32 // the shipper run going on: 1, 2, ...
 	var files []*chaosFile
 	for i := 0; i < sc.files; i++ {
 		sch := schemes[i%len(schemes)]
@@ -125,7 +138,7 @@ func TestChaosCrashRotate(t *testing.T) {
 		default:
 			f.path = filepath.Join(dir, "logs", f.name+".log")
 		}
-		files = append(files, &chaosFile{stressFile: f, rng: rand.New(rand.NewPCG(seed, uint64(i+2))), window: make(map[int]bool)})
+		files = append(files, &chaosFile{stressFile: f, rng: rand.New(rand.NewPCG(seed, uint64(i+2))), window: make(map[int]bool), life: &life})
 	}
 	globs := filepath.Join(dir, "logs", "*.log") + "," + filepath.Join(dir, "pods", "*", "*", "*.log")
 
@@ -133,6 +146,7 @@ func TestChaosCrashRotate(t *testing.T) {
 		mu   sync.Mutex
 		cmd  *exec.Cmd
 		logs []*syncBuf
+		runs []chaosRun
 	)
 	start := func(target string) {
 		c := exec.Command(bin, "run", "--input=file", "--file-paths="+globs,
@@ -148,6 +162,8 @@ func TestChaosCrashRotate(t *testing.T) {
 		mu.Lock()
 		cmd = c
 		logs = append(logs, buf)
+		runs = append(runs, chaosRun{start: time.Now(), unreachable: target != esURL})
+		life.Store(int32(len(runs)))
 		mu.Unlock()
 	}
 	defer func() {
@@ -206,6 +222,9 @@ func TestChaosCrashRotate(t *testing.T) {
 			t.Fatalf("kill: %v", err)
 		}
 		c.Wait()
+		mu.Lock()
+		runs[len(runs)-1].end, runs[len(runs)-1].how = time.Now(), how
+		mu.Unlock()
 		kills++
 		var progress int64
 		for _, f := range files {
@@ -257,6 +276,7 @@ func TestChaosCrashRotate(t *testing.T) {
 		t.Errorf("last shipper exited with %v", err)
 	}
 
+	runs[len(runs)-1].end, runs[len(runs)-1].how = time.Now(), "SIGTERM"
 	found := chaosCounts(t, index)
 	var missing, dups, windowLost, windowGot, docs, rotations int
 	for _, f := range files {
@@ -289,6 +309,9 @@ func TestChaosCrashRotate(t *testing.T) {
 				d += n
 				docs += n
 			}
+		}
+		if m > 0 || d > 0 {
+			f.diagnose(t, index, got, runs)
 		}
 		missing += m
 		dups += d
@@ -386,6 +409,7 @@ func (f *chaosFile) run(ctx context.Context, t *testing.T, burst int, pause time
 		now := time.Now()
 		for i := 0; i < n; i++ {
 			buf = f.line(buf, seq+i, now)
+			f.note(seq + i)
 		}
 		if _, err := f.w.Write(buf); err != nil {
 			t.Errorf("write %s: %v", f.path, err)
@@ -423,6 +447,7 @@ func shift(p string) {
 // rotate rotates f by its scheme and returns the next seq (copytruncate
 // writes the lines of its window).
 func (f *chaosFile) rotate(t *testing.T, seq int) int {
+	f.rotLifeOf = append(f.rotLifeOf, f.life.Load()) // of generation f.gen
 	f.gen++
 	p := f.path
 	switch f.scheme {
@@ -474,6 +499,7 @@ func (f *chaosFile) rotate(t *testing.T, seq int) int {
 			var buf []byte
 			for i := 0; i < n; i++ {
 				buf = f.line(buf, seq+i, time.Now())
+				f.note(seq + i)
 				f.mu.Lock()
 				f.window[seq+i] = true
 				f.mu.Unlock()
@@ -497,4 +523,134 @@ func chaosShowDocs(t *testing.T, index, file string, seq int) {
 	body := fmt.Sprintf(`{"size":10,"query":{"bool":{"filter":[{"term":{"file":%q}},{"term":{"seq":%d}}]}},"_source":["log.file.path","event.ingested","message"]}`, file, seq)
 	b := estest.MustDo(t, http.MethodPost, "/"+url.PathEscape(index)+"/_search", body)
 	t.Logf("documents of %s line %d: %.1500s", file, seq, b)
+}
+
+// note records, for the diagnosis, the generation and the shipper run of
+// line seq.
+func (f *chaosFile) note(seq int) {
+	for len(f.genOf) <= seq {
+		f.genOf = append(f.genOf, -1)
+		f.lifeOf = append(f.lifeOf, -1)
+	}
+	f.genOf[seq], f.lifeOf[seq] = int32(f.gen), f.life.Load()
+}
+
+// chaosRun is one start of the shipper: when, against what, and how it
+// ended (SIGKILL, SIGTERM).
+type chaosRun struct {
+	start, end  time.Time
+	unreachable bool
+	how         string
+}
+
+// runAt returns the run (1, 2, ...) that was going on at t, 0 before the
+// first.
+func runAt(runs []chaosRun, t time.Time) int {
+	n := 0
+	for i, r := range runs {
+		if !r.start.After(t) {
+			n = i + 1
+		}
+	}
+	return n
+}
+
+// diagnose logs, for every run of missing or duplicated lines of f (a run
+// being consecutive lines of one generation with the same fault), the
+// generation, the rotation kind, the shipper runs during which they were
+// written and during which the generation was rotated away; for duplicates
+// also the documents (id, path, run that ingested them) of the run's first
+// line. At most 40 runs of each fault per file.
+func (f *chaosFile) diagnose(t *testing.T, index string, got map[int]int, runs []chaosRun) {
+	t.Helper()
+	desc := func(r int) string {
+		if r <= 0 || r > len(runs) {
+			return "none"
+		}
+		x := runs[r-1]
+		es := "es-up"
+		if x.unreachable {
+			es = "es-down"
+		}
+		return fmt.Sprintf("%d(%s,up %.1fs,%s)", r, es, x.end.Sub(x.start).Seconds(), x.how)
+	}
+	written := int(f.written.Load())
+	type span struct {
+		from, to, gen int
+		kind          string
+	}
+	var spans []span
+	for s := 1; s <= written && s < len(f.genOf); s++ {
+		kind := ""
+		switch n := got[s]; {
+		case n == 0 && !f.window[s]:
+			kind = "missing"
+		case n > 1:
+			kind = "duplicated"
+		}
+		if kind == "" {
+			continue
+		}
+		g := int(f.genOf[s])
+		if k := len(spans) - 1; k >= 0 && spans[k].kind == kind && spans[k].gen == g && spans[k].to == s-1 {
+			spans[k].to = s
+			continue
+		}
+		spans = append(spans, span{from: s, to: s, gen: g, kind: kind})
+	}
+	shown := map[string]int{}
+	for _, sp := range spans {
+		shown[sp.kind]++
+		if shown[sp.kind] > 40 {
+			continue
+		}
+		rot := "not rotated (last generation)"
+		if sp.gen < len(f.rotLifeOf) {
+			rot = "rotated during run " + desc(int(f.rotLifeOf[sp.gen]))
+		}
+		// The generation's extent, to tell a whole generation from a part.
+		first, last := 0, 0
+		for s := 1; s < len(f.genOf); s++ {
+			if int(f.genOf[s]) == sp.gen {
+				if first == 0 || s < first {
+					first = s
+				}
+				last = s
+			}
+		}
+		t.Logf("DIAG %s %s %-10s lines %d-%d (%d) of generation %d (lines %d-%d), written during runs %s .. %s; generation %s",
+			f.name, f.scheme, sp.kind, sp.from, sp.to, sp.to-sp.from+1, sp.gen, first, last,
+			desc(int(f.lifeOf[sp.from])), desc(int(f.lifeOf[sp.to])), rot)
+		if sp.kind == "duplicated" {
+			body := fmt.Sprintf(`{"size":10,"query":{"bool":{"filter":[{"term":{"file":%q}},{"term":{"seq":%d}}]}},"_source":["log.file.path","log.offset","event.ingested"]}`, f.name, sp.from)
+			b := estest.MustDo(t, http.MethodPost, "/"+url.PathEscape(index)+"/_search", body)
+			var r struct {
+				Hits struct {
+					Hits []struct {
+						ID     string          `json:"_id"`
+						Source json.RawMessage `json:"_source"`
+					} `json:"hits"`
+				} `json:"hits"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				continue
+			}
+			for _, h := range r.Hits.Hits {
+				var src struct {
+					Ingested time.Time `json:"event.ingested"`
+				}
+				json.Unmarshal(h.Source, &src)
+				idBase, idOff := "?", "?"
+				if raw, err := base64.RawURLEncoding.DecodeString(h.ID); err == nil && len(raw) == 16 {
+					idBase, idOff = fmt.Sprintf("%016x", binary.BigEndian.Uint64(raw[:8])), fmt.Sprint(binary.BigEndian.Uint64(raw[8:]))
+				}
+				t.Logf("DIAG   doc id base %s offset %s ingested in run %s: %s", idBase, idOff, desc(runAt(runs, src.Ingested)), h.Source)
+			}
+		}
+	}
+	for k, n := range shown {
+		if n > 40 {
+			t.Logf("DIAG %s: %d more %s spans not shown", f.name, n-40, k)
+		}
+	}
 }

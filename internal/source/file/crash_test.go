@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"shipper/internal/checkpoint"
 	"shipper/internal/pipeline"
@@ -483,4 +487,554 @@ func TestNewContentOnInodeGetsUnusedSeed(t *testing.T) {
 			t.Fatalf("start %d: read again: %q", i+1, head(got))
 		}
 	}
+}
+
+func TestPruneKeepsCheckpointMissedByOneListing(t *testing.T) {
+	// A rotated file, read and delivered, is not seen by one prune (a
+	// listing taken while logrotate shifts .1 -> .2 ... may miss a file
+	// that is on disk all along; here it is away under a name that is not
+	// a rotated one while the prune lists). Its checkpoint must survive:
+	// dropped, the next catch-up takes the file for one never read and
+	// ships it again.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	appendFile(t, path, numbered("a", 0, 100))
+	r.waitDocs(100)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("b", 0, 10))
+	r.waitDocs(110)
+	waitFor(t, "the rotated file to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	if err := os.Rename(path+".1", path+".1.moving"); err != nil {
+		t.Fatal(err)
+	}
+	r.src.prune()
+	if err := os.Rename(path+".1.moving", path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	// The next rotation looks next to the path for generations never read.
+	opened := r.src.Stats().Opened
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("c", 0, 10))
+	waitFor(t, "the new file to be opened", func() bool { return r.src.Stats().Opened > opened })
+	r.waitDocs(120)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("a", 0, 100)+numbered("b", 0, 10)+numbered("c", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice; stats %+v", d, r.src.Stats())
+	}
+	if st := r.src.Stats(); st.CaughtUp != 0 {
+		t.Fatalf("stats %+v: a rotated file already read was read again", st)
+	}
+}
+
+func TestStartListsRotatedFilesOncePerPath(t *testing.T) {
+	// Every rotated file on disk keeps its checkpoint, and a start matches
+	// them all against the files next to their path. Listing the directory
+	// (and reading the first bytes of every compressed file in it) once per
+	// checkpoint made a start with hundreds of them take seconds before the
+	// first line was read: a shipper killed and restarted often, while the
+	// writers went on rotating, fell behind until generations were deleted
+	// unread.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.%d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Delivered. Inodes are reused here (a compressed file's is
+		// freed): a seed per content, as the source gives them.
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Seed: id.Ino ^ uint64(g)<<40})
+		if g%2 == 0 {
+			if err := gzipInPlace(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur", 0, 10))
+	before := listings.Load()
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(10)
+	waitFor(t, "the rotated files to be found", func() bool { return r.src.Stats().Recovered == n })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("cur", 0, 10))
+	if got := listings.Load() - before; got > 3 {
+		t.Fatalf("the rotated files next to the one path were listed %d times at start, want at most 3", got)
+	}
+}
+
+func TestRotatedFilesAtTheirEndHoldNoBuffer(t *testing.T) {
+	// After a start, every rotated file with a checkpoint is opened and
+	// kept open for late writes (RotateWait). One read buffer each, held
+	// until the harvester's next idle wait (which does not come while the
+	// current file has lines), spent the buffer budget on files with
+	// nothing to read and made the current one wait for it.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.%d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data))})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur", 0, 10))
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Hour
+	cfg.BufferBytes = 4 * DefaultBufSize
+	r := startRun(t, cfg, pipeline.Config{})
+	waitFor(t, "the rotated files to be opened", func() bool { return r.src.Stats().Recovered == n })
+	// The current file keeps getting lines: the harvester never idles.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		for i := 10; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			w.WriteString(numbered("cur", i, i+1))
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	// Before: the current file got no buffer at all (BudgetWaits
+	// thousands, no document).
+	r.waitDocs(10)
+	waitFor(t, "the rotated files' read buffers to be given back", func() bool {
+		st := r.src.Stats()
+		return st.BufferBytes <= 2*DefaultBufSize && st.OpenNow == n+1
+	})
+	r.stop()
+}
+
+func TestRotationDoesNotReadKnownRotatedFilesAgain(t *testing.T) {
+	// At every rotation the harvester looks next to the path for rotated
+	// files it never read. It judged each one again by its first bytes,
+	// decompressing every .gz, also those it had found known at the
+	// previous rotation and that have not changed since: with 100 rotated
+	// files kept and rotations every second this cost more than reading
+	// the lines.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for g := 1; g <= n; g++ {
+		p := fmt.Sprintf("%s.20260101-%06d", path, g)
+		data := numbered(fmt.Sprintf("g%d", g), 0, 10)
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Seed: id.Ino ^ uint64(g)<<40})
+		if err := gzipInPlace(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("cur0", 0, 10))
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(10)
+	waitFor(t, "the compressed files to be found", func() bool { return r.src.Stats().Recovered == n })
+	before := gzHeads.Load()
+	const rotations = 5
+	want := numbered("cur0", 0, 10)
+	for i := 1; i <= rotations; i++ {
+		if err := os.Rename(path, fmt.Sprintf("%s.20260102-%06d", path, i)); err != nil {
+			t.Fatal(err)
+		}
+		data := numbered(fmt.Sprintf("cur%d", i), 0, 10)
+		appendFile(t, path, data)
+		want += data
+		waitFor(t, "the rotation to be noticed", func() bool { return r.src.Stats().Rotated == uint64(i) })
+		r.waitDocs(10 * (i + 1))
+	}
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), want)
+	// The first look reads them once; later ones not at all.
+	if got := gzHeads.Load() - before; got > n {
+		t.Fatalf("%d rotations read the first bytes of compressed files %d times, want at most %d", rotations, got, n)
+	}
+}
+
+func TestCatchUpOpensShiftedNameOfCurrentFile(t *testing.T) {
+	// The harvester opens a new current file while it is still empty and
+	// looks next to the path for generations it never read. Between that
+	// listing and the opening of each file listed, logrotate shifts the
+	// names: the new current file, written meanwhile, is renamed to .1,
+	// the name the listing had for the previous generation. The file
+	// opened as ".1" is then the current file, whose state has no first
+	// bytes yet; judged by the listing's device and inode (the previous
+	// generation's) it passed for an unknown file and was read a second
+	// time, under another id seed.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.RotateWait = time.Minute
+	r := startRun(t, cfg, pipeline.Config{})
+	appendFile(t, path, numbered("x", 0, 10))
+	r.waitDocs(10)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "") // y, empty
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := statKey(fi)
+	var once sync.Once
+	fired := make(chan struct{})
+	listingHook := func(p string, current fileKey) {
+		if p != path || current != y {
+			return
+		}
+		once.Do(func() {
+			defer close(fired)
+			appendFile(t, path, numbered("y", 0, 10))
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Error(err)
+			}
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, numbered("z", 0, 10))
+		})
+	}
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
+	select {
+	case <-fired:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the harvester did not look for rotated files after opening the new file")
+	}
+	r.waitDocs(30)
+	waitFor(t, "z to be read", func() bool { return r.src.Stats().Rotated >= 2 })
+	r.waitDocs(30)
+	time.Sleep(100 * time.Millisecond) // a second reading of y would show now
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 10)+numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}
+
+func TestCatchUpKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
+	// The current file was opened empty. The harvester finds it at its end
+	// (still empty), and before it looks at the path the writer fills it,
+	// kubelet renames it away and compresses it (the original deleted).
+	// The harvester keeps reading the file it holds open, and looks for
+	// generations it never read: the .gz, whose first bytes no state knew
+	// (the open file's state had none yet), was read a second time under
+	// another id seed.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "0.log")
+	cfg := testConfig(dir, state, "*.log")
+	r := startRun(t, cfg, pipeline.Config{})
+	appendFile(t, path, numbered("x", 0, 10))
+	r.waitDocs(10)
+	if err := os.Rename(path, path+".20260101-000001"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "") // y, empty
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := statKey(fi)
+	waitFor(t, "the empty file to be opened", func() bool { return r.src.Stats().Opened == 2 })
+	var once sync.Once
+	fired := make(chan struct{})
+	checkHook := func(p string, cur fileKey) {
+		if p != path || cur != y {
+			return
+		}
+		once.Do(func() {
+			defer close(fired)
+			appendFile(t, path, numbered("y", 0, 10))
+			if err := os.Rename(path, path+".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			if err := gzipInPlace(path + ".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, path, numbered("z", 0, 10))
+		})
+	}
+	beforeRotationCheck.Store(&checkHook)
+	t.Cleanup(func() { beforeRotationCheck.Store(nil) })
+	select {
+	case <-fired:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the harvester did not check the empty file")
+	}
+	r.waitDocs(30)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 10)+numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}
+
+func TestStopDuringStartScan(t *testing.T) {
+	// A stop (SIGTERM) while the first scan still looks for the files
+	// rotated while the shipper was down must not wait for that look to
+	// finish: with hundreds of checkpoints it took tens of seconds, past
+	// any shutdown deadline. It stops at the next path.
+	dir, state := t.TempDir(), t.TempDir()
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const paths = 10
+	for i := 0; i < paths; i++ {
+		path := filepath.Join(dir, fmt.Sprintf("app-%02d.log", i))
+		appendFile(t, path, numbered(fmt.Sprintf("cur%d", i), 0, 10))
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: 0, Updated: time.Now().Add(-time.Minute)})
+		appendFile(t, path+".1", numbered(fmt.Sprintf("rot%d", i), 0, 10)) // unknown: written after the checkpoint
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var r *run
+	var looks atomic.Int32
+	ready, stopped := make(chan struct{}), make(chan struct{})
+	listingHook := func(string, fileKey) {
+		<-ready
+		if looks.Add(1) == 1 {
+			r.cancel()
+			close(stopped)
+		}
+	}
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
+	r = startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	close(ready)
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the start-up look for rotated files did not begin")
+	}
+	r.stop()
+	if n := looks.Load(); n != 1 {
+		t.Fatalf("the start-up look for rotated files went on over %d paths after the stop, want 1", n)
+	}
+}
+
+func TestUnknownGenerationOlderThanEveryCheckpoint(t *testing.T) {
+	// The reader was behind: generation a was read and delivered after
+	// generation b had been written (and rotated) but before b was ever
+	// opened, then the shipper was killed. Every checkpoint of the path
+	// is then newer than b. The restart took "written after the path's
+	// oldest checkpoint" as the mark of files never read and skipped b:
+	// lost, although on disk and matched by no checkpoint.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	a, b := numbered("a", 0, 10), numbered("b", 0, 10)
+	appendFile(t, path+".2", a)
+	appendFile(t, path+".1", b)
+	appendFile(t, path, numbered("c", 0, 10))
+	now := time.Now()
+	for p, mtime := range map[string]time.Time{path + ".2": now.Add(-30 * time.Second), path + ".1": now.Add(-20 * time.Second)} {
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, off := range map[string]int64{path + ".2": int64(len(a)), path: 0} {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: off, Updated: now.Add(-10 * time.Second)})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(20)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), ""), b+numbered("c", 0, 10))
+}
+
+func TestStartKnowsCompressedCopyOfFileOpenedEmpty(t *testing.T) {
+	// At a start the first scan opens the file at the path while it is
+	// empty (kubelet just created it), then looks for the files rotated
+	// while the shipper was down, which takes a while. Meanwhile the file
+	// is filled, renamed away and compressed. The look found its .gz, whose
+	// first bytes the opened file's state did not have yet, unknown and
+	// read it as well as the open file: twice, under two id seeds.
+	dir, state := t.TempDir(), t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range map[string]string{a: numbered("a", 0, 10), b + ".20260101-000001": numbered("x", 0, 10)} {
+		appendFile(t, p, data)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := p
+		if p != a {
+			path = b
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: int64(len(data)), Updated: time.Now().Add(-time.Minute)})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, b, "") // opened empty by the first scan
+	var once sync.Once
+	listingHook := func(p string, current fileKey) {
+		if p != a {
+			return
+		}
+		once.Do(func() { // while a is looked at, before b is
+			appendFile(t, b, numbered("y", 0, 10))
+			if err := os.Rename(b, b+".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			if err := gzipInPlace(b + ".20260101-000002"); err != nil {
+				t.Error(err)
+			}
+			appendFile(t, b, numbered("z", 0, 10))
+		})
+	}
+	afterListing.Store(&listingHook)
+	t.Cleanup(func() { afterListing.Store(nil) })
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(20)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 2 })
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), "b.log"), numbered("y", 0, 10)+numbered("z", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}
+
+func TestCopyWaitingForBufferIsNotReleasedUnread(t *testing.T) {
+	// The buffer budget is spent (another file, blocked on the full
+	// pipeline, holds it) when a file is truncated by copytruncate. The
+	// copy, queued to be read from where reading stopped, found no buffer:
+	// "nothing read" was taken for "at its end", and a copy (like a deleted
+	// file) is released at its end. The rest of the old content was lost.
+	dir, state := t.TempDir(), t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.ReadBytes = 64 << 10
+	cfg.BufferBytes = 96 << 10 // one read buffer
+	r := startRun(t, cfg, pipeline.Config{BatchBytes: 32 << 10, MaxBytes: 96 << 10})
+	appendFile(t, b, numbered("b", 0, 10))
+	r.waitDocs(10)
+	waitFor(t, "b's read buffer to be given back", func() bool { return r.src.Stats().BufferBytes == 0 })
+	r.sink.hold()
+	waits := r.pipe.Stats().Waits
+	pad := strings.Repeat("p", 200)
+	var big strings.Builder
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&big, "a %d %s\n", i, pad)
+	}
+	appendFile(t, a, big.String())
+	waitFor(t, "a to block on the full pipeline with the buffer", func() bool { return r.pipe.Stats().Waits > waits })
+	budgetWaits := r.src.Stats().BudgetWaits
+	// copytruncate of b: the copy holds lines the reader never saw.
+	appendFile(t, b, numbered("b", 10, 20))
+	data, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the truncation to be noticed", func() bool { return r.src.Stats().Truncations == 1 })
+	waitFor(t, "b to wait for a buffer", func() bool { return r.src.Stats().BudgetWaits > budgetWaits+5 })
+	r.sink.release()
+	r.waitDocs(3020)
+	r.stop()
+	wantMessages(t, messages(r.sink.snapshot(), "b.log"), numbered("b", 0, 20))
 }

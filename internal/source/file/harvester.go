@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -32,6 +33,8 @@ type harvester struct {
 	orphan bool // the path is not watched: only read old
 
 	idleSince time.Time // cur at its end and unchanged since
+
+	known map[fileKey]fileStamp // rotated files found known by the last catch-up
 }
 
 // run reads until the path has nothing left to follow, the current file is
@@ -72,11 +75,20 @@ func (h *harvester) run() {
 				h.old = append(h.old[:i], h.old[i+1:]...)
 				continue
 			}
-			if n == 0 && err == nil && h.oldDone(r) {
+			// A reader that got no buffer has not reached its end: a
+			// copy or a deleted file released now would lose its rest.
+			if n == 0 && err == nil && !r.starved && h.oldDone(r) {
 				h.release(r, true)
 				h.old = append(h.old[:i], h.old[i+1:]...)
 				progress = true
 				continue
+			}
+			if n == 0 {
+				// At its end, kept open for late writes: its read buffer
+				// goes back now, not at the next idle wait, which never
+				// comes while other files of the path have lines (after a
+				// start, hundreds of rotated files wait like this).
+				r.park(false)
 			}
 			i++
 		}
@@ -215,6 +227,11 @@ func (h *harvester) openCur() {
 	h.catchUp(r.st.key)
 }
 
+// beforeRotationCheck, when set (by tests), is called by checkCur between
+// its look at the current file's content and its look at the path: the
+// moment a writer may fill the file and rotate it away.
+var beforeRotationCheck atomic.Pointer[func(path string, cur fileKey)]
+
 // oldDone reports whether a rotated file at its end may be released.
 func (h *harvester) oldDone(r *reader) bool {
 	if r.mode == modeGone {
@@ -238,6 +255,9 @@ func (h *harvester) checkCur(r *reader) bool {
 	if size < r.lr.ReadOffset() || !r.sameContent() {
 		h.truncated(r, false)
 		return true
+	}
+	if hook := beforeRotationCheck.Load(); hook != nil {
+		(*hook)(h.path, r.st.key)
 	}
 	fi, err := os.Stat(h.path)
 	var key fileKey
@@ -279,7 +299,21 @@ func (h *harvester) checkCur(r *reader) bool {
 // ever opened is lost to any reader.
 func (h *harvester) catchUp(current fileKey) {
 	s := h.s
-	found := s.unknownSiblings(h.path, s.started, current)
+	// A file this harvester holds open may have got its first bytes (or
+	// more of them) since it was last read: its state must know them
+	// before the look, or a copy of it (its .gz) passes for an unknown
+	// file. Rotated away and compressed meanwhile, it is still read from
+	// the open descriptor.
+	for _, r := range h.old {
+		r.learnHead()
+	}
+	if h.cur != nil {
+		h.cur.learnHead()
+	}
+	if h.known == nil {
+		h.known = make(map[fileKey]fileStamp)
+	}
+	found := s.unknownSiblings(h.path, s.started, current, h.known)
 	for _, nr := range found {
 		nr.fields = h.ps.fields
 		h.old = append(h.old, nr)
@@ -366,6 +400,7 @@ func (h *harvester) release(r *reader, withPending bool) {
 // It returns the bytes read; replaced reports that the file was found
 // truncated or rewritten during the read (see reader.fill).
 func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
+	r.starved = false
 	for n < roundBytes {
 		if err := h.process(r); err != nil {
 			return n, false, err
@@ -381,6 +416,7 @@ func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
 			// Read later, once other files gave their buffers back;
 			// the harvester's idle wait parks this one's.
 			h.s.budgetWaits.Add(1)
+			r.starved = true
 			return n, false, nil
 		}
 		n += m

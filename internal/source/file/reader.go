@@ -44,6 +44,9 @@ type reader struct {
 	// set while no mark carries it yet.
 	commit   int64
 	unmarked bool
+	// starved: the last pump stopped because no read buffer was free, not
+	// at the file's end.
+	starved bool
 }
 
 // newReader returns a reader of f (or of src, a stream over f's content, for
@@ -167,6 +170,21 @@ func (r *reader) sameContent() bool {
 		}
 	}
 	return true
+}
+
+// learnHead lengthens the fingerprint of a file whose state has fewer than
+// checkpoint.FingerprintBytes of its first bytes (see sameContent), without
+// reading it. A compressed file's fingerprint is complete.
+func (r *reader) learnHead() {
+	if r.gz != nil {
+		return
+	}
+	r.st.mu.Lock()
+	n := r.st.id.FingerprintLen
+	r.st.mu.Unlock()
+	if n < checkpoint.FingerprintBytes {
+		r.sameContent()
+	}
 }
 
 // idBase returns the high half of the ids of the file's records.

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"shipper/internal/checkpoint"
@@ -22,6 +24,16 @@ type rotatedFile struct {
 	size  int64
 	mtime time.Time
 	gz    bool
+}
+
+// afterListing, when set (by tests), is called by unknownSiblings between
+// its listing and its look at the files listed: the moment names may shift.
+var afterListing atomic.Pointer[func(path string, current fileKey)]
+
+// fileStamp is what tells whether a file changed between two looks.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
 }
 
 // rotatedSuffix reports whether suffix, what follows a watched file's name
@@ -59,10 +71,16 @@ func rotatedSuffix(suffix string) (gz, ok bool) {
 	return gz, digits > 0
 }
 
+// listings counts the listings of rotated files (rotatedCandidates) and
+// gzHeads the compressed files whose first bytes were read, for the tests of
+// how much a start and a rotation cost.
+var listings, gzHeads atomic.Uint64
+
 // rotatedCandidates lists the files next to path's real file (symlinks
 // followed) whose names start with its name, newest first, path itself
 // excluded.
 func rotatedCandidates(path string) []rotatedFile {
+	listings.Add(1)
 	real := realPath(path)
 	dir, base := filepath.Dir(real), filepath.Base(real)
 	entries, err := os.ReadDir(dir)
@@ -308,7 +326,26 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 	sort.Strings(paths)
 	var out []*reader
 	for _, path := range paths {
-		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{})...)
+		if s.ctx.Err() != nil {
+			break
+		}
+		// The file the first scan opened at the path may have been empty
+		// then and filled, renamed and compressed since (the look takes a
+		// while): its state must know its first bytes before the look, or
+		// its .gz passes for an unknown file. No harvester runs yet.
+		s.mu.Lock()
+		var held []*reader
+		if ps := s.paths[path]; ps != nil {
+			if ps.cur != nil {
+				held = append(held, ps.cur)
+			}
+			held = append(held, ps.pending...)
+		}
+		s.mu.Unlock()
+		for _, r := range held {
+			r.learnHead()
+		}
+		out = append(out, s.unknownSiblings(path, known.since[path], fileKey{}, nil)...)
 	}
 	return out
 }
@@ -322,23 +359,50 @@ func (s *Source) unknownRotated(known *startInfo) []*reader {
 // persist before reading. A compressed one is known by the content of its
 // first bytes: checkpoints of rotated files are kept while the file or its
 // compressed copy is on disk (see prune).
-func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) []*reader {
+//
+// known, when not nil, holds the files found known by the previous look of
+// the same caller, by device and inode with their size and modification
+// time: a file unchanged since is known still (a checkpoint is kept while
+// its file is on disk) and not read again; this look's known files replace
+// them. A harvester looks at every rotation, and reading the first bytes of
+// every rotated file (decompressing the .gz ones) each time cost more than
+// reading the lines.
+func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, known map[fileKey]fileStamp) []*reader {
 	// File times come from a coarse kernel clock (a few ms): a file written
 	// just before since may look older than it. Read such a file again
 	// rather than miss it; its records keep their ids.
 	since = since.Add(-time.Second)
 	cands := rotatedCandidates(path)
+	if h := afterListing.Load(); h != nil {
+		(*h)(path, current)
+	}
 	slices.Reverse(cands) // oldest first
+	var prev map[fileKey]fileStamp
+	if known != nil {
+		prev = maps.Clone(known)
+		clear(known)
+	}
 	var out []*reader
 	for _, c := range cands {
 		if c.key == current || c.mtime.Before(since) {
+			continue
+		}
+		stamp := fileStamp{c.size, c.mtime}
+		if st, ok := prev[c.key]; ok && st == stamp {
+			known[c.key] = stamp
 			continue
 		}
 		if c.gz {
 			// Created, rotated and compressed while the shipper was
 			// away or behind (kubelet compresses at the next rotation).
 			head := gzHead(c.path)
-			if len(head) == 0 || s.knowsHead(head) {
+			if len(head) == 0 {
+				continue
+			}
+			if s.knowsHead(head) {
+				if known != nil {
+					known[c.key] = stamp
+				}
 				continue
 			}
 			id := checkpoint.FileID{Dev: c.key.dev, Ino: c.key.ino}
@@ -362,8 +426,20 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 		var head [checkpoint.FingerprintBytes]byte
 		n, _ := f.ReadAt(head[:], 0)
 		id, err := checkpoint.Identify(f)
-		if err != nil || n == 0 || s.knowsHead(head[:n]) || s.followsEmpty(c.key) {
+		// The name may hold another file than when it was listed
+		// (logrotate shifts .1 -> .2 ...): judge the file opened, by its
+		// own device and inode. It may be the current file, or one
+		// followed since it was empty, whose state has no first bytes
+		// to recognize it by yet.
+		if err != nil || n == 0 || keyOf(id) == current || s.followsEmpty(keyOf(id)) {
 			f.Close()
+			continue
+		}
+		if s.knowsHead(head[:n]) {
+			f.Close()
+			if known != nil && keyOf(id) == c.key {
+				known[c.key] = stamp
+			}
 			continue
 		}
 		st := s.track(id, path, s.seedFor(id), 0)
@@ -376,12 +452,23 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey) 
 	return out
 }
 
-// pruneEvery is how often checkpoints of files no longer on disk are dropped.
-const pruneEvery = 5 * time.Minute
+// pruneEvery is how often checkpoints of files no longer on disk are
+// dropped (a checkpoint goes at the second prune that misses its file). Every
+// rotation adds a checkpoint; the ones of deleted files must not pile up, as
+// every checkpoint write and every look for unknown rotated files goes
+// through all of them.
+const pruneEvery = time.Minute
 
-// prune drops the checkpoints of files that are gone: not followed, not at
-// their path, and not next to it under a rotated name. A checkpoint kept for
-// a compressed rotated file (whose device and inode are gone) goes too.
+// prune drops the checkpoints of files that are gone: not followed, and in
+// two prunes in a row found neither at their path nor next to it under a
+// rotated name (same device and inode, same first bytes), nor compressed next
+// to it (same first bytes). One prune is not enough: a directory listing
+// taken while logrotate shifts rotated names (.1 -> .2 ...) may miss a file
+// that is on disk all along, and a checkpoint dropped by mistake makes the
+// next look take its content for an unknown one and read it again under other
+// record ids. Each path's files are listed once and each file's first bytes
+// read once per prune (they are judged by what was read from the open file,
+// never by the name, which may belong to another file by then).
 func (s *Source) prune() {
 	s.mu.Lock()
 	live := make(map[entryKey]bool, len(s.slots))
@@ -391,56 +478,89 @@ func (s *Source) prune() {
 		}
 	}
 	s.mu.Unlock()
+	byPath := make(map[string][]checkpoint.Entry)
 	for _, e := range s.store.All() {
-		k := keyOf(e.ID)
-		if live[entryKeyOf(e)] {
-			continue
+		if !live[entryKeyOf(e)] {
+			byPath[e.Path] = append(byPath[e.Path], e)
 		}
-		if hasContent(e.Path, e.ID) {
-			continue
-		}
-		found := false
-		for _, c := range rotatedCandidates(e.Path) {
-			if c.key == k && hasContent(c.path, e.ID) {
-				found = true
-				break
-			}
-			if c.gz {
-				if head := gzHead(c.path); len(head) >= e.ID.FingerprintLen {
-					if fp, _ := checkpoint.Fingerprint(head[:e.ID.FingerprintLen]); fp == e.ID.Fingerprint {
-						found = true // compressed
-						break
-					}
+	}
+	missing := make(map[entryKey]bool)
+	for path, es := range byPath {
+		found := make([]bool, len(es))
+		left := len(es)
+		// match marks the entries whose content is f's: an uncompressed
+		// file on their device and inode, or a compressed one (whose
+		// device and inode say nothing about the content).
+		match := func(key fileKey, head []byte, gz bool) {
+			prefix := checkpoint.PrefixFingerprints(head)
+			for i, e := range es {
+				n := e.ID.FingerprintLen
+				if found[i] || n >= len(prefix) || (n > 0 && prefix[n] != e.ID.Fingerprint) {
+					continue
+				}
+				// An empty fingerprint says nothing about a content: such
+				// an entry is matched by its device and inode only.
+				if (gz && n > 0) || (!gz && key == keyOf(e.ID)) {
+					found[i] = true
+					left--
 				}
 			}
 		}
-		if !found {
-			s.store.Delete(e.ID)
+		if key, head, ok := fileHead(path); ok {
+			match(key, head, false)
+		}
+		for _, c := range rotatedCandidates(path) {
+			if left == 0 {
+				break
+			}
+			if c.gz {
+				if head := gzHead(c.path); len(head) > 0 {
+					match(fileKey{}, head, true)
+				}
+			} else if key, head, ok := fileHead(c.path); ok {
+				match(key, head, false)
+			}
+		}
+		for i, e := range es {
+			if found[i] {
+				continue
+			}
+			k := entryKeyOf(e)
+			if s.pruneMissing[k] {
+				s.store.Delete(e.ID)
+				continue
+			}
+			missing[k] = true
 		}
 	}
+	s.pruneMissing = missing
 }
 
-// hasContent reports whether the file at path is the file of id: same device
-// and inode, starting with the bytes id fingerprints.
-func hasContent(path string, id checkpoint.FileID) bool {
+// fileHead returns the device and inode of the file at path and its first
+// checkpoint.FingerprintBytes bytes, both from the same open file.
+func fileHead(path string) (fileKey, []byte, bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return fileKey{}, nil, false
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return fileKey{}, nil, false
 	}
-	if k, _ := statKey(fi); k != keyOf(id) {
-		return false
+	key, _ := statKey(fi)
+	head := make([]byte, checkpoint.FingerprintBytes)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return fileKey{}, nil, false
 	}
-	return startsWith(f, id)
+	return key, head[:n], true
 }
 
 // gzHead returns the first checkpoint.FingerprintBytes bytes of the content
 // of the gzip file at path, or nil.
 func gzHead(path string) []byte {
+	gzHeads.Add(1)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -535,8 +655,34 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 		}
 	}
 	var found []*reader
+	// Each path's rotated files are listed, and their first bytes read,
+	// once for all its checkpoints (there may be hundreds: every rotated
+	// file on disk keeps one), and once more at the first checkpoint whose
+	// file the listing lacks (a listing taken while names shift may miss a
+	// file). Listing per checkpoint made a start take seconds before the
+	// first line was read.
+	sibs := make(map[string][]sibling)
+	relisted := make(map[string]bool)
 	for _, e := range entries {
-		r := s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
+		if s.ctx.Err() != nil {
+			break // stopping: the rest is looked for at the next start
+		}
+		list, ok := sibs[e.Path]
+		if !ok {
+			list = listSiblings(e.Path)
+			sibs[e.Path] = list
+		}
+		r, stale := s.locateIn(e, list)
+		if r == nil && !relisted[e.Path] {
+			relisted[e.Path] = true
+			list = listSiblings(e.Path)
+			sibs[e.Path] = list
+			r, stale = s.locateIn(e, list)
+		}
+		if stale {
+			// Renamed since the listing: look the slow way.
+			r = s.locate(e.Path, e.ID, e.Offset, e.IDSeed(), nil, false, true)
+		}
 		if r == nil {
 			s.store.Delete(e.ID)
 			s.log.Info().Str("path", e.Path).Int64("offset", e.Offset).
@@ -547,6 +693,15 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 		s.log.Info().Str("path", e.Path).Str("rotated_file", r.name).Int64("offset", e.Offset).
 			Msg("found a file rotated while the shipper was down: reading it from its checkpoint")
 		found = append(found, r)
+	}
+	// A checkpoint's time is when its file was last delivered from, which
+	// for a reader that was behind comes after later generations were
+	// written: unknown rotated files are those written after the oldest
+	// checkpointed file on disk (by its modification time) as well.
+	for _, r := range found {
+		if t, ok := known.since[r.st.path]; ok && !r.mtime.IsZero() && r.mtime.Before(t) {
+			known.since[r.st.path] = r.mtime
+		}
 	}
 	// Oldest first, the order the lines were written in: the files of
 	// checkpoints by checkpoint time, then the files written after them by
@@ -562,4 +717,131 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 		queue(r.st.path, r)
 	}
 	return out
+}
+
+// sibling is a rotated file next to a watched path as listed at one moment,
+// with the fingerprints of its content's first bytes (uncompressed for a
+// compressed file) by length: what checkpoints are matched against.
+type sibling struct {
+	rotatedFile
+	prefix []uint64 // checkpoint.PrefixFingerprints of its first bytes
+}
+
+// holds reports whether the sibling's content starts with the bytes id
+// fingerprints (an empty fingerprint: any content).
+func (c *sibling) holds(id checkpoint.FileID) bool {
+	n := id.FingerprintLen
+	return n < len(c.prefix) && (n == 0 || c.prefix[n] == id.Fingerprint)
+}
+
+// listSiblings lists the rotated files next to path (newest first, as
+// rotatedCandidates) and reads each one's first bytes.
+//
+// The directory is listed twice and the listings merged: a listing taken
+// while logrotate shifts names may miss a file that is there all along (a
+// rename moves its entry), and a checkpoint whose file the listing lacks is
+// taken for the checkpoint of a deleted file, dropped, and its content read
+// again later as an unknown one.
+func listSiblings(path string) []sibling {
+	cands := rotatedCandidates(path)
+	seen := make(map[fileKey]bool, len(cands))
+	for _, c := range cands {
+		seen[c.key] = true
+	}
+	for _, c := range rotatedCandidates(path) {
+		if !seen[c.key] {
+			cands = append(cands, c)
+		}
+	}
+	out := make([]sibling, 0, len(cands))
+	for _, c := range cands {
+		var head []byte
+		if c.gz {
+			head = gzHead(c.path)
+		} else {
+			key, h, ok := fileHead(c.path)
+			if !ok {
+				continue
+			}
+			c.key, head = key, h
+		}
+		out = append(out, sibling{rotatedFile: c, prefix: checkpoint.PrefixFingerprints(head)})
+	}
+	return out
+}
+
+// locateIn is locate for a checkpoint at start, matched against a listing
+// of the path's rotated files made beforehand: the same device and inode
+// with the same first bytes (renamed), another file with the same first
+// bytes (a copy), a compressed file whose content starts with them. The file
+// found gets a state of its own with the checkpoint's offset and id seed.
+// stale reports that a file matched in the listing turned out to be another
+// one when opened (renamed since): the caller looks again.
+func (s *Source) locateIn(e checkpoint.Entry, sibs []sibling) (r *reader, stale bool) {
+	id, offset, seed := e.ID, e.Offset, e.IDSeed()
+	open := func(c *sibling) *reader {
+		f, err := os.Open(c.path)
+		if err != nil {
+			return nil
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil
+		}
+		key, nlink := statKey(fi)
+		if key != c.key || fi.Size() < offset || !startsWith(f, id) {
+			f.Close()
+			return nil
+		}
+		cur, err := checkpoint.Identify(f)
+		if err != nil {
+			f.Close()
+			return nil
+		}
+		st := s.track(cur, e.Path, seed, offset)
+		s.forceOpenSlot()
+		r := s.newReader(f, nil, st, offset, c.path)
+		r.mode = modeRotated
+		if key != keyOf(id) || nlink == 0 {
+			r.mode = modeGone // a copy, or deleted
+		}
+		r.mtime = c.mtime
+		return r
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if c.gz || c.key != keyOf(id) || c.size < offset || !c.holds(id) {
+			continue
+		}
+		if r := open(c); r != nil {
+			return r, false
+		}
+		return nil, true
+	}
+	if id.FingerprintLen == 0 {
+		return nil, false // an empty file: nothing to recognize it by
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if c.gz || c.key == keyOf(id) || c.size < offset || c.size < int64(id.FingerprintLen) || !c.holds(id) {
+			continue
+		}
+		if r := open(c); r != nil {
+			return r, false
+		}
+		return nil, true
+	}
+	for i := range sibs {
+		c := &sibs[i]
+		if !c.gz || !c.holds(id) {
+			continue
+		}
+		if r := s.openCompressed(c.path, e.Path, id, offset, seed, nil); r != nil {
+			r.mtime = c.mtime
+			return r, false
+		}
+		return nil, true
+	}
+	return nil, false
 }

@@ -303,15 +303,19 @@ func TestSeveralRotationsWhileBehind(t *testing.T) {
 		}
 		return b.String()
 	}
-	appendFile(t, path, gen(0))
-	waitFor(t, "the file to be opened", func() bool { return r.src.Stats().Opened == 1 })
+	// The harvester must be blocked inside generation 0 before the
+	// rotations begin: with the sink held only once the file was opened, it
+	// could deliver all of generation 0 first, and the harvester, idle at
+	// its end, then saw some of the rotations happen (a generation opened at
+	// the path is not caught up: CaughtUp came out 0 or 1).
 	r.sink.hold()
-	time.Sleep(100 * time.Millisecond) // blocked on the full pipeline, in generation 0
+	waits := r.pipe.Stats().Waits
+	appendFile(t, path, gen(0))
+	waitFor(t, "the harvester to block on the full pipeline in generation 0", func() bool { return r.pipe.Stats().Waits > waits })
 	for g := 1; g <= 3; g++ {
 		os.Rename(path, fmt.Sprintf("%s.%d", path, g))
 		appendFile(t, path, gen(g))
 	}
-	time.Sleep(100 * time.Millisecond)
 	r.sink.release()
 	r.waitDocs(4000)
 	time.Sleep(50 * time.Millisecond)

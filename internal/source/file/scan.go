@@ -267,7 +267,7 @@ func (s *Source) prepare(ps *pathState, known *startInfo) bool {
 		}
 		cur, err = s.openNew(ps.path, known)
 		if err == nil && known == nil {
-			for _, r := range s.unknownSiblings(ps.path, s.started, cur.st.key) {
+			for _, r := range s.unknownSiblings(ps.path, s.started, cur.st.key, nil) {
 				r.fields = ps.fields
 				ps.pending = append(ps.pending, r)
 				s.caughtUp.Add(1)

@@ -210,6 +210,10 @@ type Source struct {
 
 	started time.Time // when Run started; read-only afterwards
 
+	// pruneMissing: the checkpoints the last prune did not find on disk.
+	// Owned by the goroutine that calls prune (Run's).
+	pruneMissing map[entryKey]bool
+
 	wg sync.WaitGroup // harvesters
 
 	records, lines, bytes, json, malformedJSON, invalidUTF8, truncated atomic.Uint64

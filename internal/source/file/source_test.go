@@ -114,6 +114,10 @@ func TestRotateRename(t *testing.T) {
 	}
 	os.Remove(path + ".1")
 	r.src.prune()
+	if es := r.src.store.All(); len(es) != 2 {
+		t.Fatalf("after one prune that missed the rotated file: checkpoints %+v, want both kept", es)
+	}
+	r.src.prune()
 	if es := r.src.store.All(); len(es) != 1 {
 		t.Fatalf("after the rotated file is gone: checkpoints %+v", es)
 	}
