@@ -61,13 +61,13 @@ KAFKA_PORT="${SHIPPER_KAFKA_PORT:-0}"
 KAFKA_PARTITIONS="${SHIPPER_KAFKA_PARTITIONS:-3}"
 START_TIMEOUT="${SHIPPER_KAFKA_START_TIMEOUT:-120}"
 STOP_TIMEOUT=30
-APT_PACKAGES_UPDATED=0
 
 log() { printf '[kafka.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-is_root() { [[ $(id -u) -eq 0 ]]; }
+DAEMON_NOUN=broker # in messages of kill_group
+DAEMON_RUN_PREFIX=shipper-kafka # remove_run_dir removes only directories named <prefix>.*
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 # ---------------------------------------------------------------------------------------- fetch
 
@@ -85,25 +85,6 @@ find_java_home() {
         fi
     done
     return 1
-}
-
-apt_install() {
-    local -a sudo=()
-    if ! is_root; then
-        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-            sudo=(sudo -n)
-        else
-            die "missing packages: $* (not root and no passwordless sudo: install them by hand)"
-        fi
-    fi
-    command -v apt-get >/dev/null || die "missing packages: $* (and no apt-get)"
-    log "installing with apt-get: $*"
-    export DEBIAN_FRONTEND=noninteractive
-    if [[ $APT_PACKAGES_UPDATED -eq 0 ]]; then
-        "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
-        APT_PACKAGES_UPDATED=1
-    fi
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2
 }
 
 ensure_tools() {
@@ -212,66 +193,7 @@ read_state() {
     [[ "$S_PGID" =~ ^[0-9]+$ ]]
 }
 
-proc_starttime() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
-
-# live_in_group PGID: true if a process of the group is alive (zombies do not count).
-live_in_group() {
-    local pg=$1 f line st grp
-    kill -0 -- "-$pg" 2>/dev/null || return 1
-    for f in /proc/[0-9]*/stat; do
-        { read -r line <"$f"; } 2>/dev/null || continue
-        read -r st _ grp _ <<<"${line##*) }"
-        [[ "$grp" == "$pg" && "$st" != Z && "$st" != X ]] && return 0
-    done
-    return 1
-}
-
-# group_alive PGID STARTTIME: true if the recorded process group still has members that are ours.
-group_alive() {
-    local pgid=$1 st=$2
-    live_in_group "$pgid" || return 1
-    if [[ -e /proc/$pgid ]]; then
-        [[ -z "$st" || "$(proc_starttime "$pgid")" == "$st" ]] || return 1
-    fi
-    return 0
-}
-
-# kill_group PGID STARTTIME [SIGNAL]: SIGNAL (default TERM), wait, KILL.
-kill_group() {
-    local pgid=$1 st=$2 sig=${3:-TERM} i
-    group_alive "$pgid" "$st" || return 0
-    kill "-$sig" -- "-$pgid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-        live_in_group "$pgid" || return 0
-        sleep 0.1
-    done
-    log "broker did not stop within ${STOP_TIMEOUT}s: SIGKILL"
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        live_in_group "$pgid" || return 0
-        sleep 0.1
-    done
-    die "process group $pgid still alive after SIGKILL"
-}
-
-remove_run_dir() {
-    local d=$1
-    # Only ever remove what start created.
-    [[ -n "$d" && "$(basename "$d")" == shipper-kafka.* && -d "$d" ]] || return 0
-    rm -rf -- "$d"
-}
-
 # ---------------------------------------------------------------------------------------- start
-
-ensure_user() {
-    id -u "$KAFKA_USER" >/dev/null 2>&1 && return 0
-    local groupopt=(--user-group)
-    getent group "$KAFKA_USER" >/dev/null && groupopt=(--gid "$KAFKA_USER")
-    log "creating system user $KAFKA_USER"
-    useradd --system "${groupopt[@]}" --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin --comment "shipper test Kafka" "$KAFKA_USER" 2>/dev/null ||
-        id -u "$KAFKA_USER" >/dev/null 2>&1 || die "useradd $KAFKA_USER failed"
-}
 
 # free_ports N: N distinct loopback ports that are free now (the kernel picks them). A port can be
 # taken again between here and the broker's bind; the start then fails with "Address already in
@@ -371,7 +293,7 @@ cmd_start() {
 
     local -a as_user=()
     if is_root; then
-        ensure_user
+        ensure_user "$KAFKA_USER" "shipper test Kafka"
         as_user=(setpriv --reuid="$KAFKA_USER" --regid="$(id -g "$KAFKA_USER")" --init-groups)
     fi
 
