@@ -25,6 +25,7 @@ import (
 	"shipper/internal/encode"
 	"shipper/internal/esclient"
 	"shipper/internal/event"
+	"shipper/internal/sink/reach"
 )
 
 // Config configures the sink.
@@ -92,12 +93,9 @@ type Sink struct {
 	indexed, duplicates, deadLettered, lost, retried, requests, failures, bytesSent, bytesRaw atomic.Uint64
 	backoffWait                                                                               atomic.Int64
 
-	lastSuccess atomic.Int64 // unix nanoseconds
-	healthMu    sync.Mutex
-	unreachable time.Time // see Health.UnreachableSince
-	lastError   string
-	sending     []atomic.Int64 // per worker: when its request was sent, 0 when none is
-	workerSeq   atomic.Int32
+	reach     reach.Tracker  // see Health
+	sending   []atomic.Int64 // per worker: when its request was sent, 0 when none is
+	workerSeq atomic.Int32
 }
 
 // New builds the client; it does not contact Elasticsearch.
@@ -144,12 +142,7 @@ func (s *Sink) Stats() Stats {
 // concurrent use.
 func (s *Sink) Health() Health {
 	var h Health
-	if ns := s.lastSuccess.Load(); ns != 0 {
-		h.LastSuccess = time.Unix(0, ns)
-	}
-	s.healthMu.Lock()
-	h.UnreachableSince, h.LastError = s.unreachable, s.lastError
-	s.healthMu.Unlock()
+	h.LastSuccess, h.UnreachableSince, h.LastError = s.reach.State()
 	for i := range s.sending {
 		if ns := s.sending[i].Load(); ns != 0 && (h.OldestRequest.IsZero() || ns < h.OldestRequest.UnixNano()) {
 			h.OldestRequest = time.Unix(0, ns)
@@ -163,25 +156,10 @@ func (s *Sink) Health() Health {
 func (s *Sink) answered(status int, body []byte) {
 	switch status {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		s.failedWith(fmt.Sprintf("Elasticsearch answered status %d: %s", status, excerpt(body)))
+		s.reach.Failed(fmt.Sprintf("Elasticsearch answered status %d: %s", status, excerpt(body)))
 		return
 	}
-	if status >= 200 && status < 300 {
-		s.lastSuccess.Store(time.Now().UnixNano())
-	}
-	s.healthMu.Lock()
-	s.unreachable, s.lastError = time.Time{}, ""
-	s.healthMu.Unlock()
-}
-
-// failedWith records a request that did not reach Elasticsearch.
-func (s *Sink) failedWith(msg string) {
-	s.healthMu.Lock()
-	if s.unreachable.IsZero() {
-		s.unreachable = time.Now()
-	}
-	s.lastError = msg
-	s.healthMu.Unlock()
+	s.reach.Reached(status >= 200 && status < 300)
 }
 
 // Run delivers batches from in with cfg.Workers concurrent requests until in
@@ -296,7 +274,7 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				return ctx.Err()
 			}
 			w.s.failures.Add(1)
-			w.s.failedWith(err.Error())
+			w.s.reach.Failed(err.Error())
 			d := w.bo.Failed(0)
 			w.s.log.Warn().Err(err).Int("items", len(items)).Dur("retry_in_ms", d).Msg("bulk request failed; will retry")
 			if err := w.wait(ctx, d); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"shipper/internal/backoff"
 	"shipper/internal/event"
+	"shipper/internal/sink/reach"
 )
 
 // Config configures the sink.
@@ -98,10 +99,7 @@ type Sink struct {
 	produced, deadLettered, lost, retried, batches, failures, bytesSent, bytesRaw atomic.Uint64
 	backoffWait                                                                   atomic.Int64
 
-	lastSuccess atomic.Int64 // unix nanoseconds
-	healthMu    sync.Mutex
-	unreachable time.Time
-	lastError   string
+	reach reach.Tracker // see Health
 
 	// stopped is set when Run's context ends: failed records are then
 	// left, not retried, and their batches never acknowledged.
@@ -237,12 +235,7 @@ func (s *Sink) Buffered() int64 { return s.cl.BufferedProduceRecords() }
 // use.
 func (s *Sink) Health() Health {
 	var h Health
-	if ns := s.lastSuccess.Load(); ns != 0 {
-		h.LastSuccess = time.Unix(0, ns)
-	}
-	s.healthMu.Lock()
-	h.UnreachableSince, h.LastError = s.unreachable, s.lastError
-	s.healthMu.Unlock()
+	h.LastSuccess, h.UnreachableSince, h.LastError = s.reach.State()
 	s.flightMu.Lock()
 	for f := range s.active {
 		if h.OldestBatch.IsZero() || f.start.Before(h.OldestBatch) {
@@ -251,22 +244,6 @@ func (s *Sink) Health() Health {
 	}
 	s.flightMu.Unlock()
 	return h
-}
-
-func (s *Sink) succeeded() {
-	s.lastSuccess.Store(time.Now().UnixNano())
-	s.healthMu.Lock()
-	s.unreachable, s.lastError = time.Time{}, ""
-	s.healthMu.Unlock()
-}
-
-func (s *Sink) failedWith(msg string) {
-	s.healthMu.Lock()
-	if s.unreachable.IsZero() {
-		s.unreachable = time.Now()
-	}
-	s.lastError = msg
-	s.healthMu.Unlock()
 }
 
 // hooks turn the client's events into health and counters.
@@ -280,7 +257,7 @@ var (
 // OnBrokerConnect marks the brokers unreachable while connections fail.
 func (h hooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
-		h.s.failedWith(fmt.Sprintf("cannot connect to Kafka broker %s: %v", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err))
+		h.s.reach.Failed(fmt.Sprintf("cannot connect to Kafka broker %s: %v", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), err))
 	}
 }
 
@@ -289,7 +266,7 @@ func (h hooks) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m 
 	h.s.batches.Add(1)
 	h.s.bytesSent.Add(uint64(m.CompressedBytes))
 	h.s.bytesRaw.Add(uint64(m.UncompressedBytes))
-	h.s.succeeded()
+	h.s.reach.Reached(true)
 }
 
 // flight is one batch handed to the client: its records point into the
@@ -614,7 +591,7 @@ func (s *Sink) classify(f *flight, again map[string]int) (last error) {
 			fl.r = s.deadLetter(fl.r, fl.err)
 			fl.dead = true
 		default:
-			s.failedWith(fmt.Sprintf("producing to topic %q: %v", fl.r.Topic, fl.err))
+			s.reach.Failed(fmt.Sprintf("producing to topic %q: %v", fl.r.Topic, fl.err))
 			again[fl.r.Topic]++
 			last = fl.err
 		}
