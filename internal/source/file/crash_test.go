@@ -1093,7 +1093,10 @@ func TestStartFindsCheckpointedFilesWhoseNamesShift(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := func(s string) int64 { return int64(len(numbered(s[:1], 0, 10))) }
-	for p, off := range map[string]int64{path + ".2": half(a), path + ".1": half(b), path: 0} {
+	// Checkpoint times in the order the files were written (the order
+	// they are read in).
+	for i, p := range []string{path + ".2", path + ".1", path} {
+		off := map[int]int64{0: half(a), 1: half(b)}[i]
 		f, err := os.Open(p)
 		if err != nil {
 			t.Fatal(err)
@@ -1103,7 +1106,7 @@ func TestStartFindsCheckpointedFilesWhoseNamesShift(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: off, Updated: now.Add(-10 * time.Second)})
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: off, Updated: now.Add(time.Duration(i-12) * time.Second)})
 	}
 	if err := store.Flush(); err != nil {
 		t.Fatal(err)
