@@ -411,37 +411,7 @@ cmd_status() {
 
 # ------------------------------------------------------------------------------------------ run
 
-cmd_run() {
-    [[ "${1:-}" == "--" ]] && shift
-    (($#)) || die "usage: $0 run -- COMMAND [ARGS...]"
-    local private_state=''
-    if [[ -z "${SHIPPER_ES_STATE:-}" ]]; then
-        private_state=$(mktemp -d "${TMPDIR:-/tmp}/shipper-es-state.XXXXXX")
-        STATE_FILE="$private_state/elasticsearch.state"
-    fi
-    # shellcheck disable=SC2064
-    trap "cmd_stop; [[ -n '$private_state' ]] && rm -rf -- '$private_state'" EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    local line
-    line=$(cmd_start)
-    export ELASTICSEARCH_URL="${line#export ELASTICSEARCH_URL=}"
-    log "running: $* (ELASTICSEARCH_URL=$ELASTICSEARCH_URL)"
-    # In the background + wait, so that a SIGTERM/SIGINT to this script is handled at once
-    # (bash defers traps while a foreground child runs): pass it on as SIGTERM, wait for the
-    # command, then the EXIT trap stops the node. (A background child of a non-interactive
-    # shell ignores SIGINT, hence SIGTERM; `<&0` keeps stdin, which & would replace by /dev/null.)
-    local rc=0 child
-    "$@" <&0 &
-    child=$!
-    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "interrupted"; exit 130' INT
-    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "terminated"; exit 143' TERM
-    wait "$child" || rc=$?
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    log "command exited with status $rc"
-    exit "$rc"
-}
+cmd_run() { run_with_daemon SHIPPER_ES_STATE shipper-es-state ELASTICSEARCH_URL "$@"; }
 
 usage() {
     sed -n '2,/^# Environment:/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2

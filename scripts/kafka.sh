@@ -445,35 +445,7 @@ cmd_status() {
 
 # ------------------------------------------------------------------------------------------ run
 
-cmd_run() {
-    [[ "${1:-}" == "--" ]] && shift
-    (($#)) || die "usage: $0 run -- COMMAND [ARGS...]"
-    local private_state=''
-    if [[ -z "${SHIPPER_KAFKA_STATE:-}" ]]; then
-        private_state=$(mktemp -d "${TMPDIR:-/tmp}/shipper-kafka-state.XXXXXX")
-        STATE_FILE="$private_state/kafka.state"
-    fi
-    # shellcheck disable=SC2064
-    trap "cmd_stop; [[ -n '$private_state' ]] && rm -rf -- '$private_state'" EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    local line
-    line=$(cmd_start)
-    export KAFKA_BROKERS="${line#export KAFKA_BROKERS=}"
-    log "running: $* (KAFKA_BROKERS=$KAFKA_BROKERS)"
-    # In the background + wait, so that a SIGTERM/SIGINT to this script is handled at once; see
-    # scripts/elasticsearch.sh for the details.
-    local rc=0 child
-    "$@" <&0 &
-    child=$!
-    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "interrupted"; exit 130' INT
-    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "terminated"; exit 143' TERM
-    wait "$child" || rc=$?
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    log "command exited with status $rc"
-    exit "$rc"
-}
+cmd_run() { run_with_daemon SHIPPER_KAFKA_STATE shipper-kafka-state KAFKA_BROKERS "$@"; }
 
 usage() {
     sed -n '2,/^# Environment:/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2

@@ -93,3 +93,41 @@ ensure_user() {
         --shell /usr/sbin/nologin --comment "$comment" "$user" 2>/dev/null ||
         id -u "$user" >/dev/null 2>&1 || die "useradd $user failed"
 }
+
+# run_with_daemon STATE_VAR TMP_PREFIX VAR [--] COMMAND [ARGS...]: start a daemon with the
+# sourcing script's cmd_start (a private one, with its own state file, unless the variable named
+# STATE_VAR names a state file), run COMMAND with VAR exported as cmd_start printed it, always
+# stop the daemon (cmd_stop), and exit with COMMAND's status.
+run_with_daemon() {
+    local state_var=$1 tmp_prefix=$2 var=$3
+    shift 3
+    [[ "${1:-}" == "--" ]] && shift
+    (($#)) || die "usage: $0 run -- COMMAND [ARGS...]"
+    local private_state=''
+    if [[ -z "${!state_var:-}" ]]; then
+        private_state=$(mktemp -d "${TMPDIR:-/tmp}/$tmp_prefix.XXXXXX")
+        STATE_FILE="$private_state/daemon.state"
+    fi
+    # shellcheck disable=SC2064
+    trap "cmd_stop; [[ -n '$private_state' ]] && rm -rf -- '$private_state'" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    local line
+    line=$(cmd_start)
+    export "$var=${line#export "$var"=}"
+    log "running: $* ($var=${!var})"
+    # In the background + wait, so that a SIGTERM/SIGINT to this script is handled at once
+    # (bash defers traps while a foreground child runs): pass it on as SIGTERM, wait for the
+    # command, then the EXIT trap stops the daemon. (A background child of a non-interactive
+    # shell ignores SIGINT, hence SIGTERM; `<&0` keeps stdin, which & would replace by /dev/null.)
+    local rc=0 child
+    "$@" <&0 &
+    child=$!
+    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "interrupted"; exit 130' INT
+    trap 'kill -TERM "$child" 2>/dev/null || true; wait "$child" || true; log "terminated"; exit 143' TERM
+    wait "$child" || rc=$?
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    log "command exited with status $rc"
+    exit "$rc"
+}
