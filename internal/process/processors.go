@@ -277,6 +277,13 @@ type sampleProc struct {
 	rate         uint64
 	key          string
 	sampleErrors bool
+	n            uint64 // lines counted without a key (per Runner: see clone)
+}
+
+func (p *sampleProc) clone() proc {
+	c := *p
+	c.n = 0
+	return &c
 }
 
 var errorLevels = map[string]bool{"error": true, "err": true, "fatal": true, "critical": true, "crit": true,
@@ -305,8 +312,8 @@ func (p *sampleProc) apply(r *Runner, d *Doc) error {
 			return nil
 		}
 	}
-	r.sampleN++
-	if r.sampleN%p.rate != 0 {
+	p.n++
+	if p.n%p.rate != 0 {
 		r.out.Drop = true
 	}
 	return nil
