@@ -293,3 +293,29 @@ func TestProgramSize(t *testing.T) {
 		}
 	}
 }
+
+func TestRequiredLiterals(t *testing.T) {
+	f := func(pattern string, want ...string) {
+		t.Helper()
+		got := requiredLiterals(pattern)
+		var gs []string
+		for _, g := range got {
+			gs = append(gs, string(g))
+		}
+		if strings.Join(gs, "|") != strings.Join(want, "|") {
+			t.Errorf("requiredLiterals(%q) = %q; want %q", pattern, gs, want)
+		}
+	}
+	f(`abc(?:x|y)de+f`, "abc", "d", "e", "f") // e+ holds "e"; the repeat splits "de" from "f"
+	f(`a(?:bc)?d`, "a", "d")
+	f(`(?i)abc`)
+	f(`x{0,3}y{2}`, "y")
+	f(`(?:ab|ac)`, "a") // common prefix factored out by the parser
+	g, err := Compile([]string{"%{COMBINEDAPACHELOG}"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := &g.exprs[0]; e.mayMatch([]byte("Dec  3 12:36:28 web-01 sshd[24311]: no quotes here")) {
+		t.Errorf("a line without quotes may match %q (required %q)", e.src, e.required)
+	}
+}
