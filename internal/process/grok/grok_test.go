@@ -87,6 +87,12 @@ func TestLibrary(t *testing.T) {
 		"timestamp=Dec  3 12:36:28|logsource=web-01|program=kernel|message=eth0 link up")
 	f(false, "%{HTTPD_ERRORLOG}", "[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by server configuration: /export/home/live/ap/htdocs/test",
 		"timestamp=Wed Oct 11 14:32:52 2000|log.level=error|source.address=127.0.0.1|message=client denied by server configuration: /export/home/live/ap/htdocs/test")
+	// The Apache 2.4 error line of logstash-patterns-core's httpd spec.
+	e24 := "[Mon Aug 31 09:30:48.958285 2015] [proxy_fcgi:error] [pid 28787:tid 140169587934976] (70008)Partial results are valid but processing is incomplete: [client 58.13.45.166:59307] AH01075: Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product"
+	f(false, "%{HTTPD_ERRORLOG}", e24,
+		"timestamp=Mon Aug 31 09:30:48.958285 2015|apache.error.module=proxy_fcgi|log.level=error|process.pid=28787:int|process.thread.id=140169587934976:int|apache.error.proxy.error.code=70008|apache.error.proxy.error.message=Partial results are valid but processing is incomplete|source.address=58.13.45.166|source.port=59307:int|error.code=AH01075|message=Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product")
+	f(true, "%{HTTPD_ERRORLOG}", e24,
+		"timestamp=Mon Aug 31 09:30:48.958285 2015|module=proxy_fcgi|loglevel=error|pid=28787|tid=140169587934976|proxy_errorcode=70008|proxy_message=Partial results are valid but processing is incomplete|clientip=58.13.45.166|clientport=59307|errorcode=AH01075|message=Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product")
 	f(false, "%{JAVASTACKTRACEPART}", "    at com.example.Foo.bar(Foo.java:42)",
 		"java.log.origin.class.name=com.example.Foo|log.origin.function=bar|log.origin.file.name=Foo.java|log.origin.file.line=42:int")
 	// klog, with custom patterns.
