@@ -39,8 +39,23 @@ type Options struct {
 	// Prefix is put before every key.
 	Prefix string
 	// StripBrackets also unwraps values enclosed in (), [] or <>, as
-	// Logstash's include_brackets and Elasticsearch's strip_brackets do.
+	// Logstash's include_brackets (on by default there) and
+	// Elasticsearch's strip_brackets (off by default) do.
 	StripBrackets bool
+	// Lenient accepts spaces and tabs around the value separator
+	// ("a = 1"), as Logstash's default whitespace => lenient; a value then
+	// never starts with a space ("a= b=2" gives a="b=2").
+	Lenient bool
+	// DropEmptyValues leaves out pairs whose value is empty ("a= b=2"
+	// gives only b), as Logstash's default allow_empty_values => false.
+	DropEmptyValues bool
+}
+
+// Logstash returns the options that reproduce the Logstash kv filter's
+// defaults (include_brackets, whitespace => lenient, allow_empty_values =>
+// false); the zero Options follow the Elasticsearch kv processor.
+func Logstash() Options {
+	return Options{StripBrackets: true, Lenient: true, DropEmptyValues: true}
 }
 
 // Parser splits lines into key/value fields. It keeps the scratch space that
@@ -50,7 +65,7 @@ type Parser struct {
 	fieldSplit, valueSplit, trimKey, trimValue [256]bool
 	include, exclude                           map[string]struct{}
 	prefix                                     []byte
-	brackets                                   bool
+	brackets, lenient, dropEmpty               bool
 
 	scratch []byte
 	offs    []int
@@ -58,7 +73,7 @@ type Parser struct {
 
 // New validates opts and returns a Parser.
 func New(opts Options) (*Parser, error) {
-	p := &Parser{prefix: []byte(opts.Prefix), brackets: opts.StripBrackets}
+	p := &Parser{prefix: []byte(opts.Prefix), brackets: opts.StripBrackets, lenient: opts.Lenient, dropEmpty: opts.DropEmptyValues}
 	fs, vs := opts.FieldSplit, opts.ValueSplit
 	if fs == "" {
 		fs = " "
@@ -145,11 +160,28 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		for i < len(src) && !p.valueSplit[src[i]] && !p.fieldSplit[src[i]] {
 			i++
 		}
-		if i >= len(src) || p.fieldSplit[src[i]] {
+		key := src[ks:i]
+		if p.lenient && i < len(src) && isBlank(src[i]) {
+			j := i
+			for j < len(src) && isBlank(src[j]) {
+				j++
+			}
+			if j < len(src) && p.valueSplit[src[j]] {
+				i = j
+			}
+		}
+		if i >= len(src) || !p.valueSplit[src[i]] {
 			continue // a token without a value
 		}
-		key := src[ks:i]
 		i++ // the value separator
+		if p.lenient {
+			for len(key) > 0 && isBlank(key[len(key)-1]) {
+				key = key[:len(key)-1]
+			}
+			for i < len(src) && isBlank(src[i]) {
+				i++
+			}
+		}
 		vs := i
 		var val []byte
 		if i < len(src) {
@@ -169,7 +201,7 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		}
 		key = trim(key, &p.trimKey)
 		val = trim(val, &p.trimValue)
-		if len(key) == 0 {
+		if len(key) == 0 || (p.dropEmpty && len(val) == 0) {
 			continue
 		}
 		if p.include != nil {
@@ -202,6 +234,8 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 	}
 	return out
 }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // closing returns the index of the first c at or after i that is not
 // escaped by a backslash, or -1.

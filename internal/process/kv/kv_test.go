@@ -60,6 +60,23 @@ func TestParse(t *testing.T) {
 	f(def, "", "")
 	f(def, "a=x=y", "a=x=y")
 	f(Options{FieldSplit: ",", ValueSplit: "=:"}, "a=1,b:2,c", "a=1|b=2")
+	// Logstash's defaults: brackets, spaces around '=', empty values dropped.
+	ls := Logstash()
+	f(ls, "bracketsone=(hello world) bracketstwo=[hello world] bracketsthree=<hello world>",
+		"bracketsone=hello world|bracketstwo=hello world|bracketsthree=hello world")
+	f(ls, "a = 1 b =2 c= 3", "a=1|b=2|c=3")
+	f(ls, "a= b=2", "a=b=2") // lenient: the value starts after the blanks
+	f(ls, "a=\"\" b=2", "b=2")
+	f(Options{DropEmptyValues: true}, "a= b=2", "b=2")
+	f(Options{Lenient: true}, "novalue  a  =  1", "a=1")
+	f(Options{Lenient: true}, "a\t=\tx", "a=x")
+	ex := Logstash()
+	ex.ExcludeKeys = []string{"from", "to"}
+	f(ex, "Hey, from=<abc>, to=def foo=bar", "foo=bar") // Logstash's exclude_keys example
+	in := Logstash()
+	in.IncludeKeys = []string{"from", "to"}
+	in.TrimValue = ","
+	f(in, "Hey, from=<abc>, to=def foo=bar", "from=<abc>|to=def") // '<abc>,' is not a bracketed value: ',' follows '>'
 	// logfmt from a Go service.
 	f(def, `time=2026-12-03T12:36:28.512Z level=INFO msg="request done" method=GET path=/api/v1/orders status=200 duration=1.2ms`,
 		"time=2026-12-03T12:36:28.512Z|level=INFO|msg=request done|method=GET|path=/api/v1/orders|status=200|duration=1.2ms")
