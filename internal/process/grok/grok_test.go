@@ -325,3 +325,33 @@ func TestRequiredLiterals(t *testing.T) {
 		t.Errorf("a line without quotes may match %q (required %q)", e.src, e.required)
 	}
 }
+
+// TestEveryLibraryPatternCompiles: each pattern of both sets expands and
+// compiles on its own, and the commonly used names exist.
+func TestEveryLibraryPatternCompiles(t *testing.T) {
+	for setName, set := range map[string]map[string]string{"ecs": ecs, "legacy": legacy} {
+		compile := Compile
+		if setName == "legacy" {
+			compile = CompileLegacy
+		}
+		names := map[string]bool{}
+		for n := range base {
+			names[n] = true
+		}
+		for n := range set {
+			names[n] = true
+		}
+		for n := range names {
+			if _, err := compile([]string{"%{" + n + ":x}"}, nil); err != nil {
+				t.Errorf("%s %s: %v", setName, n, err)
+			}
+		}
+		for _, n := range []string{"WORD", "NUMBER", "INT", "IP", "IPV4", "IPV6", "HOSTNAME", "TIMESTAMP_ISO8601", "HTTPDATE",
+			"SYSLOGTIMESTAMP", "COMMONAPACHELOG", "COMBINEDAPACHELOG", "SYSLOGLINE", "LOGLEVEL", "UUID", "URIPATHPARAM", "DATA",
+			"GREEDYDATA", "QS", "SYSLOGBASE", "HTTPD_ERRORLOG", "EMAILADDRESS", "MAC", "URI", "PATH"} {
+			if !names[n] {
+				t.Errorf("%s: no pattern %s", setName, n)
+			}
+		}
+	}
+}
