@@ -261,3 +261,20 @@ func TestMatchAllocs(t *testing.T) {
 		t.Fatalf("Match: %v allocations per call; want 0", n)
 	}
 }
+
+// TestHostileLines: long lines of repeated and missing delimiters take one
+// pass (a quadratic matcher would run for minutes here).
+func TestHostileLines(t *testing.T) {
+	for _, c := range []struct{ pattern, unit string }{
+		{"%{a} %{b->} %{c}", " "},
+		{"%{a},%{b},%{c}", ","},
+		{"%{a}::%{b}|%{c}", ":"},
+		{`%{a} "%{b}" %{c}`, `" `},
+	} {
+		p, err := Compile(c.pattern, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Match([]byte(strings.Repeat(c.unit, 1<<20)), nil)
+	}
+}

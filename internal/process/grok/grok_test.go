@@ -355,3 +355,15 @@ func TestEveryLibraryPatternCompiles(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileLines: long lines that hold the required literals but never
+// match cost one linear pass of Go's regexp (no backtracking blow-up).
+func TestHostileLines(t *testing.T) {
+	g, err := Compile([]string{"%{COMBINEDAPACHELOG}", "%{SYSLOGLINE}", `%{QS:a} %{DATA:b} "%{GREEDYDATA:c}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unit := range []string{`] " [`, `1.1.1.1 - - [`, `"a" `, "Dec  3 "} {
+		g.Match([]byte(strings.Repeat(unit, (64<<10)/len(unit))), nil)
+	}
+}

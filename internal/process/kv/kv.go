@@ -151,6 +151,10 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		p.scratch = p.scratch[:0]
 		p.offs = p.offs[:0]
 	}
+	// noneFrom[k]-1 is a position from which closer k is known not to
+	// occur: a line of unterminated quotes is scanned once, not once per
+	// quote.
+	var noneFrom [5]int
 	i := 0
 	for i < len(src) {
 		for i < len(src) && p.fieldSplit[src[i]] {
@@ -186,7 +190,14 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		var val []byte
 		if i < len(src) {
 			if c := closer(src[i], p.brackets); c != 0 {
-				if j := closing(src, i+1, c); j >= 0 && (j+1 == len(src) || p.fieldSplit[src[j+1]]) {
+				k := closerIndex(c)
+				j := -1
+				if noneFrom[k] == 0 || i+1 < noneFrom[k]-1 {
+					if j = closing(src, i+1, c); j < 0 {
+						noneFrom[k] = i + 2
+					}
+				}
+				if j >= 0 && (j+1 == len(src) || p.fieldSplit[src[j+1]]) {
 					val = src[i+1 : j]
 					i = j + 1
 					vs = -1
@@ -236,6 +247,20 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+func closerIndex(c byte) int {
+	switch c {
+	case '"':
+		return 0
+	case '\'':
+		return 1
+	case ')':
+		return 2
+	case ']':
+		return 3
+	}
+	return 4 // '>'
+}
 
 // closing returns the index of the first c at or after i that is not
 // escaped by a backslash, or -1.

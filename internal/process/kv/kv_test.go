@@ -115,3 +115,17 @@ func TestParseAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileLines: lines built to make a naive parser quadratic (every
+// value opens a quote that is never closed) are parsed in one pass. On a
+// quadratic parser this test runs for minutes instead of milliseconds.
+func TestHostileLines(t *testing.T) {
+	p, _ := New(Options{StripBrackets: true})
+	for _, unit := range []string{`a="`, `a='x `, `a=(`, `a="\\" `, `a=[x `} {
+		line := []byte(strings.Repeat(unit, (1<<20)/len(unit)))
+		out := p.Parse(line, nil)
+		if len(out) == 0 {
+			t.Errorf("%q x %d: no fields", unit, len(line)/len(unit))
+		}
+	}
+}

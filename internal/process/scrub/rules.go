@@ -75,8 +75,11 @@ func notInWord(src []byte, start, end int) bool {
 // "postgres://app:pw@db.example.com"): url_password handles the password,
 // and the user and host of a URL stay.
 func notURLUserinfo(src []byte, start, end int) bool {
+	// The scheme of a URL is never far before its user information; the
+	// bound keeps a line of comma-separated addresses linear.
+	const maxBack = 512
 	i := start
-	for i > 0 && src[i-1] != ' ' && src[i-1] != '\t' && src[i-1] != '"' && src[i-1] != '\'' && src[i-1] != '<' {
+	for i > 0 && start-i < maxBack && src[i-1] != ' ' && src[i-1] != '\t' && src[i-1] != '"' && src[i-1] != '\'' && src[i-1] != '<' {
 		i--
 	}
 	return !bytes.Contains(src[i:start], []byte("://"))

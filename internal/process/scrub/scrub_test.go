@@ -220,3 +220,15 @@ func TestCleanLineAllocs(t *testing.T) {
 		t.Fatalf("%v allocations on a clean line; want 0", n)
 	}
 }
+
+// TestHostileLines: 1 MiB lines built to make a naive scrubber quadratic
+// (addresses without a space between them, endless digit groups, headers
+// without end) are scrubbed in one pass. On a quadratic scrubber this test
+// runs for minutes instead of milliseconds.
+func TestHostileLines(t *testing.T) {
+	s := allScrubber(t, Options{})
+	for _, unit := range []string{"a@b.io,", "4111 ", "1.2.", "::", "-----BEGIN RSA PRIVATE KEY-----", "Bearer ", "://a:b@", "eyJa.", "AKIA"} {
+		line := []byte(strings.Repeat(unit, (1<<20)/len(unit)))
+		s.Append(nil, line)
+	}
+}
