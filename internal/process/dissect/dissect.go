@@ -127,21 +127,14 @@ func Compile(pattern string, opts Options) (*Pattern, error) {
 		i = rest + next
 	}
 
-	type parsed struct {
-		name  string
-		kind  kind
-		pad   bool
-		order int
-		ord   bool
-	}
-	ps := make([]parsed, len(keys))
+	ps := make([]parsedKey, len(keys))
 	appendNames := map[string]bool{}
 	for n, k := range keys {
 		kp, err := parseKey(k.text)
 		if err != nil {
 			return nil, fmt.Errorf("dissect pattern %q: key %q at offset %d: %w", pattern, "%{"+k.text+"}", k.offset, err)
 		}
-		ps[n] = parsed(kp)
+		ps[n] = kp
 		if kp.kind == kindAppend {
 			appendNames[kp.name] = true
 		}
