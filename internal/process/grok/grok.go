@@ -334,8 +334,8 @@ func semantic(s string) ([]byte, Type, error) {
 // off), a capture that took no part in the match or matched empty text gives
 // no field; a name captured twice gives two fields.
 //
-// Values alias src; keys alias g and must not be modified. Match allocates
-// once per call, for the match positions Go's regexp returns.
+// Values alias src; keys alias g and must not be modified. A match allocates
+// once, for the positions Go's regexp returns; a miss allocates nothing.
 func (g *Grok) Match(src []byte, out []Field) ([]Field, bool) {
 	for i := range g.exprs {
 		e := &g.exprs[i]
