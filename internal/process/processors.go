@@ -361,6 +361,7 @@ func (p *parseJSONProc) apply(_ *Runner, d *Doc) error {
 	if skipWS(t, end) != len(t) {
 		return fmt.Errorf("field %s: text after the JSON object at offset %d", p.field, end)
 	}
+	d.build()
 	n0 := len(d.fields)
 	var prefix []byte
 	if p.target != "" {
@@ -404,6 +405,7 @@ func (d *Doc) Copy(from, to string) bool {
 	if from == to || !d.Exists(from) {
 		return false
 	}
+	d.build()
 	n := len(d.fields)
 	for k := 0; k < n; k++ {
 		f := d.fields[k]
