@@ -29,7 +29,7 @@ type Doc struct {
 	src     []byte // the document as the parser wrote it: "{...}"
 	fields  []field
 	arena   []byte
-	next    int // offset of the next top-level member to scan, or scanStart, scanDone
+	next    int  // offset of the next top-level member to scan, or scanStart, scanDone
 	flat    bool // a nested object was flattened: names may repeat
 	bad     bool // src did not scan (never for documents of the parser)
 	changed bool
