@@ -16,7 +16,9 @@ import (
 // "a.b" with the value 1); arrays and scalars are values as written.
 //
 // A Doc is built lazily: processors that do not look at the document (or
-// whose condition is false before any field is read) cost no scan. A
+// whose condition is false before any field is read) cost no scan, and a
+// lookup scans only up to the first member of its name; a change scans the
+// rest. A
 // document no processor changed is never written again: the bytes the
 // parser wrote stay as they are. A changed document is written flat, each
 // field as a top-level member under its dotted name (the data stream
