@@ -30,6 +30,8 @@ type Encoder struct {
 
 	lastDataset []byte // cache of the last per-record dataset
 	lastNS      string // and namespace (empty: Namespace)
+	defIndex    string // Index when defDS was taken from it
+	defDS       []byte // Index's dataset, for a Stage that sets only the namespace
 	lastIndex   string
 	lastDS      string // lastIndex's dataset, when refused by Streams
 	scratch     []byte
@@ -76,7 +78,10 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 		if o.Namespace != "" {
 			ns = o.Namespace
 			if len(info.Dataset) == 0 {
-				info.Dataset = []byte(e.defaultDataset())
+				if e.defIndex != e.Index || e.defDS == nil {
+					e.defIndex, e.defDS = e.Index, []byte(e.defaultDataset())
+				}
+				info.Dataset = e.defDS
 			}
 		}
 	}

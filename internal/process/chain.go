@@ -372,15 +372,14 @@ type Runner struct {
 	bySource map[string][]*step
 	meta     Doc
 
-	procs   []proc // by step slot
-	doc     Doc
-	buf     []byte
-	tmp     []byte
-	name    []byte
-	out     encode.Outcome
-	sampleN uint64
-	hash    hash.Hash
-	sum     [sha256.Size]byte
+	procs []proc // by step slot
+	doc   Doc
+	buf   []byte
+	tmp   []byte
+	name  []byte
+	out   encode.Outcome
+	hash  hash.Hash
+	sum   [sha256.Size]byte
 
 	lines, changed, dropped, failed atomic.Uint64
 }

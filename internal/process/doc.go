@@ -16,7 +16,9 @@ import (
 // "a.b" with the value 1); arrays and scalars are values as written.
 //
 // A Doc is built lazily: processors that do not look at the document (or
-// whose condition is false before any field is read) cost no scan. A
+// whose condition is false before any field is read) cost no scan, and a
+// lookup scans only up to the first member of its name; a change scans the
+// rest. A
 // document no processor changed is never written again: the bytes the
 // parser wrote stay as they are. A changed document is written flat, each
 // field as a top-level member under its dotted name (the data stream
@@ -29,7 +31,7 @@ type Doc struct {
 	src     []byte // the document as the parser wrote it: "{...}"
 	fields  []field
 	arena   []byte
-	built   bool
+	next    int  // offset of the next top-level member to scan, or scanStart, scanDone
 	flat    bool // a nested object was flattened: names may repeat
 	bad     bool // src did not scan (never for documents of the parser)
 	changed bool
@@ -62,19 +64,15 @@ func (d *Doc) reset(src []byte) {
 	d.src = src
 	d.fields = d.fields[:0]
 	d.arena = d.arena[:0]
-	d.built, d.bad, d.changed, d.flat = false, false, false, false
+	d.next = scanStart
+	d.bad, d.changed, d.flat = false, false, false
 	d.flagsVal, d.hasPErr = nil, false
 }
 
-// build scans src into fields, once per document.
+// build scans the rest of src into fields: every change needs the whole
+// view; lookups scan only as far as they must (see find).
 func (d *Doc) build() {
-	if d.built {
-		return
-	}
-	d.built = true
-	if !d.scanObject(d.src, 0, nil, 0) {
-		d.bad = true
-		d.fields = d.fields[:0]
+	for d.more() {
 	}
 }
 
@@ -93,65 +91,123 @@ func (d *Doc) scanObject(b []byte, i int, prefix []byte, depth int) bool {
 		return true
 	}
 	for {
-		if i >= len(b) || b[i] != '"' {
+		if i = d.member(b, i, prefix, depth); i < 0 {
 			return false
 		}
-		mstart := i
-		end, esc := skipString(b, i)
-		if end < 0 {
-			return false
-		}
-		var name []byte
-		switch {
-		case len(prefix) == 0 && !esc:
-			name = b[i+1 : end-1]
-		default:
-			n := len(d.arena)
-			d.arena = append(d.arena, prefix...)
-			if len(prefix) > 0 {
-				d.arena = append(d.arena, '.')
-			}
-			if esc {
-				d.arena = parse.Unescape(d.arena, b[i+1:end-1])
-			} else {
-				d.arena = append(d.arena, b[i+1:end-1]...)
-			}
-			name = d.arena[n:len(d.arena):len(d.arena)]
-		}
-		i = skipWS(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipWS(b, i+1)
-		vend := skipValue(b, i)
-		if vend < 0 {
-			return false
-		}
-		v := b[i:vend]
-		if len(v) > 2 && v[0] == '{' && depth < maxFlatten && !emptyObject(v) {
-			if !d.scanObject(b, i, name, depth+1) {
-				return false
-			}
-		} else {
-			if depth == 0 && string(name) == "log.flags" {
-				d.flagsVal = v
-			} else if depth == 0 && string(name) == "log.processing_error" {
-				d.hasPErr = true
-			}
-			d.flat = d.flat || depth > 0
-			var member []byte
-			if depth == 0 && !esc {
-				member = b[mstart:vend:vend]
-			}
-			d.fields = append(d.fields, field{name: name, value: v, member: member})
-		}
-		i = skipWS(b, vend)
+		i = skipWS(b, i)
 		if i < len(b) && b[i] == ',' {
 			i = skipWS(b, i+1)
 			continue
 		}
 		return i < len(b) && b[i] == '}'
 	}
+}
+
+// member adds the fields of the member at b[i] == '"' of an object at
+// depth under prefix, and returns the offset past its value, or -1.
+func (d *Doc) member(b []byte, i int, prefix []byte, depth int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	mstart := i
+	end, esc := skipString(b, i)
+	if end < 0 {
+		return -1
+	}
+	var name []byte
+	switch {
+	case len(prefix) == 0 && !esc:
+		name = b[i+1 : end-1]
+	default:
+		n := len(d.arena)
+		d.arena = append(d.arena, prefix...)
+		if len(prefix) > 0 {
+			d.arena = append(d.arena, '.')
+		}
+		if esc {
+			d.arena = parse.Unescape(d.arena, b[i+1:end-1])
+		} else {
+			d.arena = append(d.arena, b[i+1:end-1]...)
+		}
+		name = d.arena[n:len(d.arena):len(d.arena)]
+	}
+	i = skipWS(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	i = skipWS(b, i+1)
+	vend := skipValue(b, i)
+	if vend < 0 {
+		return -1
+	}
+	v := b[i:vend]
+	if len(v) > 2 && v[0] == '{' && depth < maxFlatten && !emptyObject(v) {
+		if !d.scanObject(b, i, name, depth+1) {
+			return -1
+		}
+		return vend
+	}
+	if depth == 0 && string(name) == "log.flags" {
+		d.flagsVal = v
+	} else if depth == 0 && string(name) == "log.processing_error" {
+		d.hasPErr = true
+	}
+	d.flat = d.flat || depth > 0
+	var member []byte
+	if depth == 0 && !esc {
+		member = b[mstart:vend:vend]
+	}
+	d.fields = append(d.fields, field{name: name, value: v, member: member})
+	return vend
+}
+
+// more scans the next top-level member of src into fields; false when all
+// are scanned (or src does not scan: then bad, and no fields).
+func (d *Doc) more() bool {
+	b := d.src
+	switch d.next {
+	case scanDone:
+		return false
+	case scanStart:
+		i := skipWS(b, 0)
+		if i >= len(b) || b[i] != '{' {
+			return d.broken()
+		}
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			d.next = scanDone
+			return false
+		}
+		d.next = i
+	}
+	i := d.member(b, d.next, nil, 0)
+	if i < 0 {
+		return d.broken()
+	}
+	i = skipWS(b, i)
+	switch {
+	case i < len(b) && b[i] == ',':
+		d.next = skipWS(b, i+1)
+	case i < len(b) && b[i] == '}':
+		d.next = scanDone
+	default:
+		return d.broken()
+	}
+	return true
+}
+
+// Scan states of Doc.next besides an offset.
+const (
+	scanStart = -2
+	scanDone  = -1
+)
+
+// broken marks a document that does not scan (never one of the parser's).
+func (d *Doc) broken() bool {
+	d.bad = true
+	d.fields = d.fields[:0]
+	d.next = scanDone
+	return false
 }
 
 // skipString returns the offset past the JSON string at b[i] == '"' and
@@ -249,16 +305,21 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// find returns the index of the field called name, or -1.
+// find returns the index of the field called name, or -1. It scans the
+// document only up to the first member of that name.
 func (d *Doc) find(name string) int {
-	d.build()
-	for k := range d.fields {
-		f := &d.fields[k]
-		if f.value != nil && len(f.name) == len(name) && string(f.name) == name {
-			return k
+	k := 0
+	for {
+		for ; k < len(d.fields); k++ {
+			f := &d.fields[k]
+			if f.value != nil && len(f.name) == len(name) && string(f.name) == name {
+				return k
+			}
+		}
+		if !d.more() {
+			return -1
 		}
 	}
-	return -1
 }
 
 // Get returns the raw JSON value of the field called name.
@@ -272,14 +333,18 @@ func (d *Doc) Get(name string) ([]byte, bool) {
 // Exists reports whether the field called name, or an object under it
 // ("kubernetes" for "kubernetes.namespace"), is in the document.
 func (d *Doc) Exists(name string) bool {
-	d.build()
-	for k := range d.fields {
-		f := &d.fields[k]
-		if f.value != nil && hasPathPrefix(f.name, name) {
-			return true
+	k := 0
+	for {
+		for ; k < len(d.fields); k++ {
+			f := &d.fields[k]
+			if f.value != nil && hasPathPrefix(f.name, name) {
+				return true
+			}
+		}
+		if !d.more() {
+			return false
 		}
 	}
-	return false
 }
 
 // hasPathPrefix reports whether name is p or a field under p.
@@ -458,6 +523,7 @@ func (d *Doc) appendTo(dst []byte) []byte {
 	if !d.changed || d.bad {
 		return append(dst, d.src...)
 	}
+	d.build()
 	dst = append(dst, '{')
 	first := true
 	// Unchanged members that follow each other in src are copied as one

@@ -277,6 +277,13 @@ type sampleProc struct {
 	rate         uint64
 	key          string
 	sampleErrors bool
+	n            uint64 // lines counted without a key (per Runner: see clone)
+}
+
+func (p *sampleProc) clone() proc {
+	c := *p
+	c.n = 0
+	return &c
 }
 
 var errorLevels = map[string]bool{"error": true, "err": true, "fatal": true, "critical": true, "crit": true,
@@ -305,8 +312,8 @@ func (p *sampleProc) apply(r *Runner, d *Doc) error {
 			return nil
 		}
 	}
-	r.sampleN++
-	if r.sampleN%p.rate != 0 {
+	p.n++
+	if p.n%p.rate != 0 {
 		r.out.Drop = true
 	}
 	return nil
@@ -354,6 +361,7 @@ func (p *parseJSONProc) apply(_ *Runner, d *Doc) error {
 	if skipWS(t, end) != len(t) {
 		return fmt.Errorf("field %s: text after the JSON object at offset %d", p.field, end)
 	}
+	d.build()
 	n0 := len(d.fields)
 	var prefix []byte
 	if p.target != "" {
@@ -397,6 +405,7 @@ func (d *Doc) Copy(from, to string) bool {
 	if from == to || !d.Exists(from) {
 		return false
 	}
+	d.build()
 	n := len(d.fields)
 	for k := 0; k < n; k++ {
 		f := d.fields[k]

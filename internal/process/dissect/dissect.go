@@ -14,6 +14,7 @@
 //	%{+key}      appended to key, in pattern order, joined by Options.AppendSeparator
 //	%{+key/N}    appended to key at position N (ordered appends sort after unordered ones)
 //	%{*k} %{&k}  reference pair: the value of *k becomes the field name, the value of &k its value
+//	%{?k} %{&k}  the same, as Logstash writes it (a named skip names the field of &k)
 //	%{key->}     right padding: repeats of the delimiter after the value are skipped
 //
 // Matching follows Elasticsearch (libs/dissect): all keys must be matched or
@@ -40,9 +41,13 @@ type Field struct {
 // Options tune a Pattern.
 type Options struct {
 	// AppendSeparator joins the values of appended keys (%{+key}). The
-	// default is empty, as in the Elasticsearch dissect processor; Logstash
-	// users who relied on its space separator set " ".
+	// default is empty, as in the Elasticsearch dissect processor.
 	AppendSeparator string
+	// LogstashAppend joins each appended value with the delimiter that
+	// comes before its key in the pattern (a space when there is none), as
+	// the Logstash dissect filter does: "%{ts} %{+ts} %{+ts}" gives
+	// "Mar 16 00:01:25". AppendSeparator is then ignored.
+	LogstashAppend bool
 }
 
 type kind uint8
@@ -57,6 +62,7 @@ const (
 
 type pair struct {
 	delim []byte
+	join  []byte // what goes before this pair's value when it is appended to others
 	kind  kind
 	pad   bool
 	slot  int // output slot for simple/append; reference index for refs
@@ -121,21 +127,14 @@ func Compile(pattern string, opts Options) (*Pattern, error) {
 		i = rest + next
 	}
 
-	type parsed struct {
-		name  string
-		kind  kind
-		pad   bool
-		order int
-		ord   bool
-	}
-	ps := make([]parsed, len(keys))
+	ps := make([]parsedKey, len(keys))
 	appendNames := map[string]bool{}
 	for n, k := range keys {
 		kp, err := parseKey(k.text)
 		if err != nil {
 			return nil, fmt.Errorf("dissect pattern %q: key %q at offset %d: %w", pattern, "%{"+k.text+"}", k.offset, err)
 		}
-		ps[n] = parsed(kp)
+		ps[n] = kp
 		if kp.kind == kindAppend {
 			appendNames[kp.name] = true
 		}
@@ -165,9 +164,26 @@ func Compile(pattern string, opts Options) (*Pattern, error) {
 		}
 	}
 	for name, c := range refs {
+		if c[0] == 0 && c[1] == 1 {
+			// Logstash names the key with a named skip: %{?k}: %{&k}.
+			skip := -1
+			for n, k := range ps {
+				if k.kind == kindSkip && k.name == name {
+					if skip >= 0 {
+						skip = -2
+						break
+					}
+					skip = n
+				}
+			}
+			if skip >= 0 {
+				ps[skip].kind = kindRefName
+				c[0] = 1
+			}
+		}
 		if c[0] != 1 || c[1] != 1 {
-			return nil, fmt.Errorf("dissect pattern %q: reference key %q at offset %d needs exactly one %%{*%s} and one %%{&%s}, found %d and %d",
-				pattern, name, refOffset[name], name, name, c[0], c[1])
+			return nil, fmt.Errorf("dissect pattern %q: reference key %q at offset %d needs exactly one %%{*%s} (or %%{?%s}) and one %%{&%s}, found %d and %d",
+				pattern, name, refOffset[name], name, name, name, c[0], c[1])
 		}
 	}
 
@@ -179,7 +195,17 @@ func Compile(pattern string, opts Options) (*Pattern, error) {
 	var appendMembers [][]member
 	implicit := -1000 // as Elasticsearch: unordered appends sort before /1, /2, ...
 	for n, k := range ps {
-		pr := pair{delim: []byte(delims[n]), kind: k.kind, pad: k.pad, slot: -1}
+		pr := pair{delim: []byte(delims[n]), join: p.sep, kind: k.kind, pad: k.pad, slot: -1}
+		if opts.LogstashAppend {
+			before := string(p.leading)
+			if n > 0 {
+				before = delims[n-1]
+			}
+			if before == "" {
+				before = " "
+			}
+			pr.join = []byte(before)
+		}
 		switch k.kind {
 		case kindSimple:
 			g, ok := groupOf[k.name]
@@ -379,7 +405,7 @@ func (p *Pattern) collect(src []byte, out []Field) ([]Field, bool) {
 		}
 		for m, pi := range g.members {
 			if m > 0 {
-				p.scratch = append(p.scratch, p.sep...)
+				p.scratch = append(p.scratch, p.pairs[pi].join...)
 			}
 			v := p.vals[pi]
 			p.scratch = append(p.scratch, src[v.start:v.end]...)
@@ -396,7 +422,7 @@ func (p *Pattern) collect(src []byte, out []Field) ([]Field, bool) {
 			start := off
 			for m, pi := range g.members {
 				if m > 0 {
-					off += len(p.sep)
+					off += len(p.pairs[pi].join)
 				}
 				v := p.vals[pi]
 				off += v.end - v.start

@@ -115,8 +115,8 @@ func TestDocumented(t *testing.T) {
 	f("%{a} %{} %{c}", "foo bar baz", "a=foo|c=baz")
 	f("%{a},%{b},%{c},%{d}", "foo,,,", "a=foo|b=|c=|d=")
 	f("%{a->},%{b}", "foo,,,,,,bar", "a=foo|b=bar")
-	// Logstash's syslog example with a space separator.
-	p, err := Compile("%{ts} %{+ts} %{+ts} %{src} %{} %{prog}[%{pid}]: %{msg}", Options{AppendSeparator: " "})
+	// Logstash's syslog example, with Logstash's way of appending.
+	p, err := Compile("%{ts} %{+ts} %{+ts} %{src} %{} %{prog}[%{pid}]: %{msg}", Options{LogstashAppend: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +125,28 @@ func TestDocumented(t *testing.T) {
 	if r := render(got); !ok || r != want {
 		t.Errorf("syslog: got %q, %v; want %q", r, ok, want)
 	}
+}
+
+// TestLogstash covers the examples of the Logstash dissect filter's
+// documentation: appends joined by the delimiter before each key, and
+// indirect fields named by a named skip.
+func TestLogstash(t *testing.T) {
+	f := func(pattern, in, want string) {
+		t.Helper()
+		p, err := Compile(pattern, Options{LogstashAppend: true})
+		if err != nil {
+			t.Fatalf("Compile(%q): %v", pattern, err)
+		}
+		got, ok := p.Match([]byte(in), nil)
+		if r := render(got); !ok || r != want {
+			t.Errorf("Match(%q, %q) = %q, %v; want %q", pattern, in, r, ok, want)
+		}
+	}
+	f("%{+a/2} %{+a/1} %{+a/4} %{+a/3}", "1 2 3 go", "a=2 1 go 3")
+	f("%{a} %{b} %{+a}", "1 2 3 go", "a=1 3 go|b=2")
+	f("error: %{?err}, %{&err}", "error: some_error, some_description", "some_error=some_description")
+	f("%{?a}: %{&a}", "google: 77.98", "google=77.98")
+	f("%{a}-%{+a}:%{+a}", "x-y:z", "a=x-y:z")
 }
 
 func TestMatchEdges(t *testing.T) {
@@ -185,7 +207,7 @@ func TestCompileErrors(t *testing.T) {
 	f("%{+a/x}", "not a number")
 	f("%{+a/99999}", "not a number")
 	f("%{a->b}", "must end the key")
-	f("%{*k} %{x}", "needs exactly one %{*k} and one %{&k}, found 1 and 0")
+	f("%{*k} %{x}", "needs exactly one %{*k} (or %{?k}) and one %{&k}, found 1 and 0")
 	f("%{*k} %{*k} %{&k}", "found 2 and 1")
 	f("%{} %{?x}", "every key is skipped")
 	f("%{a%{b}", "character '%'")
@@ -237,5 +259,22 @@ func TestMatchAllocs(t *testing.T) {
 	p.Match(line, out)
 	if n := testing.AllocsPerRun(100, func() { out, _ = p.Match(line, out[:0]) }); n != 0 {
 		t.Fatalf("Match: %v allocations per call; want 0", n)
+	}
+}
+
+// TestHostileLines: long lines of repeated and missing delimiters take one
+// pass (a quadratic matcher would run for minutes here).
+func TestHostileLines(t *testing.T) {
+	for _, c := range []struct{ pattern, unit string }{
+		{"%{a} %{b->} %{c}", " "},
+		{"%{a},%{b},%{c}", ","},
+		{"%{a}::%{b}|%{c}", ":"},
+		{`%{a} "%{b}" %{c}`, `" `},
+	} {
+		p, err := Compile(c.pattern, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Match([]byte(strings.Repeat(c.unit, 1<<20)), nil)
 	}
 }

@@ -15,7 +15,7 @@ func FuzzCompile(f *testing.F) {
 		f.Add(s, "x y z")
 	}
 	f.Fuzz(func(t *testing.T, pattern, in string) {
-		p, err := Compile(pattern, Options{AppendSeparator: ","})
+		p, err := Compile(pattern, Options{AppendSeparator: ",", LogstashAppend: len(in)%2 == 1})
 		if err != nil {
 			return
 		}

@@ -17,6 +17,9 @@ func FuzzCompile(f *testing.F) {
 			return
 		}
 		for _, in := range []string{pattern, def, "55.3.244.1 GET /index.html 15824 0.043"} {
+			if e := &g.exprs[0]; e.re.MatchString(in) && !e.mayMatch([]byte(in)) {
+				t.Fatalf("%s matches %q but its required literals %q say it cannot", e.src, in, e.required)
+			}
 			out, ok := g.Match([]byte(in), nil)
 			if !ok && len(out) != 0 {
 				t.Fatalf("no match but %d fields", len(out))
@@ -36,6 +39,12 @@ func FuzzMatch(f *testing.F) {
 	f.Add([]byte("Dec  3 12:36:28 web-01 sshd[24311]: hello"))
 	f.Add([]byte("2026-12-03T12:36:28Z INFO started"))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		for i := range g.exprs {
+			e := &g.exprs[i]
+			if e.re.Match(in) && !e.mayMatch(in) {
+				t.Fatalf("%s matches %q but its required literals %q say it cannot", e.src, in, e.required)
+			}
+		}
 		out, _ := g.Match(in, nil)
 		for _, fl := range out {
 			if len(fl.Value) == 0 || !bytes.Contains(in, fl.Value) {

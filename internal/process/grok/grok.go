@@ -16,8 +16,11 @@
 package grok
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
+	"sort"
 	"strings"
 )
 
@@ -63,6 +66,7 @@ type expr struct {
 	src      string
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // re anchored at the start of the line; nil if re already is
+	required [][]byte       // literals every match contains: a line without one cannot match
 	caps     []capture
 }
 
@@ -118,7 +122,7 @@ func compile(patterns []string, custom map[string]string, set map[string]string)
 		for i := range e.caps {
 			e.caps[i].group = re.SubexpIndex(fmt.Sprintf("g%d", i))
 		}
-		x := expr{src: p, re: re, caps: e.caps}
+		x := expr{src: p, re: re, caps: e.caps, required: requiredLiterals(b.String())}
 		if !strings.HasPrefix(b.String(), "^") {
 			// Most lines match from their first byte, and Go's regexp
 			// is several times faster when it need not start a match
@@ -330,11 +334,14 @@ func semantic(s string) ([]byte, Type, error) {
 // off), a capture that took no part in the match or matched empty text gives
 // no field; a name captured twice gives two fields.
 //
-// Values alias src; keys alias g and must not be modified. Match allocates
-// once per call, for the match positions Go's regexp returns.
+// Values alias src; keys alias g and must not be modified. A match allocates
+// once, for the positions Go's regexp returns; a miss allocates nothing.
 func (g *Grok) Match(src []byte, out []Field) ([]Field, bool) {
 	for i := range g.exprs {
 		e := &g.exprs[i]
+		if !e.mayMatch(src) {
+			continue
+		}
 		var loc []int
 		if e.anchored != nil {
 			loc = e.anchored.FindSubmatchIndex(src)
@@ -360,3 +367,62 @@ func (g *Grok) Match(src []byte, out []Field) ([]Field, bool) {
 // Expanded returns the regular expression pattern i was compiled to, for
 // debugging a pattern (shipper check shows it).
 func (g *Grok) Expanded(i int) string { return g.exprs[i].re.String() }
+
+// maxRequired bounds the literals checked before running the expression.
+const maxRequired = 4
+
+// mayMatch reports whether src holds every required literal. Checking a few
+// short strings costs far less than a failed search of Go's regexp, which
+// tries a match at every byte.
+func (e *expr) mayMatch(src []byte) bool {
+	for _, lit := range e.required {
+		if !bytes.Contains(src, lit) {
+			return false
+		}
+	}
+	return true
+}
+
+// requiredLiterals returns up to maxRequired of the longest literal strings
+// that every match of the expression contains (case-sensitive literals on
+// paths that cannot be skipped).
+func requiredLiterals(expr string) [][]byte {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	var lits []string
+	var walk func(r *syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		switch r.Op {
+		case syntax.OpLiteral:
+			if r.Flags&syntax.FoldCase == 0 {
+				lits = append(lits, string(r.Rune))
+			}
+		case syntax.OpCapture, syntax.OpPlus:
+			walk(r.Sub[0])
+		case syntax.OpRepeat:
+			if r.Min >= 1 {
+				walk(r.Sub[0])
+			}
+		case syntax.OpConcat:
+			for _, sub := range r.Sub {
+				walk(sub)
+			}
+		}
+	}
+	walk(re.Simplify())
+	sort.SliceStable(lits, func(a, b int) bool { return len(lits[a]) > len(lits[b]) })
+	var out [][]byte
+	seen := map[string]bool{}
+	for _, l := range lits {
+		if len(out) == maxRequired {
+			break
+		}
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, []byte(l))
+		}
+	}
+	return out
+}

@@ -87,6 +87,12 @@ func TestLibrary(t *testing.T) {
 		"timestamp=Dec  3 12:36:28|logsource=web-01|program=kernel|message=eth0 link up")
 	f(false, "%{HTTPD_ERRORLOG}", "[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by server configuration: /export/home/live/ap/htdocs/test",
 		"timestamp=Wed Oct 11 14:32:52 2000|log.level=error|source.address=127.0.0.1|message=client denied by server configuration: /export/home/live/ap/htdocs/test")
+	// The Apache 2.4 error line of logstash-patterns-core's httpd spec.
+	e24 := "[Mon Aug 31 09:30:48.958285 2015] [proxy_fcgi:error] [pid 28787:tid 140169587934976] (70008)Partial results are valid but processing is incomplete: [client 58.13.45.166:59307] AH01075: Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product"
+	f(false, "%{HTTPD_ERRORLOG}", e24,
+		"timestamp=Mon Aug 31 09:30:48.958285 2015|apache.error.module=proxy_fcgi|log.level=error|process.pid=28787:int|process.thread.id=140169587934976:int|apache.error.proxy.error.code=70008|apache.error.proxy.error.message=Partial results are valid but processing is incomplete|source.address=58.13.45.166|source.port=59307:int|error.code=AH01075|message=Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product")
+	f(true, "%{HTTPD_ERRORLOG}", e24,
+		"timestamp=Mon Aug 31 09:30:48.958285 2015|module=proxy_fcgi|loglevel=error|pid=28787|tid=140169587934976|proxy_errorcode=70008|proxy_message=Partial results are valid but processing is incomplete|clientip=58.13.45.166|clientport=59307|errorcode=AH01075|message=Error dispatching request to : (reading input brigade), referer: http://example.com/index.php?id_product=11&controller=product")
 	f(false, "%{JAVASTACKTRACEPART}", "    at com.example.Foo.bar(Foo.java:42)",
 		"java.log.origin.class.name=com.example.Foo|log.origin.function=bar|log.origin.file.name=Foo.java|log.origin.file.line=42:int")
 	// klog, with custom patterns.
@@ -291,5 +297,73 @@ func TestProgramSize(t *testing.T) {
 				t.Errorf("%s compiles to %d instructions; want at most 500", p, n)
 			}
 		}
+	}
+}
+
+func TestRequiredLiterals(t *testing.T) {
+	f := func(pattern string, want ...string) {
+		t.Helper()
+		got := requiredLiterals(pattern)
+		var gs []string
+		for _, g := range got {
+			gs = append(gs, string(g))
+		}
+		if strings.Join(gs, "|") != strings.Join(want, "|") {
+			t.Errorf("requiredLiterals(%q) = %q; want %q", pattern, gs, want)
+		}
+	}
+	f(`abc(?:x|y)de+f`, "abc", "d", "e", "f") // e+ holds "e"; the repeat splits "de" from "f"
+	f(`a(?:bc)?d`, "a", "d")
+	f(`(?i)abc`)
+	f(`x{0,3}y{2}`, "y")
+	f(`(?:ab|ac)`, "a") // common prefix factored out by the parser
+	g, err := Compile([]string{"%{COMBINEDAPACHELOG}"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := &g.exprs[0]; e.mayMatch([]byte("Dec  3 12:36:28 web-01 sshd[24311]: no quotes here")) {
+		t.Errorf("a line without quotes may match %q (required %q)", e.src, e.required)
+	}
+}
+
+// TestEveryLibraryPatternCompiles: each pattern of both sets expands and
+// compiles on its own, and the commonly used names exist.
+func TestEveryLibraryPatternCompiles(t *testing.T) {
+	for setName, set := range map[string]map[string]string{"ecs": ecs, "legacy": legacy} {
+		compile := Compile
+		if setName == "legacy" {
+			compile = CompileLegacy
+		}
+		names := map[string]bool{}
+		for n := range base {
+			names[n] = true
+		}
+		for n := range set {
+			names[n] = true
+		}
+		for n := range names {
+			if _, err := compile([]string{"%{" + n + ":x}"}, nil); err != nil {
+				t.Errorf("%s %s: %v", setName, n, err)
+			}
+		}
+		for _, n := range []string{"WORD", "NUMBER", "INT", "IP", "IPV4", "IPV6", "HOSTNAME", "TIMESTAMP_ISO8601", "HTTPDATE",
+			"SYSLOGTIMESTAMP", "COMMONAPACHELOG", "COMBINEDAPACHELOG", "SYSLOGLINE", "LOGLEVEL", "UUID", "URIPATHPARAM", "DATA",
+			"GREEDYDATA", "QS", "SYSLOGBASE", "HTTPD_ERRORLOG", "EMAILADDRESS", "MAC", "URI", "PATH"} {
+			if !names[n] {
+				t.Errorf("%s: no pattern %s", setName, n)
+			}
+		}
+	}
+}
+
+// TestHostileLines: long lines that hold the required literals but never
+// match cost one linear pass of Go's regexp (no backtracking blow-up).
+func TestHostileLines(t *testing.T) {
+	g, err := Compile([]string{"%{COMBINEDAPACHELOG}", "%{SYSLOGLINE}", `%{QS:a} %{DATA:b} "%{GREEDYDATA:c}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unit := range []string{`] " [`, `1.1.1.1 - - [`, `"a" `, "Dec  3 "} {
+		g.Match([]byte(strings.Repeat(unit, (64<<10)/len(unit))), nil)
 	}
 }

@@ -8,11 +8,12 @@ import (
 // FuzzParse: no panic for any options and input; without a prefix every key
 // and value is a piece of the input, and keys are never empty.
 func FuzzParse(f *testing.F) {
-	f.Add(" ", "=", "", false, `a=1 b="two words" c=3`)
-	f.Add("&?", "=:", "kv_", true, `x=(a b) y=[c] z=<d> w='e'`)
-	f.Add(",", "=", "", false, `a="\"`)
-	f.Fuzz(func(t *testing.T, fs, vs, prefix string, brackets bool, in string) {
-		p, err := New(Options{FieldSplit: fs, ValueSplit: vs, Prefix: prefix, StripBrackets: brackets, TrimValue: " "})
+	f.Add(" ", "=", "", false, false, `a=1 b="two words" c=3`)
+	f.Add("&?", "=:", "kv_", true, false, `x=(a b) y=[c] z=<d> w='e'`)
+	f.Add(",", "=", "", false, true, `a="\"`)
+	f.Add(" ", "=", "", true, true, "a = 1 b= c =\t3")
+	f.Fuzz(func(t *testing.T, fs, vs, prefix string, brackets, lenient bool, in string) {
+		p, err := New(Options{FieldSplit: fs, ValueSplit: vs, Prefix: prefix, StripBrackets: brackets, Lenient: lenient, DropEmptyValues: lenient, TrimValue: " "})
 		if err != nil {
 			return
 		}

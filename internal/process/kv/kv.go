@@ -39,8 +39,23 @@ type Options struct {
 	// Prefix is put before every key.
 	Prefix string
 	// StripBrackets also unwraps values enclosed in (), [] or <>, as
-	// Logstash's include_brackets and Elasticsearch's strip_brackets do.
+	// Logstash's include_brackets (on by default there) and
+	// Elasticsearch's strip_brackets (off by default) do.
 	StripBrackets bool
+	// Lenient accepts spaces and tabs around the value separator
+	// ("a = 1"), as Logstash's default whitespace => lenient; a value then
+	// never starts with a space ("a= b=2" gives a="b=2").
+	Lenient bool
+	// DropEmptyValues leaves out pairs whose value is empty ("a= b=2"
+	// gives only b), as Logstash's default allow_empty_values => false.
+	DropEmptyValues bool
+}
+
+// Logstash returns the options that reproduce the Logstash kv filter's
+// defaults (include_brackets, whitespace => lenient, allow_empty_values =>
+// false); the zero Options follow the Elasticsearch kv processor.
+func Logstash() Options {
+	return Options{StripBrackets: true, Lenient: true, DropEmptyValues: true}
 }
 
 // Parser splits lines into key/value fields. It keeps the scratch space that
@@ -50,7 +65,7 @@ type Parser struct {
 	fieldSplit, valueSplit, trimKey, trimValue [256]bool
 	include, exclude                           map[string]struct{}
 	prefix                                     []byte
-	brackets                                   bool
+	brackets, lenient, dropEmpty               bool
 
 	scratch []byte
 	offs    []int
@@ -58,7 +73,7 @@ type Parser struct {
 
 // New validates opts and returns a Parser.
 func New(opts Options) (*Parser, error) {
-	p := &Parser{prefix: []byte(opts.Prefix), brackets: opts.StripBrackets}
+	p := &Parser{prefix: []byte(opts.Prefix), brackets: opts.StripBrackets, lenient: opts.Lenient, dropEmpty: opts.DropEmptyValues}
 	fs, vs := opts.FieldSplit, opts.ValueSplit
 	if fs == "" {
 		fs = " "
@@ -136,6 +151,10 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		p.scratch = p.scratch[:0]
 		p.offs = p.offs[:0]
 	}
+	// noneFrom[k]-1 is a position from which closer k is known not to
+	// occur: a line of unterminated quotes is scanned once, not once per
+	// quote.
+	var noneFrom [5]int
 	i := 0
 	for i < len(src) {
 		for i < len(src) && p.fieldSplit[src[i]] {
@@ -145,16 +164,40 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		for i < len(src) && !p.valueSplit[src[i]] && !p.fieldSplit[src[i]] {
 			i++
 		}
-		if i >= len(src) || p.fieldSplit[src[i]] {
+		key := src[ks:i]
+		if p.lenient && i < len(src) && isBlank(src[i]) {
+			j := i
+			for j < len(src) && isBlank(src[j]) {
+				j++
+			}
+			if j < len(src) && p.valueSplit[src[j]] {
+				i = j
+			}
+		}
+		if i >= len(src) || !p.valueSplit[src[i]] {
 			continue // a token without a value
 		}
-		key := src[ks:i]
 		i++ // the value separator
+		if p.lenient {
+			for len(key) > 0 && isBlank(key[len(key)-1]) {
+				key = key[:len(key)-1]
+			}
+			for i < len(src) && isBlank(src[i]) {
+				i++
+			}
+		}
 		vs := i
 		var val []byte
 		if i < len(src) {
 			if c := closer(src[i], p.brackets); c != 0 {
-				if j := closing(src, i+1, c); j >= 0 && (j+1 == len(src) || p.fieldSplit[src[j+1]]) {
+				k := closerIndex(c)
+				j := -1
+				if noneFrom[k] == 0 || i+1 < noneFrom[k]-1 {
+					if j = closing(src, i+1, c); j < 0 {
+						noneFrom[k] = i + 2
+					}
+				}
+				if j >= 0 && (j+1 == len(src) || p.fieldSplit[src[j+1]]) {
 					val = src[i+1 : j]
 					i = j + 1
 					vs = -1
@@ -169,7 +212,7 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		}
 		key = trim(key, &p.trimKey)
 		val = trim(val, &p.trimValue)
-		if len(key) == 0 {
+		if len(key) == 0 || (p.dropEmpty && len(val) == 0) {
 			continue
 		}
 		if p.include != nil {
@@ -201,6 +244,22 @@ func (p *Parser) Parse(src []byte, out []Field) []Field {
 		}
 	}
 	return out
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+func closerIndex(c byte) int {
+	switch c {
+	case '"':
+		return 0
+	case '\'':
+		return 1
+	case ')':
+		return 2
+	case ']':
+		return 3
+	}
+	return 4 // '>'
 }
 
 // closing returns the index of the first c at or after i that is not

@@ -60,6 +60,23 @@ func TestParse(t *testing.T) {
 	f(def, "", "")
 	f(def, "a=x=y", "a=x=y")
 	f(Options{FieldSplit: ",", ValueSplit: "=:"}, "a=1,b:2,c", "a=1|b=2")
+	// Logstash's defaults: brackets, spaces around '=', empty values dropped.
+	ls := Logstash()
+	f(ls, "bracketsone=(hello world) bracketstwo=[hello world] bracketsthree=<hello world>",
+		"bracketsone=hello world|bracketstwo=hello world|bracketsthree=hello world")
+	f(ls, "a = 1 b =2 c= 3", "a=1|b=2|c=3")
+	f(ls, "a= b=2", "a=b=2") // lenient: the value starts after the blanks
+	f(ls, "a=\"\" b=2", "b=2")
+	f(Options{DropEmptyValues: true}, "a= b=2", "b=2")
+	f(Options{Lenient: true}, "novalue  a  =  1", "a=1")
+	f(Options{Lenient: true}, "a\t=\tx", "a=x")
+	ex := Logstash()
+	ex.ExcludeKeys = []string{"from", "to"}
+	f(ex, "Hey, from=<abc>, to=def foo=bar", "foo=bar") // Logstash's exclude_keys example
+	in := Logstash()
+	in.IncludeKeys = []string{"from", "to"}
+	in.TrimValue = ","
+	f(in, "Hey, from=<abc>, to=def foo=bar", "from=<abc>|to=def") // '<abc>,' is not a bracketed value: ',' follows '>'
 	// logfmt from a Go service.
 	f(def, `time=2026-12-03T12:36:28.512Z level=INFO msg="request done" method=GET path=/api/v1/orders status=200 duration=1.2ms`,
 		"time=2026-12-03T12:36:28.512Z|level=INFO|msg=request done|method=GET|path=/api/v1/orders|status=200|duration=1.2ms")
@@ -95,6 +112,20 @@ func TestParseAllocs(t *testing.T) {
 		out := p.Parse(line, nil)
 		if n := testing.AllocsPerRun(100, func() { out = p.Parse(line, out[:0]) }); n != 0 {
 			t.Errorf("%+v: %v allocations per Parse; want 0", opts, n)
+		}
+	}
+}
+
+// TestHostileLines: lines built to make a naive parser quadratic (every
+// value opens a quote that is never closed) are parsed in one pass. On a
+// quadratic parser this test runs for minutes instead of milliseconds.
+func TestHostileLines(t *testing.T) {
+	p, _ := New(Options{StripBrackets: true})
+	for _, unit := range []string{`a="`, `a='x `, `a=(`, `a="\\" `, `a=[x `} {
+		line := []byte(strings.Repeat(unit, (1<<20)/len(unit)))
+		out := p.Parse(line, nil)
+		if len(out) == 0 {
+			t.Errorf("%q x %d: no fields", unit, len(line)/len(unit))
 		}
 	}
 }

@@ -23,7 +23,7 @@ var named = []rule{
 	{name: "email", pre: containsByte('@'), find: findEmails},
 	{name: "credit_card", pre: hasDigitRun(13), find: findCards},
 	{name: "ipv4", pre: containsByte('.'), find: findIPv4},
-	{name: "ipv6", pre: hasTwoColons, find: findIPv6},
+	{name: "ipv6", pre: mayHoldIPv6, find: findIPv6},
 }
 
 func containsString(s string) func([]byte) bool {
@@ -35,20 +35,26 @@ func containsByte(c byte) func([]byte) bool {
 }
 
 // containsFold reports whether src holds lower (ASCII, lower case) in any
-// case, without allocating.
+// case, without allocating: it jumps between occurrences of the first
+// letter in either case with bytes.IndexByte.
 func containsFold(lower string) func([]byte) bool {
-	first := lower[0]
+	lo, up := lower[0], lower[0]-32
 	return func(src []byte) bool {
-		for i := 0; i+len(lower) <= len(src); i++ {
-			if src[i]|0x20 != first {
-				continue
-			}
-			j := 1
-			for j < len(lower) && src[i+j]|0x20 == lower[j] {
-				j++
-			}
-			if j == len(lower) {
-				return true
+		for _, first := range [2]byte{lo, up} {
+			for i := 0; ; {
+				k := bytes.IndexByte(src[i:], first)
+				if k < 0 || i+k+len(lower) > len(src) {
+					break
+				}
+				i += k
+				j := 1
+				for j < len(lower) && src[i+j]|0x20 == lower[j] {
+					j++
+				}
+				if j == len(lower) {
+					return true
+				}
+				i++
 			}
 		}
 		return false
@@ -69,8 +75,11 @@ func notInWord(src []byte, start, end int) bool {
 // "postgres://app:pw@db.example.com"): url_password handles the password,
 // and the user and host of a URL stay.
 func notURLUserinfo(src []byte, start, end int) bool {
+	// The scheme of a URL is never far before its user information; the
+	// bound keeps a line of comma-separated addresses linear.
+	const maxBack = 512
 	i := start
-	for i > 0 && src[i-1] != ' ' && src[i-1] != '\t' && src[i-1] != '"' && src[i-1] != '\'' && src[i-1] != '<' {
+	for i > 0 && start-i < maxBack && src[i-1] != ' ' && src[i-1] != '\t' && src[i-1] != '"' && src[i-1] != '\'' && src[i-1] != '<' {
 		i--
 	}
 	return !bytes.Contains(src[i:start], []byte("://"))
@@ -149,10 +158,15 @@ func awsPrefixAt(src []byte, i int) bool {
 }
 
 func containsAWSPrefix(src []byte) bool {
-	for i := 0; i+20 <= len(src); i++ {
-		if src[i] == 'A' && awsPrefixAt(src, i) {
+	for i := 0; i+20 <= len(src); {
+		k := bytes.IndexByte(src[i:len(src)-19], 'A')
+		if k < 0 {
+			return false
+		}
+		if awsPrefixAt(src, i+k) {
 			return true
 		}
+		i += k + 1
 	}
 	return false
 }
@@ -179,18 +193,26 @@ func findAWSKeyIDs(src []byte, spans []span) []span {
 	return spans
 }
 
+// digitRunClass: 1 for a digit, 2 for a separator inside a card number.
+var digitRunClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	t[' '], t['-'] = 2, 2
+	return t
+}()
+
 func hasDigitRun(n int) func([]byte) bool {
 	return func(src []byte) bool {
 		run := 0
 		for _, c := range src {
-			switch {
-			case isDigit(c):
+			switch digitRunClass[c] {
+			case 1:
 				run++
 				if run >= n {
 					return true
 				}
-			case c == ' ' || c == '-':
-			default:
+			case 0:
 				run = 0
 			}
 		}
@@ -358,9 +380,10 @@ func findIPv4(src []byte, spans []span) []span {
 	return spans
 }
 
-func hasTwoColons(src []byte) bool {
-	i := bytes.IndexByte(src, ':')
-	return i >= 0 && bytes.IndexByte(src[i+1:], ':') >= 0
+// mayHoldIPv6: an address holds "::" or, written in full, at least six
+// colons; a line with only times and "host:port" has neither.
+func mayHoldIPv6(src []byte) bool {
+	return bytes.Contains(src, []byte("::")) || bytes.Count(src, []byte(":")) >= 6
 }
 
 func isIPv6Byte(c byte) bool {

@@ -220,3 +220,20 @@ func TestCleanLineAllocs(t *testing.T) {
 		t.Fatalf("%v allocations on a clean line; want 0", n)
 	}
 }
+
+// TestHostileLines: long lines built to make a naive scrubber quadratic
+// (addresses without a space between them, endless digit groups, headers
+// without end) are scrubbed in one pass. On a quadratic scrubber the
+// address line alone runs for minutes (it did before the look-back bound),
+// also in its smaller size under the race detector, which is 25x slower.
+func TestHostileLines(t *testing.T) {
+	s := allScrubber(t, Options{})
+	size := 1 << 20
+	if raceEnabled {
+		size = 256 << 10
+	}
+	s.Append(nil, bytes.Repeat([]byte("a@b.io,"), size/7))
+	for _, unit := range []string{"4111 ", "1.2.", "::", "-----BEGIN RSA PRIVATE KEY-----", "Bearer ", "://a:b@", "eyJa.", "AKIA"} {
+		s.Append(nil, bytes.Repeat([]byte(unit), (256<<10)/len(unit)))
+	}
+}
