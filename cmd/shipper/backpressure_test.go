@@ -87,11 +87,11 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := collectLogs(stderr)
+	logs := stderr
 
 	// Write as fast as the shipper reads: 200,000 lines of ~190 bytes (38 MB),
 	// far more than the budget.

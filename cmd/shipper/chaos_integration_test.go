@@ -102,12 +102,12 @@ func runChaos(t *testing.T, c chaosRun) chaosResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := collectLogs(stderr)
+	logs := stderr
 	// Peak RSS is the shipper's own high-water mark (VmHWM), sampled while
 	// it runs. The rusage of wait4 is not used: on Linux its maxrss also
 	// counts the memory of the test process that started the child.

@@ -61,14 +61,11 @@ func startComposeShipper(t *testing.T, ctx context.Context, ns string) *composeS
 		"--templates=auto", "--flush-interval=200ms",
 		"--shutdown-timeout=8m") // generous: a busy machine delivers slowly after SIGTERM
 	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &composeShipper{cmd: cmd, port: port, logs: collectLogs(stderr)}
+	s := &composeShipper{cmd: cmd, port: port, logs: stderr}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("shipper log:\n%s", s.logs)

@@ -39,11 +39,11 @@ func TestForwardInput(t *testing.T) {
 		"--forward-address=127.0.0.1:"+strconv.Itoa(port), "--flush-interval=200ms", "--forward-hostname=shipper-bin",
 		"--shutdown-timeout=8m") // generous: a busy machine delivers slowly after SIGTERM
 	cmd.Env = append(cmd.Environ(), "ELASTICSEARCH_URL="+estest.URL(t))
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := collectLogs(stderr)
+	logs := stderr
 	defer func() {
 		if t.Failed() {
 			t.Logf("shipper log:\n%s", logs)

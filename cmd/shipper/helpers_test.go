@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -71,14 +70,11 @@ func startShipper(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, *log
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, stdin, collectLogs(stderr)
+	return cmd, stdin, stderr
 }
 
 // demoAppBinary builds cmd/demo-app once per test run and returns its path.
@@ -97,32 +93,50 @@ func demoAppBinary(t testing.TB) string {
 }
 
 // logLines collects the shipper's own JSON log lines (stderr) and keeps them
-// for assertions.
+// for assertions. It is the process's standard error itself (logsOf), not
+// a reader of exec.Cmd.StderrPipe: Wait closes that pipe as soon as the
+// process has exited, so lines not read by then (the final summary, often)
+// were lost. exec copies into a Writer before Wait returns.
 type logLines struct {
-	mu    sync.Mutex
-	lines []map[string]any
-	raw   bytes.Buffer
-	done  chan struct{}
+	mu      sync.Mutex
+	lines   []map[string]any
+	raw     bytes.Buffer
+	partial []byte // the last line, until its newline arrives
+	// done is closed from the start; it remains for callers written for a
+	// reader that finished after the process: every line has been
+	// written once cmd.Wait has returned.
+	done chan struct{}
 }
 
-func collectLogs(r io.Reader) *logLines {
+// logsOf makes cmd's standard error a logLines. Call it before cmd.Start.
+func logsOf(cmd *exec.Cmd) *logLines {
 	l := &logLines{done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var m map[string]any
-			l.mu.Lock()
-			l.raw.Write(sc.Bytes())
-			l.raw.WriteByte('\n')
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				l.lines = append(l.lines, m)
-			}
-			l.mu.Unlock()
-		}
-	}()
+	close(l.done)
+	cmd.Stderr = l
 	return l
+}
+
+// Write takes what the process wrote to standard error, keeping complete
+// lines; it is called by exec's copying goroutine.
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	rest := l.partial
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		l.raw.Write(rest[:i+1])
+		var m map[string]any
+		if json.Unmarshal(rest[:i], &m) == nil {
+			l.lines = append(l.lines, m)
+		}
+		rest = rest[i+1:]
+	}
+	l.partial = l.partial[:copy(l.partial, rest)]
+	return len(p), nil
 }
 
 // find returns the last log line whose message is msg.

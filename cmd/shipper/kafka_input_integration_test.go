@@ -112,11 +112,11 @@ func startConsumerShipper(t *testing.T, esURL string, brokers []string, topic, g
 		"--elasticsearch-url=" + esURL, "--dataset=" + dataset, "--http-address=127.0.0.1:0",
 		"--flush-interval=200ms", "--batch-bytes=64KiB", "--shutdown-timeout=60s", "--retry-max=2s"}
 	cmd := exec.Command(shipperBinary(t, false), args...)
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &kafkaShipper{cmd: cmd, logs: collectLogs(stderr), done: make(chan error, 1)}
+	s := &kafkaShipper{cmd: cmd, logs: stderr, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if !s.exited {
@@ -386,11 +386,11 @@ func startEdgeShipper(t *testing.T, brokers []string, topic, dataset string, arg
 		"--dataset=" + dataset, "--http-address=127.0.0.1:0", "--flush-interval=200ms", "--batch-bytes=64KiB",
 		"--shutdown-timeout=60s"}, args...)
 	cmd := exec.Command(shipperBinary(t, false), args...)
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &kafkaShipper{cmd: cmd, logs: collectLogs(stderr), done: make(chan error, 1)}
+	s := &kafkaShipper{cmd: cmd, logs: stderr, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if !s.exited {

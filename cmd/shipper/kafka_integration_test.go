@@ -136,10 +136,7 @@ func startKafkaShipper(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser,
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +146,7 @@ func startKafkaShipper(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser,
 			cmd.Wait()
 		}
 	})
-	return cmd, stdin, collectLogs(stderr)
+	return cmd, stdin, stderr
 }
 
 func waitExit(t *testing.T, cmd *exec.Cmd, logs *logLines) int {

@@ -321,11 +321,11 @@ func TestIntegrationOwnLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer badIn.Close()
-	stderr, _ := bad.StderrPipe()
+	stderr := logsOf(bad)
 	if err := bad.Start(); err != nil {
 		t.Fatal(err)
 	}
-	badLogs := collectLogs(stderr)
+	badLogs := stderr
 	for deadline := time.Now().Add(45 * time.Second); badLogs.find("Elasticsearch unreachable; will retry") == nil; {
 		if time.Now().After(deadline) {
 			t.Fatalf("no warning from a shipper without Elasticsearch:\n%s", badLogs)

@@ -132,11 +132,11 @@ func runShipper(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, i
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, stdin, collectLogs(stderr)
+	return cmd, stdin, stderr
 }
 
 // TestAcceptance100k ships 100,000 generated lines, good and bad, and finds

@@ -31,11 +31,11 @@ func startShutdownRun(t *testing.T, args ...string) *shutdownRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &shutdownRun{cmd: cmd, stdin: stdin, logs: collectLogs(stderr), done: make(chan error, 1)}
+	r := &shutdownRun{cmd: cmd, stdin: stdin, logs: stderr, done: make(chan error, 1)}
 	go func() { r.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		stdin.Close()

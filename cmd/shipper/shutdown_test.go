@@ -26,11 +26,11 @@ func TestShutdownDeadlineWhileElasticsearchUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	stderr, _ := cmd.StderrPipe()
+	stderr := logsOf(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := collectLogs(stderr)
+	logs := stderr
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
