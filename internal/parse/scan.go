@@ -80,7 +80,7 @@ var isHex = func() (t [256]bool) {
 }()
 
 func skipWS(s []byte, i int) int {
-	for i < len(s) && isWS[s[i]] {
+	for i < len(s) && s[i] <= ' ' && isWS[s[i]] {
 		i++
 	}
 	return i
