@@ -473,6 +473,9 @@ type Parser struct {
 	// general makes every JSON line take the slow path (appendNormalised):
 	// tests compare the fast paths with it.
 	general bool
+	// noShapes makes every JSON line classify its member names (no kept
+	// shapes): tests compare the kept shapes with it.
+	noShapes bool
 }
 
 // New returns a Parser that appends static to every document: pre-encoded

@@ -244,6 +244,9 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 			}
 			i++
 		}
+		if i < n && s[i] == '"' {
+			continue // compact JSON: the next key
+		}
 		i = skipWS(s, i)
 	}
 

@@ -10,11 +10,11 @@ import "encoding/binary"
 // names of a kept shape costs one comparison per name instead of its
 // classification.
 type shape struct {
-	n    int    // number of members, 0 for an empty slot
-	ver  uint32 // fieldsVer of the classification, 0 without Line.Fields
-	keys []byte // the raw names with their quotes, back to back
-	ends []int32
-	ids  []uint8 // builtin id of each member's name (member.id)
+	n     int         // number of members, 0 for an empty slot
+	ver   uint32      // fieldsVer of the classification, 0 without Line.Fields
+	keys  []byte      // the raw names with their quotes, back to back
+	names []shapeName // per member
+	ids   []uint8     // builtin id of each member's name (member.id)
 
 	// first[id] is 1 + the index of the first member whose raw name is
 	// the builtin name id. Bit id of seen is set when a member (raw or
@@ -27,6 +27,15 @@ type shape struct {
 	// member may be renamed to its ECS field. hasHost: a member names a
 	// host ("host", "host.*").
 	slow, maybeDup, ecs, hasHost bool
+}
+
+// shapeName is a member name of a shape: its length and end in shape.keys,
+// and for names up to 16 bytes (quotes included) their bytes as two words
+// with the masks that keep them: a name is compared with two loads, two
+// ANDs and two comparisons.
+type shapeName struct {
+	w0, w1, m0, m1 uint64
+	n, end         int32
 }
 
 // Shapes kept per Parser, and the limits of a kept shape (larger lines are
@@ -42,7 +51,7 @@ const (
 func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	ms := p.members
 	n := len(ms)
-	if n == 0 || n > maxFastMembers {
+	if n == 0 || n > maxFastMembers || p.noShapes {
 		p.classify(s, l, &p.tmp)
 		return &p.tmp
 	}
@@ -69,51 +78,50 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	}
 	p.classify(s, l, sh)
 	sh.n, sh.ver = n, ver
-	sh.keys, sh.ends, sh.ids = sh.keys[:0], sh.ends[:0], sh.ids[:0]
+	sh.keys, sh.names, sh.ids = sh.keys[:0], sh.names[:0], sh.ids[:0]
 	for k := range ms {
-		sh.keys = append(sh.keys, s[ms[k].ks:ms[k].ke]...)
-		sh.ends = append(sh.ends, int32(len(sh.keys)))
+		name := s[ms[k].ks:ms[k].ke]
+		sh.keys = append(sh.keys, name...)
+		nm := shapeName{n: int32(len(name)), end: int32(len(sh.keys))}
+		if len(name) <= 16 {
+			var b [16]byte
+			copy(b[:], name)
+			nm.w0, nm.w1 = binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])
+			for j := range name {
+				if j < 8 {
+					nm.m0 |= 0xff << (8 * j)
+				} else {
+					nm.m1 |= 0xff << (8 * (j - 8))
+				}
+			}
+		}
+		sh.names = append(sh.names, nm)
 		sh.ids = append(sh.ids, ms[k].id)
 	}
-	sh.keys = append(sh.keys, make([]byte, 16)...)[:len(sh.keys)]
 	return sh
 }
 
 // matches reports whether the members ms of s have the names of sh, and if
 // so sets their ids. len(ms) == sh.n.
 func (sh *shape) matches(s []byte, ms []member) bool {
-	ends, ids := sh.ends[:len(ms)], sh.ids[:len(ms)]
-	keys := sh.keys[:cap(sh.keys)] // padded: 16 bytes can be loaded at any name
-	start := 0
+	names, ids := sh.names[:len(ms)], sh.ids[:len(ms)]
 	for k := range ms {
-		ks, ke, end := int(ms[k].ks), int(ms[k].ke), int(ends[k])
-		n := ke - ks
-		if n != end-start {
+		m, nm := &ms[k], &names[k]
+		ks, n := int(m.ks), int(nm.n)
+		if int(m.ke)-ks != n {
 			return false
 		}
-		// Names up to 16 bytes (most) are compared a word at a time, the
-		// bytes after the name masked off.
-		switch {
-		case n <= 8 && ks+8 <= len(s):
-			x := binary.LittleEndian.Uint64(s[ks:]) ^ binary.LittleEndian.Uint64(keys[start:])
-			if x&(1<<(8*n)-1) != 0 {
+		if n <= 16 && ks+16 <= len(s) {
+			b := s[ks : ks+16]
+			if binary.LittleEndian.Uint64(b)&nm.m0 != nm.w0 ||
+				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
 				return false
 			}
-		case n <= 16 && ks+16 <= len(s):
-			x := binary.LittleEndian.Uint64(s[ks:]) ^ binary.LittleEndian.Uint64(keys[start:])
-			y := binary.LittleEndian.Uint64(s[ks+8:]) ^ binary.LittleEndian.Uint64(keys[start+8:])
-			if x|y&(1<<(8*(n-8))-1) != 0 {
-				return false
-			}
-		default:
-			if string(s[ks:ke]) != string(keys[start:end]) {
-				return false
-			}
+		} else if string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
+			return false
 		}
-		start = end
-	}
-	for k := range ms {
-		ms[k].id = ids[k]
+		// Set as we go: on a mismatch classify sets all the ids again.
+		m.id = ids[k]
 	}
 	return true
 }
@@ -164,8 +172,8 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 		}
 		hv := nameHash(name)
 		id := builtinIDHash(name, hv)
+		m.id = id
 		if id != idNone {
-			m.id = id
 			twice |= seen & (1 << id)
 			seen |= 1 << id
 			if sh.first[id] == 0 && !m.escKey {
