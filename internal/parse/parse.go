@@ -467,8 +467,9 @@ type Parser struct {
 
 	renames uint64 // targets of the members markRenames renamed
 
-	shapes []shape // classified member names of recent lines, see shapeOf
-	tmp    shape   // the classification of a line whose shape is not kept
+	shapes  []shape // classified member names of recent lines, see shapeOf
+	tmp     shape   // the classification of a line whose shape is not kept
+	missRun int     // lines since one met a kept shape
 
 	// general makes every JSON line take the slow path (appendNormalised):
 	// tests compare the fast paths with it.

@@ -66,7 +66,16 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	}
 	sh := &p.shapes[(h*0xff51afd7ed558ccd)>>(64-shapeBits)]
 	if sh.n == n && sh.ver == ver && sh.matches(s, ms) {
+		p.missRun = 0
 		return sh
+	}
+	// Logs whose lines have names of their own (ids as names) would pay
+	// for keeping a shape per line: after a run of misses only every
+	// 16th shape is kept, until a line meets one again.
+	p.missRun++
+	if p.missRun > 8 && p.missRun%16 != 0 {
+		p.classify(s, l, &p.tmp)
+		return &p.tmp
 	}
 	size := 0
 	for k := range ms {
@@ -80,20 +89,23 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	sh.n, sh.ver = n, ver
 	sh.keys, sh.names, sh.ids = sh.keys[:0], sh.names[:0], sh.ids[:0]
 	for k := range ms {
-		name := s[ms[k].ks:ms[k].ke]
-		sh.keys = append(sh.keys, name...)
-		nm := shapeName{n: int32(len(name)), end: int32(len(sh.keys))}
-		if len(name) <= 16 {
-			var b [16]byte
-			copy(b[:], name)
-			nm.w0, nm.w1 = binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])
-			for j := range name {
-				if j < 8 {
-					nm.m0 |= 0xff << (8 * j)
-				} else {
-					nm.m1 |= 0xff << (8 * (j - 8))
-				}
+		ks, ke := int(ms[k].ks), int(ms[k].ke)
+		sh.keys = append(sh.keys, s[ks:ke]...)
+		nm := shapeName{n: int32(ke - ks), end: int32(len(sh.keys))}
+		if n := ke - ks; n <= 16 {
+			// A shift by 64 or more is 0: m0 is all ones for n >= 8.
+			nm.m0 = 1<<(8*n) - 1
+			nm.m1 = 1<<(8*max(n-8, 0)) - 1
+			b := s[ks:ke]
+			if ks+16 <= len(s) {
+				b = s[ks : ks+16]
+			} else {
+				var buf [16]byte
+				copy(buf[:], b)
+				b = buf[:]
 			}
+			nm.w0 = binary.LittleEndian.Uint64(b) & nm.m0
+			nm.w1 = binary.LittleEndian.Uint64(b[8:]) & nm.m1
 		}
 		sh.names = append(sh.names, nm)
 		sh.ids = append(sh.ids, ms[k].id)
