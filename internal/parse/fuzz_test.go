@@ -93,6 +93,10 @@ func FuzzAppend(f *testing.F) {
 	p := newTestParser(fuzzStatic)
 	general := newTestParser(fuzzStatic)
 	general.general = true
+	// p keeps the shapes of the lines it parsed; classified classifies
+	// the names of every line.
+	classified := newTestParser(fuzzStatic)
+	classified.noShapes = true
 	f.Fuzz(func(t *testing.T, line []byte, cut uint16) {
 		l := &Line{Data: line, Time: lineTime, Fields: []byte(fuzzFields)}
 		if int(cut) > 0 && int(cut) < len(line) {
@@ -102,6 +106,9 @@ func FuzzAppend(f *testing.F) {
 		out, info := p.Append(nil, l)
 		if !bytes.Equal(line, orig) {
 			t.Fatalf("Append modified its input")
+		}
+		if want, wantInfo := classified.Append(nil, l); !bytes.Equal(out, want) || info.Flags != wantInfo.Flags {
+			t.Fatalf("kept shape and classification differ\nin:    %q\nshape: %s (%b)\nclass: %s (%b)", l.Data, out, info.Flags, want, wantInfo.Flags)
 		}
 		if want, wantInfo := general.Append(nil, l); !sameJSON(out, want) || info.Flags != wantInfo.Flags {
 			t.Fatalf("fast path and slow path differ\nin:   %q\nfast: %s (%b)\nslow: %s (%b)", l.Data, out, info.Flags, want, wantInfo.Flags)

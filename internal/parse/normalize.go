@@ -388,6 +388,20 @@ const shownFlags = Truncated | InvalidUTF8 | Malformed | BOM | BadTimestamp | EC
 
 // appendFlags writes `,"log.flags":[...]` for flags, if any is shown.
 func appendFlags(dst []byte, flags Flags) []byte {
+	return append(dst, flagsText[flags&shownFlags>>1]...)
+}
+
+// flagsText[f>>1] is what appendFlags writes for the shown flags f: the
+// shown flags are bits 1 to 8.
+var flagsText = func() (t [shownFlags>>1 + 1]string) {
+	for k := range t {
+		t[k] = string(formatFlags(nil, Flags(k<<1)&shownFlags))
+	}
+	return t
+}()
+
+// formatFlags writes `,"log.flags":[...]` for flags, if any is shown.
+func formatFlags(dst []byte, flags Flags) []byte {
 	if flags&shownFlags == 0 {
 		return dst
 	}

@@ -440,6 +440,7 @@ type Parser struct {
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
+	fieldsVer  uint32  // changes with fields: shapes classified with other Fields are stale
 	aux        scanner // scans Fields and static for their names
 
 	// Lines of one source carry close timestamps: the date and time down to
@@ -466,9 +467,16 @@ type Parser struct {
 
 	renames uint64 // targets of the members markRenames renamed
 
+	shapes  []shape // classified member names of recent lines, see shapeOf
+	tmp     shape   // the classification of a line whose shape is not kept
+	missRun int     // lines since one met a kept shape
+
 	// general makes every JSON line take the slow path (appendNormalised):
 	// tests compare the fast paths with it.
 	general bool
+	// noShapes makes every JSON line classify its member names (no kept
+	// shapes): tests compare the kept shapes with it.
+	noShapes bool
 }
 
 // New returns a Parser that appends static to every document: pre-encoded
@@ -654,67 +662,15 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	info := Info{}
 	ms := p.members
 
-	// filter is the union of the name filters of static and Fields.
-	filter := p.staticKeys.filter
-	if len(l.Fields) > 0 {
-		if !bytes.Equal(l.Fields, p.fields) {
-			p.fields = append(p.fields[:0], l.Fields...)
-			p.fieldsKeys.parse(p.fields, &p.aux)
-		}
-		for k := range filter {
-			filter[k] |= p.fieldsKeys.filter[k]
-		}
+	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
+		p.fields = append(p.fields[:0], l.Fields...)
+		p.fieldsKeys.parse(p.fields, &p.aux)
+		p.fieldsVer++
 	}
-
-	// Classify member names. first[id] is 1 + the index of the first member
-	// whose raw name is the builtin name id. Bit id of seen is set when a
-	// member (raw or unescaped) has that name, of twice when several do.
-	// slow is set when some member may need a new name or a merge: then
-	// appendNormalised writes the members.
-	var first [idCount]int32
-	var seen, twice uint64
-	var dups [4]uint64 // filter of the names seen so far, by keyHash
-	slow := len(ms) > maxFastMembers
-	maybeDup := slow // some names may be repeated
-	ecs := false     // some member may be renamed to its ECS field
-	hasHost := false
-	for k := range ms {
-		m := &ms[k]
-		name := s[m.ks+1 : m.ke-1]
-		if m.escKey {
-			p.keyBuf = Unescape(p.keyBuf[:0], name)
-			name = p.keyBuf
-			slow = true
-		}
-		hv := nameHash(name)
-		id := builtinIDHash(name, hv)
-		if id != idNone {
-			m.id = id
-			twice |= seen & (1 << id)
-			seen |= 1 << id
-			if first[id] == 0 && !m.escKey {
-				first[id] = int32(k + 1)
-			}
-			ecs = ecs || ecsTarget[id] != idNone
-		}
-		h := uint8(hv >> 24) // keyHash
-		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
-			slow = true
-		}
-		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
-			hasHost = true
-		}
-		if !slow && badName(name) {
-			slow = true
-		}
-		if dups[h>>6]&(1<<(h&63)) == 0 {
-			dups[h>>6] |= 1 << (h & 63)
-		} else if maybeDup || slow || m.escKey || p.repeated(s, k) {
-			// Checked exactly on the fast path only: the slow path
-			// merges by hash anyway.
-			maybeDup, slow = true, true
-		}
-	}
+	sh := p.shapeOf(s, l)
+	first := &sh.first
+	seen, twice := sh.seen, sh.twice
+	slow, maybeDup, ecs, hasHost := sh.slow, sh.maybeDup, sh.ecs, sh.hasHost
 
 	// Pick the members to use.
 	var tsM, lvlM, msgM *member
@@ -812,7 +768,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	}
 	if slow {
 		var f Flags
-		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &dups)
+		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &sh.dups)
 		flags |= f
 	} else {
 		// Copy runs of kept members in one go, commas and all; a member

@@ -80,7 +80,7 @@ var isHex = func() (t [256]bool) {
 }()
 
 func skipWS(s []byte, i int) int {
-	for i < len(s) && isWS[s[i]] {
+	for i < len(s) && s[i] <= ' ' && isWS[s[i]] {
 		i++
 	}
 	return i
@@ -243,6 +243,9 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 				goto fail
 			}
 			i++
+		}
+		if i < n && s[i] == '"' {
+			continue // compact JSON: the next key
 		}
 		i = skipWS(s, i)
 	}

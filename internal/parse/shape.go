@@ -1,0 +1,216 @@
+package parse
+
+import "encoding/binary"
+
+// A shape is the classification of a line's member names (appendObject's
+// first pass): which builtin names the members have, and whether any name
+// may need the slow path. It depends only on the raw names, in order, and on
+// the names of static and Line.Fields, so the lines of one logger share it.
+// The Parser keeps the shapes of recent lines (shapeOf): a line with the
+// names of a kept shape costs one comparison per name instead of its
+// classification.
+type shape struct {
+	n     int         // number of members, 0 for an empty slot
+	ver   uint32      // fieldsVer of the classification, 0 without Line.Fields
+	keys  []byte      // the raw names with their quotes, back to back
+	names []shapeName // per member
+	ids   []uint8     // builtin id of each member's name (member.id)
+
+	// first[id] is 1 + the index of the first member whose raw name is
+	// the builtin name id. Bit id of seen is set when a member (raw or
+	// unescaped) has that name, of twice when several do.
+	first       [idCount]int32
+	seen, twice uint64
+	dups        [4]uint64 // filter of the names, by keyHash
+	// slow: some member may need a new name or a merge, appendNormalised
+	// writes the members. maybeDup: some names may be repeated. ecs: some
+	// member may be renamed to its ECS field. hasHost: a member names a
+	// host ("host", "host.*").
+	slow, maybeDup, ecs, hasHost bool
+}
+
+// shapeName is a member name of a shape: its length and end in shape.keys,
+// and for names up to 16 bytes (quotes included) their bytes as two words
+// with the masks that keep them: a name is compared with two loads, two
+// ANDs and two comparisons.
+type shapeName struct {
+	w0, w1, m0, m1 uint64
+	n, end         int32
+}
+
+// Shapes kept per Parser, and the limits of a kept shape (larger lines are
+// classified each time, like lines with more than maxFastMembers members).
+const (
+	shapeBits     = 6
+	shapeMaxBytes = 1024
+)
+
+// shapeOf returns the classification of the member names of s (p.members)
+// and sets the members' ids: a kept one when the line has the names of a
+// recent line, else a new one.
+func (p *Parser) shapeOf(s []byte, l *Line) *shape {
+	ms := p.members
+	n := len(ms)
+	if n == 0 || n > maxFastMembers || p.noShapes {
+		p.classify(s, l, &p.tmp)
+		return &p.tmp
+	}
+	var ver uint32
+	if len(l.Fields) > 0 {
+		ver = p.fieldsVer
+	}
+	first, last := &ms[0], &ms[n-1]
+	h := uint64(n)*0x9e3779b97f4a7c15 ^ keyWord(s, first)*0xc2b2ae3d27d4eb4f ^ keyWord(s, last)*0x165667b19e3779f9
+	if p.shapes == nil {
+		p.shapes = make([]shape, 1<<shapeBits)
+	}
+	sh := &p.shapes[(h*0xff51afd7ed558ccd)>>(64-shapeBits)]
+	if sh.n == n && sh.ver == ver && sh.matches(s, ms) {
+		p.missRun = 0
+		return sh
+	}
+	// Logs whose lines have names of their own (ids as names) would pay
+	// for keeping a shape per line: after a run of misses only every
+	// 16th shape is kept, until a line meets one again.
+	p.missRun++
+	if p.missRun > 8 && p.missRun%16 != 0 {
+		p.classify(s, l, &p.tmp)
+		return &p.tmp
+	}
+	size := 0
+	for k := range ms {
+		size += int(ms[k].ke - ms[k].ks)
+	}
+	if size > shapeMaxBytes {
+		p.classify(s, l, &p.tmp)
+		return &p.tmp
+	}
+	p.classify(s, l, sh)
+	sh.n, sh.ver = n, ver
+	sh.keys, sh.names, sh.ids = sh.keys[:0], sh.names[:0], sh.ids[:0]
+	for k := range ms {
+		ks, ke := int(ms[k].ks), int(ms[k].ke)
+		sh.keys = append(sh.keys, s[ks:ke]...)
+		nm := shapeName{n: int32(ke - ks), end: int32(len(sh.keys))}
+		if n := ke - ks; n <= 16 {
+			// A shift by 64 or more is 0: m0 is all ones for n >= 8.
+			nm.m0 = 1<<(8*n) - 1
+			nm.m1 = 1<<(8*max(n-8, 0)) - 1
+			b := s[ks:ke]
+			if ks+16 <= len(s) {
+				b = s[ks : ks+16]
+			} else {
+				var buf [16]byte
+				copy(buf[:], b)
+				b = buf[:]
+			}
+			nm.w0 = binary.LittleEndian.Uint64(b) & nm.m0
+			nm.w1 = binary.LittleEndian.Uint64(b[8:]) & nm.m1
+		}
+		sh.names = append(sh.names, nm)
+		sh.ids = append(sh.ids, ms[k].id)
+	}
+	return sh
+}
+
+// matches reports whether the members ms of s have the names of sh, and if
+// so sets their ids. len(ms) == sh.n.
+func (sh *shape) matches(s []byte, ms []member) bool {
+	names, ids := sh.names[:len(ms)], sh.ids[:len(ms)]
+	for k := range ms {
+		m, nm := &ms[k], &names[k]
+		ks, n := int(m.ks), int(nm.n)
+		if int(m.ke)-ks != n {
+			return false
+		}
+		if n <= 16 && ks+16 <= len(s) {
+			b := s[ks : ks+16]
+			if binary.LittleEndian.Uint64(b)&nm.m0 != nm.w0 ||
+				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
+				return false
+			}
+		} else if string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
+			return false
+		}
+		// Set as we go: on a mismatch classify sets all the ids again.
+		m.id = ids[k]
+	}
+	return true
+}
+
+// keyWord returns up to the first eight bytes of m's raw name (the opening
+// quote included), for the shape hash.
+func keyWord(s []byte, m *member) uint64 {
+	ks, n := int(m.ks), int(m.ke-m.ks)
+	if ks+8 <= len(s) {
+		w := binary.LittleEndian.Uint64(s[ks:])
+		if n < 8 {
+			w &= 1<<(8*n) - 1
+		}
+		return w ^ uint64(n)
+	}
+	var w uint64
+	for k := n - 1; k >= 0; k-- {
+		w = w<<8 | uint64(s[ks+k])
+	}
+	return w ^ uint64(n)
+}
+
+// classify classifies the member names of s (p.members) into sh, sets the
+// members' ids and leaves the rest of sh (n, ver, keys) alone.
+func (p *Parser) classify(s []byte, l *Line, sh *shape) {
+	ms := p.members
+	// filter is the union of the name filters of static and Fields.
+	filter := p.staticKeys.filter
+	if len(l.Fields) > 0 {
+		for k := range filter {
+			filter[k] |= p.fieldsKeys.filter[k]
+		}
+	}
+	sh.first = [idCount]int32{}
+	var seen, twice uint64
+	var dups [4]uint64
+	slow := len(ms) > maxFastMembers
+	maybeDup := slow
+	ecs := false
+	hasHost := false
+	for k := range ms {
+		m := &ms[k]
+		name := s[m.ks+1 : m.ke-1]
+		if m.escKey {
+			p.keyBuf = Unescape(p.keyBuf[:0], name)
+			name = p.keyBuf
+			slow = true
+		}
+		hv := nameHash(name)
+		id := builtinIDHash(name, hv)
+		m.id = id
+		if id != idNone {
+			twice |= seen & (1 << id)
+			seen |= 1 << id
+			if sh.first[id] == 0 && !m.escKey {
+				sh.first[id] = int32(k + 1)
+			}
+			ecs = ecs || ecsTarget[id] != idNone
+		}
+		h := uint8(hv >> 24) // keyHash
+		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
+			slow = true
+		}
+		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
+			hasHost = true
+		}
+		if !slow && badName(name) {
+			slow = true
+		}
+		if dups[h>>6]&(1<<(h&63)) == 0 {
+			dups[h>>6] |= 1 << (h & 63)
+		} else if maybeDup || slow || m.escKey || p.repeated(s, k) {
+			// Checked exactly on the fast path only: the slow path
+			// merges by hash anyway.
+			maybeDup, slow = true, true
+		}
+	}
+	sh.seen, sh.twice, sh.dups = seen, twice, dups
+	sh.slow, sh.maybeDup, sh.ecs, sh.hasHost = slow, maybeDup, ecs, hasHost
+}
