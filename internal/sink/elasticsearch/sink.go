@@ -588,7 +588,7 @@ func joinItems(body []byte, items []pend) []byte {
 // returns the HTTP status and the Retry-After delay, or a transport error.
 func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, error) {
 	hdr := http.Header{"Content-Type": []string{"application/x-ndjson"}}
-	var rd *bytes.Reader
+	wire := body
 	if w.gz != nil {
 		w.zbuf.Reset()
 		w.gz.Reset(&w.zbuf)
@@ -599,11 +599,9 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 			return 0, 0, fmt.Errorf("cannot compress bulk body: %w", err)
 		}
 		hdr.Set("Content-Encoding", "gzip")
-		rd = bytes.NewReader(w.zbuf.Bytes())
-	} else {
-		rd = bytes.NewReader(body)
+		wire = w.zbuf.Bytes()
 	}
-	sent := rd.Len()
+	sent := len(wire)
 	rctx, cancel := context.WithTimeout(ctx, w.s.cfg.RequestTimeout)
 	defer cancel()
 	w.s.requests.Add(1)
@@ -613,7 +611,7 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	if w.reasons {
 		path = bulkPathReasons
 	}
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, path, rd)
+	req, err := esclient.NewRequest(rctx, http.MethodPost, path, wire)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot build bulk request: %w", err)
 	}
