@@ -139,6 +139,25 @@ func TestIntegrationLogsTemplate(t *testing.T) {
 		t.Errorf("%s: error.stack_trace not searchable by word: %d hits", ds, n)
 	}
 
+	// Documents do not carry ecs.version by default: the data stream's
+	// mapping says which ECS version its fields follow.
+	var mapping map[string]struct {
+		Mappings struct {
+			Meta map[string]any `json:"_meta"`
+		} `json:"mappings"`
+	}
+	if err := json.Unmarshal(estest.MustDo(t, http.MethodGet, "/"+ds+"/_mapping", ""), &mapping); err != nil {
+		t.Fatal(err)
+	}
+	if len(mapping) == 0 {
+		t.Errorf("%s: no mapping", ds)
+	}
+	for index, m := range mapping {
+		if m.Mappings.Meta["ecs_version"] != "8.11.0" {
+			t.Errorf("%s: mapping _meta %v, want ecs_version 8.11.0", index, m.Mappings.Meta)
+		}
+	}
+
 	// The resolved template carries the lifecycle (not executed on the
 	// integ-test-zip: no data-streams module).
 	var sim struct {

@@ -178,7 +178,12 @@ func staticFields(cfg *config.Config, runID uint64) []byte {
 	b, _ = parse.AppendString(b, []byte(cfg.HostName))
 	b = append(b, `,"host.name":`...)
 	b, _ = parse.AppendString(b, []byte(cfg.HostName))
-	b = append(b, `,"ecs.version":"8.11.0"`...)
+	if cfg.AgentDetails {
+		// The template's mapping says which ECS version it follows
+		// (_meta.ecs_version); an application's own ecs.version is kept
+		// as it is without this one.
+		b = append(b, `,"ecs.version":"8.11.0"`...)
+	}
 	return b
 }
 

@@ -27,7 +27,7 @@ func TestStaticFields(t *testing.T) {
 			}
 		}
 	}
-	f(false, map[string]any{"agent.type": "shipper", "agent.name": `node "7"`, "host.name": `node "7"`, "ecs.version": "8.11.0"})
+	f(false, map[string]any{"agent.type": "shipper", "agent.name": `node "7"`, "host.name": `node "7"`})
 	f(true, map[string]any{"agent.type": "shipper", "agent.name": `node "7"`, "host.name": `node "7"`, "ecs.version": "8.11.0",
 		"agent.version": version, "agent.ephemeral_id": "0000000000000abc"})
 }

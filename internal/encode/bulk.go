@@ -1,10 +1,5 @@
 package encode
 
-import (
-	"encoding/base64"
-	"encoding/binary"
-)
-
 // AppendCreate appends a bulk "create" action line for index with document
 // id, including the trailing '\n'. index and id must need no JSON escaping:
 // IndexName and the ID helpers guarantee that.
@@ -24,11 +19,21 @@ const IDLen = 22
 // always gets the same id (a file identity and an offset, a chunk id and an
 // index, a run id and a sequence number): a retried create then answers 409.
 func AppendID(dst []byte, hi, lo uint64) []byte {
-	var raw [16]byte
-	binary.BigEndian.PutUint64(raw[:8], hi)
-	binary.BigEndian.PutUint64(raw[8:], lo)
+	// The 128 bits, most significant first, 6 to a character: what
+	// base64.RawURLEncoding makes of the 16 big-endian bytes, without
+	// going through them (a third of the cost per line).
 	n := len(dst)
 	dst = append(dst, make([]byte, IDLen)...)
-	base64.RawURLEncoding.Encode(dst[n:], raw[:])
+	d := (*[IDLen]byte)(dst[n:])
+	const a = idAlphabet
+	d[0], d[1], d[2], d[3] = a[hi>>58], a[hi>>52&63], a[hi>>46&63], a[hi>>40&63]
+	d[4], d[5], d[6], d[7] = a[hi>>34&63], a[hi>>28&63], a[hi>>22&63], a[hi>>16&63]
+	d[8], d[9], d[10] = a[hi>>10&63], a[hi>>4&63], a[(hi&15)<<2|lo>>62]
+	d[11], d[12], d[13], d[14] = a[lo>>56&63], a[lo>>50&63], a[lo>>44&63], a[lo>>38&63]
+	d[15], d[16], d[17], d[18] = a[lo>>32&63], a[lo>>26&63], a[lo>>20&63], a[lo>>14&63]
+	d[19], d[20], d[21] = a[lo>>8&63], a[lo>>2&63], a[(lo&3)<<4]
 	return dst
 }
+
+// idAlphabet is base64url's.
+const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -46,6 +47,16 @@ func TestAppendID(t *testing.T) {
 	f(1, 0, "AAAAAAAAAAEAAAAAAAAAAA")
 	f(0xfbff_ffff_ffff_ffff, 0xf8, "-_________8AAAAAAAAA-A") // both URL-safe characters
 	f(12345, 67890, "")
+	// Every bit in every position, and random values.
+	for i := 0; i < 64; i++ {
+		f(1<<i, 0, "")
+		f(0, 1<<i, "")
+		f(^uint64(1<<i), 1<<i, "")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		f(r.Uint64(), r.Uint64(), "")
+	}
 
 	// Different inputs give different ids, also when hi and lo swap.
 	seen := map[string][2]uint64{}
@@ -101,5 +112,13 @@ func BenchmarkAppendCreate(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		id = AppendID(id[:0], 1, uint64(i))
 		dst = AppendCreate(dst[:0], "logs-app-default", id)
+	}
+}
+
+func BenchmarkAppendID(b *testing.B) {
+	b.ReportAllocs()
+	dst := make([]byte, 0, 64)
+	for i := 0; i < b.N; i++ {
+		dst = AppendID(dst[:0], 0x1234_5678_9abc_def0, uint64(i))
 	}
 }

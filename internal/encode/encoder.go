@@ -35,6 +35,7 @@ type Encoder struct {
 	lastIndex   string
 	lastDS      string // lastIndex's dataset, when refused by Streams
 	scratch     []byte
+	line        parse.Line // the line handed to Stage (see Append)
 }
 
 // New returns an encoder writing into index, or into
@@ -64,7 +65,12 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 	ns := ""
 	if e.Stage != nil {
 		var o Outcome
-		b.Body, o = e.Stage.Process(b.Body, doc, l, info)
+		// The Stage gets a copy: l itself must not escape (an interface
+		// call leaks its arguments), or every source would allocate its
+		// Line on the heap, once per line.
+		e.line = *l
+		b.Body, o = e.Stage.Process(b.Body, doc, &e.line, info)
+		e.line = parse.Line{}
 		if o.Drop {
 			b.Body = b.Body[:start]
 			return parse.Info{Flags: info.Flags}
@@ -101,7 +107,8 @@ type Stage interface {
 	// the parser wrote it ("{...}", no newline), the line it came from and
 	// what the parser found. It returns body with the document to ship
 	// from doc on (the same bytes when nothing changed) and what else to
-	// do with it. It must not touch body before doc.
+	// do with it. It must not touch body before doc, nor keep l after it
+	// returns.
 	Process(body []byte, doc int, l *parse.Line, info parse.Info) ([]byte, Outcome)
 }
 

@@ -108,6 +108,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	tr.DialContext = dialBodyConn() // request bodies written in one piece, see Body
 	if cfg.IdleConnsPerHost > 0 {
 		tr.MaxIdleConnsPerHost = cfg.IdleConnsPerHost
 	}

@@ -209,6 +209,8 @@ type worker struct {
 	// reasons asks for the error reasons of the items (bulkFilterPath);
 	// set for the rest of a batch once a document is to be dead-lettered.
 	reasons bool
+	// first is the answer to the batch's first request (see deliverBatch).
+	first firstAnswer
 	// again is the body of a retry when inPlace cannot hold it. It is
 	// reused from round to round and batch to batch (items never point
 	// into it).
@@ -236,25 +238,52 @@ type pend struct {
 }
 
 func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
-	items := w.items[:0]
-	for i := range b.Items {
-		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
-	}
 	w.inPlace = b.Body[:0]
 	w.reasons = false
+	items := w.items[:0]
 	defer func() {
 		clear(items) // drop the views into the body before it is reused
 		w.items = items[:0]
 		w.inPlace = nil
+		w.first = firstAnswer{}
 		if w.resp.Cap() > maxKeptResponse {
 			w.resp = bytes.Buffer{} // an answer full of item errors: do not keep its buffer
 		}
 	}()
+	// The first round sends the body as the source built it. Most answers
+	// say "errors":false: every item is indexed, and no per-item view of
+	// the batch is needed. Any other answer is handed to deliver, which
+	// acts on it as on the answer to its own first request.
+	if len(b.Items) == 0 {
+		b.Done()
+		return nil
+	}
+	status, retryAfter, err := w.send(ctx, b.Body)
+	if err == nil && status >= 200 && status < 300 && errorsFalse(w.resp.Bytes()) {
+		w.s.answered(status, w.resp.Bytes())
+		w.s.indexed.Add(uint64(len(b.Items)))
+		w.bo.Reset()
+		b.Done()
+		return nil
+	}
+	w.first = firstAnswer{ok: true, status: status, retryAfter: retryAfter, err: err}
+	for i := range b.Items {
+		items = append(items, pend{action: b.Action(i), doc: b.Document(i)})
+	}
 	if err := w.deliver(ctx, b.Body, items); err != nil {
 		return err
 	}
 	b.Done()
 	return nil
+}
+
+// firstAnswer is the outcome of a batch's first request, sent by
+// deliverBatch before deliver takes over.
+type firstAnswer struct {
+	ok         bool // deliver's first round uses this instead of sending
+	status     int
+	retryAfter time.Duration
+	err        error
 }
 
 // deliver sends items (whose concatenation is body, when body is not nil)
@@ -268,7 +297,15 @@ func (w *worker) deliver(ctx context.Context, body []byte, items []pend) error {
 				body = w.again
 			}
 		}
-		status, retryAfter, err := w.send(ctx, body)
+		var status int
+		var retryAfter time.Duration
+		var err error
+		if w.first.ok {
+			status, retryAfter, err = w.first.status, w.first.retryAfter, w.first.err
+			w.first = firstAnswer{}
+		} else {
+			status, retryAfter, err = w.send(ctx, body)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -588,7 +625,7 @@ func joinItems(body []byte, items []pend) []byte {
 // returns the HTTP status and the Retry-After delay, or a transport error.
 func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, error) {
 	hdr := http.Header{"Content-Type": []string{"application/x-ndjson"}}
-	var rd *bytes.Reader
+	wire := body
 	if w.gz != nil {
 		w.zbuf.Reset()
 		w.gz.Reset(&w.zbuf)
@@ -599,11 +636,9 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 			return 0, 0, fmt.Errorf("cannot compress bulk body: %w", err)
 		}
 		hdr.Set("Content-Encoding", "gzip")
-		rd = bytes.NewReader(w.zbuf.Bytes())
-	} else {
-		rd = bytes.NewReader(body)
+		wire = w.zbuf.Bytes()
 	}
-	sent := rd.Len()
+	sent := len(wire)
 	rctx, cancel := context.WithTimeout(ctx, w.s.cfg.RequestTimeout)
 	defer cancel()
 	w.s.requests.Add(1)
@@ -613,7 +648,7 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	if w.reasons {
 		path = bulkPathReasons
 	}
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, path, rd)
+	req, err := esclient.NewRequest(rctx, http.MethodPost, path, wire)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cannot build bulk request: %w", err)
 	}
