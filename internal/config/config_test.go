@@ -142,8 +142,9 @@ func TestPipelineBytes(t *testing.T) {
 	f([]string{"--input=file", "--file-buffer-bytes=4MiB"}, 20<<20, 4<<20, 24<<20)
 	f([]string{"--input=file", "--buffer-bytes=64MiB"}, 56<<20, 8<<20, 64<<20)
 	// Budgets that leave less than two batches: the batches keep two.
+	f([]string{"--input=forward", "--forward-max-request-bytes=8MiB", "--forward-buffer-bytes=12MiB"}, 12<<20, 12<<20, 24<<20)
 	f([]string{"--input=forward", "--forward-buffer-bytes=24MiB"}, 8<<20, 24<<20, 32<<20)
-	f([]string{"--input=file,forward", "--batch-bytes=8MiB"}, 16<<20, 16<<20, 32<<20)
+	f([]string{"--input=file", "--batch-bytes=10MiB"}, 20<<20, 8<<20, 28<<20)
 }
 
 func TestDatasetDashMapped(t *testing.T) {
