@@ -63,7 +63,7 @@ func (s *hwmSampler) end(pid int) int64 {
 // the pipeline's budget waited for: counter (what the input has read) has
 // not moved for three polls a second apart and the pipeline has waited for
 // budget. It returns the last metrics.
-func waitStalled(t *testing.T, addr, counter string, logs *logLines) map[string]float64 {
+func waitStalled(t testing.TB, addr, counter string, logs *logLines) map[string]float64 {
 	t.Helper()
 	last, still := -1.0, 0
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
@@ -83,7 +83,7 @@ func waitStalled(t *testing.T, addr, counter string, logs *logLines) map[string]
 }
 
 // statusAddr waits for the shipper's status address in its logs.
-func statusAddr(t *testing.T, logs *logLines) string {
+func statusAddr(t testing.TB, logs *logLines) string {
 	t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if l := logs.find("serving /healthz, /readyz and /metrics"); l != nil {
@@ -204,7 +204,7 @@ func appendFile(t *testing.T, path, s string) {
 }
 
 // waitDelivered waits until n reaches want, reporting progress.
-func waitDelivered(t *testing.T, what string, n *atomic.Int64, want int, logs *logLines) {
+func waitDelivered(t testing.TB, what string, n *atomic.Int64, want int, logs *logLines) {
 	t.Helper()
 	last := int64(-1)
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -368,4 +368,63 @@ func TestPeakRSSForwardWorstCase(t *testing.T) {
 	if peak > rssBound {
 		t.Errorf("peak RSS %.1f MiB, above the documented bound of %d MiB", float64(peak)/(1<<20), rssBound>>20)
 	}
+}
+
+// BenchmarkFileCatchUp measures catching up after an outage with many files:
+// 300 CRI files of 2,000 lines each are read while Elasticsearch holds every
+// bulk request, until reading stalls; then it answers and the time to
+// deliver every line is measured, with the process's CPU and peak RSS. More
+// files than the file budget has read buffers for are read in turn (a file
+// without a buffer waits a poll interval or more), which is what a smaller
+// --file-buffer-bytes costs. SHIPPER_BENCH_BIN and SHIPPER_BENCH_ARGS as
+// for BenchmarkWholePath.
+func BenchmarkFileCatchUp(b *testing.B) {
+	const files, lines = 300, 2000
+	bin := benchBinary(b)
+	dir := b.TempDir()
+	for i := 0; i < files; i++ {
+		var sb strings.Builder
+		for n := 0; n < lines; n++ {
+			fmt.Fprintf(&sb, `2026-11-23T10:00:00.000000000Z stdout F {"level":"info","msg":"request served","file":%d,"seq":%d,"path":"/api/v1/items/%08x","status":200,"duration_ms":12.5,"user":"u-%06d"}`+"\n", i, n, n*7919, n*31)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("pod%03d.log", i)), []byte(sb.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var catchUp, cpu time.Duration
+	var peak int64
+	var waits float64
+	for range b.N {
+		fake := &blockingES{release: make(chan struct{})}
+		srv := httptest.NewServer(fake)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang
+		cmd := exec.CommandContext(ctx, bin, append([]string{"run", "--input=file", "--elasticsearch-url=" + srv.URL, "--templates=skip",
+			"--file-paths=" + filepath.Join(dir, "*.log"), "--state-dir=" + b.TempDir(), "--http-address=127.0.0.1:0", "--dataset=catchup"},
+			splitArgs(os.Getenv("SHIPPER_BENCH_ARGS"))...)...)
+		logs := logsOf(cmd)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		hwm := sampleHWM(cmd.Process.Pid)
+		addr := statusAddr(b, logs)
+		waitStalled(b, addr, "shipper_file_bytes_total", logs)
+		t0 := time.Now()
+		close(fake.release)
+		waitDelivered(b, "documents delivered", &fake.items, files*lines, logs)
+		catchUp += time.Since(t0)
+		waits += scrape(b, "http://"+addr+"/metrics")["shipper_file_buffer_waits_total"]
+		peak = max(peak, hwm.end(cmd.Process.Pid))
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		cancel()
+		srv.Close()
+	}
+	n := float64(b.N)
+	b.ReportMetric(catchUp.Seconds()/n, "catch-up-s")
+	b.ReportMetric(files*lines*n/catchUp.Seconds(), "lines/s")
+	b.ReportMetric(cpu.Seconds()/n, "cpu-s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(waits/n, "buffer-waits")
 }
