@@ -261,8 +261,10 @@ func setMemoryLimit(budget int64) {
 // (code and data mapped from the file, about 9 MiB resident) come on top,
 // and while catching up after an outage the live heap stays near the
 // budget, so the heap does reach the limit: the peak RSS is then the
-// limit plus those pages. The default budgets are chosen so that this sum
-// stays under 50 MiB whichever inputs run (see TestDefaultMemoryBound).
+// limit plus those pages, plus the largest buffer allocated at once (the
+// collector frees the one it replaces only afterwards). The default
+// budgets are chosen so that this sum stays under 50 MiB whichever inputs
+// run (see TestDefaultMemoryBound).
 const memoryHeadroom = 12 << 20
 
 // binaryResident bounds the resident pages that the memory limit does not
