@@ -145,6 +145,7 @@ func TestPipelineBytes(t *testing.T) {
 	f([]string{"--input=forward", "--forward-max-request-bytes=8MiB", "--forward-buffer-bytes=12MiB"}, 12<<20, 12<<20, 24<<20)
 	f([]string{"--input=forward", "--forward-buffer-bytes=24MiB"}, 8<<20, 24<<20, 32<<20)
 	f([]string{"--input=file", "--batch-bytes=10MiB"}, 20<<20, 8<<20, 28<<20)
+	f([]string{"--input=file", "--buffer-bytes=2MiB", "--batch-bytes=256KiB"}, 512<<10, 8<<20, 8<<20+512<<10)
 }
 
 func TestDatasetDashMapped(t *testing.T) {
