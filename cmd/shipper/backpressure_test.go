@@ -180,7 +180,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 }
 
 // scrape reads a Prometheus text page into name -> value.
-func scrape(t *testing.T, url string) map[string]float64 {
+func scrape(t testing.TB, url string) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -252,8 +252,8 @@ func checkCmd(args []string) int {
 	}
 	fmt.Fprintf(out, "would write: data stream logs-%s-%s (records naming data_stream.dataset go to logs-<that>-%s, at most %d datasets); rejected documents to %s\n",
 		cfg.Dataset, cfg.Namespace, cfg.Namespace, cfg.MaxDatasets, sinkCfg.DeadLetterIndex)
-	fmt.Fprintf(out, "would buffer: at most %s in batches of %s, flushed after %s; when full: %s\n",
-		cfg.BufferBytes, cfg.BatchBytes, cfg.FlushInterval, cfg.BufferFullPolicy)
+	fmt.Fprintf(out, "would buffer: at most %s in batches of %s, flushed after %s; when full: %s; the inputs' buffers at most %s\n",
+		cfg.PipelineBytes(), cfg.BatchBytes, cfg.FlushInterval, cfg.BufferFullPolicy, cfg.InputBufferBytes())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if cfg.Output == config.OutputKafka {

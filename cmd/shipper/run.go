@@ -41,7 +41,7 @@ func runCmd(args []string) int {
 	}
 	log := newLogger(cfg.LogLevel).Output(redact.NewWriter(os.Stderr, runSecrets(&cfg)))
 	runID := newRunID()
-	setMemoryLimit(int64(cfg.BufferBytes) + outputMemory(&cfg) + kafkaInputMemory(&cfg))
+	setMemoryLimit(budgetedMemory(&cfg))
 	for _, n := range cfg.Notes {
 		log.Info().Msg(n)
 	}
@@ -63,7 +63,7 @@ func runCmd(args []string) int {
 	}
 	policy, _ := pipeline.ParseFullPolicy(cfg.BufferFullPolicy)
 	pipe := pipeline.New(pipeline.Config{
-		MaxBytes: int64(cfg.BufferBytes), FullPolicy: policy,
+		MaxBytes: int64(cfg.PipelineBytes()), FullPolicy: policy,
 		BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
 		SealWhenIdle: true,
 	})
@@ -228,10 +228,22 @@ func runCmd(args []string) int {
 	return exit
 }
 
+// budgetedMemory is what the budgets hold at most together: the batches and
+// the file and Forward inputs' buffers (cfg.MemoryBytes: --buffer-bytes
+// unless budgets larger than it holds are set), the Kafka output's and the
+// Kafka input's buffers.
+func budgetedMemory(cfg *config.Config) int64 {
+	return int64(cfg.MemoryBytes()) + outputMemory(cfg) + kafkaInputMemory(cfg)
+}
+
 // setMemoryLimit sets a soft memory limit for the garbage collector unless
-// GOMEMLIMIT does: the byte budget plus memoryHeadroom. Without it the
-// heap may grow to twice what is live before a collection, which is what
-// pushed the peak RSS past the budget while catching up after an outage.
+// GOMEMLIMIT does: the budgets (budgetedMemory) plus memoryHeadroom. Without
+// it the heap may grow to twice what is live before a collection, which is
+// what pushed the peak RSS past the budget while catching up after an
+// outage. The limit must cover all that can be live at once: above it the
+// collector gives up on the limit (it spends at most half the CPU) and the
+// heap grows to twice what is live again; with the file and Forward
+// budgets outside it, their worst cases peaked at 102 and 108 MiB.
 func setMemoryLimit(budget int64) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
@@ -249,8 +261,10 @@ func setMemoryLimit(budget int64) {
 // (code and data mapped from the file, about 9 MiB resident) come on top,
 // and while catching up after an outage the live heap stays near the
 // budget, so the heap does reach the limit: the peak RSS is then the
-// limit plus those pages. The default budget is chosen so that this sum
-// stays under 50 MiB (see TestDefaultMemoryBound).
+// limit plus those pages, plus the largest buffer allocated at once (the
+// collector frees the one it replaces only afterwards). The default
+// budgets are chosen so that this sum stays under 50 MiB whichever inputs
+// run (see TestDefaultMemoryBound).
 const memoryHeadroom = 12 << 20
 
 // binaryResident bounds the resident pages that the memory limit does not

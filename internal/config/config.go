@@ -217,6 +217,35 @@ const (
 	InputForward = "forward"
 )
 
+// InputBufferBytes is what the buffer budgets of the inputs in use take out
+// of BufferBytes: --file-buffer-bytes with the file input,
+// --forward-buffer-bytes with the Forward input.
+func (c *Config) InputBufferBytes() ByteSize {
+	var n ByteSize
+	if c.Has(InputFile) {
+		n += c.File.BufferBytes
+	}
+	if c.Has(InputForward) {
+		n += c.Forward.BufferBytes
+	}
+	return n
+}
+
+// PipelineBytes is the pipeline's byte budget (batches being filled, queued
+// or sent): what the input budgets leave of BufferBytes, and at least twice
+// BatchBytes. With the defaults BufferBytes therefore bounds the batches and
+// the inputs' buffers together, whichever inputs run; budgets set larger
+// than BufferBytes can hold add their excess (see MemoryBytes).
+func (c *Config) PipelineBytes() ByteSize {
+	return max(c.BufferBytes-c.InputBufferBytes(), 2*c.BatchBytes)
+}
+
+// MemoryBytes is what the pipeline's budget and the inputs' budgets hold
+// together at most: BufferBytes unless they do not fit in it.
+func (c *Config) MemoryBytes() ByteSize {
+	return c.PipelineBytes() + c.InputBufferBytes()
+}
+
 // Has reports whether the named input is enabled.
 func (c *Config) Has(input string) bool {
 	for _, in := range c.Inputs {
@@ -252,7 +281,7 @@ func (c *Config) options() []option {
 		{"templates", []string{"SHIPPER_TEMPLATES"}, "index templates at start: auto (install when missing) or skip", stringValue{&c.Templates}},
 		{"agent-details", []string{"SHIPPER_AGENT_DETAILS"}, "also write agent.version, agent.ephemeral_id and ecs.version into every document (the shipper logs the first two at start; the template records the ECS version)", boolValue{&c.AgentDetails}},
 
-		{"buffer-bytes", []string{"SHIPPER_BUFFER_BYTES"}, "memory budget of all batches being filled, queued or sent", &c.BufferBytes},
+		{"buffer-bytes", []string{"SHIPPER_BUFFER_BYTES"}, "memory budget of all batches being filled, queued or sent and of the file and Forward inputs' buffers (--file-buffer-bytes, --forward-buffer-bytes): the batches get what those inputs leave, at least twice --batch-bytes", &c.BufferBytes},
 		{"buffer-full-policy", []string{"SHIPPER_BUFFER_FULL_POLICY"}, "when the budget is spent: block (slow reading down) or drop_newest (discard and count)", stringValue{&c.BufferFullPolicy}},
 		{"batch-bytes", []string{"SHIPPER_BATCH_BYTES"}, "bulk request size at which a batch is sent", &c.BatchBytes},
 		{"flush-interval", []string{"SHIPPER_FLUSH_INTERVAL"}, "longest time a line waits before its batch is sent", durationValue{&c.FlushInterval}},

@@ -120,6 +120,34 @@ func TestLoadErrors(t *testing.T) {
 
 // The README's --dataset=my-app works: '-' separates the parts of a data
 // stream name, so it becomes '_', and the note says so.
+// TestPipelineBytes: the file and Forward budgets of the inputs in use are
+// taken out of --buffer-bytes, the batches keep at least twice
+// --batch-bytes, and budgets larger than --buffer-bytes can hold add up.
+func TestPipelineBytes(t *testing.T) {
+	f := func(args []string, pipeline, inputs, memory ByteSize) {
+		t.Helper()
+		c, err := Load("test", args, env(), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if c.PipelineBytes() != pipeline || c.InputBufferBytes() != inputs || c.MemoryBytes() != memory {
+			t.Errorf("%q: batches %s, inputs %s, together %s; want %s, %s, %s",
+				args, c.PipelineBytes(), c.InputBufferBytes(), c.MemoryBytes(), pipeline, inputs, memory)
+		}
+	}
+	f(nil, 24<<20, 0, 24<<20)
+	f([]string{"--input=file"}, 16<<20, 8<<20, 24<<20)
+	f([]string{"--input=forward"}, 16<<20, 8<<20, 24<<20)
+	f([]string{"--input=stdin,file,forward"}, 8<<20, 16<<20, 24<<20)
+	f([]string{"--input=file", "--file-buffer-bytes=4MiB"}, 20<<20, 4<<20, 24<<20)
+	f([]string{"--input=file", "--buffer-bytes=64MiB"}, 56<<20, 8<<20, 64<<20)
+	// Budgets that leave less than two batches: the batches keep two.
+	f([]string{"--input=forward", "--forward-max-request-bytes=8MiB", "--forward-buffer-bytes=12MiB"}, 12<<20, 12<<20, 24<<20)
+	f([]string{"--input=forward", "--forward-buffer-bytes=24MiB"}, 8<<20, 24<<20, 32<<20)
+	f([]string{"--input=file", "--batch-bytes=10MiB"}, 20<<20, 8<<20, 28<<20)
+	f([]string{"--input=file", "--buffer-bytes=2MiB", "--batch-bytes=256KiB"}, 512<<10, 8<<20, 8<<20+512<<10)
+}
+
 func TestDatasetDashMapped(t *testing.T) {
 	c, err := Load("shipper run", []string{"--dataset=my-app", "--dead-letter-dataset=dead-letters"}, env(), io.Discard)
 	if err != nil {

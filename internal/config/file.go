@@ -59,7 +59,7 @@ func defaultFile() File {
 		PollInterval:       250 * time.Millisecond,
 		RescanInterval:     time.Second,
 		MaxOpenFiles:       1024,
-		BufferBytes:        64 << 20,
+		BufferBytes:        8 << 20, // taken out of --buffer-bytes, see Config.PipelineBytes
 		CloseInactive:      5 * time.Minute,
 		RotateWait:         5 * time.Second,
 		MultilineTimeout:   2 * time.Second,
@@ -91,7 +91,7 @@ func (f *File) options() []option {
 		{"file-poll-interval", []string{"SHIPPER_FILE_POLL_INTERVAL"}, "how often a file read to its end is checked for growth, rotation and truncation", durationValue{&f.PollInterval}},
 		{"file-rescan-interval", []string{"SHIPPER_FILE_RESCAN_INTERVAL"}, "how often the glob patterns are expanded to find new files", durationValue{&f.RescanInterval}},
 		{"file-max-open-files", []string{"SHIPPER_FILE_MAX_OPEN_FILES"}, "most files open at once; more wait for a free slot", intValue{&f.MaxOpenFiles}},
-		{"file-buffer-bytes", []string{"SHIPPER_FILE_BUFFER_BYTES"}, "memory budget of all files' buffers (256KiB read buffers, long lines and records being joined); when spent, files wait to be read and records being joined are cut (flagged truncated). At least 1MiB", &f.BufferBytes},
+		{"file-buffer-bytes", []string{"SHIPPER_FILE_BUFFER_BYTES"}, "memory budget of all files' buffers (256KiB read buffers, long lines and records being joined), taken out of --buffer-bytes; when spent, files wait to be read and records being joined are cut (flagged truncated). At least 1MiB", &f.BufferBytes},
 		{"file-close-inactive", []string{"SHIPPER_FILE_CLOSE_INACTIVE"}, "close a file that has not grown for this long (reopened when it grows)", durationValue{&f.CloseInactive}},
 		{"file-rotate-wait", []string{"SHIPPER_FILE_ROTATE_WAIT"}, "keep a renamed (rotated) file open this long after it last grew, for writers that reopen late; deleted files are closed once read", durationValue{&f.RotateWait}},
 		{"file-multiline", []string{"SHIPPER_FILE_MULTILINE"}, "join continuation lines (stack traces) into one record", boolValue{&f.Multiline}},

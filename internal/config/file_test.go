@@ -21,7 +21,7 @@ func TestFileDefaults(t *testing.T) {
 	if f.Mode != FileModeDaemonSet || f.Format != "auto" || f.StartAt != "beginning" || f.StateDir != "/var/lib/shipper" ||
 		f.CheckpointInterval != 5*time.Second || f.PollInterval != 250*time.Millisecond || f.RescanInterval != time.Second ||
 		f.MaxOpenFiles != 1024 || f.CloseInactive != 5*time.Minute || f.RotateWait != 5*time.Second || f.Multiline ||
-		f.MultilineTimeout != 2*time.Second || f.MultilineMaxLines != 500 {
+		f.MultilineTimeout != 2*time.Second || f.MultilineMaxLines != 500 || f.BufferBytes != 8<<20 {
 		t.Fatalf("defaults: %+v", f)
 	}
 	if g := f.Globs(); len(g) != 1 || g[0] != "/var/log/containers/*.log" {

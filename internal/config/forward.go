@@ -38,7 +38,7 @@ type Forward struct {
 	// BufferBytes caps the large buffers of all connections together
 	// (requests over 64KiB being read, decompressed entries, long lines
 	// being joined); it must hold one largest request and its decompressed
-	// entries.
+	// entries. It is taken out of Config.BufferBytes (see PipelineBytes).
 	BufferBytes ByteSize
 	// IdleTimeout closes connections silent for that long; 0 never does.
 	IdleTimeout time.Duration
@@ -54,9 +54,9 @@ func defaultForward() Forward {
 		Address:              "127.0.0.1:24224",
 		UDPHeartbeat:         true,
 		MaxConnections:       1024,
-		MaxRequestBytes:      8 << 20,
-		MaxDecompressedBytes: 8 << 20,
-		BufferBytes:          16 << 20,
+		MaxRequestBytes:      4 << 20,
+		MaxDecompressedBytes: 4 << 20,
+		BufferBytes:          8 << 20, // taken out of --buffer-bytes, see Config.PipelineBytes
 		ReadTimeout:          30 * time.Second,
 	}
 }
@@ -98,7 +98,7 @@ func (f *Forward) options() []option {
 		{"forward-max-connections", []string{"SHIPPER_FORWARD_MAX_CONNECTIONS"}, "Fluent Forward input: connections open at once; more are closed at once", intValue{&f.MaxConnections}},
 		{"forward-max-request-bytes", []string{"SHIPPER_FORWARD_MAX_REQUEST_BYTES"}, "Fluent Forward input: largest request; a larger one closes its connection", &f.MaxRequestBytes},
 		{"forward-max-decompressed-bytes", []string{"SHIPPER_FORWARD_MAX_DECOMPRESSED_BYTES"}, "Fluent Forward input: largest decompressed gzip request; a larger one closes its connection", &f.MaxDecompressedBytes},
-		{"forward-buffer-bytes", []string{"SHIPPER_FORWARD_BUFFER_BYTES"}, "Fluent Forward input: memory budget of all connections' large buffers (requests over 64KiB being read, decompressed entries, long lines being joined); a connection that needs more waits and stops reading. At least --forward-max-request-bytes plus --forward-max-decompressed-bytes", &f.BufferBytes},
+		{"forward-buffer-bytes", []string{"SHIPPER_FORWARD_BUFFER_BYTES"}, "Fluent Forward input: memory budget of all connections' large buffers (requests over 64KiB being read, decompressed entries, long lines being joined); taken out of --buffer-bytes; a connection that needs more waits and stops reading. At least --forward-max-request-bytes plus --forward-max-decompressed-bytes", &f.BufferBytes},
 		{"forward-insecure", []string{"SHIPPER_FORWARD_INSECURE"}, "Fluent Forward input: allow a non-loopback --forward-address with neither a shared key nor TLS (anyone who can reach it can write logs)", boolValue{&f.Insecure}},
 		{"forward-idle-timeout", []string{"SHIPPER_FORWARD_IDLE_TIMEOUT"}, "Fluent Forward input: close connections silent for this long; 0 keeps them (clients without acks lose a record when they find their connection closed)", durationValue{&f.IdleTimeout}},
 		{"forward-read-timeout", []string{"SHIPPER_FORWARD_READ_TIMEOUT"}, "Fluent Forward input: time to receive a whole request (and to complete the handshakes, to write acks)", durationValue{&f.ReadTimeout}},

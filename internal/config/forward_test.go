@@ -15,8 +15,8 @@ func TestForwardDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := c.Forward
-	if f.Address != "127.0.0.1:24224" || !f.UDPHeartbeat || f.MaxConnections != 1024 || f.MaxRequestBytes != 8<<20 ||
-		f.MaxDecompressedBytes != 8<<20 || f.BufferBytes != 16<<20 || f.ReadTimeout != 30*time.Second || f.IdleTimeout != 0 ||
+	if f.Address != "127.0.0.1:24224" || !f.UDPHeartbeat || f.MaxConnections != 1024 || f.MaxRequestBytes != 4<<20 ||
+		f.MaxDecompressedBytes != 4<<20 || f.BufferBytes != 8<<20 || f.ReadTimeout != 30*time.Second || f.IdleTimeout != 0 ||
 		f.DatasetFromTag {
 		t.Fatalf("defaults: %+v", f)
 	}
@@ -94,9 +94,9 @@ func TestForwardValidate(t *testing.T) {
 	f([]string{"--forward-max-connections=0"}, "at least 1")
 	f([]string{"--forward-max-request-bytes=10"}, "out of range")
 	f([]string{"--forward-max-decompressed-bytes=2GiB"}, "out of range")
-	f([]string{"--forward-buffer-bytes=16MiB"}, "")
-	f([]string{"--forward-buffer-bytes=12MiB"}, "--forward-buffer-bytes 12MiB cannot hold the largest request and its decompressed entries together: set it to at least 16MiB")
-	f([]string{"--forward-max-decompressed-bytes=256MiB"}, "at least 264MiB")
+	f([]string{"--forward-buffer-bytes=8MiB"}, "")
+	f([]string{"--forward-buffer-bytes=6MiB"}, "--forward-buffer-bytes 6MiB cannot hold the largest request and its decompressed entries together: set it to at least 8MiB")
+	f([]string{"--forward-max-decompressed-bytes=256MiB"}, "at least 260MiB")
 	f([]string{"--forward-buffer-bytes=10MiB", "--forward-max-request-bytes=2MiB", "--forward-max-decompressed-bytes=8MiB"}, "")
 	f([]string{"--forward-idle-timeout=-1s"}, "must not be negative")
 	f([]string{"--forward-read-timeout=0s"}, "must be positive")

@@ -6,8 +6,12 @@ import (
 )
 
 // DefaultBufferBytes is the default memory budget of the file input's
-// buffers (Config.BufferBytes).
-const DefaultBufferBytes = 64 << 20
+// buffers (Config.BufferBytes): 32 read buffers, or a few records of the
+// longest size being assembled beside some. The shipper takes it out of
+// its --buffer-bytes, so that one budget bounds the process's memory
+// whichever inputs run; more files than it has read buffers for are read
+// in turn (a file waits a poll interval, the file is its own buffer).
+const DefaultBufferBytes = 8 << 20
 
 // Budget caps the bytes of the file input's buffers, all files together:
 // read buffers (LineReader), over-long lines being assembled (LineReader's

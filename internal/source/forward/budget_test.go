@@ -502,3 +502,101 @@ func TestServerBufferBudgetJoiner(t *testing.T) {
 		t.Errorf("peak %d over the budget", st.BufferPeak)
 	}
 }
+
+// TestServerBufferBudgetNothingKept: once a connection has given its large
+// buffers back to the budget, nothing of it points into them any more, so
+// the memory the budget counts is the memory that stays live. Each of 24
+// connections sends one large request (plain or compressed, Docker-shaped
+// records) and stays open: with the decoder's entry list, its gzip input,
+// the last record's Docker fields and the Joiner's last line still
+// pointing into them, every connection kept its last request and
+// decompressed entries, about 1 MiB each, beside a budget of 2 MiB.
+func TestServerBufferBudgetNothingKept(t *testing.T) {
+	lim := Limits{MaxRequestBytes: 1 << 20, MaxDecompressedBytes: 1 << 20}
+	const (
+		budget = 2 << 20
+		conns  = 24
+	)
+	pcfg := pipeline.Config{MaxBytes: 1 << 20, BatchBytes: 256 << 10, FlushInterval: 10 * time.Millisecond}
+	pipe := pipeline.New(pcfg)
+	srv, err := NewServer(ServerConfig{Address: "127.0.0.1:0", Dataset: "test", Namespace: "default", RunID: 42, Limits: lim, BufferBytes: budget},
+		pipe, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sink that keeps nothing: only counts.
+	var docs atomic.Int64
+	sunk := make(chan struct{})
+	go func() {
+		defer close(sunk)
+		for b := range pipe.Batches() {
+			docs.Add(int64(len(b.Items)))
+			b.Done()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx, context.Background()) }()
+	defer func() {
+		cancel()
+		<-ran
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer dcancel()
+		_ = srv.Drain(dctx)
+		pipe.Close()
+		<-sunk
+	}()
+
+	rng := rand.New(rand.NewPCG(7, 8))
+	const perRequest = 900 // about 900 KiB of entries
+	plain := mp().arr(3).str("packed").bin(hexEntries(rng, perRequest)).mapStr("chunk", "plain")
+	gz := mp().arr(3).str("gz").bin(gzipBytes(hexEntries(rng, perRequest))).mapStr("compressed", "gzip", "chunk", "gz")
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	base := heap()
+	open := make([]net.Conn, 0, conns)
+	for i := range conns {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		open = append(open, c)
+		req, chunk := plain, "plain"
+		if i%2 == 1 {
+			req, chunk = gz, "gz"
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			t.Fatalf("connection %d: write: %v", i, err)
+		}
+		want := AppendAck(nil, []byte(chunk))
+		got := make([]byte, len(want))
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("connection %d: ack: got %q, %v; want %q", i, got, err, want)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Stats().BufferBytes != 0 || docs.Load() != conns*perRequest {
+		if time.Now().After(deadline) {
+			t.Fatalf("budget held %d bytes, %d of %d records delivered after 30s", srv.Stats().BufferBytes, docs.Load(), conns*perRequest)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	grown := heap() - base
+	// What the connections may hold outside the budget, and the
+	// pipeline's batches (kept for reuse); the budget holds nothing now.
+	bound := conns*MaxConnectionBytes + pcfg.MaxBytes
+	t.Logf("%d connections open after one large request each: Go heap grew by %.1f MiB (bound %.1f MiB; budget %d MiB, given back)",
+		len(open), float64(grown)/(1<<20), float64(bound)/(1<<20), budget>>20)
+	if grown > bound {
+		t.Errorf("Go heap grew by %.1f MiB with the budget given back, want at most %.1f MiB (%d connections × MaxConnectionBytes + the pipeline's budget): the connections keep buffers the budget no longer counts",
+			float64(grown)/(1<<20), float64(bound)/(1<<20), conns)
+	}
+}
