@@ -1,12 +1,15 @@
 package file
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"shipper/internal/checkpoint"
 	"shipper/internal/pipeline"
 )
 
@@ -130,4 +133,66 @@ func clockPast(dir string, t time.Time) bool {
 		}
 	}
 	return false
+}
+
+func TestIDsOfContentTruncatedBeforeItsRecordsWereQueued(t *testing.T) {
+	// The harvester read a content's lines and then waited for room in the
+	// pipeline (Elasticsearch slow) before handing them over. Meanwhile the
+	// file was copied, truncated and rewritten (copytruncate). The record
+	// ids, derived from the content's first line, were computed when the
+	// first record was handed over, from the file's first bytes as they
+	// were then: the next content's. After a kill the copy was read again
+	// from its checkpoint under the right ids: every record indexed twice
+	// (a whole generation duplicated in the crash-and-rotate test).
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	cfg := testConfig(dir, state, "*.log")
+	cfg.CheckpointInterval = time.Hour // only the writes at opens and truncations
+	r := startRun(t, cfg, pipeline.Config{BatchBytes: 64 << 10, MaxBytes: 160 << 10})
+	r.sink.hold()
+	// Another file fills the pipeline: its harvester waits for room.
+	pad := strings.Repeat("p", 200)
+	var other strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&other, "o %d %s\n", i, pad)
+	}
+	waits := r.pipe.Stats().Waits
+	appendFile(t, filepath.Join(dir, "other.log"), other.String())
+	waitFor(t, "the other file to fill the pipeline", func() bool { return r.pipe.Stats().Waits > waits })
+	// app.log's lines are read (and the file's first bytes checked after
+	// the read); handing them over waits for the other harvester, which
+	// holds the producer while it waits for room.
+	appendFile(t, path, numbered("a", 0, 10))
+	want := uint64(other.Len() + len(numbered("a", 0, 10)))
+	waitFor(t, "app.log's lines to be read", func() bool { return r.src.Stats().Bytes == want })
+	copyTruncate(t, path, path+".1")
+	appendFile(t, path, numbered("b", 0, 10))
+	r.sink.release()
+	first := idsByMessage(r.waitDocs(1020))
+	waitFor(t, "the truncation to be noticed", func() bool { return r.src.Stats().Truncations == 1 })
+	r.kill(state)
+	// The checkpoints on disk behind what was delivered, as a kill between
+	// two checkpoint writes leaves them.
+	st, err := checkpoint.Open(state, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range st.All() {
+		e.Offset = 0
+		st.Set(e)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := startRun(t, cfg, pipeline.Config{})
+	docs := r2.waitDocs(1020)
+	waitFor(t, "the copy to be closed", func() bool { return r2.src.Stats().OpenNow == 2 })
+	r2.stop()
+	wantMessages(t, messages(docs, "app.log"), numbered("a", 0, 10)+numbered("b", 0, 10))
+	again := idsByMessage(docs)
+	for m, id := range first {
+		if again[m] != id {
+			t.Fatalf("%q: id %s when first read, %s when read again after a restart: indexed twice", m, id, again[m])
+		}
+	}
 }

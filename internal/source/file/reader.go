@@ -166,6 +166,13 @@ func (r *reader) sameContent() bool {
 	if fp, _ := checkpoint.Fingerprint(buf[:id.FingerprintLen]); fp != id.Fingerprint {
 		return false
 	}
+	if !r.st.hiOK {
+		// The record ids come from the content's first line, taken from
+		// bytes just found to be this content's: read later, when a
+		// record is handed over (which may wait long for room in the
+		// pipeline), they may be the next content's.
+		r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, buf[:m])
+	}
 	if m > id.FingerprintLen {
 		wasEmpty := id.FingerprintLen == 0
 		id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(buf[:m])
@@ -228,7 +235,10 @@ func (r *reader) emptyRewritten(size int64) bool {
 	return true
 }
 
-// idBase returns the high half of the ids of the file's records.
+// idBase returns the high half of the ids of the file's records. It is
+// known once the content's first line was seen complete (sameContent, after
+// every read); until then it comes from the file's first bytes as they are
+// now.
 func (r *reader) idBase() uint64 {
 	if !r.st.hiOK {
 		var head []byte
