@@ -2,7 +2,9 @@ package file
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1037,4 +1039,128 @@ func TestCopyWaitingForBufferIsNotReleasedUnread(t *testing.T) {
 	r.waitDocs(3020)
 	r.stop()
 	wantMessages(t, messages(r.sink.snapshot(), "b.log"), numbered("b", 0, 20))
+}
+
+// shiftNumberedNames renames path.N to path.N+1 for every numbered rotated
+// file next to path, highest first, as logrotate does at a rotation.
+func shiftNumberedNames(t testing.TB, path string) {
+	for i := 100; i >= 1; i-- {
+		err := os.Rename(fmt.Sprintf("%s.%d", path, i), fmt.Sprintf("%s.%d", path, i+1))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Error(err)
+		}
+	}
+}
+
+// shiftAfterListings makes logrotate shift path's numbered names right after
+// each of the first n listings of its rotated files, before any file listed
+// is matched or opened.
+func shiftAfterListings(t testing.TB, path string, n int32) *atomic.Int32 {
+	var shifts atomic.Int32
+	hook := func(p string) {
+		if p != path || shifts.Load() >= n {
+			return
+		}
+		shifts.Add(1)
+		shiftNumberedNames(t, path)
+	}
+	afterRotatedListing.Store(&hook)
+	t.Cleanup(func() { afterRotatedListing.Store(nil) })
+	return &shifts
+}
+
+func TestStartFindsCheckpointedFilesWhoseNamesShift(t *testing.T) {
+	// At a start, each checkpoint of a rotated file is matched against a
+	// listing of the path's rotated files. logrotate shifting the numbered
+	// names (.1 -> .2 ...) between that listing and the opening of the
+	// files found by their listed names made the checkpoints pass for those
+	// of deleted files: dropped, and the files read again from their
+	// beginning as unknown ones, under other record ids.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	a, b, c := numbered("a", 0, 20), numbered("b", 0, 20), numbered("c", 0, 10)
+	appendFile(t, path+".2", a)
+	appendFile(t, path+".1", b)
+	appendFile(t, path, c)
+	now := time.Now()
+	for p, mtime := range map[string]time.Time{path + ".2": now.Add(-30 * time.Second), path + ".1": now.Add(-20 * time.Second)} {
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := checkpoint.Open(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := func(s string) int64 { return int64(len(numbered(s[:1], 0, 10))) }
+	// Checkpoint times in the order the files were written (the order
+	// they are read in).
+	for i, p := range []string{path + ".2", path + ".1", path} {
+		off := map[int]int64{0: half(a), 1: half(b)}[i]
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := checkpoint.Identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.Set(checkpoint.Entry{ID: id, Path: path, Offset: off, Updated: now.Add(time.Duration(i-12) * time.Second)})
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	shifts := shiftAfterListings(t, path, 30)
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	r.waitDocs(30)
+	waitFor(t, "the rotated files to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	if shifts.Load() == 0 {
+		t.Fatal("the names were never shifted: the test tests nothing")
+	}
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("a", 10, 20)+numbered("b", 10, 20)+c)
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
+}
+
+func TestTruncationFindsCopyWhoseNameShifts(t *testing.T) {
+	// copytruncate: the harvester notices the truncation and looks for the
+	// copy of the old content next to the file. logrotate shifting the
+	// numbered names between that listing and the opening of the copy by
+	// its listed name made the copy "not found": the lines written after
+	// the last read were lost.
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	r := startRun(t, testConfig(dir, state, "*.log"), pipeline.Config{})
+	appendFile(t, path, numbered("x", 0, 10))
+	r.waitDocs(10)
+	shifts := shiftAfterListings(t, path, 4)
+	appendFile(t, path, numbered("x", 10, 20))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("y", 0, 10))
+	waitFor(t, "the truncation to be noticed", func() bool { return r.src.Stats().Truncations == 1 })
+	r.waitDocs(30)
+	waitFor(t, "the copy to be closed", func() bool { return r.src.Stats().OpenNow == 1 })
+	r.stop()
+	if shifts.Load() == 0 {
+		t.Fatal("the names were never shifted: the test tests nothing")
+	}
+	if st := r.src.Stats(); st.TruncatedNoCopy != 0 || st.CopiesRead != 1 {
+		t.Fatalf("truncations without copy %d, copies read %d; want 0 and 1", st.TruncatedNoCopy, st.CopiesRead)
+	}
+	wantMessages(t, messages(r.sink.snapshot(), ""), numbered("x", 0, 20)+numbered("y", 0, 10))
+	if d := r.sink.dups(); d != 0 {
+		t.Fatalf("%d records delivered twice", d)
+	}
 }

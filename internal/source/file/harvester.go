@@ -127,6 +127,18 @@ func (h *harvester) run() {
 				}
 			}
 		}
+		// A file followed since it was empty got its first bytes: the
+		// contents written, copied and truncated on it before that (never
+		// read, so nothing told them from a file that merely grew) are
+		// next to it by now. Looked for before those bytes are shipped.
+		if h.learntFirstBytes() {
+			var current fileKey
+			if h.cur != nil {
+				current = h.cur.st.key
+			}
+			h.catchUp(current)
+			progress = true
+		}
 		if h.expire() {
 			progress = true
 		}
@@ -256,6 +268,12 @@ func (h *harvester) checkCur(r *reader) bool {
 		h.truncated(r, false)
 		return true
 	}
+	if r.emptyRewritten(size) {
+		// Empty still, but written and truncated since it was last
+		// seen so: a generation copied away before it was read.
+		h.catchUp(r.st.key)
+		return true
+	}
 	if hook := beforeRotationCheck.Load(); hook != nil {
 		(*hook)(h.path, r.st.key)
 	}
@@ -351,8 +369,6 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		s.copiesRead.Add(1)
 		cp.fields = r.fields
 		h.old = append(h.old, cp)
-		// Copies of contents truncated before they were ever read.
-		h.catchUp(oldKey)
 		s.log.Info().Str("path", r.name).Str("copy", cp.name).Int64("from_offset", commit).
 			Msg("file truncated (copytruncate rotation): reading the rest of the old content from its copy, then the file from its beginning")
 	} else {
@@ -375,12 +391,34 @@ func (h *harvester) truncated(r *reader, justFilled bool) {
 		id.Fingerprint, id.FingerprintLen = 0, 0
 	}
 	r.st = s.track(id, h.path, s.unusedSeed(keyOf(id), nextSeed(oldSeed)), 0)
+	if fi, err := r.f.Stat(); err == nil {
+		r.watchEmpty(fi.ModTime())
+	}
 	s.persist()
 	if err := r.rewind(0); err != nil {
 		s.readErrors.Add(1)
 	}
 	r.dec.Release()
 	r.dec = s.newDecoder()
+	// Copies of contents truncated before they were ever read, looked for
+	// once the file's new content was looked at: one copied and truncated
+	// later either has left first bytes there or moves the modification
+	// time of the file left empty.
+	h.catchUp(oldKey)
+}
+
+// learntFirstBytes reports whether a file of the harvester, followed since it
+// was empty, got its first bytes after the last look for rotated files.
+func (h *harvester) learntFirstBytes() bool {
+	if h.cur != nil && h.cur.learnt {
+		return true
+	}
+	for _, r := range h.old {
+		if r.learnt {
+			return true
+		}
+	}
+	return false
 }
 
 // release ends a rotated (or deleted) file: the records it still has open,
@@ -425,6 +463,11 @@ func (h *harvester) pump(r *reader) (n int, replaced bool, err error) {
 			return n, false, rerr
 		}
 		if m == 0 {
+			return n, false, nil
+		}
+		if r.learnt {
+			// First bytes of a file followed since it was empty: the
+			// harvester looks for what came and went before them first.
 			return n, false, nil
 		}
 	}

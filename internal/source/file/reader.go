@@ -47,6 +47,13 @@ type reader struct {
 	// starved: the last pump stopped because no read buffer was free, not
 	// at the file's end.
 	starved bool
+	// learnt: the file, followed since it was empty, got its first bytes
+	// after the last look for rotated files (see harvester.catchUp).
+	// emptyMtime: while its state has no first bytes, the modification
+	// time the file had when last seen empty (zero: not watched). Either
+	// says that contents may have come and gone on the file unseen.
+	learnt     bool
+	emptyMtime time.Time
 }
 
 // newReader returns a reader of f (or of src, a stream over f's content, for
@@ -159,6 +166,13 @@ func (r *reader) sameContent() bool {
 	if fp, _ := checkpoint.Fingerprint(buf[:id.FingerprintLen]); fp != id.Fingerprint {
 		return false
 	}
+	if !r.st.hiOK {
+		// The record ids come from the content's first line, taken from
+		// bytes just found to be this content's: read later, when a
+		// record is handed over (which may wait long for room in the
+		// pipeline), they may be the next content's.
+		r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, buf[:m])
+	}
 	if m > id.FingerprintLen {
 		wasEmpty := id.FingerprintLen == 0
 		id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(buf[:m])
@@ -167,6 +181,7 @@ func (r *reader) sameContent() bool {
 		r.st.mu.Unlock()
 		if wasEmpty {
 			r.s.firstBytes(r.st)
+			r.learnt, r.emptyMtime = true, time.Time{}
 		}
 	}
 	return true
@@ -174,8 +189,11 @@ func (r *reader) sameContent() bool {
 
 // learnHead lengthens the fingerprint of a file whose state has fewer than
 // checkpoint.FingerprintBytes of its first bytes (see sameContent), without
-// reading it. A compressed file's fingerprint is complete.
+// reading it. A compressed file's fingerprint is complete. It is called right
+// before a look for rotated files, which covers the first bytes learnt so far
+// (learnt is cleared).
 func (r *reader) learnHead() {
+	defer func() { r.learnt = false }()
 	if r.gz != nil {
 		return
 	}
@@ -187,7 +205,40 @@ func (r *reader) learnHead() {
 	}
 }
 
-// idBase returns the high half of the ids of the file's records.
+// watchEmpty notes mtime, the modification time of the file seen empty, if
+// its state has no first bytes: a copytruncate generation written, copied
+// and truncated before the file is read again leaves it empty once more,
+// with only its modification time moved (see harvester.checkCur).
+func (r *reader) watchEmpty(mtime time.Time) {
+	r.st.mu.Lock()
+	empty := r.st.id.FingerprintLen == 0
+	r.st.mu.Unlock()
+	r.emptyMtime = time.Time{}
+	if empty {
+		r.emptyMtime = mtime
+	}
+}
+
+// emptyRewritten reports whether the file, followed while empty and with a
+// state that has no first bytes, is empty still (size) but was modified
+// since it was last seen so: written and truncated in between. It notes the
+// new modification time.
+func (r *reader) emptyRewritten(size int64) bool {
+	if r.emptyMtime.IsZero() || size != 0 {
+		return false
+	}
+	fi, err := r.f.Stat()
+	if err != nil || fi.ModTime().Equal(r.emptyMtime) {
+		return false
+	}
+	r.emptyMtime = fi.ModTime()
+	return true
+}
+
+// idBase returns the high half of the ids of the file's records. It is
+// known once the content's first line was seen complete (sameContent, after
+// every read); until then it comes from the file's first bytes as they are
+// now.
 func (r *reader) idBase() uint64 {
 	if !r.st.hiOK {
 		var head []byte

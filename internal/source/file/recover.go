@@ -18,17 +18,54 @@ import (
 
 // rotatedFile is a file next to a watched one whose name is the watched
 // file's name with a rotation suffix (see rotatedSuffix).
+//
+// f is the file opened while listing: key, size and mtime are its own (from
+// the descriptor), and whoever matches or reads a listed file does so through
+// f, never by opening path again. logrotate shifts numbered names (.1 -> .2
+// ...) at every rotation: the name may hold another file, or none, by the
+// time the listing is looked at. path is only the name the file had when
+// listed (for the logs). Whoever takes f sets it to nil; closeRotated closes
+// the others.
 type rotatedFile struct {
 	path  string
+	f     *os.File
 	key   fileKey
 	size  int64
 	mtime time.Time
 	gz    bool
 }
 
+// take returns the listed file's descriptor and leaves it to the caller.
+func (c *rotatedFile) take() *os.File {
+	f := c.f
+	c.f = nil
+	return f
+}
+
+// closeRotated closes the descriptors of the listed files nobody took.
+func closeRotated(cands []rotatedFile) {
+	for i := range cands {
+		if f := cands[i].take(); f != nil {
+			f.Close()
+		}
+	}
+}
+
 // afterListing, when set (by tests), is called by unknownSiblings between
 // its listing and its look at the files listed: the moment names may shift.
 var afterListing atomic.Pointer[func(path string, current fileKey)]
+
+// afterRotatedListing, when set (by tests), is called with the watched path
+// once its rotated files are listed (rotatedCandidates, listSiblings) and
+// before any file listed is matched or read: the moment logrotate may shift
+// the numbered names (.1 -> .2 ...).
+var afterRotatedListing atomic.Pointer[func(path string)]
+
+func rotatedListed(path string) {
+	if h := afterRotatedListing.Load(); h != nil {
+		(*h)(path)
+	}
+}
 
 // fileStamp is what tells whether a file changed between two looks.
 type fileStamp struct {
@@ -78,7 +115,9 @@ var listings, gzHeads atomic.Uint64
 
 // rotatedCandidates lists the files next to path's real file (symlinks
 // followed) whose names start with its name, newest first, path itself
-// excluded.
+// excluded, each opened (see rotatedFile; the caller closes them with
+// closeRotated). A file opened under two names (renamed between two opens)
+// is listed once.
 func rotatedCandidates(path string) []rotatedFile {
 	listings.Add(1)
 	real := realPath(path)
@@ -88,6 +127,7 @@ func rotatedCandidates(path string) []rotatedFile {
 		return nil
 	}
 	var out []rotatedFile
+	seen := make(map[fileKey]bool)
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasPrefix(name, base) {
@@ -98,12 +138,22 @@ func rotatedCandidates(path string) []rotatedFile {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() {
+		f, err := os.Open(p)
+		if err != nil {
 			continue
 		}
-		c := rotatedFile{path: p, size: fi.Size(), mtime: fi.ModTime(), gz: gz}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			continue
+		}
+		c := rotatedFile{path: p, f: f, size: fi.Size(), mtime: fi.ModTime(), gz: gz}
 		c.key, _ = statKey(fi)
+		if seen[c.key] {
+			f.Close()
+			continue
+		}
+		seen[c.key] = true
 		out = append(out, c)
 	}
 	// Newest first. File times come from a coarse kernel clock: files
@@ -115,6 +165,7 @@ func rotatedCandidates(path string) []rotatedFile {
 		}
 		return out[i].key.ino > out[j].key.ino
 	})
+	rotatedListed(path)
 	return out
 }
 
@@ -133,19 +184,14 @@ func rotatedCandidates(path string) []rotatedFile {
 // they had in the original file.
 func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState, keep, byInode bool) *reader {
 	cands := rotatedCandidates(path)
+	defer closeRotated(cands)
 	if byInode {
-		for _, c := range cands {
-			if c.gz || c.key != keyOf(id) || c.size < offset {
+		for i := range cands {
+			c := &cands[i]
+			if c.gz || c.key != keyOf(id) || c.size < offset || !startsWith(c.f, id) {
 				continue
 			}
-			f, err := os.Open(c.path)
-			if err != nil {
-				continue
-			}
-			if !startsWith(f, id) {
-				f.Close()
-				continue
-			}
+			f := c.take()
 			st := reuse
 			if !keep || st == nil {
 				cur, err := checkpoint.Identify(f)
@@ -169,19 +215,16 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed ui
 	if id.FingerprintLen == 0 {
 		return nil // an empty file: nothing to recognize it by
 	}
-	for _, c := range cands {
+	for i := range cands {
+		c := &cands[i]
 		if c.gz || c.key == keyOf(id) || c.size < offset || c.size < int64(id.FingerprintLen) {
 			continue
 		}
-		f, err := os.Open(c.path)
-		if err != nil {
+		cur, err := checkpoint.Identify(c.f)
+		if err != nil || !startsWith(c.f, id) {
 			continue
 		}
-		cur, err := checkpoint.Identify(f)
-		if err != nil || !startsWith(f, id) {
-			f.Close()
-			continue
-		}
+		f := c.take()
 		var st *fileState
 		if keep && reuse != nil {
 			st = reuse
@@ -196,7 +239,8 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed ui
 		r.mtime = c.mtime
 		return r
 	}
-	for _, c := range cands {
+	for i := range cands {
+		c := &cands[i]
 		if !c.gz {
 			continue
 		}
@@ -204,7 +248,8 @@ func (s *Source) locate(path string, id checkpoint.FileID, offset int64, seed ui
 		if keep {
 			st = reuse
 		}
-		if r := s.openCompressed(c.path, path, id, offset, seed, st); r != nil {
+		if r := s.openCompressed(c.f, c.path, path, id, offset, seed, st); r != nil {
+			c.take()
 			r.mtime = c.mtime
 			if !keep {
 				inheritIDs(r.st, reuse)
@@ -233,19 +278,13 @@ func startsWith(f *os.File, id checkpoint.FileID) bool {
 	return fp == id.Fingerprint
 }
 
-// openCompressed returns a reader of the gzip file at gzPath positioned at
-// offset of its content, if its content starts with the bytes fingerprinted
-// in id and is at least offset long.
-func (s *Source) openCompressed(gzPath, path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState) *reader {
-	f, err := os.Open(gzPath)
-	if err != nil {
-		return nil
-	}
-	fail := func() *reader {
-		f.Close()
-		return nil
-	}
-	zr, err := gzip.NewReader(f)
+// openCompressed returns a reader of the gzip file f (listed as gzPath)
+// positioned at offset of its content, if its content starts with the bytes
+// fingerprinted in id and is at least offset long. The reader owns f; when it
+// returns nil, f stays the caller's.
+func (s *Source) openCompressed(f *os.File, gzPath, path string, id checkpoint.FileID, offset int64, seed uint64, reuse *fileState) *reader {
+	fail := func() *reader { return nil }
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
 		return fail()
 	}
@@ -373,6 +412,7 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 	// rather than miss it; its records keep their ids.
 	since = since.Add(-time.Second)
 	cands := rotatedCandidates(path)
+	defer closeRotated(cands)
 	if h := afterListing.Load(); h != nil {
 		(*h)(path, current)
 	}
@@ -383,7 +423,8 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 		clear(known)
 	}
 	var out []*reader
-	for _, c := range cands {
+	for i := range cands {
+		c := &cands[i]
 		if c.key == current || c.mtime.Before(since) {
 			continue
 		}
@@ -395,7 +436,7 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 		if c.gz {
 			// Created, rotated and compressed while the shipper was
 			// away or behind (kubelet compresses at the next rotation).
-			head := gzHead(c.path)
+			head := gzHead(c.f)
 			if len(head) == 0 {
 				continue
 			}
@@ -408,7 +449,8 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 			id := checkpoint.FileID{Dev: c.key.dev, Ino: c.key.ino}
 			id.Fingerprint, id.FingerprintLen = checkpoint.Fingerprint(head)
 			st := s.track(id, path, s.seedFor(id), 0)
-			if r := s.openCompressed(c.path, path, id, 0, st.seed, st); r != nil {
+			if r := s.openCompressed(c.f, c.path, path, id, 0, st.seed, st); r != nil {
+				c.take()
 				r.mtime = c.mtime
 				out = append(out, r)
 			} else {
@@ -416,32 +458,24 @@ func (s *Source) unknownSiblings(path string, since time.Time, current fileKey, 
 			}
 			continue
 		}
-		f, err := os.Open(c.path)
-		if err != nil {
-			continue
-		}
 		// Known by content, whatever the inode: a copy of a checkpointed
 		// content is read (from its checkpoint) by whoever finds that
 		// content, not again from 0 under other ids.
 		var head [checkpoint.FingerprintBytes]byte
-		n, _ := f.ReadAt(head[:], 0)
-		id, err := checkpoint.Identify(f)
-		// The name may hold another file than when it was listed
-		// (logrotate shifts .1 -> .2 ...): judge the file opened, by its
-		// own device and inode. It may be the current file, or one
-		// followed since it was empty, whose state has no first bytes
-		// to recognize it by yet.
+		n, _ := c.f.ReadAt(head[:], 0)
+		id, err := checkpoint.Identify(c.f)
+		// The file opened while listing may be one followed since it was
+		// empty, whose state has no first bytes to recognize it by yet.
 		if err != nil || n == 0 || keyOf(id) == current || s.followsEmpty(keyOf(id)) {
-			f.Close()
 			continue
 		}
 		if s.knowsHead(head[:n]) {
-			f.Close()
 			if known != nil && keyOf(id) == c.key {
 				known[c.key] = stamp
 			}
 			continue
 		}
+		f := c.take()
 		st := s.track(id, path, s.seedFor(id), 0)
 		s.forceOpenSlot()
 		r := s.newReader(f, nil, st, 0, c.path)
@@ -509,18 +543,20 @@ func (s *Source) prune() {
 		if key, head, ok := fileHead(path); ok {
 			match(key, head, false)
 		}
-		for _, c := range rotatedCandidates(path) {
+		cands := rotatedCandidates(path)
+		for _, c := range cands {
 			if left == 0 {
 				break
 			}
 			if c.gz {
-				if head := gzHead(c.path); len(head) > 0 {
+				if head := gzHead(c.f); len(head) > 0 {
 					match(fileKey{}, head, true)
 				}
-			} else if key, head, ok := fileHead(c.path); ok {
-				match(key, head, false)
+			} else if head, ok := headOf(c.f); ok {
+				match(c.key, head, false)
 			}
 		}
+		closeRotated(cands)
 		for i, e := range es {
 			if found[i] {
 				continue
@@ -549,24 +585,26 @@ func fileHead(path string) (fileKey, []byte, bool) {
 		return fileKey{}, nil, false
 	}
 	key, _ := statKey(fi)
+	head, ok := headOf(f)
+	return key, head, ok
+}
+
+// headOf returns the first checkpoint.FingerprintBytes bytes of f (read at
+// offset 0; f's offset does not move).
+func headOf(f *os.File) ([]byte, bool) {
 	head := make([]byte, checkpoint.FingerprintBytes)
 	n, err := f.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return fileKey{}, nil, false
+		return nil, false
 	}
-	return key, head[:n], true
+	return head[:n], true
 }
 
 // gzHead returns the first checkpoint.FingerprintBytes bytes of the content
-// of the gzip file at path, or nil.
-func gzHead(path string) []byte {
+// of the gzip file f, or nil (f's offset does not move).
+func gzHead(f *os.File) []byte {
 	gzHeads.Add(1)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
 		return nil
 	}
@@ -629,7 +667,14 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	for _, e := range known.unclaimed {
 		entries = append(entries, e)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Updated.Before(entries[j].Updated) })
+	// By path (each path's listing is closed before the next path's is
+	// made: its files are held open), then by checkpoint time.
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].Path != entries[j].Path {
+			return entries[i].Path < entries[j].Path
+		}
+		return entries[i].Updated.Before(entries[j].Updated)
+	})
 	var out []*pathState
 	added := make(map[*pathState]bool)
 	queue := func(path string, r *reader) {
@@ -661,22 +706,25 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	// file the listing lacks (a listing taken while names shift may miss a
 	// file). Listing per checkpoint made a start take seconds before the
 	// first line was read.
-	sibs := make(map[string][]sibling)
-	relisted := make(map[string]bool)
+	var (
+		listed   string
+		list     []sibling
+		relisted bool
+	)
+	defer func() { closeSiblings(list) }()
 	for _, e := range entries {
 		if s.ctx.Err() != nil {
 			break // stopping: the rest is looked for at the next start
 		}
-		list, ok := sibs[e.Path]
-		if !ok {
-			list = listSiblings(e.Path)
-			sibs[e.Path] = list
+		if list == nil || e.Path != listed {
+			closeSiblings(list)
+			listed, list, relisted = e.Path, listSiblings(e.Path), false
 		}
 		r, stale := s.locateIn(e, list)
-		if r == nil && !relisted[e.Path] {
-			relisted[e.Path] = true
+		if r == nil && !relisted {
+			relisted = true
+			closeSiblings(list)
 			list = listSiblings(e.Path)
-			sibs[e.Path] = list
 			r, stale = s.locateIn(e, list)
 		}
 		if stale {
@@ -698,6 +746,8 @@ func (s *Source) recoverRotated(known *startInfo) []*pathState {
 	// for a reader that was behind comes after later generations were
 	// written: unknown rotated files are those written after the oldest
 	// checkpointed file on disk (by its modification time) as well.
+	closeSiblings(list)
+	list = nil
 	for _, r := range found {
 		if t, ok := known.since[r.st.path]; ok && !r.mtime.IsZero() && r.mtime.Before(t) {
 			known.since[r.st.path] = r.mtime
@@ -734,8 +784,18 @@ func (c *sibling) holds(id checkpoint.FileID) bool {
 	return n < len(c.prefix) && (n == 0 || c.prefix[n] == id.Fingerprint)
 }
 
+// closeSiblings closes the descriptors of the listed files nobody took.
+func closeSiblings(sibs []sibling) {
+	for i := range sibs {
+		if f := sibs[i].take(); f != nil {
+			f.Close()
+		}
+	}
+}
+
 // listSiblings lists the rotated files next to path (newest first, as
-// rotatedCandidates) and reads each one's first bytes.
+// rotatedCandidates), each opened, and reads each one's first bytes from
+// the file opened. The caller closes them with closeSiblings.
 //
 // The directory is listed twice and the listings merged: a listing taken
 // while logrotate shifts names may miss a file that is there all along (a
@@ -749,24 +809,28 @@ func listSiblings(path string) []sibling {
 		seen[c.key] = true
 	}
 	for _, c := range rotatedCandidates(path) {
-		if !seen[c.key] {
-			cands = append(cands, c)
+		if seen[c.key] {
+			c.f.Close()
+			continue
 		}
+		cands = append(cands, c)
 	}
 	out := make([]sibling, 0, len(cands))
 	for _, c := range cands {
 		var head []byte
 		if c.gz {
-			head = gzHead(c.path)
+			head = gzHead(c.f)
 		} else {
-			key, h, ok := fileHead(c.path)
+			h, ok := headOf(c.f)
 			if !ok {
+				c.f.Close()
 				continue
 			}
-			c.key, head = key, h
+			head = h
 		}
 		out = append(out, sibling{rotatedFile: c, prefix: checkpoint.PrefixFingerprints(head)})
 	}
+	rotatedListed(path)
 	return out
 }
 
@@ -775,14 +839,20 @@ func listSiblings(path string) []sibling {
 // with the same first bytes (renamed), another file with the same first
 // bytes (a copy), a compressed file whose content starts with them. The file
 // found gets a state of its own with the checkpoint's offset and id seed.
+// The file found is read through the descriptor opened while listing (a
+// name may hold another file by now); only a second checkpoint matching the
+// same file, whose descriptor the first one took, opens its name again.
 // stale reports that a file matched in the listing turned out to be another
-// one when opened (renamed since): the caller looks again.
+// one when opened again by name (renamed since): the caller looks again.
 func (s *Source) locateIn(e checkpoint.Entry, sibs []sibling) (r *reader, stale bool) {
 	id, offset, seed := e.ID, e.Offset, e.IDSeed()
 	open := func(c *sibling) *reader {
-		f, err := os.Open(c.path)
-		if err != nil {
-			return nil
+		f := c.take()
+		if f == nil {
+			var err error
+			if f, err = os.Open(c.path); err != nil {
+				return nil
+			}
 		}
 		fi, err := f.Stat()
 		if err != nil {
@@ -837,9 +907,21 @@ func (s *Source) locateIn(e checkpoint.Entry, sibs []sibling) (r *reader, stale 
 		if !c.gz || !c.holds(id) {
 			continue
 		}
-		if r := s.openCompressed(c.path, e.Path, id, offset, seed, nil); r != nil {
+		f, err := c.f, error(nil)
+		if f == nil {
+			if f, err = os.Open(c.path); err != nil {
+				return nil, true
+			}
+		}
+		if r := s.openCompressed(f, c.path, e.Path, id, offset, seed, nil); r != nil {
+			if f == c.f {
+				c.take()
+			}
 			r.mtime = c.mtime
 			return r, false
+		}
+		if f != c.f {
+			f.Close()
 		}
 		return nil, true
 	}

@@ -397,7 +397,9 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 		// down, the next start finds it by this entry (once persisted).
 		st = s.track(id, path, seed, start)
 	}
-	return s.newReader(f, nil, st, start, path), nil
+	r := s.newReader(f, nil, st, start, path)
+	r.watchEmpty(fi.ModTime())
+	return r, nil
 }
 
 // lastLineEnd returns the offset just past the last '\n' before size, or 0.
