@@ -392,6 +392,17 @@ func (s *Source) openNew(path string, known *startInfo) (*reader, error) {
 	if ok {
 		st = s.newState(id, path, seed, true)
 		st.start = start
+		if e.ID != id {
+			// The checkpoint was written while the file was shorter (often
+			// empty: opened just after it was created, by a run killed
+			// before it read anything). It learns the first bytes now,
+			// persisted with it by the caller before any record is
+			// shipped: an empty fingerprint recognizes no compressed copy,
+			// and the restart after a kill would read the .gz again under
+			// another id seed.
+			e.ID, e.Path = id, path
+			s.store.Set(e)
+		}
 	} else {
 		// Known from now on: should it be rotated away while the shipper is
 		// down, the next start finds it by this entry (once persisted).
