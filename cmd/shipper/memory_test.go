@@ -18,4 +18,12 @@ func TestDefaultMemoryBound(t *testing.T) {
 		t.Errorf("default budget %d MiB + headroom %d MiB + binary %d MiB = %d MiB, above the %d MiB bound",
 			budget>>20, memoryHeadroom>>20, binaryResident>>20, got>>20, bound>>20)
 	}
+	// The Kafka input adds the fetch responses its client holds
+	// (kafkaInputMemory) to the limit.
+	cfg := config.Default()
+	cfg.Inputs = []string{config.InputKafka}
+	if got := budget + memoryHeadroom + kafkaInputMemory(&cfg) + binaryResident; got > bound {
+		t.Errorf("Kafka input: default budget %d MiB + headroom %d MiB + fetch responses %d MiB + binary %d MiB = %d MiB, above the %d MiB bound",
+			budget>>20, memoryHeadroom>>20, kafkaInputMemory(&cfg)>>20, binaryResident>>20, got>>20, bound>>20)
+	}
 }
