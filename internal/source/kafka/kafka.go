@@ -221,11 +221,13 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		kgo.FetchMaxBytes(fetchBytes),
 		kgo.FetchMaxPartitionBytes(partitionBytes(fetchBytes)),
 		kgo.BrokerMaxReadBytes(int32(cfg.FetchMaxBytes) + 1<<20),
-		kgo.FetchMaxWait(time.Second),
 		// One fetch in flight or buffered at a time, whatever the number
 		// of brokers: the client holds at most two responses, the one
-		// whose records Run is queueing and the next one.
+		// whose records Run is queueing and the next one. A broker with
+		// nothing new holds the fetch up to FetchMaxWait while another
+		// may have records: kept short for that.
 		kgo.MaxConcurrentFetches(1),
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.WithHooks(s.sizer),
 		kgo.WithLogger(kgoLogger{log}),
 	}
