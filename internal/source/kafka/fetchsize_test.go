@@ -113,6 +113,11 @@ func TestSourceFetchedBytesWithinLimit(t *testing.T) {
 	waitFor(t, 2*time.Minute, func() string { d, _ := sink.distinct(); return fmt.Sprintf("%d of %d lines delivered", d, n) },
 		func() bool { d, _ := sink.distinct(); return d == n })
 	c.stop(t)
+	// Two responses at most (the one being queued and the next): what
+	// kafkaInputMemory (cmd/shipper) counts.
+	if got := c.src.cl.OptValue(kgo.MaxConcurrentFetches); got != 1 {
+		t.Errorf("the client allows %v fetches in flight or buffered, want 1", got)
+	}
 	st := c.src.Stats()
 	if st.FetchDecodedMax <= 0 || st.FetchDecodedMax > limit {
 		t.Errorf("largest fetch response decoded to %d bytes, want within the %d limit (and some)", st.FetchDecodedMax, limit)
