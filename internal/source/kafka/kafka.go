@@ -220,7 +220,10 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		// (fetchSizer); a response may carry one batch above it.
 		kgo.FetchMaxBytes(fetchBytes),
 		kgo.FetchMaxPartitionBytes(partitionBytes(fetchBytes)),
-		kgo.BrokerMaxReadBytes(int32(cfg.FetchMaxBytes) + 1<<20),
+		// A response may be one batch larger than asked: read what the
+		// earlier 8 MiB default read, so no topic that was consumed
+		// gets stuck on a batch (max.message.bytes) above the setting.
+		kgo.BrokerMaxReadBytes(int32(max(cfg.FetchMaxBytes, 8<<20)) + 1<<20),
 		// One fetch in flight or buffered at a time, whatever the number
 		// of brokers: the client holds at most two responses, the one
 		// whose records Run is queueing and the next one. A broker with
