@@ -23,19 +23,6 @@ func describeKafkaInput(cfg *config.Config) string {
 		strings.Join(k.Topics, ","), strings.Join(cfg.KafkaOut.Brokers, ","), k.Group, k.CommitInterval)
 }
 
-// kafkaInputMemory is what the Kafka input holds beside the byte budget,
-// for the garbage collector's limit (setMemoryLimit): at most two fetch
-// responses of --kafka-fetch-max-bytes (kafka.Config.FetchMaxBytes), and
-// for each of their records the client's record (about 240 bytes) beside
-// its value, about half as much again at 400 bytes a line. Without it the
-// collector runs almost without pause once the budget is in use.
-func kafkaInputMemory(cfg *config.Config) int64 {
-	if !cfg.Has(config.InputKafka) {
-		return 0
-	}
-	return 3 * int64(cfg.KafkaIn.FetchMaxBytes)
-}
-
 type kafkaInput struct {
 	src *kafka.Source
 }
@@ -88,6 +75,8 @@ func (in *kafkaInput) Metrics(w *status.Writer) {
 	w.Counter("shipper_kafka_revoke_timeouts_total", "Revokes that handed partitions over before their records in flight were delivered (--kafka-revoke-timeout).", st.RevokeTimeouts)
 	w.Counter("shipper_kafka_fetch_errors_total", "Fetch errors reported by the Kafka client (it retries).", st.FetchErrors)
 	w.Counter("shipper_kafka_fetch_pauses_total", "Times fetching was paused because the pipeline's budget was spent (backpressure).", st.Paused)
+	w.Gauge("shipper_kafka_fetch_request_bytes", "Fetch size asked of Kafka now: --kafka-fetch-max-bytes divided by what a byte fetched takes once decoded.", float64(st.FetchBytes))
+	w.Gauge("shipper_kafka_fetch_decoded_bytes_max", "Most memory one fetch response took once decoded (at most two are held; within --kafka-fetch-max-bytes but for a single larger batch).", float64(st.FetchDecodedMax))
 	var total int64
 	for _, l := range in.src.Lag() {
 		total += l.Lag

@@ -20,8 +20,12 @@ const rssBound = 50 << 20
 // an Elasticsearch restart peaked at 51.3 MiB. The file and Forward budgets
 // used to come on top of the limit (64 and 16 MiB).
 func TestDefaultMemoryBound(t *testing.T) {
-	for _, inputs := range []string{"stdin", "file", "forward", "file,forward", "stdin,file,forward"} {
-		cfg, err := config.Load("shipper run", []string{"--input=" + inputs}, func(string) string { return "" }, io.Discard)
+	for _, inputs := range []string{"stdin", "file", "forward", "file,forward", "stdin,file,forward", "kafka"} {
+		args := []string{"--input=" + inputs}
+		if inputs == "kafka" {
+			args = append(args, "--kafka-brokers=127.0.0.1:9092", "--kafka-topics=logs")
+		}
+		cfg, err := config.Load("shipper run", args, func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatalf("%s: %v", inputs, err)
 		}

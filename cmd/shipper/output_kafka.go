@@ -76,8 +76,9 @@ func (k *kafkaOutput) Health() es.Health {
 	return es.Health{LastSuccess: h.LastSuccess, UnreachableSince: h.UnreachableSince, LastError: h.LastError, OldestRequest: h.OldestBatch}
 }
 
-// Stats maps the Kafka counters onto the summary's: "indexed" counts the
-// records Kafka acknowledged, "requests" the record batches written.
+// Stats maps the Kafka counters onto the summary's: Indexed counts the
+// records Kafka acknowledged (logged as "produced", see settledFields),
+// Requests the record batches written.
 func (k *kafkaOutput) Stats() es.Stats {
 	s := k.Sink.Stats()
 	return es.Stats{
@@ -169,4 +170,16 @@ func (k *kafkaOutput) ready(now time.Time, reached bool, pipe *pipeline.Pipeline
 		return fmt.Errorf("Kafka failing since %s: %s", h.UnreachableSince.UTC().Format(time.RFC3339), h.LastError)
 	}
 	return ready(now, true, pipe, es.Health{}, stall)
+}
+
+// settledFields adds to a progress or summary line what the output settled,
+// in its own words: "indexed" and "duplicates" (already present) for
+// Elasticsearch, "produced" (acknowledged by Kafka) for the Kafka output,
+// where nothing is found already present.
+func settledFields(e *zerolog.Event, sink output, s es.Stats) {
+	if _, ok := sink.(*kafkaOutput); ok {
+		e.Uint64("produced", s.Indexed)
+		return
+	}
+	e.Uint64("indexed", s.Indexed).Uint64("duplicates", s.Duplicates)
 }

@@ -37,7 +37,7 @@ func logProgress(ctx context.Context, log zerolog.Logger, every time.Duration, p
 		log.Info().
 			Float64("read_per_s", rate(p.Items-prevP.Items)).Float64("delivered_per_s", rate(p.Acked-prevP.Acked)).
 			Uint64("delivered", p.Acked).Uint64("waiting", waiting).Int64("buffer_used_bytes", p.UsedBytes).
-			Uint64("indexed", s.Indexed).Uint64("duplicates", s.Duplicates).Uint64("dead_lettered", s.DeadLettered).
+			Func(func(e *zerolog.Event) { settledFields(e, sink, s) }).Uint64("dead_lettered", s.DeadLettered).
 			Uint64("lost", s.Lost).Uint64("request_failures", s.Failures).Uint64("item_retries", s.Retried).
 			Msgf("progress: %.1f records/s read, %.1f/s delivered, %d delivered in all, %d waiting, %d errors and retries",
 				rate(p.Items-prevP.Items), rate(p.Acked-prevP.Acked), p.Acked, waiting, errs)

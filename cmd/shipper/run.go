@@ -224,7 +224,7 @@ func runCmd(args []string) int {
 		}
 		e.Msg("records left undelivered: " + advice + "; " + fates(ins))
 	}
-	logSummary(log, ins, pipe.Stats(), n, sink.Stats())
+	logSummary(log, ins, pipe.Stats(), n, sink)
 	return exit
 }
 
@@ -233,7 +233,7 @@ func runCmd(args []string) int {
 // unless budgets larger than it holds are set), the Kafka output's and the
 // Kafka input's buffers.
 func budgetedMemory(cfg *config.Config) int64 {
-	return int64(cfg.MemoryBytes()) + outputMemory(cfg) + kafkaInputMemory(cfg)
+	return int64(cfg.MemoryBytes()) + outputMemory(cfg)
 }
 
 // setMemoryLimit sets a soft memory limit for the garbage collector unless
@@ -384,14 +384,16 @@ func ensureTemplates(ctx context.Context, sink *es.Sink, log zerolog.Logger) boo
 	}
 }
 
-func logSummary(log zerolog.Logger, ins []input, p pipeline.Stats, undelivered uint64, out es.Stats) {
+func logSummary(log zerolog.Logger, ins []input, p pipeline.Stats, undelivered uint64, sink output) {
+	out := sink.Stats()
 	e := log.Info()
 	for _, in := range ins {
 		in.Summary(e)
 	}
 	e.Uint64("records_queued", p.Items).Uint64("records_delivered", p.Acked).Uint64("records_undelivered", undelivered).
 		Dur("backoff_wait", out.BackoffWait)
-	e.Uint64("indexed", out.Indexed).Uint64("duplicates", out.Duplicates).Uint64("dead_lettered", out.DeadLettered).
+	settledFields(e, sink, out)
+	e.Uint64("dead_lettered", out.DeadLettered).
 		Uint64("lost", out.Lost).Uint64("item_retries", out.Retried).Uint64("requests", out.Requests).
 		Uint64("request_failures", out.Failures).Uint64("bytes_sent", out.BytesSent).Uint64("bytes_uncompressed", out.BytesRaw).
 		Msg("shipper stopped")

@@ -228,6 +228,11 @@ func (c *Config) InputBufferBytes() ByteSize {
 	if c.Has(InputForward) {
 		n += c.Forward.BufferBytes
 	}
+	if c.Has(InputKafka) {
+		// The Kafka client holds at most two fetch responses, each of at
+		// most FetchMaxBytes once decoded.
+		n += 2 * c.KafkaIn.FetchMaxBytes
+	}
 	return n
 }
 

@@ -33,8 +33,9 @@ type KafkaInput struct {
 	// SessionTimeout is the group's session.timeout.ms: how long a consumer
 	// that stopped heartbeating (killed) keeps its partitions.
 	SessionTimeout time.Duration
-	// FetchMaxBytes caps one fetch response (per broker), the memory the
-	// Kafka client buffers beside the pipeline's budget.
+	// FetchMaxBytes caps what one fetch response takes once decoded
+	// (records decompressed, the client's record structs); the Kafka
+	// client holds at most two beside the pipeline's budget.
 	FetchMaxBytes ByteSize
 	// LagInterval is how often the consumer lag is read for /metrics; 0
 	// turns the lag series off.
@@ -48,7 +49,7 @@ func defaultKafkaInput() KafkaInput {
 		RevokeTimeout:    20 * time.Second,
 		RebalanceTimeout: 60 * time.Second,
 		SessionTimeout:   45 * time.Second,
-		FetchMaxBytes:    8 << 20,
+		FetchMaxBytes:    2 << 20,
 		LagInterval:      15 * time.Second,
 	}
 }
@@ -62,7 +63,7 @@ func (k *KafkaInput) options() []option {
 		{"kafka-revoke-timeout", []string{"SHIPPER_KAFKA_REVOKE_TIMEOUT"}, "Kafka input: how long a partition handed to another consumer waits for its records in flight to be delivered before it is let go (the new owner reads them again; Elasticsearch answers 409)", durationValue{&k.RevokeTimeout}},
 		{"kafka-rebalance-timeout", []string{"SHIPPER_KAFKA_REBALANCE_TIMEOUT"}, "Kafka input: how long the group waits for its members during a rebalance (rebalance.timeout.ms); above --kafka-revoke-timeout", durationValue{&k.RebalanceTimeout}},
 		{"kafka-session-timeout", []string{"SHIPPER_KAFKA_SESSION_TIMEOUT"}, "Kafka input: how long a consumer that stopped heartbeating (crashed) keeps its partitions (session.timeout.ms; within the broker's group.min/max.session.timeout.ms)", durationValue{&k.SessionTimeout}},
-		{"kafka-fetch-max-bytes", []string{"SHIPPER_KAFKA_FETCH_MAX_BYTES"}, "Kafka input: largest fetch response per broker, memory held beside --buffer-bytes", &k.FetchMaxBytes},
+		{"kafka-fetch-max-bytes", []string{"SHIPPER_KAFKA_FETCH_MAX_BYTES"}, "Kafka input: memory one fetch response may take once decoded (the Kafka client holds at most two, counted in --buffer-bytes); the size asked of Kafka follows the records' compression", &k.FetchMaxBytes},
 		{"kafka-lag-interval", []string{"SHIPPER_KAFKA_LAG_INTERVAL"}, "Kafka input: how often the consumer lag per partition is read for /metrics; 0: off", durationValue{&k.LagInterval}},
 	}
 }

@@ -38,8 +38,12 @@
 // committed offset.
 //
 // When the pipeline's budget is spent the source stops polling and pauses
-// fetching; the Kafka client then holds at most two fetch responses
-// (FetchMaxBytes each) beside the budget.
+// fetching. Beside the budget, the Kafka client holds at most two fetch
+// responses: one fetch is in flight or buffered at a time, and the next
+// one starts once the records of the last are all polled, while they are
+// being queued. The size asked of Kafka follows what the responses take
+// once decoded (decompressed, a record struct per record), so each takes
+// about FetchMaxBytes of memory whatever the producers' compression.
 package kafka
 
 import (
@@ -80,7 +84,8 @@ type Config struct {
 	// SessionTimeout is the group's session timeout (0: the client's
 	// default, 45s).
 	SessionTimeout time.Duration
-	// FetchMaxBytes caps one fetch response.
+	// FetchMaxBytes caps what one fetch response takes once decoded
+	// (fetchSizer); the client holds at most two (default 2 MiB).
 	FetchMaxBytes int
 	// LagInterval is how often the consumer lag is read; 0: never.
 	LagInterval time.Duration
@@ -116,6 +121,10 @@ type Stats struct {
 	Assigned, Revoked, Lost, RevokeTimeouts      uint64
 	FetchErrors, Paused                          uint64
 	Unqueued                                     uint64
+	// FetchBytes is the fetch size asked of Kafka now; FetchDecodedMax
+	// the most one fetch response took once decoded (see
+	// Config.FetchMaxBytes).
+	FetchBytes, FetchDecodedMax int64
 }
 
 // PartitionLag is the consumer lag of one owned partition: records past the
@@ -136,6 +145,8 @@ type Source struct {
 	log  zerolog.Logger
 	tr   *tracker
 	enc  recordEncoder
+	// sizer adapts the fetch size to the decoded size of responses.
+	sizer *fetchSizer
 
 	commitMu sync.Mutex // serialises commits, so none goes backwards
 	closing  chan struct{}
@@ -172,7 +183,7 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		cfg.RebalanceTimeout = cfg.RevokeTimeout + 30*time.Second
 	}
 	if cfg.FetchMaxBytes <= 0 {
-		cfg.FetchMaxBytes = 8 << 20
+		cfg.FetchMaxBytes = 2 << 20
 	}
 	index, err := datastream.IndexName(cfg.Dataset, cfg.Namespace)
 	if err != nil {
@@ -190,10 +201,8 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		enc: recordEncoder{enc: enc, index: index, namespace: cfg.Namespace, streams: cfg.Streams},
 	}
 	s.pr = pipe.NewProducer(s.tr.acked)
-	partBytes := int32(1 << 20)
-	if int32(cfg.FetchMaxBytes) < partBytes {
-		partBytes = int32(cfg.FetchMaxBytes)
-	}
+	s.sizer = newFetchSizer(cfg.FetchMaxBytes)
+	fetchBytes := s.sizer.asked
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("shipper"),
@@ -207,13 +216,22 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
-		kgo.FetchMaxBytes(int32(cfg.FetchMaxBytes)),
-		kgo.FetchMaxPartitionBytes(partBytes),
-		kgo.BrokerMaxReadBytes(int32(cfg.FetchMaxBytes) + 1<<20),
-		kgo.FetchMaxWait(time.Second),
-		// At most two fetch responses buffered, whatever the number of
-		// brokers: the memory beside the budget stays bounded.
-		kgo.MaxConcurrentFetches(2),
+		// The size asked follows the decoded size of what is read
+		// (fetchSizer); a response may carry one batch above it.
+		kgo.FetchMaxBytes(fetchBytes),
+		kgo.FetchMaxPartitionBytes(partitionBytes(fetchBytes)),
+		// A response may be one batch larger than asked: read what the
+		// earlier 8 MiB default read, so no topic that was consumed
+		// gets stuck on a batch (max.message.bytes) above the setting.
+		kgo.BrokerMaxReadBytes(int32(max(cfg.FetchMaxBytes, 8<<20)) + 1<<20),
+		// One fetch in flight or buffered at a time, whatever the number
+		// of brokers: the client holds at most two responses, the one
+		// whose records Run is queueing and the next one. A broker with
+		// nothing new holds the fetch up to FetchMaxWait while another
+		// may have records: kept short for that.
+		kgo.MaxConcurrentFetches(1),
+		kgo.FetchMaxWait(250 * time.Millisecond),
+		kgo.WithHooks(s.sizer),
 		kgo.WithLogger(kgoLogger{log}),
 	}
 	if cfg.SessionTimeout > 0 {
@@ -228,12 +246,14 @@ func New(cfg Config, pipe *pipeline.Pipeline, log zerolog.Logger) (*Source, erro
 		s.pr.Close()
 		return nil, fmt.Errorf("cannot create the Kafka client for brokers %v: %w", cfg.Brokers, err)
 	}
+	s.sizer.cl.Store(s.cl)
 	s.adm = kadm.NewClient(s.cl)
 	return s, nil
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Source) Stats() Stats {
+	asked, largest := s.sizer.stats()
 	return Stats{
 		Records: s.records.Load(), Bytes: s.bytes.Load(), Documents: s.documents.Load(),
 		JSON: s.json.Load(), Malformed: s.malformed.Load(), InvalidUTF8: s.invalidUTF8.Load(),
@@ -242,6 +262,7 @@ func (s *Source) Stats() Stats {
 		Commits: s.commits.Load(), CommitFailures: s.commitFailures.Load(), CommittedRecords: s.committedRecords.Load(),
 		Assigned: s.assigned.Load(), Revoked: s.revoked.Load(), Lost: s.lost.Load(), RevokeTimeouts: s.revokeTimeouts.Load(),
 		FetchErrors: s.fetchErrors.Load(), Paused: s.paused.Load(), Unqueued: s.unqueued.Load(),
+		FetchBytes: int64(asked), FetchDecodedMax: largest,
 	}
 }
 
