@@ -1,6 +1,9 @@
 package parse
 
-import "bytes"
+import (
+	"bytes"
+	"math/bits"
+)
 
 // ecsTarget maps the builtin id of a name that ECS uses for an object
 // ("service", "host", ...) to the id of the ECS field a scalar value of that
@@ -70,6 +73,49 @@ func (p *Parser) markRenames(s []byte, l *Line, owned, seen uint64) (slow bool) 
 		m.ren = t
 	}
 	p.renames = targets
+	return false
+}
+
+// markOriginals sets m.orig for the members of dyn (bit k for member k:
+// plain, non-builtin names that static or Line.Fields also have), which step
+// 3 of the renaming moves to "<name>_original", when the line needs nothing
+// else for them: the line is compact JSON, no member has that name already
+// and static and Fields do not have it either. Otherwise it reports true:
+// the slow path (appendNormalised) writes the members.
+func (p *Parser) markOriginals(s []byte, l *Line, dyn uint64) (slow bool) {
+	ms := p.members
+	// The slow path writes each member as `,<name>:<value>`; the fast path
+	// copies runs of members as they are, which is the same bytes only for
+	// compact lines.
+	for k := range ms {
+		if ms[k].vs != ms[k].ke+1 || k+1 < len(ms) && ms[k+1].ks != ms[k].ve+1 {
+			return true
+		}
+	}
+	for d := dyn; d != 0; d &= d - 1 {
+		m := &ms[bits.TrailingZeros64(d)]
+		name := s[m.ks+1 : m.ke-1]
+		taken := false
+		for j := range ms {
+			n := s[ms[j].ks+1 : ms[j].ke-1]
+			if len(n) == len(name)+len(originalSuffix) && string(n[:len(name)]) == string(name) &&
+				string(n[len(name):]) == originalSuffix {
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			p.keyBuf = append(append(p.keyBuf[:0], name...), originalSuffix...)
+			taken = p.isDyn(p.keyBuf, l) || builtinID(p.keyBuf) != idNone
+		}
+		if taken {
+			for k := range ms {
+				ms[k].orig = false
+			}
+			return true
+		}
+		m.orig = true
+	}
 	return false
 }
 

@@ -139,3 +139,43 @@ func TestBuiltinID(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStaticNameFastPath checks the members named like a member of
+// static, which move to "<name>_original": on the fast path when that name
+// is free, on the slow path (merging) when a member has it already, and the
+// same documents from the general path.
+func TestAppendStaticNameFastPath(t *testing.T) {
+	const static = `"agent.type":"shipper","ecs.version":"8.11.0"`
+	p, general := newTestParser(static), newTestParser(static)
+	general.general = true
+	const tail = `,"agent.type":"shipper","ecs.version":"8.11.0"}`
+	ren := `"log.flags":["field_renamed"],`
+	merged := `"log.flags":["field_renamed","field_merged"],`
+	f := func(in, want string) {
+		t.Helper()
+		out, info := p.Append(nil, &Line{Data: []byte(in), Time: lineTime})
+		if string(out) != want {
+			t.Fatalf("Append(%q)\ngot  %s\nwant %s", in, out, want)
+		}
+		if got, wantF := info.Flags&shownFlags, flagsIn(t, want); got != wantF {
+			t.Fatalf("Append(%q) flags: got %b, log.flags say %b", in, got, wantF)
+		}
+		if g, _ := general.Append(nil, &Line{Data: []byte(in), Time: lineTime}); string(g) != want {
+			t.Fatalf("Append(%q), general path\ngot  %s\nwant %s", in, g, want)
+		}
+	}
+	f(`{"message":"m","ecs.version":"1.2.0","a":1}`,
+		lineTS+`,"message":"m","ecs.version_original":"1.2.0","a":1,`+ren+ing+tail)
+	f(`{"ecs.version":{"x":1},"agent.type":"app"}`,
+		lineTS+`,"ecs.version_original":{"x":1},"agent.type_original":"app",`+ren+ing+tail)
+	// Not compact: the slow path, which writes `,<name>:<value>`.
+	f(`{"ecs.version" : "1" , "b":2}`,
+		lineTS+`,"ecs.version_original":"1","b":2,`+ren+ing+tail)
+	f(`{"ecs.version":"1","b" : 2 ,"c":3}`,
+		lineTS+`,"ecs.version_original":"1","b":2,"c":3,`+ren+ing+tail)
+	// The new name is taken: merged, on the slow path.
+	f(`{"ecs.version":"1","ecs.version_original":"2"}`,
+		lineTS+`,"ecs.version_original":["1","2"],`+merged+ing+tail)
+	f(`{"ecs.version_original":"2","ecs.version":"1"}`,
+		lineTS+`,"ecs.version_original":["2","1"],`+merged+ing+tail)
+}

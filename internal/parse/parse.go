@@ -756,6 +756,14 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		tsM.act = actDrop
 	}
 	slow = slow || p.general
+	if !slow && sh.dyn != 0 {
+		// Members named like a member of static or Fields move to
+		// "<name>_original", on the fast path when that name is free.
+		slow = p.markOriginals(s, l, sh.dyn)
+		if !slow {
+			flags |= Renamed
+		}
+	}
 	if !slow && ecs {
 		// The common renames (a scalar "service", "trace_id"...) need no
 		// slow path when each goes to an ECS name that no other member has,
@@ -782,8 +790,15 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
 				continue
 			}
+			if ms[k].orig {
+				dst = append(dst, ',')
+				dst = append(dst, s[ms[k].ks:ms[k].ke-1]...)
+				dst = append(dst, `_original":`...)
+				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+				continue
+			}
 			j := k
-			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone {
+			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
 				j++
 			}
 			dst = append(dst, ',')

@@ -25,7 +25,7 @@ type member struct {
 	ks, ke, vs, ve int32
 	kind           uint8
 	escKey         bool   // the key has escapes: never used, only unescaped for clashes
-	orig           bool   // the key is "<owned name>_original"
+	orig           bool   // the fast path writes it as "<name>_original" (markOriginals)
 	act            uint8  // what appendObject does with it
 	id             uint8  // builtin name id (idXxx), 0 if none
 	ren            uint8  // ECS field id the fast path renames it to (markRenames), 0 if none

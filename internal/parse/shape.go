@@ -22,6 +22,7 @@ type shape struct {
 	first       [idCount]int32
 	seen, twice uint64
 	dups        [4]uint64 // filter of the names, by keyHash
+	dyn         uint64    // bit k: member k has a name of static or Fields (plain, not builtin)
 	// slow: some member may need a new name or a merge, appendNormalised
 	// writes the members. maybeDup: some names may be repeated. ecs: some
 	// member may be renamed to its ECS field. hasHost: a member names a
@@ -168,7 +169,7 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 		}
 	}
 	sh.first = [idCount]int32{}
-	var seen, twice uint64
+	var seen, twice, dyn uint64
 	var dups [4]uint64
 	slow := len(ms) > maxFastMembers
 	maybeDup := slow
@@ -195,7 +196,13 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 		}
 		h := uint8(hv >> 24) // keyHash
 		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
-			slow = true
+			// A name of static or Fields moves to "<name>_original":
+			// on the fast path (markOriginals) for plain names.
+			if m.escKey || id != idNone || k >= 64 {
+				slow = true
+			} else {
+				dyn |= 1 << k
+			}
 		}
 		if len(name) >= 4 && name[0] == 'h' && string(name[:4]) == "host" && (len(name) == 4 || name[4] == '.') {
 			hasHost = true
@@ -211,6 +218,6 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 			maybeDup, slow = true, true
 		}
 	}
-	sh.seen, sh.twice, sh.dups = seen, twice, dups
+	sh.seen, sh.twice, sh.dups, sh.dyn = seen, twice, dups, dyn
 	sh.slow, sh.maybeDup, sh.ecs, sh.hasHost = slow, maybeDup, ecs, hasHost
 }

@@ -44,27 +44,6 @@ func stringEnd(s []byte, j int) int {
 	return j
 }
 
-// stringEnd16 is stringEnd two words per step, for the scanner's top level:
-// most names and many values end within their first sixteen bytes, so the
-// loop is left at its first step, which the branch predictor learns (one
-// word per step mispredicts the exit of every string longer than eight
-// bytes). Too large to be inlined, it is a call per string.
-func stringEnd16(s []byte, j int) int {
-	for j+16 <= len(s) {
-		m1 := strSpecial(binary.LittleEndian.Uint64(s[j:]))
-		m2 := strSpecial(binary.LittleEndian.Uint64(s[j+8:]))
-		if m1|m2 != 0 {
-			t := bits.TrailingZeros64(m1) >> 3
-			if m1 == 0 {
-				t = 8 + bits.TrailingZeros64(m2)>>3
-			}
-			return j + t
-		}
-		j += 16
-	}
-	return stringEnd(s, j)
-}
-
 // strSafe[c] is true for the bytes that are copied unchanged inside a JSON
 // string: printable ASCII except '"' and '\\'.
 var strSafe = func() (t [256]bool) {
