@@ -53,7 +53,7 @@ func (c *conn) handle(req *Request) error {
 	c.b = b
 	c.setTag(req.Tag)
 	c.appended = 0
-	s.enc.Parser.SetIngested(now)
+	s.setIngested(now)
 	// The entries come in batches of at most maxEntryBatch (see
 	// Decoder.More); c.entry counts across them.
 	done, base := 0, 0
@@ -155,7 +155,7 @@ func (c *conn) flushJoiner(cutoff int64, all bool) error {
 	c.b = b
 	c.chunked = false
 	c.appended = 0
-	s.enc.Parser.SetIngested(time.Now().UnixNano())
+	s.setIngested(time.Now().UnixNano())
 	if all {
 		err = c.join.Flush(c.emitFn)
 	} else {
@@ -168,6 +168,23 @@ func (c *conn) flushJoiner(cutoff int64, all bool) error {
 		return nil
 	}
 	return err
+}
+
+// ingestedStep is how long one event.ingested value serves: Docker's driver
+// sends one request per line, and formatting the time for each costs more
+// than the rest of a small request's bookkeeping. A document's
+// event.ingested is then at most this much earlier than its read time, as
+// the file input's is the start of the chunk it was read in.
+const ingestedStep = int64(time.Millisecond)
+
+// setIngested sets event.ingested for the documents encoded next to now
+// (Unix ns), or keeps the one set less than ingestedStep before. Call it
+// between Begin and End.
+func (s *Server) setIngested(now int64) {
+	if d := now - s.ingested; d >= ingestedStep || d < 0 {
+		s.enc.Parser.SetIngested(now)
+		s.ingested = now
+	}
 }
 
 func (c *conn) publish() {
@@ -247,7 +264,9 @@ func (c *conn) emit(l *Line) error {
 		f = append(f, `,"stream":`...)
 		f, _ = parse.AppendString(f, df.Source)
 	}
-	f = appendLabels(f, l.Record)
+	if df.Others > 0 {
+		f = appendLabels(f, l.Record)
+	}
 	s.fields = f
 	data, size := l.Log, 0
 	if l.Size > len(data) {
@@ -316,10 +335,13 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, incomplete 
 	}
 	s.enc.Index = c.index
 	s.order++
-	l := parse.Line{Data: data, Size: size, Time: t, Fields: fields, Order: int64(s.order), OrderKind: parse.OrderSequence,
+	// The line lives in c: a local would escape to the heap through the
+	// encoder's processing stage, one allocation per record.
+	c.line = parse.Line{Data: data, Size: size, Time: t, Fields: fields, Order: int64(s.order), OrderKind: parse.OrderSequence,
 		InvalidUTF8: c.replaced}
 	c.replaced = false
-	info := s.enc.Append(b, &l, hi, lo)
+	info := s.enc.Append(b, &c.line, hi, lo)
+	c.line = parse.Line{} // holds no views into buffers between records
 	n := &c.counts
 	n.records++
 	n.parsed.Add(info.Flags)
