@@ -58,6 +58,7 @@ type conn struct {
 	resv         int
 	resvGz       bool
 	resvReq      uint64
+	spare        []byte    // a large buffer of a finished request, for the next one (see unreserve)
 	nreq         uint64    // values consumed
 	partialSince time.Time // when buf[r:w] was first seen unfinished
 	lastRead     time.Time
