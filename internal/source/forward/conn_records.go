@@ -41,7 +41,10 @@ func (c *conn) handle(req *Request) error {
 	if c.chunked {
 		c.hi, c.lo = c.chunkID(req.Tag, req.Chunk)
 	}
-	now := time.Now().UnixNano()
+	// The time of the read that completed the request: a read brings many
+	// of Docker's one-record requests, and reading the clock for each cost
+	// 0.08 CPU-s per million.
+	now := c.lastRead.UnixNano()
 	b, err := s.pr.Begin(c.queueCtx)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrFull) {
