@@ -42,7 +42,13 @@ type DockerLine struct {
 // replaces it with \ufffd) and raw control characters are kept for the parse
 // layer to deal with. ok is false when the line is not such an object.
 func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
-	if l, scratch, ok, done := parseDockerLayout(line, scratch); done {
+	return parseDockerJSONCached(line, scratch, nil)
+}
+
+// parseDockerJSONCached is ParseDockerJSON with the time of a line in
+// Docker's layout read through tc (nil: none).
+func parseDockerJSONCached(line, scratch []byte, tc *timeCache) (l DockerLine, _ []byte, ok bool) {
+	if l, scratch, ok, done := parseDockerLayout(line, scratch, tc); done {
 		return l, scratch, ok
 	}
 	return parseDockerJSON(line, scratch)
@@ -54,7 +60,7 @@ func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 // whole. done is false when the line is not in that layout (or its "time"
 // has an escape): the general parser then decides, from the start. When done,
 // the result is what the general parser returns for the line.
-func parseDockerLayout(line, scratch []byte) (l DockerLine, _ []byte, ok, done bool) {
+func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []byte, ok, done bool) {
 	const (
 		head   = `{"log":"`
 		stream = `,"stream":"stdout","time":"`
@@ -86,7 +92,7 @@ func parseDockerLayout(line, scratch []byte) (l DockerLine, _ []byte, ok, done b
 	if q < 0 || len(rest) != q+2 || rest[q+1] != '}' || bytes.IndexByte(rest[:q], '\\') >= 0 {
 		return l, scratch, false, false
 	}
-	l.Time, _ = parse.ParseTime(rest[:q])
+	l.Time, _ = tc.parse(rest[:q])
 	l.Partial = !nl
 	return l, scratch, true, true
 }

@@ -263,7 +263,7 @@ func FuzzJSONFileFast(f *testing.F) {
 				}
 			}
 		}
-		l, _, ok, done := parseDockerLayout(raw, nil)
+		l, _, ok, done := parseDockerLayout(raw, nil, nil)
 		if !done {
 			return
 		}

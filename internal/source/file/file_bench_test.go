@@ -149,3 +149,28 @@ func BenchmarkUnescapeLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCRITime reads the timestamps of the corpus's CRI lines with
+// parse.ParseTime and through a timeCache.
+func BenchmarkCRITime(b *testing.B) {
+	var buf bytes.Buffer
+	corpus.New(1).Write(&buf, 5000, corpus.CRI)
+	var stamps [][]byte
+	for _, l := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
+		stamps = append(stamps, l[:bytes.IndexByte(l, ' ')])
+	}
+	for _, tc := range []struct {
+		name string
+		c    *timeCache
+	}{{"ParseTime", nil}, {"cached", &timeCache{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range stamps {
+					tc.c.parse(s)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(stamps)), "ns/stamp")
+		})
+	}
+}
