@@ -41,6 +41,7 @@ type conn struct {
 	df     DockerFields
 	emitFn func(*Line) error
 	line   parse.Line // the record being encoded (see encode)
+	fields fieldsCache
 	// replaced: the record render made last had invalid UTF-8, replaced
 	// with U+FFFD; encode passes it on to the parser and clears it.
 	replaced bool

@@ -246,11 +246,42 @@ func (c *conn) tagFields() []byte {
 // or any other record, rendered whole as a JSON object.
 func (c *conn) emit(l *Line) error {
 	s := c.s
-	f := c.tagFields()
 	if !l.Fields.IsDocker {
 		data, size := c.render(l.Record)
-		return c.encode(data, size, l.Time, f, l.Incomplete)
+		return c.encode(data, size, l.Time, c.tagFields(), l.Incomplete)
 	}
+	df := &l.Fields
+	var f []byte
+	if df.Others == 0 && c.fields.match(c.tag, df) {
+		f = c.fields.fields
+	} else {
+		f = c.dockerFields(l)
+	}
+	data, size := l.Log, 0
+	if l.Size > len(data) {
+		size = l.Size
+	}
+	if max := s.cfg.MaxLineBytes; len(data) > max {
+		size, data = len(data), data[:max]
+	}
+	if size == 0 && len(data) > 0 && data[len(data)-1] == '\r' {
+		data = data[:len(data)-1] // as stdin lines: the copier keeps a CRLF's '\r'
+	}
+	if l.Pieces > 1 {
+		c.counts.joined++
+	}
+	if l.Incomplete {
+		c.counts.incomplete++
+	}
+	return c.encode(data, size, l.Time, f, l.Incomplete)
+}
+
+// dockerFields writes the Line.Fields of a Docker record into the shared
+// fields buffer: fluent.tag, container.id, container.name, stream and the
+// labels; without labels, they are remembered for the next records.
+func (c *conn) dockerFields(l *Line) []byte {
+	s := c.s
+	f := c.tagFields()
 	df := &l.Fields
 	if df.ContainerID != nil {
 		f = append(f, `,"container.id":`...)
@@ -269,25 +300,61 @@ func (c *conn) emit(l *Line) error {
 	}
 	if df.Others > 0 {
 		f = appendLabels(f, l.Record)
+	} else {
+		c.fields.store(c.tag, df, f)
 	}
 	s.fields = f
-	data, size := l.Log, 0
-	if l.Size > len(data) {
-		size = l.Size
+	return f
+}
+
+// fieldsCache remembers the Line.Fields of the last Docker record without
+// labels of a connection, and what they were made of: Docker's driver sends
+// the same tag, container and stream with every record, and rendering them
+// again (a 64-hex container ID, quoted) was a tenth of what a record costs
+// besides its parsing.
+type fieldsCache struct {
+	tag, id, name, source []byte // copies; nil and empty differ (see has)
+	has                   uint8  // which of id, name, source the record had
+	fields                []byte
+	ok                    bool
+}
+
+// maxCachedFields bounds what a connection keeps in its fieldsCache.
+const maxCachedFields = 1 << 10
+
+func dockerHas(df *DockerFields) uint8 {
+	var h uint8
+	if df.ContainerID != nil {
+		h |= 1
 	}
-	if max := s.cfg.MaxLineBytes; len(data) > max {
-		size, data = len(data), data[:max]
+	if df.ContainerName != nil {
+		h |= 2
 	}
-	if size == 0 && len(data) > 0 && data[len(data)-1] == '\r' {
-		data = data[:len(data)-1] // as stdin lines: the copier keeps a CRLF's '\r'
+	if df.Source != nil {
+		h |= 4
 	}
-	if l.Pieces > 1 {
-		c.counts.joined++
+	return h
+}
+
+// match reports whether fc holds the fields of a record of tag with df.
+func (fc *fieldsCache) match(tag []byte, df *DockerFields) bool {
+	return fc.ok && fc.has == dockerHas(df) && bytes.Equal(fc.tag, tag) && bytes.Equal(fc.id, df.ContainerID) &&
+		bytes.Equal(fc.name, df.ContainerName) && bytes.Equal(fc.source, df.Source)
+}
+
+// store remembers fields, rendered for a record of tag with df (no labels).
+func (fc *fieldsCache) store(tag []byte, df *DockerFields, fields []byte) {
+	if len(fields) > maxCachedFields {
+		*fc = fieldsCache{}
+		return
 	}
-	if l.Incomplete {
-		c.counts.incomplete++
-	}
-	return c.encode(data, size, l.Time, f, l.Incomplete)
+	fc.tag = append(fc.tag[:0], tag...)
+	fc.id = append(fc.id[:0], df.ContainerID...)
+	fc.name = append(fc.name[:0], df.ContainerName...)
+	fc.source = append(fc.source[:0], df.Source...)
+	fc.has = dockerHas(df)
+	fc.fields = append(fc.fields[:0], fields...)
+	fc.ok = true
 }
 
 // render writes a record that is not Docker's as one JSON object, to be
