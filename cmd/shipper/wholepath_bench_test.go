@@ -327,12 +327,20 @@ func BenchmarkWholePath(b *testing.B) {
 			b.Run(f.name+"/"+tc.name, func(b *testing.B) {
 				var sum wholeResult
 				for i := 0; i < b.N; i++ {
-					// The file as the kubelet names it, so that the
-					// path fields are those of a real node.
-					dir := filepath.Join(b.TempDir(), "pods", "shop_checkout-7d9f8b6c5d-x2k4q_0b5c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e", "checkout")
+					// The file as the kubelet names it, read through
+					// its /var/log/containers link as the DaemonSet
+					// does, so that the path fields are those of a
+					// real node.
+					root := b.TempDir()
+					dir := filepath.Join(root, "pods", "shop_checkout-7d9f8b6c5d-x2k4q_0b5c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e", "checkout")
 					os.MkdirAll(dir, 0o755)
-					path := filepath.Join(dir, "0.log")
-					if err := os.Symlink(src, path); err != nil {
+					os.MkdirAll(filepath.Join(root, "containers"), 0o755)
+					target := filepath.Join(dir, "0.log")
+					path := filepath.Join(root, "containers", "checkout-7d9f8b6c5d-x2k4q_shop_checkout-7f3a9c2e5b8d1f4a6c0e2b9d7f5a3c1e8b6d4f2a0c9e7b5d3f1a8c6e4b2d0f9a.log")
+					if err := os.Symlink(src, target); err != nil {
+						b.Fatal(err)
+					}
+					if err := os.Symlink(target, path); err != nil {
 						b.Fatal(err)
 					}
 					args := append([]string{bin, "--input=file", "--file-paths=" + path, "--file-start-at=beginning",

@@ -35,7 +35,7 @@ func TestKubernetesMetadata(t *testing.T) {
 	r.stop()
 	d := docs[0].M
 	want := map[string]any{
-		"log.file.path": link, "input.type": "file", "stream": "stderr",
+		"input.type": "file", "stream": "stderr",
 		"kubernetes.namespace": "shop", "kubernetes.pod.name": "web-7d4", "kubernetes.pod.uid": "6f1c-uid",
 		"kubernetes.container.name": "nginx", "container.id": id, "kubernetes.node.name": "node-1",
 		"labels.team": `a"b`, "labels.env": "prod",
@@ -47,6 +47,11 @@ func TestKubernetesMetadata(t *testing.T) {
 		if d[k] != v {
 			t.Errorf("%s = %v, want %v", k, d[k], v)
 		}
+	}
+	// The link's name is the pod, namespace, container and container ID
+	// above: the path itself would only repeat them.
+	if p, ok := d["log.file.path"]; ok {
+		t.Errorf("log.file.path = %v, want none for a /var/log/containers link", p)
 	}
 	if t.Failed() {
 		t.Logf("document: %s", docs[0].Raw)

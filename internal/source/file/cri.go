@@ -2,6 +2,8 @@ package file
 
 import (
 	"bytes"
+	"math"
+	"time"
 
 	"shipper/internal/parse"
 )
@@ -26,12 +28,15 @@ type CRILine struct {
 // tags, which are ignored. A line that ends right after the tag field, with or
 // without the separating space, has empty content. ok is false when the line
 // does not have this shape.
-func ParseCRI(line []byte) (l CRILine, ok bool) {
+func ParseCRI(line []byte) (l CRILine, ok bool) { return parseCRI(line, nil) }
+
+// parseCRI is ParseCRI with the time read through tc (nil: none).
+func parseCRI(line []byte, tc *timeCache) (l CRILine, ok bool) {
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
 		return l, false
 	}
-	t, ok := parse.ParseTime(line[:sp])
+	t, ok := tc.parse(line[:sp])
 	if !ok {
 		return l, false
 	}
@@ -73,4 +78,65 @@ func ParseCRI(line []byte) (l CRILine, ok bool) {
 	}
 	l.Time = t
 	return l, true
+}
+
+// timeCache remembers the date and time to the second, and the zone, of the
+// last RFC 3339 timestamp it parsed: the lines of a log file share them for
+// runs of many lines, and then only the fraction is left to read. Anything
+// else is parsed by parse.ParseTime, whose result it always equals
+// (FuzzTimeCache). The zero value is ready; a nil *timeCache parses every
+// timestamp with parse.ParseTime.
+type timeCache struct {
+	key  [dateTimeLen]byte // "2006-01-02T15:04:05"
+	zone [6]byte           // as written: "Z", "+00:00", ...
+	nz   int
+	base int64 // Unix ns of key in zone, fraction 0
+	ok   bool
+}
+
+// dateTimeLen is the length of "2006-01-02T15:04:05".
+const dateTimeLen = 19
+
+var pow10 = [...]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
+
+// parse returns the Unix nanoseconds of b, as parse.ParseTime.
+func (c *timeCache) parse(b []byte) (int64, bool) {
+	if c == nil {
+		return parse.ParseTime(b)
+	}
+	const dt = dateTimeLen
+	if c.ok && len(b) > dt+1 && b[dt] == '.' && string(b[:dt]) == string(c.key[:]) {
+		i := dt + 1
+		var frac int64
+		for i < len(b) && i <= dt+9 && isDigit(b[i]) {
+			frac = frac*10 + int64(b[i]-'0')
+			i++
+		}
+		if n := i - dt - 1; n > 0 && (i == len(b) || !isDigit(b[i])) && string(b[i:]) == string(c.zone[:c.nz]) {
+			return c.base + frac*pow10[9-n], true
+		}
+	}
+	t, ok := parse.ParseTime(b)
+	if !ok || len(b) <= dt+1 || b[dt] != '.' {
+		return t, ok
+	}
+	// Learn the second and zone of b: its zone is what follows the
+	// fraction's digits.
+	i := dt + 1
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	zone := b[i:]
+	if len(zone) > len(c.zone) {
+		return t, ok
+	}
+	var whole [dt + len(c.zone)]byte
+	copy(whole[:], b[:dt])
+	nw := dt + copy(whole[dt:], zone)
+	if base, bok := parse.ParseTime(whole[:nw]); bok && base <= math.MaxInt64-int64(time.Second) {
+		copy(c.key[:], b[:dt])
+		c.nz = copy(c.zone[:], zone)
+		c.base, c.ok = base, true
+	}
+	return t, ok
 }

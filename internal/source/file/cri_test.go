@@ -3,6 +3,8 @@ package file
 import (
 	"testing"
 	"time"
+
+	"shipper/internal/parse"
 )
 
 // TestCRITimestamps checks the timestamps the container runtimes write, as
@@ -39,4 +41,33 @@ func TestCRITimestamps(t *testing.T) {
 	f("2023-02-29T00:00:00Z", "")
 	f("2024-05-01T24:00:00Z", "")
 	f("yesterday", "")
+}
+
+// FuzzTimeCache: timestamps read through a timeCache, in any order, are what
+// parse.ParseTime reads.
+func FuzzTimeCache(f *testing.F) {
+	for _, p := range [][2]string{
+		{"2026-11-23T10:00:00.000427Z", "2026-11-23T10:00:00.5Z"},
+		{"2026-11-23T10:00:00.123456789+01:00", "2026-11-23T10:00:00.1+01:00"},
+		{"2026-11-23T10:00:00.1+01:00", "2026-11-23T10:00:00.1+02:00"},
+		{"2026-11-23T10:00:00.1-0530", "2026-11-23T10:00:00.12-05"},
+		{"2026-11-23T10:00:00.1", "2026-11-23T10:00:00.1234567891"},
+		{"2026-11-23 10:00:00.1Z", "2026-11-23T10:00:00,1Z"},
+		{"2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z"},
+		{"1677-09-21T00:12:43.145224192Z", "1677-09-21T00:12:43.1Z"},
+		{"2026-11-23T10:00:00.1Z", "2026-11-23T10:00:00.1Zx"},
+		{"2024-02-29T23:59:59.999999999z", "2024-02-29T23:59:59.0z"},
+	} {
+		f.Add([]byte(p[0]), []byte(p[1]))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var tc timeCache
+		for _, x := range [][]byte{a, b, a, b, b} {
+			got, ok := tc.parse(x)
+			want, wok := parse.ParseTime(x)
+			if ok != wok || ok && got != want {
+				t.Fatalf("timeCache.parse(%q) = %d, %v; parse.ParseTime: %d, %v", x, got, ok, want, wok)
+			}
+		}
+	})
 }

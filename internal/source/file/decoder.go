@@ -116,6 +116,8 @@ type Decoder struct {
 	mem       *Budget
 	last      int64 // End of the last line added
 	out       []Record
+
+	times timeCache // the runtime's timestamps
 }
 
 // NewDecoder returns a decoder for one file. Lines are added in file order.
@@ -196,7 +198,7 @@ func (d *Decoder) malformed(l Line) Record {
 }
 
 func (d *Decoder) addCRI(l Line) (Record, bool) {
-	c, ok := ParseCRI(l.Data)
+	c, ok := parseCRI(l.Data, &d.times)
 	if !ok {
 		return d.malformed(l), true
 	}
@@ -210,7 +212,7 @@ func (d *Decoder) addDocker(l Line) (Record, bool) {
 		// The JSON was cut by the line limit and cannot be decoded.
 		return d.malformed(l), true
 	}
-	j, scratch, ok := ParseDockerJSON(l.Data, d.scratch)
+	j, scratch, ok := parseDockerJSONCached(l.Data, d.scratch, &d.times)
 	d.scratch = scratch
 	if d.mem != nil && cap(scratch) > d.scratchN {
 		// Allocated already: charged after the fact, and dropped when

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"shipper/internal/parse"
 )
 
 const dockerTime = "2024-05-01T10:00:00.1Z" // t1
@@ -227,4 +229,48 @@ func literalKeys(raw []byte) bool {
 		}
 	}
 	return true
+}
+
+// FuzzJSONFileFast checks the fast paths of ParseDockerJSON against the
+// general ones: unescapeFast against parse.AppendUnescaped on any string, and
+// the Docker-layout parser against the general parser on any line.
+func FuzzJSONFileFast(f *testing.F) {
+	f.Add([]byte(dockerLine(`{"a":"b\\n","c":[1,"\u00e9"]}`+"\n", "stdout")))
+	f.Add([]byte(dockerLine("x\t\"y\"\\/\b\f\r", "stderr")))
+	f.Add([]byte(`{"log":"a\u0041\n","stream":"stdout","time":"` + dockerTime + `"}`))
+	f.Add([]byte(`{"log":"a\q","stream":"stdout","time":"` + dockerTime + `"}`))
+	f.Add([]byte(`{"log":"a\n","stream":"stdin","time":"` + dockerTime + `"}`))
+	f.Add([]byte(`{"log":"a\n","stream":"stdout","time":"x\"y"}`))
+	f.Add([]byte(`{"log":"a\n","stream":"stdout","time":"` + dockerTime + `"} `))
+	f.Add([]byte(`{"log":"0123456789abcdef\\`))
+	for _, line := range seeds(f, "json-file.log") {
+		f.Add(line)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for i := 0; i < len(raw) && i < 16; i++ {
+			if raw[i] != '"' {
+				continue
+			}
+			got, gotNext, ok := unescapeFast(nil, raw, i)
+			want, wantNext, err := parse.AppendUnescaped(nil, raw, i, dockerJSON)
+			if ok && (err != nil || string(got) != string(want) || gotNext != wantNext) {
+				t.Fatalf("unescapeFast(%q, %d) = %q, %d; AppendUnescaped: %q, %d, %v", raw, i, got, gotNext, want, wantNext, err)
+			}
+			// Into a dirty, short or roomy buffer: the same.
+			for _, dst := range [][]byte{[]byte("dirty"), make([]byte, 3, len(raw)+8)} {
+				if got2, next2, ok2 := unescapeFast(dst, raw, i); ok2 != ok || ok && (string(got2) != string(got) || next2 != gotNext) {
+					t.Fatalf("unescapeFast(%q, %d) into %q = %q, %v; into nil %q, %v", raw, i, dst, got2, ok2, got, ok)
+				}
+			}
+		}
+		l, _, ok, done := parseDockerLayout(raw, nil, nil)
+		if !done {
+			return
+		}
+		wl, _, wok := parseDockerJSON(raw, nil)
+		if ok != wok || ok && (string(l.Log) != string(wl.Log) || l.Partial != wl.Partial || l.Stream != wl.Stream ||
+			l.Time != wl.Time || l.Attrs != nil) {
+			t.Fatalf("%q: layout parser %+v %q, %v; general %+v %q, %v", raw, l, l.Log, ok, wl, wl.Log, wok)
+		}
+	})
 }

@@ -6,6 +6,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"shipper/internal/parse"
+	"shipper/internal/testutil/corpus"
 )
 
 // benchFile returns about size bytes of lines of lineLen bytes (with '\n')
@@ -100,6 +103,13 @@ func BenchmarkDecodeDocker(b *testing.B) {
 			benchDecode(b, DecoderConfig{Format: FormatDocker}, data)
 		})
 	}
+	// The realistic corpus: JSON application logs, whose "log" value has an
+	// escaped quote every few bytes.
+	b.Run("corpus", func(b *testing.B) {
+		var buf bytes.Buffer
+		corpus.New(1).Write(&buf, 20000, corpus.DockerJSON)
+		benchDecode(b, DecoderConfig{Format: FormatDocker}, buf.Bytes())
+	})
 }
 
 func BenchmarkDecodePlainMultiline(b *testing.B) {
@@ -110,4 +120,57 @@ func BenchmarkDecodePlainMultiline(b *testing.B) {
 		return "\tat com.example.Handler.handle(Handler.java:42) " + body
 	})
 	benchDecode(b, DecoderConfig{Format: FormatPlain, Multiline: &MultilineConfig{}}, data)
+}
+
+// BenchmarkUnescapeLog decodes the "log" values of the corpus's json-file
+// lines with the fast unescaper and with the general one.
+func BenchmarkUnescapeLog(b *testing.B) {
+	var buf bytes.Buffer
+	corpus.New(1).Write(&buf, 5000, corpus.DockerJSON)
+	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	const at = len(`{"log":`)
+	for _, tc := range []struct {
+		name string
+		f    func(dst, b []byte) []byte
+	}{
+		{"fast", func(dst, b []byte) []byte { dst, _, _ = unescapeFast(dst, b, at); return dst }},
+		{"general", func(dst, b []byte) []byte { dst, _, _ = parse.AppendUnescaped(dst[:0], b, at, dockerJSON); return dst }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var dst []byte
+			b.SetBytes(int64(buf.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, l := range lines {
+					dst = tc.f(dst, l)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+		})
+	}
+}
+
+// BenchmarkCRITime reads the timestamps of the corpus's CRI lines with
+// parse.ParseTime and through a timeCache.
+func BenchmarkCRITime(b *testing.B) {
+	var buf bytes.Buffer
+	corpus.New(1).Write(&buf, 5000, corpus.CRI)
+	var stamps [][]byte
+	for _, l := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
+		stamps = append(stamps, l[:bytes.IndexByte(l, ' ')])
+	}
+	for _, tc := range []struct {
+		name string
+		c    *timeCache
+	}{{"ParseTime", nil}, {"cached", &timeCache{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range stamps {
+					tc.c.parse(s)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(stamps)), "ns/stamp")
+		})
+	}
 }

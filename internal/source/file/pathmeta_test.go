@@ -54,3 +54,29 @@ func TestParsePathZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations, want 0", a)
 	}
 }
+
+func TestPathFields(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	f := func(path, want string) {
+		t.Helper()
+		s := &Source{}
+		got := s.pathFields(path)
+		if string(got[StreamNone]) != want || string(got[StreamStdout]) != want+`,"stream":"stdout"` ||
+			string(got[StreamStderr]) != want+`,"stream":"stderr"` {
+			t.Errorf("pathFields(%q) =\n%s\nwant\n%s", path, got[StreamStdout], want)
+		}
+	}
+	// A kubelet link: its name is the fields, the path would repeat them.
+	f("/var/log/containers/web-7d4_shop_nginx-"+id+".log",
+		`"kubernetes.namespace":"shop","kubernetes.pod.name":"web-7d4","kubernetes.container.name":"nginx","container.id":"`+id+`"`)
+	// A link name cut at 255 bytes: the ID is not whole, the path stays.
+	long := "/var/log/containers/" + strings.Repeat("p", 200) + "_shop_nginx-" + id + ".log"
+	cut := long[:len("/var/log/containers/")+251] + ".log"
+	m, _ := ParsePath(cut)
+	f(cut, `"log.file.path":"`+cut+`","kubernetes.namespace":"shop","kubernetes.pod.name":"`+m.Pod+`","kubernetes.container.name":"`+m.Container+`"`)
+	// /var/log/pods: the restart count and rotation suffix are only in the path.
+	f("/var/log/pods/shop_web-7d4_6f1c-uid/nginx/1.log",
+		`"log.file.path":"/var/log/pods/shop_web-7d4_6f1c-uid/nginx/1.log","kubernetes.namespace":"shop","kubernetes.pod.name":"web-7d4","kubernetes.pod.uid":"6f1c-uid","kubernetes.container.name":"nginx"`)
+	// Anything else: the path is all there is.
+	f("/srv/app.log", `"log.file.path":"/srv/app.log"`)
+}

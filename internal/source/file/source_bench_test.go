@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,11 +15,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"shipper/internal/pipeline"
+	"shipper/internal/testutil/corpus"
 )
 
 // benchLines returns about size bytes of log lines: CRI lines carrying a
 // zerolog-style JSON object (the common case on Kubernetes), or plain text.
 func benchLines(size int, format string) ([]byte, int) {
+	if f, ok := strings.CutPrefix(format, "corpus-"); ok {
+		// The realistic corpus (internal/testutil/corpus) in CRI or
+		// json-file framing.
+		cf := map[string]corpus.Format{"cri": corpus.CRI, "docker": corpus.DockerJSON}[f]
+		var buf bytes.Buffer
+		n := 0
+		for g := corpus.New(1); buf.Len() < size; n++ {
+			buf.Write(g.AppendRecord(nil, cf))
+		}
+		return buf.Bytes(), n
+	}
 	var b strings.Builder
 	n := 0
 	for b.Len() < size {
@@ -41,7 +54,7 @@ func benchLines(size int, format string) ([]byte, int) {
 // the input rate (MB/s), lines per second of wall time and per second of
 // process CPU time, and allocations per line.
 func BenchmarkSourceFileToBulk(b *testing.B) {
-	for _, format := range []string{"cri", "plain"} {
+	for _, format := range []string{"cri", "plain", "corpus-cri", "corpus-docker"} {
 		b.Run(format, func(b *testing.B) {
 			dir := b.TempDir()
 			data, lines := benchLines(64<<20, format)

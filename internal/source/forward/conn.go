@@ -40,6 +40,8 @@ type conn struct {
 	join   Joiner
 	df     DockerFields
 	emitFn func(*Line) error
+	line   parse.Line // the record being encoded (see encode)
+	fields fieldsCache
 	// replaced: the record render made last had invalid UTF-8, replaced
 	// with U+FFFD; encode passes it on to the parser and clears it.
 	replaced bool
@@ -57,6 +59,7 @@ type conn struct {
 	resv         int
 	resvGz       bool
 	resvReq      uint64
+	spare        []byte    // a large buffer of a finished request, for the next one (see unreserve)
 	nreq         uint64    // values consumed
 	partialSince time.Time // when buf[r:w] was first seen unfinished
 	lastRead     time.Time

@@ -61,10 +61,20 @@ func (c *conn) reserve(ctx context.Context, size int) error {
 // unreserve moves the unread bytes (at most a pooled buffer's worth) of a
 // budgeted buffer whose request is done to a pooled buffer, and gives the
 // budget back.
+//
+// The large buffer is kept as c.spare for the next request's, when that one
+// is large too and already arriving: a client sending large requests back to
+// back (PackedForward batches) otherwise gets a new one for each, allocated
+// and zeroed. The spare is not counted in the budget, as a dropped buffer is
+// not until it is collected, so it is kept only while the connection does
+// not wait for anything: grow reuses or drops it, and it is dropped before
+// handling a request, waiting for ack room or for the budget.
 func (c *conn) unreserve() {
+	large := c.buf
 	pooled := bufPool.Get().(*[]byte)
 	c.setBuf(*pooled, pooled)
 	c.releaseResv()
+	c.spare = large
 }
 
 func (c *conn) releaseResv() {
@@ -114,6 +124,7 @@ func (c *conn) dropViews() {
 // freeJoined ships the lines being joined when they hold buffer budget: a
 // connection must hold none of that while it waits for more.
 func (c *conn) freeJoined() {
+	c.spare = nil
 	if c.join.held == 0 {
 		return
 	}

@@ -75,6 +75,7 @@ func (c *conn) read(ctx context.Context) error {
 		if full, _ := c.acks.full(); full {
 			// process stopped before the next request: read no more
 			// until the client has taken some acks.
+			c.spare = nil
 			if err := c.waitAckRoom(ctx); err != nil {
 				return err
 			}
@@ -251,6 +252,7 @@ func (c *conn) process() error {
 		c.r += n
 		c.nreq++
 		c.partialSince = time.Time{}
+		c.spare = nil // handle may wait for the pipeline
 		err = c.handle(&req)
 		// Give back the decompressed entries before reading on.
 		c.dec.release()
@@ -266,6 +268,8 @@ func (c *conn) process() error {
 // than a pooled buffer waits for the buffer budget (ctx or the connection's
 // close ends the wait).
 func (c *conn) grow(ctx context.Context) error {
+	spare := c.spare
+	c.spare = nil
 	unread := c.w - c.r
 	if unread == 0 {
 		c.r, c.w = 0, 0
@@ -312,10 +316,20 @@ func (c *conn) grow(ctx context.Context) error {
 	// request's need never passes its end, so what is left in this buffer
 	// once the request is done fits a pooled one (see process).
 	size := min(need+pooledBufSize, c.maxRead())
-	if err := c.reserve(ctx, size); err != nil {
+	c.spare = spare // dropped by freeJoined if reserve waits
+	err := c.reserve(ctx, size)
+	spare, c.spare = c.spare, nil
+	if err != nil {
 		return err
 	}
-	c.setBuf(make([]byte, size), nil)
+	// The spare's whole capacity is counted: its bytes beyond the
+	// reservation are taken when free at once, else it is dropped.
+	if n := cap(spare); n >= size && (n <= c.resv || c.s.budget.tryAcquire(int64(n-c.resv), c.resvGz)) {
+		c.resv = max(c.resv, n)
+		c.setBuf(spare[:n], nil)
+	} else {
+		c.setBuf(make([]byte, size), nil)
+	}
 	return nil
 }
 

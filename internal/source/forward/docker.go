@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -14,6 +15,10 @@ type DockerFields struct {
 	PartialMessage, PartialID, PartialOrdinal, PartialLast []byte
 	// IsDocker is set when the record has a "log" key with a str value.
 	IsDocker bool
+	// Others counts the members whose key is not one of the above as a str
+	// (the --log-opt labels and env attributes): with none,
+	// appendLabels has nothing to add.
+	Others int
 }
 
 // Partial reports whether the record is one piece of a line Docker split
@@ -37,6 +42,15 @@ func ScanDocker(record []byte, f *DockerFields) error {
 	}
 	off := h.size
 	for i := 0; i < h.n; i++ {
+		// The common member, a str key and a str value, is read without
+		// the general header decoding.
+		if ks, ke, ok := strAt(record, off); ok {
+			if vs, ve, ok := strAt(record, ke); ok {
+				f.set(record[ks:ke], record[vs:ve])
+				off = ve
+				continue
+			}
+		}
 		kh, err := readHdr(record[off:])
 		if err != nil || kh.end() > len(record)-off {
 			return errRecordShort
@@ -59,32 +73,68 @@ func ScanDocker(record []byte, f *DockerFields) error {
 		if off, err = next(record, off, &vh); err != nil {
 			return err
 		}
-		if val == nil || len(key) < 3 {
+		if val == nil {
+			if key == nil || !DockerKey(key) {
+				f.Others++
+			}
 			continue
 		}
-		switch string(key) {
-		case "log":
-			f.Log, f.IsDocker = val, true
-		case "container_id":
-			f.ContainerID = val
-		case "container_name":
-			f.ContainerName = val
-		case "source":
-			f.Source = val
-		case "partial_message":
-			f.PartialMessage = val
-		case "partial_id":
-			f.PartialID = val
-		case "partial_ordinal":
-			f.PartialOrdinal = val
-		case "partial_last":
-			f.PartialLast = val
-		}
+		f.set(key, val)
 	}
 	if off != len(record) {
 		return errTrailing
 	}
 	return nil
+}
+
+// set records the str value val of the member key (nil when the key is not
+// a str).
+func (f *DockerFields) set(key, val []byte) {
+	switch string(key) {
+	case "log":
+		f.Log, f.IsDocker = val, true
+	case "container_id":
+		f.ContainerID = val
+	case "container_name":
+		f.ContainerName = val
+	case "source":
+		f.Source = val
+	case "partial_message":
+		f.PartialMessage = val
+	case "partial_id":
+		f.PartialID = val
+	case "partial_ordinal":
+		f.PartialOrdinal = val
+	case "partial_last":
+		f.PartialLast = val
+	default:
+		f.Others++
+	}
+}
+
+// strAt returns the bounds of the content of the str (fixstr, str8, str16 or
+// str32) at b[off], when there is one and it ends inside b.
+func strAt(b []byte, off int) (start, end int, ok bool) {
+	if off >= len(b) {
+		return 0, 0, false
+	}
+	var n int
+	switch c := b[off]; {
+	case c >= 0xa0 && c <= 0xbf:
+		start, n = off+1, int(c&0x1f)
+	case c == 0xd9 && off+2 <= len(b):
+		start, n = off+2, int(b[off+1])
+	case c == 0xda && off+3 <= len(b):
+		start, n = off+3, int(binary.BigEndian.Uint16(b[off+1:]))
+	case c == 0xdb && off+5 <= len(b):
+		start, n = off+5, int(binary.BigEndian.Uint32(b[off+1:]))
+	default:
+		return 0, 0, false
+	}
+	if n > len(b)-start {
+		return 0, 0, false
+	}
+	return start, start + n, true
 }
 
 // DockerKey reports whether key is one of the keys ScanDocker extracts; use

@@ -254,3 +254,88 @@ func TestJoinerBudget(t *testing.T) {
 		t.Errorf("no budget: %d lines, Joiner holds %d", lines, j.held)
 	}
 }
+
+// scanDockerGeneral is ScanDocker without its fast path for str members:
+// the reference FuzzScanDocker compares it with.
+func scanDockerGeneral(record []byte, f *DockerFields) error {
+	*f = DockerFields{}
+	h, err := readHdr(record)
+	if err != nil {
+		return errRecordShort
+	}
+	if h.k != kMap {
+		return errNotMap
+	}
+	off := h.size
+	for i := 0; i < h.n; i++ {
+		kh, err := readHdr(record[off:])
+		if err != nil || kh.end() > len(record)-off {
+			return errRecordShort
+		}
+		var key []byte
+		if kh.k == kStr {
+			key = record[off+kh.size : off+kh.end()]
+		}
+		if off, err = next(record, off, &kh); err != nil {
+			return err
+		}
+		vh, err := readHdr(record[off:])
+		if err != nil || vh.end() > len(record)-off {
+			return errRecordShort
+		}
+		var val []byte
+		if vh.k == kStr {
+			val = record[off+vh.size : off+vh.end()]
+		}
+		if off, err = next(record, off, &vh); err != nil {
+			return err
+		}
+		switch {
+		case val != nil:
+			f.set(key, val)
+		case key == nil || !DockerKey(key):
+			f.Others++
+		}
+	}
+	if off != len(record) {
+		return errTrailing
+	}
+	return nil
+}
+
+// FuzzScanDocker: ScanDocker finds what the general msgpack walk finds, and
+// a record whose Others is 0 has no label for appendLabels to add.
+func FuzzScanDocker(f *testing.F) {
+	f.Add([]byte(dockerRec("stdout", "hello")))
+	f.Add([]byte(dockerRec("stderr", "a", "p1", "1", "false")))
+	f.Add([]byte(mp().mapStr("container_id", "c", "source", "stdout", "log", "x")))
+	f.Add([]byte(mp().map32(5).int(1).mapStr("log", "no").str8("log").str16("").str("source").int(1).
+		str("container_id").bin([]byte("b")).str("x").arr(2).str("log").str("y")))
+	f.Add([]byte(mp().mapH(2).str("log").str("x").bin([]byte("team")).str("pay")))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		var got, want DockerFields
+		err := ScanDocker(rec, &got)
+		werr := scanDockerGeneral(rec, &want)
+		if (err == nil) != (werr == nil) || err == nil && dockerFieldsString(&got) != dockerFieldsString(&want) {
+			t.Fatalf("%x: ScanDocker %s, %v; general walk %s, %v", rec, dockerFieldsString(&got), err, dockerFieldsString(&want), werr)
+		}
+		if err == nil && got.Others == 0 {
+			if labels := appendLabels(nil, rec); len(labels) > 0 {
+				t.Fatalf("%x: Others is 0 but appendLabels adds %s", rec, labels)
+			}
+		}
+	})
+}
+
+func dockerFieldsString(f *DockerFields) string {
+	// nil and empty differ: an absent key and an empty value.
+	q := func(b []byte) string {
+		if b == nil {
+			return "nil"
+		}
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("log=%s id=%s name=%s source=%s pm=%s pid=%s po=%s pl=%s docker=%v others=%d",
+		q(f.Log), q(f.ContainerID), q(f.ContainerName), q(f.Source), q(f.PartialMessage), q(f.PartialID),
+		q(f.PartialOrdinal), q(f.PartialLast), f.IsDocker, f.Others)
+}

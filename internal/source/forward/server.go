@@ -276,6 +276,8 @@ type Server struct {
 	order   uint64 // event.sequence of the last document
 	scratch []byte // a record rendered as JSON
 	fields  []byte // Line.Fields of the record being encoded
+	// ingested is the read time last given to enc's parser (Unix ns).
+	ingested int64
 
 	connsMu sync.RWMutex
 	conns   map[uint32]*conn

@@ -362,6 +362,36 @@ func TestServerRequests(t *testing.T) {
 	f("docker plain text log", msg("docker.web", t0, mp().mapStr("container_id", containerID, "source", "stdout", "log", "plain text"), nil), none,
 		check{"message": "plain text", "@timestamp": iso(t0, 0), "stream": "stdout", "container.name": nil})
 	f("dataset from tag", msg("My.App/x", t0, rec, nil), ServerConfig{DatasetFromTag: true}, with(base, "fluent.tag", "My.App/x"))
+
+	// The fields of a Docker record are remembered for the next ones of
+	// the connection: any change of tag, container or stream, a member
+	// missing or empty, or labels, must show.
+	d := func(kv ...string) menc { return mp().mapStr(append(kv, "log", "x")...) }
+	docker := func(tag string, recs ...menc) menc {
+		e := mp().arr(3).str(tag).arr(len(recs))
+		for _, r := range recs {
+			e = e.arr(2).int(t0).bytes(r)
+		}
+		return e.mapH(0)
+	}
+	dc := func(tag, id, name, stream string) check {
+		return check{"fluent.tag": tag, "container.id": id, "container.name": name, "stream": stream, "labels.team": nil}
+	}
+	f("docker fields of successive records", append(docker("docker.a",
+		d("container_id", "c1", "container_name", "/web", "source", "stdout"),
+		d("container_id", "c1", "container_name", "/web", "source", "stdout"),
+		d("container_id", "c1", "container_name", "/web", "source", "stderr"),
+		d("container_id", "c2", "container_name", "/web", "source", "stderr"),
+		d("container_id", "c2", "container_name", "/api", "source", "stderr"),
+		d("container_id", "c2", "source", "stderr"),
+		d("container_id", "c2", "container_name", "", "source", "stderr"),
+		d("container_id", "c2", "container_name", "/api", "source", "stderr", "team", "pay"),
+		d("container_id", "c2", "container_name", "/api", "source", "stderr"),
+	), docker("docker.b", d("container_id", "c2", "container_name", "/api", "source", "stderr"))...), none,
+		dc("docker.a", "c1", "web", "stdout"), dc("docker.a", "c1", "web", "stdout"), dc("docker.a", "c1", "web", "stderr"),
+		dc("docker.a", "c2", "web", "stderr"), dc("docker.a", "c2", "api", "stderr"), with(dc("docker.a", "c2", "", "stderr"), "container.name", nil),
+		dc("docker.a", "c2", "", "stderr"), with(dc("docker.a", "c2", "api", "stderr"), "labels.team", "pay"),
+		dc("docker.a", "c2", "api", "stderr"), dc("docker.b", "c2", "api", "stderr"))
 }
 
 // TestServerSignalSkipped: a Fluent Bit metrics request is skipped with a
