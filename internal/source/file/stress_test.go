@@ -370,8 +370,13 @@ func TestRotationStressLocal(t *testing.T) {
 		RotateWait: 300 * time.Millisecond, CheckpointInterval: 200 * time.Millisecond,
 	}
 	r := startRun(t, cfg, pipeline.Config{BatchBytes: 256 << 10, MaxBytes: 4 << 20})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// No time limit on the run as a whole: under -race on a loaded machine
+	// it takes minutes, not seconds, and a copytruncate writer waits for
+	// each generation to be delivered in full. The writers stop only when
+	// the shipper makes no progress at all for stressStall (see watchStress).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stalled := watchStress(ctx, t, r, files, cancel)
 	var wg sync.WaitGroup
 	for _, f := range files {
 		sw := &stressWriter{f: f, rotateEvery: lines / 4, burst: 50, pace: 2 * time.Millisecond, ready: checkpointReady(r.src)}
@@ -386,9 +391,12 @@ func TestRotationStressLocal(t *testing.T) {
 	for _, f := range files {
 		total += int(f.written.Load())
 	}
-	deadline := time.Now().Add(time.Minute)
-	for len(r.sink.snapshot()) < total && time.Now().Before(deadline) {
+	for ctx.Err() == nil && r.sink.delivered() < total {
 		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-stalled; err != nil {
+		t.Error(err)
 	}
 	time.Sleep(2 * cfg.RotateWait) // anything extra would show now
 	r.stop()
@@ -416,4 +424,70 @@ func TestRotationStressLocal(t *testing.T) {
 			t.Fatalf("%s rotated %d times, want 3", f.name, f.rotations.Load())
 		}
 	}
+}
+
+// stressStall is how long the stress test waits while the shipper makes no
+// progress at all (no line written, delivered or checkpointed, no rotation)
+// before it gives up: long enough for the slowest machine, short of the
+// package's test timeout.
+const stressStall = 2 * time.Minute
+
+// watchStress reports the progress of a stress run every 10 s (lines
+// delivered, and for each file not written in full or not checkpointed to its
+// end, its lines written, rotations, and checkpoint against its size) and
+// cancels the run when nothing moved for stressStall. Once ctx ends, it sends
+// the stall (or nil) on the channel.
+func watchStress(ctx context.Context, t testing.TB, r *run, files []*stressFile, cancel context.CancelFunc) <-chan error {
+	out := make(chan error, 1)
+	// written counts lines written and rotations done.
+	progress := func() (written, delivered int, ckpt int64, report string) {
+		var b strings.Builder
+		for _, f := range files {
+			written += int(f.written.Load()) + int(f.rotations.Load())
+			fi, err := os.Stat(f.path)
+			e, ok := checkpointOf(r.src.store, f.path)
+			if ok {
+				ckpt += e.Offset
+			}
+			if err == nil && (!ok || e.Offset < fi.Size() || f.written.Load() < int64(f.lines)) {
+				fmt.Fprintf(&b, " %s: written %d, rotated %d, checkpoint %d (found %v) of %d bytes;",
+					f.name, f.written.Load(), f.rotations.Load(), e.Offset, ok, fi.Size())
+			}
+		}
+		return written, r.sink.delivered(), ckpt, b.String()
+	}
+	go func() {
+		w0, d0, c0, _ := progress()
+		last := time.Now()
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				out <- nil
+				return
+			case <-tick.C:
+			}
+			w, d, c, report := progress()
+			t.Logf("stress progress: %d lines delivered;%s", d, report)
+			if w != w0 || d != d0 || c != c0 {
+				w0, d0, c0, last = w, d, c, time.Now()
+				continue
+			}
+			if time.Since(last) >= stressStall {
+				out <- fmt.Errorf("no progress for %v (no line written, delivered or checkpointed, no rotation): %d lines delivered;%s",
+					stressStall, d, report)
+				cancel()
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// delivered returns how many unique documents the sink has delivered.
+func (s *memSink) delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.docs)
 }
