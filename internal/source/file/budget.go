@@ -6,8 +6,8 @@ import (
 )
 
 // DefaultBufferBytes is the default memory budget of the file input's
-// buffers (Config.BufferBytes): 32 read buffers, or a few records of the
-// longest size being assembled beside some. The shipper takes it out of
+// buffers (Config.BufferBytes): 64 read buffers (half of it, see
+// TryTakeRead) and 4 MiB or more for records being assembled. The shipper takes it out of
 // its --buffer-bytes, so that one budget bounds the process's memory
 // whichever inputs run; more files than it has read buffers for are read
 // in turn (a file waits a poll interval, the file is its own buffer).
@@ -19,10 +19,14 @@ const DefaultBufferBytes = 8 << 20
 // groups (Decoder), json-file unescaping. A nil *Budget is unlimited.
 //
 // Full policies, by buffer:
-//   - a read buffer is taken before a read and given back when the file is
-//     idle: when the budget is spent, TryTake fails and the file is read
-//     later (the harvester waits a poll interval; the file is its own
-//     buffer, nothing is lost);
+//   - a read buffer is taken before a read (TryTakeRead) and given back
+//     when the file is idle (GiveRead): when the budget is spent, or read
+//     buffers hold half of it already, the file is read later (the
+//     harvester waits a poll interval; the file is its own buffer, nothing
+//     is lost). Read buffers never take more than half of the budget, so
+//     that they cannot leave records being assembled without room: with
+//     every byte in read buffers, a CRI record split in P pieces was cut
+//     although it was a hundred bytes long;
 //   - a buffer that grows inside a record (spill, join, multiline) takes
 //     what it needs with TryTake; when the budget is spent the record is
 //     cut where it is and flagged truncated, with its original size: a
@@ -33,10 +37,11 @@ const DefaultBufferBytes = 8 << 20
 //
 // All methods are safe for concurrent use and never block.
 type Budget struct {
-	max  int64
-	used atomic.Int64
-	peak atomic.Int64
-	mu   sync.Mutex // serializes the check-and-take of TryTake
+	max   int64
+	used  atomic.Int64
+	peak  atomic.Int64
+	reads int64      // held by read buffers (TryTakeRead), under mu
+	mu    sync.Mutex // serializes the check-and-take of TryTake
 }
 
 // NewBudget returns a budget of max bytes; max <= 0 means unlimited (nil).
@@ -59,6 +64,35 @@ func (b *Budget) TryTake(n int) bool {
 	}
 	b.note(b.used.Add(int64(n)))
 	return true
+}
+
+// TryTakeRead takes n bytes for a read buffer if they are free and read
+// buffers hold at most half of the budget with them (one read buffer is
+// always allowed when the budget has room for it), and reports whether it
+// did. Give them back with GiveRead.
+func (b *Budget) TryTakeRead(n int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reads > 0 && b.reads+int64(n) > b.max/2 || b.used.Load()+int64(n) > b.max {
+		return false
+	}
+	b.reads += int64(n)
+	b.note(b.used.Add(int64(n)))
+	return true
+}
+
+// GiveRead returns n bytes of a read buffer taken with TryTakeRead.
+func (b *Budget) GiveRead(n int) {
+	if b == nil || n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.reads -= int64(n)
+	b.mu.Unlock()
+	b.Give(n)
 }
 
 // Force takes n bytes even beyond the budget (memory already allocated).

@@ -148,6 +148,7 @@ func TestIDsOfContentTruncatedBeforeItsRecordsWereQueued(t *testing.T) {
 	path := filepath.Join(dir, "app.log")
 	cfg := testConfig(dir, state, "*.log")
 	cfg.CheckpointInterval = time.Hour // only the writes at opens and truncations
+	cfg.ReadBytes = 256 << 10          // the other file below is read whole by one read
 	r := startRun(t, cfg, pipeline.Config{BatchBytes: 64 << 10, MaxBytes: 160 << 10})
 	r.sink.hold()
 	// Another file fills the pipeline: its harvester waits for room.

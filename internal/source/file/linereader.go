@@ -13,7 +13,7 @@ var ErrNoBudget = errors.New("file buffer budget spent")
 
 const (
 	// DefaultBufSize is the read buffer size of a LineReader.
-	DefaultBufSize = 256 << 10
+	DefaultBufSize = 64 << 10
 	// DefaultMaxLineBytes is the default line limit. It exceeds
 	// DefaultMaxRecordBytes by room for a CRI or json-file prefix, so that a
 	// line that is a single record is cut by the record cap, not the line cap.
@@ -123,7 +123,7 @@ func (r *LineReader) Park() bool {
 // buffers it no longer holds.
 func (r *LineReader) giveBack() {
 	if r.bufHeld && r.buf == nil {
-		r.mem.Give(r.bufSize)
+		r.mem.GiveRead(r.bufSize)
 		r.bufHeld = false
 	}
 	if r.long == nil && r.longHeld > 0 {
@@ -270,7 +270,7 @@ func (r *LineReader) Buffered() bool {
 func (r *LineReader) Fill() (int, error) {
 	if r.buf == nil {
 		if r.mem != nil {
-			if !r.mem.TryTake(r.bufSize) {
+			if !r.mem.TryTakeRead(r.bufSize) {
 				return 0, ErrNoBudget
 			}
 			r.bufHeld = true
