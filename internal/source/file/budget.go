@@ -6,7 +6,7 @@ import (
 )
 
 // DefaultBufferBytes is the default memory budget of the file input's
-// buffers (Config.BufferBytes): 64 read buffers (half of it, see
+// buffers (Config.BufferBytes): 16 read buffers (half of it, see
 // TryTakeRead) and 4 MiB or more for records being assembled. The shipper takes it out of
 // its --buffer-bytes, so that one budget bounds the process's memory
 // whichever inputs run; more files than it has read buffers for are read

@@ -13,7 +13,7 @@ var ErrNoBudget = errors.New("file buffer budget spent")
 
 const (
 	// DefaultBufSize is the read buffer size of a LineReader.
-	DefaultBufSize = 64 << 10
+	DefaultBufSize = 256 << 10
 	// DefaultMaxLineBytes is the default line limit. It exceeds
 	// DefaultMaxRecordBytes by room for a CRI or json-file prefix, so that a
 	// line that is a single record is cut by the record cap, not the line cap.
