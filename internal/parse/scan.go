@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode"
@@ -102,6 +104,11 @@ type scanner struct {
 	limit    int  // maximum nesting, 0 for maxDepth
 	allowCtl bool // raw control characters are accepted inside strings
 
+	// The structural index of the line scanObject scans (stops.go), when
+	// indexed; scanObject sets and clears indexed.
+	stop    []uint64
+	indexed bool
+
 	// stack holds one bit per nesting level: 1 for an object, 0 for an array.
 	// Iterating with an explicit bit stack keeps deep nesting cheap and
 	// safe: no recursion, constant memory.
@@ -139,6 +146,9 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 	members := sc.members[:0]
 	sc.badUTF8 = false
 	sc.err = errNone
+	if haveAVX2 {
+		sc.index(s)
+	}
 
 	i = skipWS(s, i+1)
 	if i < n && s[i] == '}' {
@@ -157,7 +167,13 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 			goto fail
 		}
 		ks = i
-		if j := stringEnd(s, i+1); j < n && s[j] == '"' {
+		j := 0
+		if sc.indexed {
+			j = sc.stopAt(i + 1)
+		} else {
+			j = stringEnd(s, i+1)
+		}
+		if j < n && s[j] == '"' {
 			i, esc = j+1, false
 		} else {
 			if i = sc.scanString(s, i); i < 0 {
@@ -189,7 +205,13 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		switch c := s[i]; c {
 		case '"':
 			kind = kindString
-			if j := stringEnd(s, i+1); j < n && s[j] == '"' {
+			j := 0
+			if sc.indexed {
+				j = sc.stopAt(i + 1)
+			} else {
+				j = stringEnd(s, i+1)
+			}
+			if j < n && s[j] == '"' {
 				i = j + 1
 			} else if i = sc.scanString(s, i); i < 0 {
 				goto fail
@@ -256,10 +278,12 @@ done:
 		goto fail
 	}
 	sc.members = members
+	sc.indexed = false
 	return true
 
 fail:
 	sc.members = members
+	sc.indexed = false
 	return false
 }
 
@@ -284,7 +308,13 @@ value:
 	}
 	switch c = s[i]; c {
 	case '"':
-		if j := stringEnd(s, i+1); j < n && s[j] == '"' {
+		j := 0
+		if sc.indexed {
+			j = sc.stopAt(i + 1)
+		} else {
+			j = stringEnd(s, i+1)
+		}
+		if j < n && s[j] == '"' {
 			i = j + 1
 		} else if i = sc.scanString(s, i); i < 0 {
 			return -1
@@ -355,7 +385,13 @@ key:
 	if s[i] != '"' {
 		return sc.fail(errChar, ctxKey, i)
 	}
-	if j := stringEnd(s, i+1); j < n && s[j] == '"' {
+	j := 0
+	if sc.indexed {
+		j = sc.stopAt(i + 1)
+	} else {
+		j = stringEnd(s, i+1)
+	}
+	if j < n && s[j] == '"' {
 		i = j + 1
 	} else if i = sc.scanString(s, i); i < 0 {
 		return -1
@@ -393,7 +429,11 @@ func (sc *scanner) scanString(s []byte, i int) int {
 	i++
 	esc := false
 	for {
-		i = stringEnd(s, i)
+		if sc.indexed {
+			i = sc.stopAt(i)
+		} else {
+			i = stringEnd(s, i)
+		}
 		for i < n && strSafe[s[i]] {
 			i++
 		}
@@ -453,8 +493,7 @@ func (sc *scanner) scanNumber(s []byte, i int) int {
 	case s[i] == '0':
 		i++
 	case s[i]-'1' < 9:
-		for i++; i < n && s[i]-'0' < 10; i++ {
-		}
+		i = digitsEnd(s, i+1)
 	default:
 		return sc.fail(errChar, ctxNumber, i)
 	}
@@ -466,8 +505,7 @@ func (sc *scanner) scanNumber(s []byte, i int) int {
 		if s[i]-'0' > 9 {
 			return sc.fail(errChar, ctxNumber, i)
 		}
-		for i++; i < n && s[i]-'0' < 10; i++ {
-		}
+		i = digitsEnd(s, i+1)
 	}
 	if i < n && (s[i] == 'e' || s[i] == 'E') {
 		i++
@@ -480,8 +518,26 @@ func (sc *scanner) scanNumber(s []byte, i int) int {
 		if s[i]-'0' > 9 {
 			return sc.fail(errChar, ctxNumber, i)
 		}
-		for i++; i < n && s[i]-'0' < 10; i++ {
+		i = digitsEnd(s, i+1)
+	}
+	return i
+}
+
+// digitsEnd returns the offset of the first byte at or after s[i] that is
+// not an ASCII digit, or len(s), checking eight bytes per step.
+func digitsEnd(s []byte, i int) int {
+	for i+8 <= len(s) {
+		// t's bytes are below 10 for digits; adding 0x76 to the low
+		// seven bits sets the top bit of the others (t itself for
+		// bytes >= 0x80), without carries between bytes.
+		t := binary.LittleEndian.Uint64(s[i:]) ^ lsb*'0'
+		if m := ((t &^ msb) + lsb*0x76 | t) & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
+		i += 8
+	}
+	for i < len(s) && s[i]-'0' < 10 {
+		i++
 	}
 	return i
 }

@@ -1,0 +1,16 @@
+//go:build !purego
+
+package parse
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX2 tells whether scanObject builds the structural index (stops.go);
+// tests turn it off to check the scan without it.
+var haveAVX2 = cpu.X86.HasAVX2
+
+// stopsAVX2 sets out[k] to the marks of s[64k:64k+64] (see index): bit b of
+// out[k] is set when s[64k+b] is '"', '\\', < 0x20 or >= 0x80. len(s) must
+// be a multiple of 64 and len(out) at least len(s)/64. It needs AVX2.
+//
+//go:noescape
+func stopsAVX2(s []byte, out []uint64)

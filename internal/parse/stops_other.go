@@ -1,0 +1,8 @@
+//go:build !amd64 || purego
+
+package parse
+
+// haveAVX2 is false: the scan checks eight bytes per step (stringEnd).
+var haveAVX2 = false
+
+func stopsAVX2(s []byte, out []uint64) { panic("parse: no AVX2 on this build") }
