@@ -97,6 +97,9 @@ func FuzzAppend(f *testing.F) {
 	// the names of every line.
 	classified := newTestParser(fuzzStatic)
 	classified.noShapes = true
+	// plain scans without the structural index.
+	plain := newTestParser(fuzzStatic)
+	plain.noIndex = true
 	f.Fuzz(func(t *testing.T, line []byte, cut uint16) {
 		l := &Line{Data: line, Time: lineTime, Fields: []byte(fuzzFields)}
 		if int(cut) > 0 && int(cut) < len(line) {
@@ -106,6 +109,9 @@ func FuzzAppend(f *testing.F) {
 		out, info := p.Append(nil, l)
 		if !bytes.Equal(line, orig) {
 			t.Fatalf("Append modified its input")
+		}
+		if want, wantInfo := plain.Append(nil, l); !bytes.Equal(out, want) || info.Flags != wantInfo.Flags {
+			t.Fatalf("scans with and without the index differ\nin:      %q\nindex:   %s (%b)\nno index: %s (%b)", l.Data, out, info.Flags, want, wantInfo.Flags)
 		}
 		if want, wantInfo := classified.Append(nil, l); !bytes.Equal(out, want) || info.Flags != wantInfo.Flags {
 			t.Fatalf("kept shape and classification differ\nin:    %q\nshape: %s (%b)\nclass: %s (%b)", l.Data, out, info.Flags, want, wantInfo.Flags)

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 )
@@ -77,6 +78,33 @@ func TestDigitsEnd(t *testing.T) {
 				if got := digitsEnd(s, i); got != want {
 					t.Fatalf("byte %#x at %d: digitsEnd(%d) = %d, want %d", c, pos, i, got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestIndexedScanMatchesPlain parses corpus lines, whole and cut at many
+// points (most cuts make them malformed, with an error offset), with and
+// without the structural index: the documents must be the same bytes.
+func TestIndexedScanMatchesPlain(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 here: every scan is plain")
+	}
+	indexed, plain := newTestParser(benchStatic), newTestParser(benchStatic)
+	plain.noIndex = true
+	for k, line := range corpusLines(3000) {
+		for _, cut := range []int{len(line), len(line) - 1, len(line) / 2, 63, 64, 65, 127, 128, k % len(line)} {
+			if cut > len(line) || cut <= 0 {
+				continue
+			}
+			l := &Line{Data: line[:cut], Time: lineTime}
+			if cut < len(line) {
+				l.Size = len(line)
+			}
+			got, gi := indexed.Append(nil, l)
+			want, wi := plain.Append(nil, l)
+			if !bytes.Equal(got, want) || gi.Flags != wi.Flags {
+				t.Fatalf("in: %q\nindex:    %s\nno index: %s", l.Data, got, want)
 			}
 		}
 	}
