@@ -112,6 +112,7 @@ package parse
 import (
 	"bytes"
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -437,6 +438,11 @@ type Parser struct {
 	host       []byte // `,"host.name":...` taken out of static, or empty
 	ingested   []byte // `,"event.ingested":"..."`
 	ingestedNs int64
+	ingestVer  uint32 // changes with ingested
+
+	// tails[1] (with host.name) and tails[0] (without): the end of
+	// every document, pre-joined (see appendTail).
+	tails [2]tail
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
@@ -448,8 +454,8 @@ type Parser struct {
 	parsedDT  [dateTimeLen]byte // last date and time parsed...
 	parsedSec int64             // ...in Unix seconds, valid if parsedOK
 	parsedOK  bool
-	fmtSec    int64 // last second formatted...
-	fmtDT     [dateTimeLen + 1]byte
+	fmtSec    int64    // last second formatted...
+	fmtHead   [48]byte // ...as `{"@timestamp":"2006-01-02T15:04:05`
 	fmtOK     bool
 
 	san    []byte // the line with invalid UTF-8 replaced
@@ -530,6 +536,7 @@ func (p *Parser) takeHost(static []byte) []byte {
 // read chunk, not per line: it is formatted here, once.
 func (p *Parser) SetIngested(unixNano int64) {
 	p.ingestedNs = unixNano
+	p.ingestVer++
 	p.ingested = append(p.ingested[:0], `,"event.ingested":`...)
 	p.ingested = AppendTime(p.ingested, unixNano)
 }
@@ -602,8 +609,8 @@ func (p *Parser) trimScratch() {
 
 // appendText writes a line that is not a JSON object as a message.
 func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([]byte, Flags) {
-	dst = append(dst, `{"@timestamp":`...)
-	dst = p.appendTime(dst, ts)
+	p.syncFields(l)
+	dst = p.appendTimestamp(dst, ts)
 	dst = append(dst, `,"message":`...)
 	var bad bool
 	dst, bad = AppendString(dst, data)
@@ -626,9 +633,18 @@ func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([
 	return p.appendTail(dst, l, flags, true), flags
 }
 
+// tail is the end of a document, pre-joined: host.name (or not),
+// event.ingested, Fields, static and the closing brace, for the event.ingested
+// time and Fields of key.
+type tail struct {
+	b   []byte
+	key uint64 // ingestVer<<32 | fieldsVer (0 without Fields)
+	ok  bool
+}
+
 // appendTail writes log.flags, log.original_size, the order field,
 // host.name (when host is set), event.ingested, Fields, static and the
-// closing brace.
+// closing brace. p.fields is l.Fields (syncFields).
 func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte {
 	dst = appendFlags(dst, flags)
 	if flags&Truncated != 0 {
@@ -643,17 +659,76 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 		dst = append(dst, `,"event.sequence":`...)
 		dst = appendInt(dst, l.Order)
 	}
+	var t *tail
 	if host {
-		dst = append(dst, p.host...)
+		t = &p.tails[1]
+	} else {
+		t = &p.tails[0]
 	}
-	dst = append(dst, p.ingested...)
+	key := uint64(p.ingestVer) << 32
 	if len(l.Fields) > 0 {
-		dst = append(dst, ',')
-		dst = append(dst, l.Fields...)
+		key |= uint64(p.fieldsVer)
 	}
-	dst = append(dst, p.static...)
-	return append(dst, '}')
+	if !t.ok || t.key != key {
+		b := t.b[:0]
+		if host {
+			b = append(b, p.host...)
+		}
+		b = append(b, p.ingested...)
+		if len(l.Fields) > 0 {
+			b = append(b, ',')
+			b = append(b, l.Fields...)
+		}
+		b = append(b, p.static...)
+		t.b, t.key, t.ok = append(b, '}'), key, true
+	}
+	return append(dst, t.b...)
 }
+
+// syncFields makes p.fields (and its names) those of l.Fields, when it has
+// any.
+func (p *Parser) syncFields(l *Line) {
+	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
+		p.fields = append(p.fields[:0], l.Fields...)
+		p.fieldsKeys.parse(p.fields, &p.aux)
+		p.fieldsVer++
+	}
+}
+
+// A plan is how appendObject writes the members of the lines of one shape
+// whose picks (the members used for @timestamp, log.level, message and
+// data_stream.dataset), scalar values among the members that may be renamed
+// to their ECS field, and settings are those of its key: everything the
+// choice between the fast and the slow path, and the fast path's renames and
+// runs, depend on. A shape keeps the plan of its last line; the lines of one
+// logger share it, and their members are written without looking at each
+// member again.
+type plan struct {
+	key    uint64 // see appendObject
+	scalar uint64 // bit k: member k is a scalar, for the members of shape.ecsCand
+	ok     bool
+	slow   bool   // appendNormalised writes the members
+	owned  uint64 // for appendNormalised
+	flags  Flags  // ECSRenamed and Renamed, on the fast path
+	ops    []op   // the fast path
+}
+
+// An op writes pre[:npre], then the bytes of the line from field fa of
+// member a to field fb of member b, plus adj (fields: 0 ks, 1 ke, 2 vs, 3 ve).
+type op struct {
+	pre          [32]byte
+	npre         uint8
+	a, b, fa, fb uint8
+	adj          int8
+}
+
+// Member fields for op.fa and op.fb.
+const (
+	fieldKS = iota
+	fieldKE
+	fieldVS
+	fieldVE
+)
 
 // appendObject writes a line that is a valid JSON object; p.members holds its
 // members, s is the line (sanitised).
@@ -662,59 +737,130 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	info := Info{}
 	ms := p.members
 
-	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
-		p.fields = append(p.fields[:0], l.Fields...)
-		p.fieldsKeys.parse(p.fields, &p.aux)
-		p.fieldsVer++
-	}
+	p.syncFields(l)
 	sh := p.shapeOf(s, l)
-	first := &sh.first
-	seen, twice := sh.seen, sh.twice
-	slow, maybeDup, ecs, hasHost := sh.slow, sh.maybeDup, sh.ecs, sh.hasHost
 
-	// Pick the members to use.
-	var tsM, lvlM, msgM *member
-	var used, src uint64
-	tsSeen := false
-	for _, id := range timestampIDs {
-		if k := first[id]; k != 0 {
-			tsSeen = true
-			if t, ok := p.parseTimestamp(s, &ms[k-1]); ok && t >= 0 {
-				ts, tsM, used = t, &ms[k-1], used|1<<id
-				break
-			}
-		}
-	}
-	if tsM == nil && tsSeen {
-		flags |= BadTimestamp
-	}
-	for _, id := range levelIDs {
-		if k := first[id]; k != 0 && usableLevel(s, &ms[k-1]) {
-			lvlM, used = &ms[k-1], used|1<<id|1<<idLogLevel
+	// Pick the members to use: the first usable one of each list.
+	var tsK, lvlK, msgK, dsK int // 1 + member index, 0 for none
+	for _, k := range sh.tsCand[:sh.nTs] {
+		if t, ok := p.parseTimestamp(s, &ms[k]); ok && t >= 0 {
+			ts, tsK = t, int(k)+1
 			break
 		}
 	}
-	for _, id := range messageIDs {
-		if k := first[id]; k != 0 && ms[k-1].kind == kindString {
-			msgM, used = &ms[k-1], used|1<<id|1<<idMessage
+	if tsK == 0 && sh.nTs > 0 {
+		flags |= BadTimestamp
+	}
+	for _, k := range sh.lvlCand[:sh.nLvl] {
+		if usableLevel(s, &ms[k]) {
+			lvlK = int(k) + 1
+			break
+		}
+	}
+	for _, k := range sh.msgCand[:sh.nMsg] {
+		if ms[k].kind == kindString {
+			msgK = int(k) + 1
 			break
 		}
 	}
 	p.dsMember = -1
-	if k := first[idDataset]; k != 0 && ms[k-1].kind == kindString {
+	if k := sh.first[idDataset]; k != 0 && ms[k-1].kind == kindString {
 		m := &ms[k-1]
 		info.Dataset = s[m.vs+1 : m.ve-1 : m.ve-1]
-		// It names the target data stream: it stays, and any other member
-		// with its name moves aside.
-		p.dsMember = int(k - 1)
-		used |= 1 << idDataset
-		src |= 1 << idDataset
+		p.dsMember, dsK = int(k-1), int(k)
 	}
+
+	// The plan of the shape, if this line has its key.
+	key := uint64(tsK) | uint64(lvlK)<<8 | uint64(msgK)<<16 | uint64(dsK)<<24 |
+		uint64(l.OrderKind)<<32 | uint64(flags&Truncated)<<40
+	if sh.dyn != 0 && compactMembers(ms) {
+		key |= 1 << 48
+	}
+	var scalar uint64
+	for b := sh.ecsCand; b != 0; b &= b - 1 {
+		if k := bits.TrailingZeros64(b); isScalar(s, &ms[k]) {
+			scalar |= 1 << k
+		}
+	}
+	pl := &sh.plan
+	if !pl.ok || pl.key != key || pl.scalar != scalar || p.general {
+		p.makePlan(s, l, sh, tsK, lvlK, msgK, flags)
+		pl.key, pl.scalar, pl.ok = key, scalar, true
+	}
+
+	// Write.
+	dst = p.appendTimestamp(dst, ts)
+	if lvlK != 0 {
+		dst = append(dst, `,"log.level":`...)
+		dst = appendLevel(dst, s, &ms[lvlK-1])
+	}
+	if msgK != 0 {
+		m := &ms[msgK-1]
+		dst = append(dst, `,"message":`...)
+		dst = append(dst, s[m.vs:m.ve]...)
+	}
+	if pl.slow {
+		for _, k := range [...]int{tsK, lvlK, msgK} {
+			if k != 0 {
+				ms[k-1].act = actDrop
+			}
+		}
+		var f Flags
+		dst, f = p.appendNormalised(dst, s, l, pl.owned, sh.seen, sh.maybeDup, &sh.dups)
+		flags |= f
+	} else {
+		flags |= pl.flags
+		for i := range pl.ops {
+			o := &pl.ops[i]
+			dst = appendFixed32(dst, &o.pre, int(o.npre))
+			a, b := &ms[o.a], &ms[o.b]
+			start := [4]int32{a.ks, a.ke, a.vs, a.ve}[o.fa&3]
+			end := [4]int32{b.ks, b.ke, b.vs, b.ve}[o.fb&3] + int32(o.adj)
+			dst = append(dst, s[start:end]...)
+		}
+	}
+	info.Flags = flags
+	return p.appendTail(dst, l, flags, !sh.hasHost), info
+}
+
+// compactMembers reports whether nothing separates the names, colons,
+// values and commas of ms.
+func compactMembers(ms []member) bool {
+	for k := range ms {
+		if ms[k].vs != ms[k].ke+1 || k+1 < len(ms) && ms[k+1].ks != ms[k].ve+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// makePlan makes sh.plan for the line s with the picks tsK, lvlK, msgK (1 +
+// member index, or 0) and the flags so far: whether the members need the
+// slow path, and if not, the renames and runs of the fast path. It leaves
+// the picked members marked actDrop.
+func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, flags Flags) {
+	ms := p.members
+	pl := &sh.plan
+	seen, twice := sh.seen, sh.twice
 
 	// Owned names: written by us, or used (log.level and message are in
 	// used when written). A name needs a new name when a member other than
 	// the used one has it: any member if the name was not used, a second
 	// one if it was (the used member is the first raw one).
+	var used, src uint64
+	if tsK != 0 {
+		used |= 1 << ms[tsK-1].id
+	}
+	if lvlK != 0 {
+		used |= 1<<ms[lvlK-1].id | 1<<idLogLevel
+	}
+	if msgK != 0 {
+		used |= 1<<ms[msgK-1].id | 1<<idMessage
+	}
+	if p.dsMember >= 0 {
+		used |= 1 << idDataset
+		src |= 1 << idDataset
+	}
 	owned := used | 1<<idAtTimestamp | 1<<idEventIngested | 1<<idLogFlags
 	if flags&Truncated != 0 {
 		owned |= 1 << idLogOriginalSize
@@ -725,89 +871,69 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	case OrderSequence:
 		owned |= 1 << idEventSequence
 	}
-	if !hasHost && len(p.host) > 0 {
+	if !sh.hasHost && len(p.host) > 0 {
 		owned |= 1 << idHostName
 	}
 	// Careful: log.level (message) is in used when it was written from
 	// "level" ("msg"); then any log.level (message) member is left over.
-	for _, m := range [...]*member{tsM, lvlM, msgM} {
-		if m != nil {
-			src |= 1 << m.id
+	for _, k := range [...]int{tsK, lvlK, msgK} {
+		if k != 0 {
+			src |= 1 << ms[k-1].id
+			ms[k-1].act = actDrop
 		}
 	}
-	if owned&(src&twice|^src&seen) != 0 {
-		slow = true
-	}
-
-	// Write.
-	dst = append(dst, `{"@timestamp":`...)
-	dst = p.appendTime(dst, ts)
-	if lvlM != nil {
-		dst = append(dst, `,"log.level":`...)
-		dst = appendLevel(dst, s, lvlM)
-		lvlM.act = actDrop
-	}
-	if msgM != nil {
-		dst = append(dst, `,"message":`...)
-		dst = append(dst, s[msgM.vs:msgM.ve]...)
-		msgM.act = actDrop
-	}
-	if tsM != nil {
-		tsM.act = actDrop
-	}
-	slow = slow || p.general
+	slow := sh.slow || owned&(src&twice|^src&seen) != 0 || p.general
+	var fl Flags
 	if !slow && sh.dyn != 0 {
 		// Members named like a member of static or Fields move to
 		// "<name>_original", on the fast path when that name is free.
 		slow = p.markOriginals(s, l, sh.dyn)
 		if !slow {
-			flags |= Renamed
+			fl |= Renamed
 		}
 	}
-	if !slow && ecs {
+	if !slow && sh.ecs {
 		// The common renames (a scalar "service", "trace_id"...) need no
 		// slow path when each goes to an ECS name that no other member has,
 		// that the document does not own and that is not in Fields or
 		// static: then no final name can equal another.
 		slow = p.markRenames(s, l, owned, seen)
 		if !slow && p.renames != 0 {
-			flags |= ECSRenamed
+			fl |= ECSRenamed
 		}
 	}
+	pl.slow, pl.owned, pl.flags, pl.ops = slow, owned, fl, pl.ops[:0]
 	if slow {
-		var f Flags
-		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &sh.dups)
-		flags |= f
-	} else {
-		// Copy runs of kept members in one go, commas and all; a member
-		// renamed by markRenames is written on its own under its ECS name.
-		for k := 0; k < len(ms); k++ {
-			if ms[k].act != actKeep {
-				continue
-			}
-			if t := ms[k].ren; t != idNone {
-				dst = append(dst, quotedName[t]...)
-				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
-				continue
-			}
-			if ms[k].orig {
-				dst = append(dst, ',')
-				dst = append(dst, s[ms[k].ks:ms[k].ke-1]...)
-				dst = append(dst, `_original":`...)
-				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
-				continue
-			}
-			j := k
-			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
-				j++
-			}
-			dst = append(dst, ',')
-			dst = append(dst, s[ms[k].ks:ms[j].ve]...)
-			k = j
-		}
+		return
 	}
-	info.Flags = flags
-	return p.appendTail(dst, l, flags, !hasHost), info
+	// Runs of kept members are copied in one go, commas and all; a member
+	// renamed by markRenames is written on its own under its ECS name, one
+	// marked by markOriginals as "<name>_original".
+	add := func(pre string, a, fa, b, fb int, adj int8) {
+		o := op{npre: uint8(len(pre)), a: uint8(a), fa: uint8(fa), b: uint8(b), fb: uint8(fb), adj: adj}
+		copy(o.pre[:], pre)
+		pl.ops = append(pl.ops, o)
+	}
+	for k := 0; k < len(ms); k++ {
+		if ms[k].act != actKeep {
+			continue
+		}
+		if t := ms[k].ren; t != idNone {
+			add(quotedName[t], k, fieldVS, k, fieldVE, 0)
+			continue
+		}
+		if ms[k].orig {
+			add(",", k, fieldKS, k, fieldKE, -1)
+			add(`_original":`, k, fieldVS, k, fieldVE, 0)
+			continue
+		}
+		j := k
+		for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
+			j++
+		}
+		add(",", k, fieldKS, j, fieldVE, 0)
+		k = j
+	}
 }
 
 // repeated reports whether member k has the raw name of an earlier member
@@ -853,15 +979,26 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 	return 0, false
 }
 
-// appendTime is AppendTime with the formatted second cached.
-func (p *Parser) appendTime(dst []byte, t int64) []byte {
+// appendTimestamp writes `{"@timestamp":` and the time t (see AppendTime),
+// with the date and time down to the second formatted once per second.
+func (p *Parser) appendTimestamp(dst []byte, t int64) []byte {
+	const head = len(`{"@timestamp":"2006-01-02T15:04:05`)
 	sec := floorDiv(t, 1e9)
 	if !p.fmtOK || sec != p.fmtSec {
-		formatDateTime(&p.fmtDT, sec)
+		var dt [dateTimeLen + 1]byte
+		formatDateTime(&dt, sec)
+		copy(p.fmtHead[:], `{"@timestamp":`)
+		copy(p.fmtHead[head-len(dt):], dt[:])
 		p.fmtSec, p.fmtOK = sec, true
 	}
-	dst = append(dst, p.fmtDT[:]...)
-	return appendFracZ(dst, t-sec*1e9)
+	l := len(dst)
+	if cap(dst)-l < 64 {
+		dst = append(dst, make([]byte, 64)...)
+	}
+	dst = dst[:l+48]
+	*(*[48]byte)(dst[l:]) = p.fmtHead
+	f, n := fracZ(t - sec*1e9)
+	return appendFixed16(dst[:l+head], &f, n)
 }
 
 func usableLevel(s []byte, m *member) bool {

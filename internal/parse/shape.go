@@ -28,6 +28,17 @@ type shape struct {
 	// member may be renamed to its ECS field. hasHost: a member names a
 	// host ("host", "host.*").
 	slow, maybeDup, ecs, hasHost bool
+
+	// The members that may be used for @timestamp, log.level and message,
+	// in the order they are tried (see appendObject), and ecsCand: bit k
+	// for member k when its name may be renamed to an ECS field (when its
+	// value is a scalar).
+	tsCand          [len(timestampIDs)]int32
+	lvlCand         [len(levelIDs)]int32
+	msgCand         [len(messageIDs)]int32
+	nTs, nLvl, nMsg uint8
+	ecsCand         uint64
+	plan            plan // of the last line with these names
 }
 
 // shapeName is a member name of a shape: its length and end in shape.keys,
@@ -220,4 +231,31 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 	}
 	sh.seen, sh.twice, sh.dups, sh.dyn = seen, twice, dups, dyn
 	sh.slow, sh.maybeDup, sh.ecs, sh.hasHost = slow, maybeDup, ecs, hasHost
+
+	sh.nTs, sh.nLvl, sh.nMsg = 0, 0, 0
+	for _, id := range timestampIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.tsCand[sh.nTs] = k - 1
+			sh.nTs++
+		}
+	}
+	for _, id := range levelIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.lvlCand[sh.nLvl] = k - 1
+			sh.nLvl++
+		}
+	}
+	for _, id := range messageIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.msgCand[sh.nMsg] = k - 1
+			sh.nMsg++
+		}
+	}
+	sh.ecsCand = 0
+	for k := range ms {
+		if t := ecsTarget[ms[k].id]; t != idNone && seen&(1<<t) == 0 && k < 64 {
+			sh.ecsCand |= 1 << k
+		}
+	}
+	sh.plan.ok = false
 }

@@ -1,7 +1,9 @@
 package parse
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -243,24 +245,62 @@ func formatDateTime(buf *[dateTimeLen + 1]byte, sec int64) {
 // appendFracZ appends the fraction for nsec (0 <= nsec < 1e9) without
 // trailing zeros, if any, and `Z"`.
 func appendFracZ(dst []byte, nsec int64) []byte {
-	if nsec == 0 {
-		return append(dst, 'Z', '"')
-	}
-	var f [12]byte
+	f, n := fracZ(nsec)
+	return appendFixed16(dst, &f, n)
+}
+
+// fracZ returns in f[:n] what appendFracZ appends for nsec: the nine digits
+// are written whatever their value and the trailing zeros found with one
+// count of leading zero bits, with no loop and no branch on the digits
+// (a loop over them mispredicts on fractions of varying length).
+func fracZ(nsec int64) (f [16]byte, n int) {
+	v := uint64(nsec)
 	f[0] = '.'
-	f[9] = byte('0' + nsec%10)
-	v := nsec / 10
-	for k := 7; k >= 1; k -= 2 {
-		d := v % 100 * 2
-		v /= 100
-		f[k], f[k+1] = two[d], two[d+1]
-	}
-	n := 10
-	for f[n-1] == '0' {
-		n--
+	d := v / 1e7 * 2
+	f[1], f[2] = two[d], two[d+1]
+	v %= 1e7
+	d = v / 1e5 * 2
+	f[3], f[4] = two[d], two[d+1]
+	v %= 1e5
+	d = v / 1e3 * 2
+	f[5], f[6] = two[d], two[d+1]
+	v %= 1e3
+	d = v / 10 * 2
+	f[7], f[8] = two[d], two[d+1]
+	f[9] = byte('0' + v%10)
+	// Digits 2 to 9 as a word, the last one in the top byte: each
+	// trailing '0' is a zero byte after the XOR. Digit 1 is not '0' when
+	// they all are, unless nsec is 0.
+	z := binary.LittleEndian.Uint64(f[2:10]) ^ 0x3030303030303030
+	n = 10 - bits.LeadingZeros64(z)>>3
+	if nsec == 0 {
+		n = 0
 	}
 	f[n], f[n+1] = 'Z', '"'
-	return append(dst, f[:n+2]...)
+	return f, n + 2
+}
+
+// appendFixed16 appends a[:n] (n <= 16) by storing all sixteen bytes past
+// the end of dst and keeping n: a few moves instead of a call to memmove.
+func appendFixed16(dst []byte, a *[16]byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < 16 {
+		dst = append(dst, make([]byte, 16)...)
+	}
+	dst = dst[:l+16]
+	*(*[16]byte)(dst[l:]) = *a
+	return dst[:l+n]
+}
+
+// appendFixed32 is appendFixed16 for up to 32 bytes.
+func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < 32 {
+		dst = append(dst, make([]byte, 32)...)
+	}
+	dst = dst[:l+32]
+	*(*[32]byte)(dst[l:]) = *a
+	return dst[:l+n]
 }
 
 // parseEpoch parses b, a JSON number or a string of digits with an optional

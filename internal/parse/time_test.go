@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -69,6 +70,38 @@ func TestAppendTime(t *testing.T) {
 	f(951782400000000000, `"2000-02-29T00:00:00Z"`)
 	f(-9223372036854775808, `"1677-09-21T00:12:43.145224192Z"`)
 	f(9223372036854775807, `"2262-04-11T23:47:16.854775807Z"`)
+}
+
+// TestAppendFracZ compares the fractions of appendFracZ and of the
+// Parser's timestamps with time.Time's formatting, for every count of
+// trailing zeros and digits of every value.
+func TestAppendFracZ(t *testing.T) {
+	p := newTestParser("")
+	check := func(nsec int64) {
+		t.Helper()
+		want := time.Unix(0, nsec).UTC().Format(".999999999Z") + `"`
+		if got := string(appendFracZ([]byte("x"), nsec)); got != "x"+want {
+			t.Fatalf("appendFracZ(%d) = %s, want %s", nsec, got[1:], want)
+		}
+		head := `{"@timestamp":"2026-11-23T10:00:00`
+		if got := string(p.appendTimestamp([]byte("x"), lineTime+nsec)); got != "x"+head+want {
+			t.Fatalf("appendTimestamp(%d) = %s, want %s", lineTime+nsec, got[1:], head+want)
+		}
+	}
+	for digit := int64(0); digit < 10; digit++ {
+		for pow := int64(1); pow < 1e9; pow *= 10 {
+			check(digit * pow)
+			check(123456789 / pow * pow)
+			check(999999999 / pow * pow)
+			if digit*pow+pow/10 < 1e9 {
+				check(digit*pow + pow/10)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		check(r.Int64N(1e9))
+	}
 }
 
 func TestParseEpoch(t *testing.T) {
