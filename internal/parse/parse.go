@@ -111,6 +111,7 @@ package parse
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"time"
@@ -713,22 +714,17 @@ type plan struct {
 	ops    []op   // the fast path
 }
 
-// An op writes pre[:npre], then the bytes of the line from field fa of
-// member a to field fb of member b, plus adj (fields: 0 ks, 1 ke, 2 vs, 3 ve).
+// An op writes pre[:npre], then the bytes of the line from the start of
+// member a's name (or, with fromValue, of its value) to the end of member
+// b's value (or, with toName, to the end of its name without the closing
+// quote). The choices are masks, not branches: the ops of a line follow no
+// pattern a branch predictor could learn.
 type op struct {
-	pre          [32]byte
-	npre         uint8
-	a, b, fa, fb uint8
-	adj          int8
+	pre               [32]byte
+	npre              uint8
+	a, b              uint8
+	fromValue, toName int32 // 0 or -1
 }
-
-// Member fields for op.fa and op.fb.
-const (
-	fieldKS = iota
-	fieldKE
-	fieldVS
-	fieldVE
-)
 
 // appendObject writes a line that is a valid JSON object; p.members holds its
 // members, s is the line (sanitised).
@@ -814,8 +810,8 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 			o := &pl.ops[i]
 			dst = appendFixed32(dst, &o.pre, int(o.npre))
 			a, b := &ms[o.a], &ms[o.b]
-			start := [4]int32{a.ks, a.ke, a.vs, a.ve}[o.fa&3]
-			end := [4]int32{b.ks, b.ke, b.vs, b.ve}[o.fb&3] + int32(o.adj)
+			start := a.ks + (a.vs-a.ks)&o.fromValue
+			end := b.ve + (b.ke-1-b.ve)&o.toName
 			dst = append(dst, s[start:end]...)
 		}
 	}
@@ -909,8 +905,14 @@ func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, fla
 	// Runs of kept members are copied in one go, commas and all; a member
 	// renamed by markRenames is written on its own under its ECS name, one
 	// marked by markOriginals as "<name>_original".
-	add := func(pre string, a, fa, b, fb int, adj int8) {
-		o := op{npre: uint8(len(pre)), a: uint8(a), fa: uint8(fa), b: uint8(b), fb: uint8(fb), adj: adj}
+	add := func(pre string, a, b int, fromValue, toName bool) {
+		o := op{npre: uint8(len(pre)), a: uint8(a), b: uint8(b)}
+		if fromValue {
+			o.fromValue = -1
+		}
+		if toName {
+			o.toName = -1
+		}
 		copy(o.pre[:], pre)
 		pl.ops = append(pl.ops, o)
 	}
@@ -919,19 +921,19 @@ func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, fla
 			continue
 		}
 		if t := ms[k].ren; t != idNone {
-			add(quotedName[t], k, fieldVS, k, fieldVE, 0)
+			add(quotedName[t], k, k, true, false)
 			continue
 		}
 		if ms[k].orig {
-			add(",", k, fieldKS, k, fieldKE, -1)
-			add(`_original":`, k, fieldVS, k, fieldVE, 0)
+			add(",", k, k, false, true)
+			add(`_original":`, k, k, true, false)
 			continue
 		}
 		j := k
 		for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
 			j++
 		}
-		add(",", k, fieldKS, j, fieldVE, 0)
+		add(",", k, j, false, false)
 		k = j
 	}
 }
@@ -1032,6 +1034,13 @@ func appendLevel(dst, s []byte, m *member) []byte {
 		}
 		return append(dst, '"')
 	}
+	if len(v) <= 16 && int(m.vs)+16 <= len(s) {
+		// The usual level: two words lower-cased at once.
+		var w [16]byte
+		binary.LittleEndian.PutUint64(w[:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs:])))
+		binary.LittleEndian.PutUint64(w[8:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs+8:])))
+		return appendFixed16(dst, &w, len(v))
+	}
 	for _, c := range v {
 		if c-'A' < 26 {
 			c += 'a' - 'A'
@@ -1039,6 +1048,17 @@ func appendLevel(dst, s []byte, m *member) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+// lowerASCII lower-cases the bytes 'A' to 'Z' of the eight bytes of w and
+// leaves the others alone.
+func lowerASCII(w uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	x := w &^ high                  // each byte below 0x80: no carries below
+	ge := x + (0x80-'A')*ones       // top bit: byte >= 'A'
+	gt := x + (0x80-'Z'-1)*ones     // top bit: byte > 'Z'
+	upper := (ge &^ gt) &^ w & high // 'A' to 'Z', and ASCII
+	return w | upper>>2             // + 0x20
 }
 
 // keySet holds the member names of pre-encoded members (Line.Fields or

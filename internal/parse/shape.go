@@ -132,16 +132,15 @@ func (sh *shape) matches(s []byte, ms []member) bool {
 	for k := range ms {
 		m, nm := &ms[k], &names[k]
 		ks, n := int(m.ks), int(nm.n)
-		if int(m.ke)-ks != n {
-			return false
-		}
 		if n <= 16 && ks+16 <= len(s) {
+			// Equal bytes are an equal name, and an equal length: a
+			// JSON string ends where its bytes say.
 			b := s[ks : ks+16]
 			if binary.LittleEndian.Uint64(b)&nm.m0 != nm.w0 ||
 				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
 				return false
 			}
-		} else if string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
+		} else if int(m.ke)-ks != n || string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
 			return false
 		}
 		// Set as we go: on a mismatch classify sets all the ids again.
