@@ -452,8 +452,8 @@ type Parser struct {
 
 	// Lines of one source carry close timestamps: the date and time down to
 	// the second are parsed and formatted once per second, not per line.
-	parsedDT  [dateTimeLen]byte // last date and time parsed...
-	parsedSec int64             // ...in Unix seconds, valid if parsedOK
+	parsedDT  [3]uint64 // last date and time parsed (see parseTimestamp)...
+	parsedSec int64     // ...in Unix seconds, valid if parsedOK
 	parsedOK  bool
 	fmtSec    int64    // last second formatted...
 	fmtHead   [48]byte // ...as `{"@timestamp":"2006-01-02T15:04:05`
@@ -956,27 +956,32 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 	v := s[m.vs:m.ve]
 	switch m.kind {
 	case kindNumber:
-		return parseEpoch(v)
+		return parseEpochWide(v, s[m.vs:])
 	case kindString:
 		v = v[1 : len(v)-1]
+		wide := s[m.vs+1:] // v, then the closing quote
 		if len(v) < dateTimeLen {
 			if isEpochString(v) {
-				return parseEpoch(v)
+				return parseEpochWide(v, wide)
 			}
 			return 0, false
 		}
-		if !p.parsedOK || string(v[:dateTimeLen]) != string(p.parsedDT[:]) {
+		// The date and time as three words (the last two overlap).
+		w0 := binary.LittleEndian.Uint64(v)
+		w1 := binary.LittleEndian.Uint64(v[8:])
+		w2 := binary.LittleEndian.Uint64(v[dateTimeLen-8:])
+		if !p.parsedOK || w0 != p.parsedDT[0] || w1 != p.parsedDT[1] || w2 != p.parsedDT[2] {
 			if isEpochString(v) {
-				return parseEpoch(v)
+				return parseEpochWide(v, wide)
 			}
 			sec, ok := parseDateTime(v[:dateTimeLen])
 			if !ok {
 				return 0, false
 			}
-			copy(p.parsedDT[:], v)
+			p.parsedDT = [3]uint64{w0, w1, w2}
 			p.parsedSec, p.parsedOK = sec, true
 		}
-		return parseTimeRest(p.parsedSec, v[dateTimeLen:])
+		return parseTimeRest(p.parsedSec, v[dateTimeLen:], wide[dateTimeLen:])
 	}
 	return 0, false
 }

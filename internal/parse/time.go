@@ -34,7 +34,7 @@ func ParseTime(b []byte) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return parseTimeRest(base, b[dateTimeLen:])
+	return parseTimeRest(base, b[dateTimeLen:], b[dateTimeLen:])
 }
 
 // dateTimeLen is the length of "2006-01-02T15:04:05".
@@ -62,24 +62,19 @@ func parseDateTime(b []byte) (int64, bool) {
 
 // parseTimeRest parses the fraction and zone that follow the date and time
 // whose Unix seconds (as if UTC) are base.
-func parseTimeRest(base int64, b []byte) (int64, bool) {
+// wide is b or b followed by more bytes, the first of them not a digit (the
+// closing quote of the string b is in): digits are read from it eight at a
+// time.
+func parseTimeRest(base int64, b, wide []byte) (int64, bool) {
 	i := 0
 	var nsec int64
 	if i < len(b) && (b[i] == '.' || b[i] == ',') {
 		i++
-		start := i
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			if i-start < 9 {
-				nsec = nsec*10 + int64(b[i]-'0')
-			}
-		}
-		nd := i - start
+		v, nd, end := digitRun(wide, i, 9)
 		if nd == 0 {
 			return 0, false
 		}
-		for ; nd < 9; nd++ {
-			nsec *= 10
-		}
+		nsec, i = int64(v*pow10[9-nd]), end
 	}
 	var offset int64
 	if i < len(b) {
@@ -307,38 +302,40 @@ func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
 // fraction, as a Unix time whose unit is chosen by magnitude: below 1e11
 // seconds, below 1e14 milliseconds, below 1e17 microseconds, else
 // nanoseconds. A fraction is kept down to the nanosecond.
-func parseEpoch(b []byte) (int64, bool) {
+func parseEpoch(b []byte) (int64, bool) { return parseEpochWide(b, b) }
+
+// parseEpochWide is parseEpoch, with wide as for parseTimeRest.
+func parseEpochWide(b, wide []byte) (int64, bool) {
 	i := 0
 	neg := i < len(b) && b[i] == '-'
 	if neg {
 		i++
 	}
-	var ip uint64
-	start := i
-	for ; i < len(b) && b[i]-'0' < 10; i++ {
-		d := uint64(b[i] - '0')
-		if ip > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		ip = ip*10 + d
-	}
-	if i == start {
+	ip, n, end := digitRun(wide, i, 18)
+	if n == 0 {
 		return 0, false
 	}
+	if end-i > 18 {
+		// Up to 18 digits cannot overflow; more are checked one by one.
+		ip = 0
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			d := uint64(b[i] - '0')
+			if ip > (math.MaxInt64-d)/10 {
+				return 0, false
+			}
+			ip = ip*10 + d
+		}
+	}
+	i = end
 	var frac uint64 // the first 18 fraction digits
 	fd := 0
 	if i < len(b) && b[i] == '.' {
 		i++
-		start = i
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			if fd < 18 {
-				frac = frac*10 + uint64(b[i]-'0')
-				fd++
-			}
-		}
-		if i == start {
+		frac, fd, end = digitRun(wide, i, 18)
+		if fd == 0 {
 			return 0, false
 		}
+		i = end
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		return parseEpochFloat(b)
@@ -373,6 +370,57 @@ func parseEpoch(b []byte) (int64, bool) {
 		return -int64(ns), true
 	}
 	return int64(ns), true
+}
+
+// pow10[k] is 10 to the k.
+var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// digitRun reads the digits at b[i:] and returns the value of the first
+// limit (at most 18) of them, how many that is and the index after the
+// last digit. Eight bytes are read at a time while b has them: the digits
+// of a timestamp vary in number from line to line, and a loop over them
+// mispredicts its end.
+func digitRun(b []byte, i, limit int) (v uint64, kept, end int) {
+	for i+8 <= len(b) {
+		w, n := leadingDigits(binary.LittleEndian.Uint64(b[i:]))
+		if k := min(n, limit-kept); k < n {
+			v = v*pow10[k] + w/pow10[n-k]
+			kept = limit
+		} else {
+			v = v*pow10[n] + w
+			kept += n
+		}
+		i += n
+		if n < 8 {
+			return v, kept, i
+		}
+	}
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		if kept < limit {
+			v = v*10 + uint64(b[i]-'0')
+			kept++
+		}
+	}
+	return v, kept, i
+}
+
+// leadingDigits returns the value of the ASCII digits that w starts with
+// (w holds eight bytes, the first in its low byte) and their number, 0 to 8.
+func leadingDigits(w uint64) (uint64, int) {
+	const zeros, high = 0x3030303030303030, 0xf0f0f0f0f0f0f0f0
+	// A byte c is a digit when c&0xf0 == 0x30 and (c+6)&0xf0 == 0x30.
+	// The +6 carries into the next byte only from a byte above 0xf9,
+	// which is not a digit: the first non-digit is found right.
+	notDigit := (w&high ^ zeros) | ((w+0x0606060606060606)&high ^ zeros)
+	n := bits.TrailingZeros64(notDigit) >> 3
+	// The n digits in the top bytes, zeros below them: an eight-digit
+	// number with leading zeros, combined in pairs, fours and eights.
+	// (For n == 0 the shift is by 64, which leaves 0.)
+	d := (w & 0x0f0f0f0f0f0f0f0f) << (64 - 8*n)
+	d = (d*10 + d>>8) & 0x00ff00ff00ff00ff
+	d = (d*100 + d>>16) & 0x0000ffff0000ffff
+	d = (d*10000 + d>>32) & 0xffffffff
+	return d, n
 }
 
 // parseEpochFloat handles the rare numbers with an exponent, like 1.7e9.

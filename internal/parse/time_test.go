@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -135,4 +136,44 @@ func TestParseEpoch(t *testing.T) {
 	f(".5", 0, false)
 	f("1.", 0, false)
 	f("1x", 0, false)
+}
+
+// TestLeadingDigits compares leadingDigits and digitRun with a loop over
+// the bytes, on words of digits and the bytes next to them ('/', ':') or
+// that carry when 6 is added (0xfa to 0xff).
+func TestLeadingDigits(t *testing.T) {
+	chars := []byte("0123456789/:.Z\"\x00\xfa\xff")
+	r := rand.New(rand.NewPCG(5, 6))
+	var b [24]byte
+	for range 200000 {
+		for k := range b {
+			if r.IntN(4) == 0 {
+				b[k] = chars[r.IntN(len(chars))]
+			} else {
+				b[k] = '0' + byte(r.IntN(10))
+			}
+		}
+		var want uint64
+		n := 0
+		for n < 8 && b[n]-'0' < 10 {
+			want = want*10 + uint64(b[n]-'0')
+			n++
+		}
+		if got, gn := leadingDigits(binary.LittleEndian.Uint64(b[:])); got != want || gn != n {
+			t.Fatalf("leadingDigits(%q) = %d, %d, want %d, %d", b[:8], got, gn, want, n)
+		}
+		limit := r.IntN(19)
+		from := r.IntN(4)
+		var wv uint64
+		wk, end := 0, from
+		for ; end < len(b) && b[end]-'0' < 10; end++ {
+			if wk < limit {
+				wv = wv*10 + uint64(b[end]-'0')
+				wk++
+			}
+		}
+		if v, kept, e := digitRun(b[:], from, limit); v != wv || kept != wk || e != end {
+			t.Fatalf("digitRun(%q, %d, %d) = %d, %d, %d, want %d, %d, %d", b[:], from, limit, v, kept, e, wv, wk, end)
+		}
+	}
 }
