@@ -132,11 +132,11 @@ func (sh *shape) matches(s []byte, ms []member) bool {
 	for k := range ms {
 		m, nm := &ms[k], &names[k]
 		ks, n := int(m.ks), int(nm.n)
-		if n <= 16 && ks+16 <= len(s) {
+		if n <= 16 && ks <= len(s)-16 {
 			// Equal bytes are an equal name, and an equal length: a
 			// JSON string ends where its bytes say.
-			b := s[ks : ks+16]
-			if binary.LittleEndian.Uint64(b)&nm.m0 != nm.w0 ||
+			b := (*[16]byte)(s[ks:])
+			if binary.LittleEndian.Uint64(b[:8])&nm.m0 != nm.w0 ||
 				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
 				return false
 			}
