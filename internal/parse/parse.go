@@ -111,7 +111,9 @@ package parse
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -437,6 +439,11 @@ type Parser struct {
 	host       []byte // `,"host.name":...` taken out of static, or empty
 	ingested   []byte // `,"event.ingested":"..."`
 	ingestedNs int64
+	ingestVer  uint32 // changes with ingested
+
+	// tails[1] (with host.name) and tails[0] (without): the end of
+	// every document, pre-joined (see appendTail).
+	tails [2]tail
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
@@ -445,11 +452,11 @@ type Parser struct {
 
 	// Lines of one source carry close timestamps: the date and time down to
 	// the second are parsed and formatted once per second, not per line.
-	parsedDT  [dateTimeLen]byte // last date and time parsed...
-	parsedSec int64             // ...in Unix seconds, valid if parsedOK
+	parsedDT  [3]uint64 // last date and time parsed (see parseTimestamp)...
+	parsedSec int64     // ...in Unix seconds, valid if parsedOK
 	parsedOK  bool
-	fmtSec    int64 // last second formatted...
-	fmtDT     [dateTimeLen + 1]byte
+	fmtSec    int64    // last second formatted...
+	fmtHead   [48]byte // ...as `{"@timestamp":"2006-01-02T15:04:05`
 	fmtOK     bool
 
 	san    []byte // the line with invalid UTF-8 replaced
@@ -530,6 +537,7 @@ func (p *Parser) takeHost(static []byte) []byte {
 // read chunk, not per line: it is formatted here, once.
 func (p *Parser) SetIngested(unixNano int64) {
 	p.ingestedNs = unixNano
+	p.ingestVer++
 	p.ingested = append(p.ingested[:0], `,"event.ingested":`...)
 	p.ingested = AppendTime(p.ingested, unixNano)
 }
@@ -602,8 +610,8 @@ func (p *Parser) trimScratch() {
 
 // appendText writes a line that is not a JSON object as a message.
 func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([]byte, Flags) {
-	dst = append(dst, `{"@timestamp":`...)
-	dst = p.appendTime(dst, ts)
+	p.syncFields(l)
+	dst = p.appendTimestamp(dst, ts)
 	dst = append(dst, `,"message":`...)
 	var bad bool
 	dst, bad = AppendString(dst, data)
@@ -626,9 +634,18 @@ func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([
 	return p.appendTail(dst, l, flags, true), flags
 }
 
+// tail is the end of a document, pre-joined: host.name (or not),
+// event.ingested, Fields, static and the closing brace, for the event.ingested
+// time and Fields of key.
+type tail struct {
+	b   []byte
+	key uint64 // ingestVer<<32 | fieldsVer (0 without Fields)
+	ok  bool
+}
+
 // appendTail writes log.flags, log.original_size, the order field,
 // host.name (when host is set), event.ingested, Fields, static and the
-// closing brace.
+// closing brace. p.fields is l.Fields (syncFields).
 func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte {
 	dst = appendFlags(dst, flags)
 	if flags&Truncated != 0 {
@@ -643,16 +660,70 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 		dst = append(dst, `,"event.sequence":`...)
 		dst = appendInt(dst, l.Order)
 	}
+	var t *tail
 	if host {
-		dst = append(dst, p.host...)
+		t = &p.tails[1]
+	} else {
+		t = &p.tails[0]
 	}
-	dst = append(dst, p.ingested...)
+	key := uint64(p.ingestVer) << 32
 	if len(l.Fields) > 0 {
-		dst = append(dst, ',')
-		dst = append(dst, l.Fields...)
+		key |= uint64(p.fieldsVer)
 	}
-	dst = append(dst, p.static...)
-	return append(dst, '}')
+	if !t.ok || t.key != key {
+		b := t.b[:0]
+		if host {
+			b = append(b, p.host...)
+		}
+		b = append(b, p.ingested...)
+		if len(l.Fields) > 0 {
+			b = append(b, ',')
+			b = append(b, l.Fields...)
+		}
+		b = append(b, p.static...)
+		t.b, t.key, t.ok = append(b, '}'), key, true
+	}
+	return append(dst, t.b...)
+}
+
+// syncFields makes p.fields (and its names) those of l.Fields, when it has
+// any.
+func (p *Parser) syncFields(l *Line) {
+	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
+		p.fields = append(p.fields[:0], l.Fields...)
+		p.fieldsKeys.parse(p.fields, &p.aux)
+		p.fieldsVer++
+	}
+}
+
+// A plan is how appendObject writes the members of the lines of one shape
+// whose picks (the members used for @timestamp, log.level, message and
+// data_stream.dataset), scalar values among the members that may be renamed
+// to their ECS field, and settings are those of its key: everything the
+// choice between the fast and the slow path, and the fast path's renames and
+// runs, depend on. A shape keeps the plan of its last line; the lines of one
+// logger share it, and their members are written without looking at each
+// member again.
+type plan struct {
+	key    uint64 // see appendObject
+	scalar uint64 // bit k: member k is a scalar, for the members of shape.ecsCand
+	ok     bool
+	slow   bool   // appendNormalised writes the members
+	owned  uint64 // for appendNormalised
+	flags  Flags  // ECSRenamed and Renamed, on the fast path
+	ops    []op   // the fast path
+}
+
+// An op writes pre[:npre], then the bytes of the line from the start of
+// member a's name (or, with fromValue, of its value) to the end of member
+// b's value (or, with toName, to the end of its name without the closing
+// quote). The choices are masks, not branches: the ops of a line follow no
+// pattern a branch predictor could learn.
+type op struct {
+	pre               [32]byte
+	npre              uint8
+	a, b              uint8
+	fromValue, toName int32 // 0 or -1
 }
 
 // appendObject writes a line that is a valid JSON object; p.members holds its
@@ -662,59 +733,130 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	info := Info{}
 	ms := p.members
 
-	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
-		p.fields = append(p.fields[:0], l.Fields...)
-		p.fieldsKeys.parse(p.fields, &p.aux)
-		p.fieldsVer++
-	}
+	p.syncFields(l)
 	sh := p.shapeOf(s, l)
-	first := &sh.first
-	seen, twice := sh.seen, sh.twice
-	slow, maybeDup, ecs, hasHost := sh.slow, sh.maybeDup, sh.ecs, sh.hasHost
 
-	// Pick the members to use.
-	var tsM, lvlM, msgM *member
-	var used, src uint64
-	tsSeen := false
-	for _, id := range timestampIDs {
-		if k := first[id]; k != 0 {
-			tsSeen = true
-			if t, ok := p.parseTimestamp(s, &ms[k-1]); ok && t >= 0 {
-				ts, tsM, used = t, &ms[k-1], used|1<<id
-				break
-			}
-		}
-	}
-	if tsM == nil && tsSeen {
-		flags |= BadTimestamp
-	}
-	for _, id := range levelIDs {
-		if k := first[id]; k != 0 && usableLevel(s, &ms[k-1]) {
-			lvlM, used = &ms[k-1], used|1<<id|1<<idLogLevel
+	// Pick the members to use: the first usable one of each list.
+	var tsK, lvlK, msgK, dsK int // 1 + member index, 0 for none
+	for _, k := range sh.tsCand[:sh.nTs] {
+		if t, ok := p.parseTimestamp(s, &ms[k]); ok && t >= 0 {
+			ts, tsK = t, int(k)+1
 			break
 		}
 	}
-	for _, id := range messageIDs {
-		if k := first[id]; k != 0 && ms[k-1].kind == kindString {
-			msgM, used = &ms[k-1], used|1<<id|1<<idMessage
+	if tsK == 0 && sh.nTs > 0 {
+		flags |= BadTimestamp
+	}
+	for _, k := range sh.lvlCand[:sh.nLvl] {
+		if usableLevel(s, &ms[k]) {
+			lvlK = int(k) + 1
+			break
+		}
+	}
+	for _, k := range sh.msgCand[:sh.nMsg] {
+		if ms[k].kind == kindString {
+			msgK = int(k) + 1
 			break
 		}
 	}
 	p.dsMember = -1
-	if k := first[idDataset]; k != 0 && ms[k-1].kind == kindString {
+	if k := sh.first[idDataset]; k != 0 && ms[k-1].kind == kindString {
 		m := &ms[k-1]
 		info.Dataset = s[m.vs+1 : m.ve-1 : m.ve-1]
-		// It names the target data stream: it stays, and any other member
-		// with its name moves aside.
-		p.dsMember = int(k - 1)
-		used |= 1 << idDataset
-		src |= 1 << idDataset
+		p.dsMember, dsK = int(k-1), int(k)
 	}
+
+	// The plan of the shape, if this line has its key.
+	key := uint64(tsK) | uint64(lvlK)<<8 | uint64(msgK)<<16 | uint64(dsK)<<24 |
+		uint64(l.OrderKind)<<32 | uint64(flags&Truncated)<<40
+	if sh.dyn != 0 && compactMembers(ms) {
+		key |= 1 << 48
+	}
+	var scalar uint64
+	for b := sh.ecsCand; b != 0; b &= b - 1 {
+		if k := bits.TrailingZeros64(b); isScalar(s, &ms[k]) {
+			scalar |= 1 << k
+		}
+	}
+	pl := &sh.plan
+	if !pl.ok || pl.key != key || pl.scalar != scalar || p.general {
+		p.makePlan(s, l, sh, tsK, lvlK, msgK, flags)
+		pl.key, pl.scalar, pl.ok = key, scalar, true
+	}
+
+	// Write.
+	dst = p.appendTimestamp(dst, ts)
+	if lvlK != 0 {
+		dst = append(dst, `,"log.level":`...)
+		dst = appendLevel(dst, s, &ms[lvlK-1])
+	}
+	if msgK != 0 {
+		m := &ms[msgK-1]
+		dst = append(dst, `,"message":`...)
+		dst = append(dst, s[m.vs:m.ve]...)
+	}
+	if pl.slow {
+		for _, k := range [...]int{tsK, lvlK, msgK} {
+			if k != 0 {
+				ms[k-1].act = actDrop
+			}
+		}
+		var f Flags
+		dst, f = p.appendNormalised(dst, s, l, pl.owned, sh.seen, sh.maybeDup, &sh.dups)
+		flags |= f
+	} else {
+		flags |= pl.flags
+		for i := range pl.ops {
+			o := &pl.ops[i]
+			dst = appendFixed32(dst, &o.pre, int(o.npre))
+			a, b := &ms[o.a], &ms[o.b]
+			start := a.ks + (a.vs-a.ks)&o.fromValue
+			end := b.ve + (b.ke-1-b.ve)&o.toName
+			dst = append(dst, s[start:end]...)
+		}
+	}
+	info.Flags = flags
+	return p.appendTail(dst, l, flags, !sh.hasHost), info
+}
+
+// compactMembers reports whether nothing separates the names, colons,
+// values and commas of ms.
+func compactMembers(ms []member) bool {
+	for k := range ms {
+		if ms[k].vs != ms[k].ke+1 || k+1 < len(ms) && ms[k+1].ks != ms[k].ve+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// makePlan makes sh.plan for the line s with the picks tsK, lvlK, msgK (1 +
+// member index, or 0) and the flags so far: whether the members need the
+// slow path, and if not, the renames and runs of the fast path. It leaves
+// the picked members marked actDrop.
+func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, flags Flags) {
+	ms := p.members
+	pl := &sh.plan
+	seen, twice := sh.seen, sh.twice
 
 	// Owned names: written by us, or used (log.level and message are in
 	// used when written). A name needs a new name when a member other than
 	// the used one has it: any member if the name was not used, a second
 	// one if it was (the used member is the first raw one).
+	var used, src uint64
+	if tsK != 0 {
+		used |= 1 << ms[tsK-1].id
+	}
+	if lvlK != 0 {
+		used |= 1<<ms[lvlK-1].id | 1<<idLogLevel
+	}
+	if msgK != 0 {
+		used |= 1<<ms[msgK-1].id | 1<<idMessage
+	}
+	if p.dsMember >= 0 {
+		used |= 1 << idDataset
+		src |= 1 << idDataset
+	}
 	owned := used | 1<<idAtTimestamp | 1<<idEventIngested | 1<<idLogFlags
 	if flags&Truncated != 0 {
 		owned |= 1 << idLogOriginalSize
@@ -725,89 +867,75 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	case OrderSequence:
 		owned |= 1 << idEventSequence
 	}
-	if !hasHost && len(p.host) > 0 {
+	if !sh.hasHost && len(p.host) > 0 {
 		owned |= 1 << idHostName
 	}
 	// Careful: log.level (message) is in used when it was written from
 	// "level" ("msg"); then any log.level (message) member is left over.
-	for _, m := range [...]*member{tsM, lvlM, msgM} {
-		if m != nil {
-			src |= 1 << m.id
+	for _, k := range [...]int{tsK, lvlK, msgK} {
+		if k != 0 {
+			src |= 1 << ms[k-1].id
+			ms[k-1].act = actDrop
 		}
 	}
-	if owned&(src&twice|^src&seen) != 0 {
-		slow = true
-	}
-
-	// Write.
-	dst = append(dst, `{"@timestamp":`...)
-	dst = p.appendTime(dst, ts)
-	if lvlM != nil {
-		dst = append(dst, `,"log.level":`...)
-		dst = appendLevel(dst, s, lvlM)
-		lvlM.act = actDrop
-	}
-	if msgM != nil {
-		dst = append(dst, `,"message":`...)
-		dst = append(dst, s[msgM.vs:msgM.ve]...)
-		msgM.act = actDrop
-	}
-	if tsM != nil {
-		tsM.act = actDrop
-	}
-	slow = slow || p.general
+	slow := sh.slow || owned&(src&twice|^src&seen) != 0 || p.general
+	var fl Flags
 	if !slow && sh.dyn != 0 {
 		// Members named like a member of static or Fields move to
 		// "<name>_original", on the fast path when that name is free.
 		slow = p.markOriginals(s, l, sh.dyn)
 		if !slow {
-			flags |= Renamed
+			fl |= Renamed
 		}
 	}
-	if !slow && ecs {
+	if !slow && sh.ecs {
 		// The common renames (a scalar "service", "trace_id"...) need no
 		// slow path when each goes to an ECS name that no other member has,
 		// that the document does not own and that is not in Fields or
 		// static: then no final name can equal another.
 		slow = p.markRenames(s, l, owned, seen)
 		if !slow && p.renames != 0 {
-			flags |= ECSRenamed
+			fl |= ECSRenamed
 		}
 	}
+	pl.slow, pl.owned, pl.flags, pl.ops = slow, owned, fl, pl.ops[:0]
 	if slow {
-		var f Flags
-		dst, f = p.appendNormalised(dst, s, l, owned, seen, maybeDup, &sh.dups)
-		flags |= f
-	} else {
-		// Copy runs of kept members in one go, commas and all; a member
-		// renamed by markRenames is written on its own under its ECS name.
-		for k := 0; k < len(ms); k++ {
-			if ms[k].act != actKeep {
-				continue
-			}
-			if t := ms[k].ren; t != idNone {
-				dst = append(dst, quotedName[t]...)
-				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
-				continue
-			}
-			if ms[k].orig {
-				dst = append(dst, ',')
-				dst = append(dst, s[ms[k].ks:ms[k].ke-1]...)
-				dst = append(dst, `_original":`...)
-				dst = append(dst, s[ms[k].vs:ms[k].ve]...)
-				continue
-			}
-			j := k
-			for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
-				j++
-			}
-			dst = append(dst, ',')
-			dst = append(dst, s[ms[k].ks:ms[j].ve]...)
-			k = j
-		}
+		return
 	}
-	info.Flags = flags
-	return p.appendTail(dst, l, flags, !hasHost), info
+	// Runs of kept members are copied in one go, commas and all; a member
+	// renamed by markRenames is written on its own under its ECS name, one
+	// marked by markOriginals as "<name>_original".
+	add := func(pre string, a, b int, fromValue, toName bool) {
+		o := op{npre: uint8(len(pre)), a: uint8(a), b: uint8(b)}
+		if fromValue {
+			o.fromValue = -1
+		}
+		if toName {
+			o.toName = -1
+		}
+		copy(o.pre[:], pre)
+		pl.ops = append(pl.ops, o)
+	}
+	for k := 0; k < len(ms); k++ {
+		if ms[k].act != actKeep {
+			continue
+		}
+		if t := ms[k].ren; t != idNone {
+			add(quotedName[t], k, k, true, false)
+			continue
+		}
+		if ms[k].orig {
+			add(",", k, k, false, true)
+			add(`_original":`, k, k, true, false)
+			continue
+		}
+		j := k
+		for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
+			j++
+		}
+		add(",", k, j, false, false)
+		k = j
+	}
 }
 
 // repeated reports whether member k has the raw name of an earlier member
@@ -828,40 +956,56 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 	v := s[m.vs:m.ve]
 	switch m.kind {
 	case kindNumber:
-		return parseEpoch(v)
+		return parseEpochWide(v, s[m.vs:])
 	case kindString:
 		v = v[1 : len(v)-1]
+		wide := s[m.vs+1:] // v, then the closing quote
 		if len(v) < dateTimeLen {
 			if isEpochString(v) {
-				return parseEpoch(v)
+				return parseEpochWide(v, wide)
 			}
 			return 0, false
 		}
-		if !p.parsedOK || string(v[:dateTimeLen]) != string(p.parsedDT[:]) {
+		// The date and time as three words (the last two overlap).
+		w0 := binary.LittleEndian.Uint64(v)
+		w1 := binary.LittleEndian.Uint64(v[8:])
+		w2 := binary.LittleEndian.Uint64(v[dateTimeLen-8:])
+		if !p.parsedOK || w0 != p.parsedDT[0] || w1 != p.parsedDT[1] || w2 != p.parsedDT[2] {
 			if isEpochString(v) {
-				return parseEpoch(v)
+				return parseEpochWide(v, wide)
 			}
 			sec, ok := parseDateTime(v[:dateTimeLen])
 			if !ok {
 				return 0, false
 			}
-			copy(p.parsedDT[:], v)
+			p.parsedDT = [3]uint64{w0, w1, w2}
 			p.parsedSec, p.parsedOK = sec, true
 		}
-		return parseTimeRest(p.parsedSec, v[dateTimeLen:])
+		return parseTimeRest(p.parsedSec, v[dateTimeLen:], wide[dateTimeLen:])
 	}
 	return 0, false
 }
 
-// appendTime is AppendTime with the formatted second cached.
-func (p *Parser) appendTime(dst []byte, t int64) []byte {
+// appendTimestamp writes `{"@timestamp":` and the time t (see AppendTime),
+// with the date and time down to the second formatted once per second.
+func (p *Parser) appendTimestamp(dst []byte, t int64) []byte {
+	const head = len(`{"@timestamp":"2006-01-02T15:04:05`)
 	sec := floorDiv(t, 1e9)
 	if !p.fmtOK || sec != p.fmtSec {
-		formatDateTime(&p.fmtDT, sec)
+		var dt [dateTimeLen + 1]byte
+		formatDateTime(&dt, sec)
+		copy(p.fmtHead[:], `{"@timestamp":`)
+		copy(p.fmtHead[head-len(dt):], dt[:])
 		p.fmtSec, p.fmtOK = sec, true
 	}
-	dst = append(dst, p.fmtDT[:]...)
-	return appendFracZ(dst, t-sec*1e9)
+	l := len(dst)
+	if cap(dst)-l < 64 {
+		dst = append(dst, make([]byte, 64)...)
+	}
+	dst = dst[:l+48]
+	*(*[48]byte)(dst[l:]) = p.fmtHead
+	f, n := fracZ(t - sec*1e9)
+	return appendFixed16(dst[:l+head], &f, n)
 }
 
 func usableLevel(s []byte, m *member) bool {
@@ -895,6 +1039,13 @@ func appendLevel(dst, s []byte, m *member) []byte {
 		}
 		return append(dst, '"')
 	}
+	if len(v) <= 16 && int(m.vs)+16 <= len(s) {
+		// The usual level: two words lower-cased at once.
+		var w [16]byte
+		binary.LittleEndian.PutUint64(w[:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs:])))
+		binary.LittleEndian.PutUint64(w[8:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs+8:])))
+		return appendFixed16(dst, &w, len(v))
+	}
 	for _, c := range v {
 		if c-'A' < 26 {
 			c += 'a' - 'A'
@@ -902,6 +1053,17 @@ func appendLevel(dst, s []byte, m *member) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+// lowerASCII lower-cases the bytes 'A' to 'Z' of the eight bytes of w and
+// leaves the others alone.
+func lowerASCII(w uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	x := w &^ high                  // each byte below 0x80: no carries below
+	ge := x + (0x80-'A')*ones       // top bit: byte >= 'A'
+	gt := x + (0x80-'Z'-1)*ones     // top bit: byte > 'Z'
+	upper := (ge &^ gt) &^ w & high // 'A' to 'Z', and ASCII
+	return w | upper>>2             // + 0x20
 }
 
 // keySet holds the member names of pre-encoded members (Line.Fields or

@@ -28,6 +28,17 @@ type shape struct {
 	// member may be renamed to its ECS field. hasHost: a member names a
 	// host ("host", "host.*").
 	slow, maybeDup, ecs, hasHost bool
+
+	// The members that may be used for @timestamp, log.level and message,
+	// in the order they are tried (see appendObject), and ecsCand: bit k
+	// for member k when its name may be renamed to an ECS field (when its
+	// value is a scalar).
+	tsCand          [len(timestampIDs)]int32
+	lvlCand         [len(levelIDs)]int32
+	msgCand         [len(messageIDs)]int32
+	nTs, nLvl, nMsg uint8
+	ecsCand         uint64
+	plan            plan // of the last line with these names
 }
 
 // shapeName is a member name of a shape: its length and end in shape.keys,
@@ -121,16 +132,15 @@ func (sh *shape) matches(s []byte, ms []member) bool {
 	for k := range ms {
 		m, nm := &ms[k], &names[k]
 		ks, n := int(m.ks), int(nm.n)
-		if int(m.ke)-ks != n {
-			return false
-		}
-		if n <= 16 && ks+16 <= len(s) {
-			b := s[ks : ks+16]
-			if binary.LittleEndian.Uint64(b)&nm.m0 != nm.w0 ||
+		if n <= 16 && ks <= len(s)-16 {
+			// Equal bytes are an equal name, and an equal length: a
+			// JSON string ends where its bytes say.
+			b := (*[16]byte)(s[ks:])
+			if binary.LittleEndian.Uint64(b[:8])&nm.m0 != nm.w0 ||
 				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
 				return false
 			}
-		} else if string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
+		} else if int(m.ke)-ks != n || string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
 			return false
 		}
 		// Set as we go: on a mismatch classify sets all the ids again.
@@ -220,4 +230,31 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 	}
 	sh.seen, sh.twice, sh.dups, sh.dyn = seen, twice, dups, dyn
 	sh.slow, sh.maybeDup, sh.ecs, sh.hasHost = slow, maybeDup, ecs, hasHost
+
+	sh.nTs, sh.nLvl, sh.nMsg = 0, 0, 0
+	for _, id := range timestampIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.tsCand[sh.nTs] = k - 1
+			sh.nTs++
+		}
+	}
+	for _, id := range levelIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.lvlCand[sh.nLvl] = k - 1
+			sh.nLvl++
+		}
+	}
+	for _, id := range messageIDs {
+		if k := sh.first[id]; k != 0 {
+			sh.msgCand[sh.nMsg] = k - 1
+			sh.nMsg++
+		}
+	}
+	sh.ecsCand = 0
+	for k := range ms {
+		if t := ecsTarget[ms[k].id]; t != idNone && seen&(1<<t) == 0 && k < 64 {
+			sh.ecsCand |= 1 << k
+		}
+	}
+	sh.plan.ok = false
 }

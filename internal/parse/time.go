@@ -1,7 +1,9 @@
 package parse
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -32,7 +34,7 @@ func ParseTime(b []byte) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return parseTimeRest(base, b[dateTimeLen:])
+	return parseTimeRest(base, b[dateTimeLen:], b[dateTimeLen:])
 }
 
 // dateTimeLen is the length of "2006-01-02T15:04:05".
@@ -60,24 +62,19 @@ func parseDateTime(b []byte) (int64, bool) {
 
 // parseTimeRest parses the fraction and zone that follow the date and time
 // whose Unix seconds (as if UTC) are base.
-func parseTimeRest(base int64, b []byte) (int64, bool) {
+// wide is b or b followed by more bytes, the first of them not a digit (the
+// closing quote of the string b is in): digits are read from it eight at a
+// time.
+func parseTimeRest(base int64, b, wide []byte) (int64, bool) {
 	i := 0
 	var nsec int64
 	if i < len(b) && (b[i] == '.' || b[i] == ',') {
 		i++
-		start := i
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			if i-start < 9 {
-				nsec = nsec*10 + int64(b[i]-'0')
-			}
-		}
-		nd := i - start
+		v, nd, end := digitRun(wide, i, 9)
 		if nd == 0 {
 			return 0, false
 		}
-		for ; nd < 9; nd++ {
-			nsec *= 10
-		}
+		nsec, i = int64(v*pow10[9-nd]), end
 	}
 	var offset int64
 	if i < len(b) {
@@ -243,62 +240,102 @@ func formatDateTime(buf *[dateTimeLen + 1]byte, sec int64) {
 // appendFracZ appends the fraction for nsec (0 <= nsec < 1e9) without
 // trailing zeros, if any, and `Z"`.
 func appendFracZ(dst []byte, nsec int64) []byte {
-	if nsec == 0 {
-		return append(dst, 'Z', '"')
-	}
-	var f [12]byte
+	f, n := fracZ(nsec)
+	return appendFixed16(dst, &f, n)
+}
+
+// fracZ returns in f[:n] what appendFracZ appends for nsec: the nine digits
+// are written whatever their value and the trailing zeros found with one
+// count of leading zero bits, with no loop and no branch on the digits
+// (a loop over them mispredicts on fractions of varying length).
+func fracZ(nsec int64) (f [16]byte, n int) {
+	v := uint64(nsec)
 	f[0] = '.'
-	f[9] = byte('0' + nsec%10)
-	v := nsec / 10
-	for k := 7; k >= 1; k -= 2 {
-		d := v % 100 * 2
-		v /= 100
-		f[k], f[k+1] = two[d], two[d+1]
-	}
-	n := 10
-	for f[n-1] == '0' {
-		n--
+	d := v / 1e7 * 2
+	f[1], f[2] = two[d], two[d+1]
+	v %= 1e7
+	d = v / 1e5 * 2
+	f[3], f[4] = two[d], two[d+1]
+	v %= 1e5
+	d = v / 1e3 * 2
+	f[5], f[6] = two[d], two[d+1]
+	v %= 1e3
+	d = v / 10 * 2
+	f[7], f[8] = two[d], two[d+1]
+	f[9] = byte('0' + v%10)
+	// Digits 2 to 9 as a word, the last one in the top byte: each
+	// trailing '0' is a zero byte after the XOR. Digit 1 is not '0' when
+	// they all are, unless nsec is 0.
+	z := binary.LittleEndian.Uint64(f[2:10]) ^ 0x3030303030303030
+	n = 10 - bits.LeadingZeros64(z)>>3
+	if nsec == 0 {
+		n = 0
 	}
 	f[n], f[n+1] = 'Z', '"'
-	return append(dst, f[:n+2]...)
+	return f, n + 2
+}
+
+// appendFixed16 appends a[:n] (n <= 16) by storing all sixteen bytes past
+// the end of dst and keeping n: a few moves instead of a call to memmove.
+func appendFixed16(dst []byte, a *[16]byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < 16 {
+		dst = append(dst, make([]byte, 16)...)
+	}
+	dst = dst[:l+16]
+	*(*[16]byte)(dst[l:]) = *a
+	return dst[:l+n]
+}
+
+// appendFixed32 is appendFixed16 for up to 32 bytes.
+func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < 32 {
+		dst = append(dst, make([]byte, 32)...)
+	}
+	dst = dst[:l+32]
+	*(*[32]byte)(dst[l:]) = *a
+	return dst[:l+n]
 }
 
 // parseEpoch parses b, a JSON number or a string of digits with an optional
 // fraction, as a Unix time whose unit is chosen by magnitude: below 1e11
 // seconds, below 1e14 milliseconds, below 1e17 microseconds, else
 // nanoseconds. A fraction is kept down to the nanosecond.
-func parseEpoch(b []byte) (int64, bool) {
+func parseEpoch(b []byte) (int64, bool) { return parseEpochWide(b, b) }
+
+// parseEpochWide is parseEpoch, with wide as for parseTimeRest.
+func parseEpochWide(b, wide []byte) (int64, bool) {
 	i := 0
 	neg := i < len(b) && b[i] == '-'
 	if neg {
 		i++
 	}
-	var ip uint64
-	start := i
-	for ; i < len(b) && b[i]-'0' < 10; i++ {
-		d := uint64(b[i] - '0')
-		if ip > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		ip = ip*10 + d
-	}
-	if i == start {
+	ip, n, end := digitRun(wide, i, 18)
+	if n == 0 {
 		return 0, false
 	}
+	if end-i > 18 {
+		// Up to 18 digits cannot overflow; more are checked one by one.
+		ip = 0
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
+			d := uint64(b[i] - '0')
+			if ip > (math.MaxInt64-d)/10 {
+				return 0, false
+			}
+			ip = ip*10 + d
+		}
+	}
+	i = end
 	var frac uint64 // the first 18 fraction digits
 	fd := 0
 	if i < len(b) && b[i] == '.' {
 		i++
-		start = i
-		for ; i < len(b) && b[i]-'0' < 10; i++ {
-			if fd < 18 {
-				frac = frac*10 + uint64(b[i]-'0')
-				fd++
-			}
-		}
-		if i == start {
+		frac, fd, end = digitRun(wide, i, 18)
+		if fd == 0 {
 			return 0, false
 		}
+		i = end
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		return parseEpochFloat(b)
@@ -333,6 +370,57 @@ func parseEpoch(b []byte) (int64, bool) {
 		return -int64(ns), true
 	}
 	return int64(ns), true
+}
+
+// pow10[k] is 10 to the k.
+var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// digitRun reads the digits at b[i:] and returns the value of the first
+// limit (at most 18) of them, how many that is and the index after the
+// last digit. Eight bytes are read at a time while b has them: the digits
+// of a timestamp vary in number from line to line, and a loop over them
+// mispredicts its end.
+func digitRun(b []byte, i, limit int) (v uint64, kept, end int) {
+	for i+8 <= len(b) {
+		w, n := leadingDigits(binary.LittleEndian.Uint64(b[i:]))
+		if k := min(n, limit-kept); k < n {
+			v = v*pow10[k] + w/pow10[n-k]
+			kept = limit
+		} else {
+			v = v*pow10[n] + w
+			kept += n
+		}
+		i += n
+		if n < 8 {
+			return v, kept, i
+		}
+	}
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		if kept < limit {
+			v = v*10 + uint64(b[i]-'0')
+			kept++
+		}
+	}
+	return v, kept, i
+}
+
+// leadingDigits returns the value of the ASCII digits that w starts with
+// (w holds eight bytes, the first in its low byte) and their number, 0 to 8.
+func leadingDigits(w uint64) (uint64, int) {
+	const zeros, high = 0x3030303030303030, 0xf0f0f0f0f0f0f0f0
+	// A byte c is a digit when c&0xf0 == 0x30 and (c+6)&0xf0 == 0x30.
+	// The +6 carries into the next byte only from a byte above 0xf9,
+	// which is not a digit: the first non-digit is found right.
+	notDigit := (w&high ^ zeros) | ((w+0x0606060606060606)&high ^ zeros)
+	n := bits.TrailingZeros64(notDigit) >> 3
+	// The n digits in the top bytes, zeros below them: an eight-digit
+	// number with leading zeros, combined in pairs, fours and eights.
+	// (For n == 0 the shift is by 64, which leaves 0.)
+	d := (w & 0x0f0f0f0f0f0f0f0f) << (64 - 8*n)
+	d = (d*10 + d>>8) & 0x00ff00ff00ff00ff
+	d = (d*100 + d>>16) & 0x0000ffff0000ffff
+	d = (d*10000 + d>>32) & 0xffffffff
+	return d, n
 }
 
 // parseEpochFloat handles the rare numbers with an exponent, like 1.7e9.

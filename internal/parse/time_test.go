@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -71,6 +73,38 @@ func TestAppendTime(t *testing.T) {
 	f(9223372036854775807, `"2262-04-11T23:47:16.854775807Z"`)
 }
 
+// TestAppendFracZ compares the fractions of appendFracZ and of the
+// Parser's timestamps with time.Time's formatting, for every count of
+// trailing zeros and digits of every value.
+func TestAppendFracZ(t *testing.T) {
+	p := newTestParser("")
+	check := func(nsec int64) {
+		t.Helper()
+		want := time.Unix(0, nsec).UTC().Format(".999999999Z") + `"`
+		if got := string(appendFracZ([]byte("x"), nsec)); got != "x"+want {
+			t.Fatalf("appendFracZ(%d) = %s, want %s", nsec, got[1:], want)
+		}
+		head := `{"@timestamp":"2026-11-23T10:00:00`
+		if got := string(p.appendTimestamp([]byte("x"), lineTime+nsec)); got != "x"+head+want {
+			t.Fatalf("appendTimestamp(%d) = %s, want %s", lineTime+nsec, got[1:], head+want)
+		}
+	}
+	for digit := int64(0); digit < 10; digit++ {
+		for pow := int64(1); pow < 1e9; pow *= 10 {
+			check(digit * pow)
+			check(123456789 / pow * pow)
+			check(999999999 / pow * pow)
+			if digit*pow+pow/10 < 1e9 {
+				check(digit*pow + pow/10)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		check(r.Int64N(1e9))
+	}
+}
+
 func TestParseEpoch(t *testing.T) {
 	f := func(in string, want int64, wantOK bool) {
 		t.Helper()
@@ -102,4 +136,44 @@ func TestParseEpoch(t *testing.T) {
 	f(".5", 0, false)
 	f("1.", 0, false)
 	f("1x", 0, false)
+}
+
+// TestLeadingDigits compares leadingDigits and digitRun with a loop over
+// the bytes, on words of digits and the bytes next to them ('/', ':') or
+// that carry when 6 is added (0xfa to 0xff).
+func TestLeadingDigits(t *testing.T) {
+	chars := []byte("0123456789/:.Z\"\x00\xfa\xff")
+	r := rand.New(rand.NewPCG(5, 6))
+	var b [24]byte
+	for range 200000 {
+		for k := range b {
+			if r.IntN(4) == 0 {
+				b[k] = chars[r.IntN(len(chars))]
+			} else {
+				b[k] = '0' + byte(r.IntN(10))
+			}
+		}
+		var want uint64
+		n := 0
+		for n < 8 && b[n]-'0' < 10 {
+			want = want*10 + uint64(b[n]-'0')
+			n++
+		}
+		if got, gn := leadingDigits(binary.LittleEndian.Uint64(b[:])); got != want || gn != n {
+			t.Fatalf("leadingDigits(%q) = %d, %d, want %d, %d", b[:8], got, gn, want, n)
+		}
+		limit := r.IntN(19)
+		from := r.IntN(4)
+		var wv uint64
+		wk, end := 0, from
+		for ; end < len(b) && b[end]-'0' < 10; end++ {
+			if wk < limit {
+				wv = wv*10 + uint64(b[end]-'0')
+				wk++
+			}
+		}
+		if v, kept, e := digitRun(b[:], from, limit); v != wv || kept != wk || e != end {
+			t.Fatalf("digitRun(%q, %d, %d) = %d, %d, %d, want %d, %d, %d", b[:], from, limit, v, kept, e, wv, wk, end)
+		}
+	}
 }
