@@ -122,3 +122,45 @@ func BenchmarkAppendID(b *testing.B) {
 		dst = AppendID(dst[:0], 0x1234_5678_9abc_def0, uint64(i))
 	}
 }
+
+func TestAppendCreateIn(t *testing.T) {
+	f := func(index, def, want string) {
+		t.Helper()
+		got := AppendCreateIn([]byte("x"), index, def, []byte("ID"))
+		if string(got) != "x"+want {
+			t.Fatalf("AppendCreateIn(%q, %q)\ngot  %q\nwant %q", index, def, got[1:], want)
+		}
+		gi, gid, ok := ParseCreate(got[1:])
+		wantIndex := index
+		if index == def && def != "" {
+			wantIndex = ""
+		}
+		if !ok || string(gi) != wantIndex || string(gid) != "ID" {
+			t.Fatalf("ParseCreate(%q) = %q, %q, %v; want %q, ID", got[1:], gi, gid, ok, wantIndex)
+		}
+	}
+	f("logs-app-default", "logs-app-default", `{"create":{"_id":"ID"}}`+"\n")
+	f("logs-app-default", "logs-other-default", `{"create":{"_index":"logs-app-default","_id":"ID"}}`+"\n")
+	f("logs-app-default", "", `{"create":{"_index":"logs-app-default","_id":"ID"}}`+"\n")
+	f("", "", `{"create":{"_index":"","_id":"ID"}}`+"\n")
+}
+
+func TestParseCreate(t *testing.T) {
+	f := func(action, index, id string, ok bool) {
+		t.Helper()
+		gi, gid, gok := ParseCreate([]byte(action))
+		if gok != ok || string(gi) != index || string(gid) != id || gok && index == "" && gi != nil {
+			t.Fatalf("ParseCreate(%q) = %q, %q, %v; want %q, %q, %v", action, gi, gid, gok, index, id, ok)
+		}
+	}
+	f(`{"create":{"_index":"i","_id":"d"}}`+"\n", "i", "d", true)
+	f(`{"create":{"_index":"i","_id":"d"}}`, "i", "d", true)
+	f(`{"create":{"_id":"d"}}`+"\n", "", "d", true)
+	f(`{"create":{"_id":""}}`+"\n", "", "", true)
+	f(`{"index":{"_index":"i","_id":"d"}}`+"\n", "", "", false)
+	f(`{"create":{"_index":"i"}}`+"\n", "", "", false)
+	f(`{"create":{"_index":"i","_id":"d","pipeline":"p"}}`+"\n", "", "", false)
+	f(`{"create":{"_id":"d`, "", "", false)
+	f(`{"create":{"_index":"i`, "", "", false)
+	f(``, "", "", false)
+}
