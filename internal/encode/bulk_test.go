@@ -164,3 +164,28 @@ func TestParseCreate(t *testing.T) {
 	f(`{"create":{"_index":"i`, "", "", false)
 	f(``, "", "", false)
 }
+
+// FuzzParseCreate: what ParseCreate accepts is a line AppendCreate or
+// AppendCreateIn writes (with or without its '\n'), and it reads back what
+// they wrote.
+func FuzzParseCreate(f *testing.F) {
+	f.Add([]byte(AppendCreate(nil, "logs-app-default", AppendID(nil, 1, 2))))
+	f.Add([]byte(AppendCreateIn(nil, "logs-app-default", "logs-app-default", AppendID(nil, 1, 2))))
+	f.Add([]byte(`{"create":{"_index":"","_id":""}}`))
+	f.Add([]byte(`{"create":{"_id":"a"}}` + "\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		index, id, ok := ParseCreate(b)
+		if !ok {
+			return
+		}
+		var again []byte
+		if index == nil {
+			again = AppendCreateIn(nil, "d", "d", id)
+		} else {
+			again = AppendCreate(nil, string(index), id)
+		}
+		if string(b) != string(again) && string(b) != string(again[:len(again)-1]) {
+			t.Fatalf("ParseCreate(%q) = %q, %q: written again %q", b, index, id, again)
+		}
+	})
+}
