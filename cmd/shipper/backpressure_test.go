@@ -30,7 +30,7 @@ func (f *blockingES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_cluster/health":
 		io.WriteString(w, `{"status":"green"}`)
-	case r.URL.Path == "/_bulk":
+	case strings.HasSuffix(r.URL.Path, "/_bulk"):
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), 400)

@@ -229,7 +229,13 @@ func runSample(w io.Writer, cfg *config.Config, s sampleArgs) error {
 		case b.Len() == 0:
 			fmt.Fprintln(w, "  dropped by a processor")
 		default:
-			fmt.Fprintf(w, "  %s  %s", b.Action(0), b.Document(0))
+			// The action line as if alone in its request: with its
+			// data stream, which a batch's default target may leave out.
+			action := b.Action(0)
+			if index, id, ok := encode.ParseCreate(action); ok && index == nil {
+				action = encode.AppendCreate(nil, b.Index, id)
+			}
+			fmt.Fprintf(w, "  %s  %s", action, b.Document(0))
 		}
 	}
 	st := chain.Stats()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ type latencyES struct {
 func (f *latencyES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Path != "/_bulk" {
+	if !strings.HasSuffix(r.URL.Path, "/_bulk") {
 		io.WriteString(w, `{"status":"green"}`)
 		return
 	}

@@ -26,7 +26,7 @@ func (f *secretES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.bodies = append(f.bodies, body)
-	if r.URL.Path == "/_bulk" {
+	if strings.HasSuffix(r.URL.Path, "/_bulk") {
 		f.bulks++
 	}
 	first := f.bulks == 1
@@ -36,9 +36,9 @@ func (f *secretES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_cluster/health":
 		io.WriteString(w, `{"status":"green"}`)
-	case r.URL.Path == "/_bulk" && first:
+	case strings.HasSuffix(r.URL.Path, "/_bulk") && first:
 		http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
-	case r.URL.Path == "/_bulk":
+	case strings.HasSuffix(r.URL.Path, "/_bulk"):
 		n := bytes.Count(body, []byte{'\n'}) / 2
 		items := strings.Repeat(`{"create":{"status":201}},`, n)
 		io.WriteString(w, `{"errors":false,"items":[`+strings.TrimSuffix(items, ",")+`]}`)

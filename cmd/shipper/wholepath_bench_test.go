@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -73,11 +74,11 @@ type fakeES struct {
 func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
-	if r.URL.Path != "/_bulk" && r.URL.Path != "/_floor" {
+	if !strings.HasSuffix(r.URL.Path, "/_bulk") && r.URL.Path != "/_floor" {
 		io.WriteString(w, `{"status":"green"}`)
 		return
 	}
-	if r.URL.Path == "/_bulk" && time.Now().UnixNano() < f.downUntil.Load() {
+	if strings.HasSuffix(r.URL.Path, "/_bulk") && time.Now().UnixNano() < f.downUntil.Load() {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, `{"error":{"type":"unavailable_shards_exception"},"status":503}`)

@@ -1,5 +1,7 @@
 package encode
 
+import "bytes"
+
 // AppendCreate appends a bulk "create" action line for index with document
 // id, including the trailing '\n'. index and id must need no JSON escaping:
 // IndexName and the ID helpers guarantee that.
@@ -9,6 +11,51 @@ func AppendCreate(dst []byte, index string, id []byte) []byte {
 	dst = append(dst, `","_id":"`...)
 	dst = append(dst, id...)
 	return append(dst, "\"}}\n"...)
+}
+
+// AppendCreateIn appends the create action line for index with document id
+// in a bulk request whose default target is def (event.Batch.Index): the
+// line names no _index when index is def, 33 bytes fewer for a typical data
+// stream name. def "" means a request without a default: every line names
+// its index, as AppendCreate writes it.
+func AppendCreateIn(dst []byte, index, def string, id []byte) []byte {
+	if def == "" || index != def {
+		return AppendCreate(dst, index, id)
+	}
+	dst = append(dst, createID...)
+	dst = append(dst, id...)
+	return append(dst, "\"}}\n"...)
+}
+
+// createID is the start of an action line without _index.
+const createID = `{"create":{"_id":"`
+
+// createIndex is the start of an action line with _index.
+const createIndex = `{"create":{"_index":"`
+
+// ParseCreate returns the _index and _id of a create action line written by
+// AppendCreate or AppendCreateIn, as views into action; index is nil when
+// the line names none (the document goes to the request's default target,
+// event.Batch.Index). ok is false for any other line.
+func ParseCreate(action []byte) (index, id []byte, ok bool) {
+	rest, found := bytes.CutPrefix(action, []byte(createIndex))
+	if found {
+		i := bytes.IndexByte(rest, '"')
+		if i < 0 {
+			return nil, nil, false
+		}
+		index = rest[:i]
+		if rest, found = bytes.CutPrefix(rest[i:], []byte(`","_id":"`)); !found {
+			return nil, nil, false
+		}
+	} else if rest, found = bytes.CutPrefix(action, []byte(createID)); !found {
+		return nil, nil, false
+	}
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || string(rest[j:]) != "\"}}\n" && string(rest[j:]) != "\"}}" {
+		return nil, nil, false
+	}
+	return index, rest[:j], true
 }
 
 // IDLen is the length of ids made by AppendID.

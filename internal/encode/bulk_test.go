@@ -122,3 +122,70 @@ func BenchmarkAppendID(b *testing.B) {
 		dst = AppendID(dst[:0], 0x1234_5678_9abc_def0, uint64(i))
 	}
 }
+
+func TestAppendCreateIn(t *testing.T) {
+	f := func(index, def, want string) {
+		t.Helper()
+		got := AppendCreateIn([]byte("x"), index, def, []byte("ID"))
+		if string(got) != "x"+want {
+			t.Fatalf("AppendCreateIn(%q, %q)\ngot  %q\nwant %q", index, def, got[1:], want)
+		}
+		gi, gid, ok := ParseCreate(got[1:])
+		wantIndex := index
+		if index == def && def != "" {
+			wantIndex = ""
+		}
+		if !ok || string(gi) != wantIndex || string(gid) != "ID" {
+			t.Fatalf("ParseCreate(%q) = %q, %q, %v; want %q, ID", got[1:], gi, gid, ok, wantIndex)
+		}
+	}
+	f("logs-app-default", "logs-app-default", `{"create":{"_id":"ID"}}`+"\n")
+	f("logs-app-default", "logs-other-default", `{"create":{"_index":"logs-app-default","_id":"ID"}}`+"\n")
+	f("logs-app-default", "", `{"create":{"_index":"logs-app-default","_id":"ID"}}`+"\n")
+	f("", "", `{"create":{"_index":"","_id":"ID"}}`+"\n")
+}
+
+func TestParseCreate(t *testing.T) {
+	f := func(action, index, id string, ok bool) {
+		t.Helper()
+		gi, gid, gok := ParseCreate([]byte(action))
+		if gok != ok || string(gi) != index || string(gid) != id || gok && index == "" && gi != nil {
+			t.Fatalf("ParseCreate(%q) = %q, %q, %v; want %q, %q, %v", action, gi, gid, gok, index, id, ok)
+		}
+	}
+	f(`{"create":{"_index":"i","_id":"d"}}`+"\n", "i", "d", true)
+	f(`{"create":{"_index":"i","_id":"d"}}`, "i", "d", true)
+	f(`{"create":{"_id":"d"}}`+"\n", "", "d", true)
+	f(`{"create":{"_id":""}}`+"\n", "", "", true)
+	f(`{"index":{"_index":"i","_id":"d"}}`+"\n", "", "", false)
+	f(`{"create":{"_index":"i"}}`+"\n", "", "", false)
+	f(`{"create":{"_index":"i","_id":"d","pipeline":"p"}}`+"\n", "", "", false)
+	f(`{"create":{"_id":"d`, "", "", false)
+	f(`{"create":{"_index":"i`, "", "", false)
+	f(``, "", "", false)
+}
+
+// FuzzParseCreate: what ParseCreate accepts is a line AppendCreate or
+// AppendCreateIn writes (with or without its '\n'), and it reads back what
+// they wrote.
+func FuzzParseCreate(f *testing.F) {
+	f.Add([]byte(AppendCreate(nil, "logs-app-default", AppendID(nil, 1, 2))))
+	f.Add([]byte(AppendCreateIn(nil, "logs-app-default", "logs-app-default", AppendID(nil, 1, 2))))
+	f.Add([]byte(`{"create":{"_index":"","_id":""}}`))
+	f.Add([]byte(`{"create":{"_id":"a"}}` + "\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		index, id, ok := ParseCreate(b)
+		if !ok {
+			return
+		}
+		var again []byte
+		if index == nil {
+			again = AppendCreateIn(nil, "d", "d", id)
+		} else {
+			again = AppendCreate(nil, string(index), id)
+		}
+		if string(b) != string(again) && string(b) != string(again[:len(again)-1]) {
+			t.Fatalf("ParseCreate(%q) = %q, %q: written again %q", b, index, id, again)
+		}
+	})
+}

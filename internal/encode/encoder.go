@@ -36,6 +36,12 @@ type Encoder struct {
 	lastDS      string // lastIndex's dataset, when refused by Streams
 	scratch     []byte
 	line        parse.Line // the line handed to Stage (see Append)
+
+	// Where the items of the current batch went, for batchDefault: how
+	// many there were, how many went to Index, and a majority vote.
+	items, ownItems int
+	candidate       string
+	votes           int
 }
 
 // New returns an encoder writing into index, or into
@@ -53,9 +59,12 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 	if l.Size <= len(l.Data) && parse.IsBlank(l.Data) {
 		return parse.Info{Flags: parse.Blank}
 	}
+	if b.Index == "" {
+		b.Index = e.batchDefault()
+	}
 	start := len(b.Body)
-	b.Body = AppendCreate(b.Body, e.Index, nil)
-	// AppendCreate wrote an empty id: write the id in place of the closing.
+	b.Body = AppendCreateIn(b.Body, e.Index, b.Index, nil)
+	// An empty id was written: write the id in place of the closing.
 	b.Body = b.Body[:len(b.Body)-len("\"}}\n")]
 	b.Body = AppendID(b.Body, hi, lo)
 	b.Body = append(b.Body, "\"}}\n"...)
@@ -92,11 +101,41 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 		}
 	}
 	b.Body = append(b.Body, '\n')
+	target := e.Index
 	if len(info.Dataset) > 0 {
-		doc = e.retarget(b, start, doc, info.Dataset, ns)
+		doc, target = e.retarget(b, start, doc, info.Dataset, ns)
 	}
 	b.AddItem(start, doc)
+	e.items++
+	if target == e.Index {
+		e.ownItems++
+	}
+	switch {
+	case e.votes == 0:
+		e.candidate, e.votes = target, 1
+	case target == e.candidate:
+		e.votes++
+	default:
+		e.votes--
+	}
 	return info
+}
+
+// batchDefault returns the default target of a new batch (event.Batch.Index):
+// the data stream most items of the encoder's previous batch went to, so that
+// most action lines can leave out their _index without a second pass over
+// the body. That is Index unless most went elsewhere (records naming their
+// dataset, a processor routing them); then it is the stream a majority vote
+// over those items elected (Boyer and Moore's: one comparison an item). A
+// wrong guess costs bytes, never a document: an item for any other stream
+// names it.
+func (e *Encoder) batchDefault() string {
+	def := e.Index
+	if 2*e.ownItems < e.items && e.votes > 0 {
+		def = e.candidate
+	}
+	e.items, e.ownItems, e.votes = 0, 0, 0
+	return def
 }
 
 // Stage processes documents between the parser and the batch (the
@@ -138,9 +177,10 @@ func (e *Encoder) defaultDataset() string {
 }
 
 // retarget rewrites the action line of the item at start for the record's
-// own dataset and returns the new document start. The document moves by the
-// difference in action length: a memmove, only for records naming a dataset.
-func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns string) int {
+// own dataset and returns the new document start and the item's data
+// stream. The document moves by the difference in action length: a
+// memmove, only for records going to another stream than Index.
+func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns string) (int, string) {
 	if !bytes.Equal(dataset, e.lastDataset) || ns != e.lastNS {
 		idx, refused := "", ""
 		namespace := e.Namespace
@@ -166,13 +206,13 @@ func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns st
 		// the dataset is sanitized, so it needs no JSON escaping.
 		b.Body = append(b.Body[:len(b.Body)-2], `,"labels.dataset_rejected":"`...)
 		b.Body = append(append(b.Body, e.lastDS...), "\"}\n"...)
-		return doc
+		return doc, e.Index
 	}
 	if e.lastIndex == "" || e.lastIndex == e.Index {
-		return doc
+		return doc, e.Index
 	}
 	id := b.Body[doc-len("\"}}\n")-IDLen : doc-len("\"}}\n")]
-	e.scratch = AppendCreate(e.scratch[:0], e.lastIndex, id)
+	e.scratch = AppendCreateIn(e.scratch[:0], e.lastIndex, b.Index, id)
 	oldLen := doc - start
 	newLen := len(e.scratch)
 	docLen := len(b.Body) - doc
@@ -182,5 +222,5 @@ func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns st
 	copy(b.Body[start+newLen:], b.Body[doc:doc+docLen])
 	copy(b.Body[start:], e.scratch)
 	b.Body = b.Body[:start+newLen+docLen]
-	return start + newLen
+	return start + newLen, e.lastIndex
 }

@@ -13,9 +13,14 @@ import (
 const testIndex = "logs-app-default"
 
 // checkBatch checks that b.Body is valid bulk NDJSON whose items match
-// b.Items, and returns each item's index, id and decoded document.
+// b.Items, that exactly the action lines of items going elsewhere than
+// b.Index name their _index, and returns each item's index (b.Index for
+// the lines that name none), id and decoded document.
 func checkBatch(t testing.TB, b *event.Batch) (indices, ids []string, docs []map[string]any) {
 	t.Helper()
+	if len(b.Items) > 0 && b.Index == "" {
+		t.Fatalf("a batch of %d items without a default index", len(b.Items))
+	}
 	pos := 0
 	for i, it := range b.Items {
 		if int(it.Start) != pos || it.Start >= it.Doc || it.Doc >= it.End || int(it.End) > len(b.Body) {
@@ -41,7 +46,17 @@ func checkBatch(t testing.TB, b *event.Batch) (indices, ids []string, docs []map
 		if err := json.Unmarshal(doc, &d); err != nil {
 			t.Fatalf("item %d: document does not decode: %v\n%s", i, err, doc)
 		}
-		indices = append(indices, a.Create.Index)
+		index := a.Create.Index
+		switch {
+		case index == "":
+			index = b.Index
+		case index == b.Index:
+			t.Fatalf("item %d: action %q names the batch's default index", i, action)
+		}
+		if pi, pid, ok := ParseCreate(action); !ok || string(pid) != a.Create.ID || string(pi) != a.Create.Index {
+			t.Fatalf("item %d: ParseCreate(%q) = %q, %q, %v", i, action, pi, pid, ok)
+		}
+		indices = append(indices, index)
 		ids = append(ids, a.Create.ID)
 		docs = append(docs, d)
 	}
@@ -98,7 +113,7 @@ func TestEncoderAppend(t *testing.T) {
 		if want := string(AppendID(nil, 3, uint64(i))); ids[i] != want {
 			t.Errorf("line %d: id %q, want %q", i, ids[i], want)
 		}
-		if want := `{"create":{"_index":"` + testIndex + `","_id":"` + ids[i] + `"}}` + "\n"; string(b.Action(i)) != want {
+		if want := `{"create":{"_id":"` + ids[i] + `"}}` + "\n"; string(b.Action(i)) != want {
 			t.Errorf("line %d: action\ngot  %q\nwant %q", i, b.Action(i), want)
 		}
 		if docs[i]["agent.type"] != "shipper" || docs[i]["@timestamp"] == nil {
@@ -266,5 +281,89 @@ func TestEncoderStage(t *testing.T) {
 	}
 	if docs[4]["labels.dataset_rejected"] != "evil" {
 		t.Errorf("refused dataset not flagged: %v", docs[4])
+	}
+}
+
+// TestEncoderBatchDefault: a batch's default index is the encoder's Index
+// unless most items of its previous batch went to one other data stream;
+// only the action lines of items going elsewhere name their _index, and a
+// batch already holding lines that name theirs (the Kafka input's) gets a
+// default too.
+func TestEncoderBatchDefault(t *testing.T) {
+	enc := New(parse.New(nil), testIndex, "prod")
+	batch := func(datasets ...string) (*event.Batch, []string) {
+		t.Helper()
+		b := &event.Batch{}
+		for i, ds := range datasets {
+			line := `{"message":"m"}`
+			if ds != "" {
+				line = `{"message":"m","data_stream.dataset":"` + ds + `"}`
+			}
+			enc.Append(b, &parse.Line{Data: []byte(line)}, 1, uint64(i))
+		}
+		indices, _, _ := checkBatch(t, b)
+		return b, indices
+	}
+	f := func(wantDefault string, wantIndices []string, datasets ...string) {
+		t.Helper()
+		b, indices := batch(datasets...)
+		if b.Index != wantDefault {
+			t.Errorf("batch %v: default %q, want %q", datasets, b.Index, wantDefault)
+		}
+		if strings.Join(indices, " ") != strings.Join(wantIndices, " ") {
+			t.Errorf("batch %v: indices\ngot  %v\nwant %v", datasets, indices, wantIndices)
+		}
+		for i := range b.Items {
+			short := !strings.Contains(string(b.Action(i)), `"_index"`)
+			if short != (indices[i] == b.Index) || short && len(b.Action(i)) != len(`{"create":{"_id":""}}`+"\n")+IDLen {
+				t.Errorf("batch %v: item %d action %q with default %q", datasets, i, b.Action(i), b.Index)
+			}
+		}
+	}
+	const shop, web = "logs-shop-prod", "logs-web-prod"
+	d := testIndex
+	// The first batch goes to Index; most of its items go to shop.
+	f(d, []string{shop, d, shop, shop}, "shop", "", "shop", "shop")
+	// So the next batch's default is shop, with the item for Index named.
+	f(shop, []string{shop, d, shop}, "shop", "", "shop")
+	// Half for Index: back to Index.
+	f(shop, []string{d, web, d, shop}, "", "web", "", "shop")
+	f(d, []string{d}, "")
+	// No majority for any other stream, Index has the most: Index.
+	f(d, []string{web, shop, d, d, shop}, "web", "shop", "", "", "shop")
+	f(d, []string{d, d}, "", "")
+	// Every item elsewhere: the next batch leaves out web's name.
+	f(d, []string{web, web, web}, "web", "web", "web")
+	f(web, []string{web, web}, "web", "web")
+
+	// A batch whose first lines name their index, as the Kafka input's
+	// documents do: the encoder's items still get a default.
+	b := &event.Batch{}
+	b.Body = AppendCreate(b.Body, "logs-kafka-prod", []byte("k1"))
+	n := len(b.Body)
+	b.Body = append(b.Body, "{}\n"...)
+	b.AddItem(0, n)
+	enc2 := New(parse.New(nil), testIndex, "prod")
+	enc2.Append(b, &parse.Line{Data: []byte(`{"message":"m"}`)}, 1, 1)
+	indices, _, _ := checkBatch(t, b)
+	if b.Index != testIndex || indices[0] != "logs-kafka-prod" || indices[1] != testIndex {
+		t.Errorf("mixed batch: default %q, indices %v", b.Index, indices)
+	}
+}
+
+// TestEncoderIndexChanges: an encoder whose Index changes within a batch
+// (the Forward input's, one tag after another) names the new index in the
+// action lines, the batch keeping its default; a record routed to the
+// batch's default leaves its name out.
+func TestEncoderIndexChanges(t *testing.T) {
+	enc := New(parse.New(nil), testIndex, "default")
+	b := &event.Batch{}
+	enc.Append(b, &parse.Line{Data: []byte(`{"message":"a"}`)}, 1, 1)
+	enc.Index = "logs-other-prod"
+	enc.Append(b, &parse.Line{Data: []byte(`{"message":"b"}`)}, 1, 2)
+	enc.Append(b, &parse.Line{Data: []byte(`{"message":"c","data_stream.dataset":"app"}`)}, 1, 3)
+	indices, _, _ := checkBatch(t, b)
+	if want := []string{testIndex, "logs-other-prod", testIndex}; b.Index != testIndex || strings.Join(indices, " ") != strings.Join(want, " ") {
+		t.Errorf("default %q, indices %v, want %q and %v", b.Index, indices, testIndex, want)
 	}
 }

@@ -25,6 +25,11 @@ type Item struct {
 type Batch struct {
 	// Body is the bulk request body: for each item an action line and a document.
 	Body []byte
+	// Index is the request's default target (POST /<Index>/_bulk): action
+	// lines without "_index" go there, the others where they say. Set by
+	// the encoder with the batch's first item; "" when every line names its
+	// index.
+	Index string
 	// Items lists the bulk items in Body order.
 	Items []Item
 	// Marks are opaque tokens chosen by the source (a file offset, a request
@@ -83,6 +88,7 @@ func (b *Batch) Done() {
 func (b *Batch) Reset() {
 	b.Body = b.Body[:0]
 	b.Items = b.Items[:0]
+	b.Index = ""
 	b.Marks = b.Marks[:0]
 	b.Seq = 0
 	b.Reserved = 0

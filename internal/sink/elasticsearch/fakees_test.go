@@ -33,7 +33,8 @@ const (
 
 // bulkItem is one item of a bulk request as the fake Elasticsearch read it.
 type bulkItem struct {
-	Index, ID   string
+	Index, ID   string // Index: the action's _index, or the request's default
+	Named       bool   // the action line names its _index
 	Action, Doc string // the lines, each with its '\n'
 }
 
@@ -115,8 +116,8 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if strings.HasSuffix(r.URL.Path, "/_bulk") {
-		req.Items = f.splitItems(req.Body)
+	if p, ok := strings.CutSuffix(r.URL.Path, "/_bulk"); ok {
+		req.Items = f.splitItems(req.Body, strings.TrimPrefix(p, "/"))
 	}
 	f.mu.Lock()
 	n := len(f.reqs)
@@ -167,8 +168,9 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // splitItems checks that body is well-formed NDJSON of create actions and
-// documents and returns its items.
-func (f *fakeES) splitItems(body []byte) []bulkItem {
+// documents, each with an index (its own or def, the request's default),
+// and returns its items.
+func (f *fakeES) splitItems(body []byte, def string) []bulkItem {
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		f.t.Errorf("fake Elasticsearch: bulk body does not end with a newline: %q", body)
 		return nil
@@ -194,7 +196,14 @@ func (f *fakeES) splitItems(body []byte) []bulkItem {
 		if !json.Valid([]byte(lines[i+1])) {
 			f.t.Errorf("fake Elasticsearch: line %d is not a JSON document: %q", i+2, lines[i+1])
 		}
-		items = append(items, bulkItem{Index: act.Create.Index, ID: act.Create.ID, Action: lines[i], Doc: lines[i+1]})
+		item := bulkItem{Index: act.Create.Index, ID: act.Create.ID, Named: act.Create.Index != "", Action: lines[i], Doc: lines[i+1]}
+		if !item.Named {
+			if def == "" {
+				f.t.Errorf("fake Elasticsearch: line %d names no index, and the request has no default: %q", i+1, lines[i])
+			}
+			item.Index = def
+		}
+		items = append(items, item)
 	}
 	return items
 }
@@ -261,13 +270,24 @@ type testBatch struct {
 // newBatch builds a batch of create items for testIndex; the ids are
 // encode.AppendID(seed, i).
 func newBatch(seed uint64, docs ...string) testBatch {
-	b := &event.Batch{}
+	return newBatchTo(seed, nil, docs...)
+}
+
+// newBatchTo is newBatch with the data stream of each document: testIndex
+// for those beyond targets or given as "". The batch's default target is
+// testIndex, so only the action lines for other streams name theirs.
+func newBatchTo(seed uint64, targets []string, docs ...string) testBatch {
+	b := &event.Batch{Index: testIndex}
 	tb := testBatch{Batch: b, docs: docs, done: new(atomic.Int32)}
 	for i, d := range docs {
 		start := len(b.Body)
 		id := encode.AppendID(nil, seed, uint64(i))
 		tb.ids = append(tb.ids, string(id))
-		b.Body = encode.AppendCreate(b.Body, testIndex, id)
+		target := testIndex
+		if i < len(targets) && targets[i] != "" {
+			target = targets[i]
+		}
+		b.Body = encode.AppendCreateIn(b.Body, target, b.Index, id)
 		doc := len(b.Body)
 		b.Body = append(b.Body, d...)
 		b.Body = append(b.Body, '\n')

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -24,6 +25,16 @@ var (
 	bulkPathStatus  = "/_bulk?filter_path=" + strings.Join(bulkFilterPathStatus, ",")
 	bulkPathReasons = "/_bulk?filter_path=" + strings.Join(bulkFilterPath, ",")
 )
+
+// bulkPaths returns bulkPathStatus and bulkPathReasons for a request whose
+// default target is index (POST /<index>/_bulk), or as they are for "".
+func bulkPaths(index string) (status, reasons string) {
+	if index == "" {
+		return bulkPathStatus, bulkPathReasons
+	}
+	prefix := "/" + url.PathEscape(index)
+	return prefix + bulkPathStatus, prefix + bulkPathReasons
+}
 
 // itemResult is one bulk item's outcome.
 type itemResult struct {

@@ -192,8 +192,15 @@ func FuzzDeadLetterItem(f *testing.F) {
 	f.Add([]byte(`{"@timestamp":"\\"}`), "t\x00", "\xff")
 	f.Add([]byte("\xff\xfe\n"), "", "")
 	f.Fuzz(func(t *testing.T, doc []byte, errType, reason string) {
-		it := pend{action: encode.AppendCreate(nil, testIndex, encode.AppendID(nil, 1, 2)), doc: doc}
-		action, dl := deadLetterItem(dlIndex, it, errType, reason)
+		// Half of the items were sent in a request whose default target
+		// is theirs (no _index in the action line), half in one whose
+		// default is another stream.
+		def := "logs-other-default"
+		if len(doc)%2 == 0 {
+			def = testIndex
+		}
+		it := pend{action: encode.AppendCreateIn(nil, testIndex, def, encode.AppendID(nil, 1, 2)), doc: doc}
+		action, dl := deadLetterItem(dlIndex, def, it, errType, reason)
 		if want := encode.AppendCreate(nil, dlIndex, encode.AppendID(nil, 1, 2)); string(action) != string(want) {
 			t.Fatalf("action: got %q, want %q", action, want)
 		}

@@ -215,11 +215,28 @@ type worker struct {
 	// reused from round to round and batch to batch (items never point
 	// into it).
 	again []byte
+	// index is the default target of the batch being delivered
+	// (event.Batch.Index): every request of the batch, retries and
+	// halves included, goes to its bulk path, so that its action lines
+	// without _index keep their stream. pathStatus and pathReasons are
+	// bulkPathStatus and bulkPathReasons under it.
+	index                   string
+	pathStatus, pathReasons string
+}
+
+// setIndex makes index the default target of the requests that follow.
+func (w *worker) setIndex(index string) {
+	if index == w.index && w.pathStatus != "" {
+		return
+	}
+	w.index = index
+	w.pathStatus, w.pathReasons = bulkPaths(index)
 }
 
 func (s *Sink) newWorker() *worker {
 	id := int(s.workerSeq.Add(1)-1) % len(s.sending)
 	w := &worker{s: s, id: id, bo: backoff.Backoff{Initial: s.cfg.RetryInitial, Max: s.cfg.RetryMax}}
+	w.setIndex("")
 	if s.cfg.CompressionLevel != 0 {
 		gz, err := gzip.NewWriterLevel(io.Discard, s.cfg.CompressionLevel)
 		if err != nil {
@@ -258,6 +275,7 @@ func (w *worker) deliverBatch(ctx context.Context, b *event.Batch) error {
 		b.Done()
 		return nil
 	}
+	w.setIndex(b.Index)
 	status, retryAfter, err := w.send(ctx, b.Body)
 	if err == nil && status >= 200 && status < 300 && errorsFalse(w.resp.Bytes()) {
 		w.s.answered(status, w.resp.Bytes())
@@ -515,21 +533,27 @@ func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 			w.s.log.Error().Str("reason", reasons[i]).Str("document", excerpt(it.doc)).Msg("dead-letter document refused; it is lost")
 			continue
 		}
-		action, doc := deadLetterItem(w.s.cfg.DeadLetterIndex, it, types[i], reasons[i])
+		action, doc := deadLetterItem(w.s.cfg.DeadLetterIndex, w.index, it, types[i], reasons[i])
 		out = append(out, pend{action: action, doc: doc, dead: true})
 	}
 	return out
 }
 
 // deadLetterItem builds the dead-letter action and document for a rejected
-// item: the same _id (so a retry answers 409), the original @timestamp when
-// it is a valid RFC 3339 time (else the current time), the document as
-// shipped in event.original (unindexed), and Elasticsearch's error type and
-// reason.
-func deadLetterItem(index string, it pend, errType, reason string) (action, doc []byte) {
-	id := field(it.action, `"_id":"`)
-	target := field(it.action, `"_index":"`)
-	action = encode.AppendCreate(nil, index, id)
+// item sent in a request whose default target is def: the same _id (so a
+// retry answers 409), the original @timestamp when it is a valid RFC 3339
+// time (else the current time), the document as shipped in event.original
+// (unindexed), the data stream it was meant for, and Elasticsearch's error
+// type and reason.
+func deadLetterItem(index, def string, it pend, errType, reason string) (action, doc []byte) {
+	target, id, ok := encode.ParseCreate(it.action)
+	if !ok {
+		id, target = field(it.action, `"_id":"`), field(it.action, `"_index":"`)
+	}
+	if target == nil {
+		target = []byte(def)
+	}
+	action = encode.AppendCreateIn(nil, index, def, id)
 	orig := bytes.TrimRight(it.doc, "\n")
 	var d []byte
 	d = append(d, '{')
@@ -644,9 +668,9 @@ func (w *worker) send(ctx context.Context, body []byte) (int, time.Duration, err
 	w.s.requests.Add(1)
 	w.s.sending[w.id].Store(time.Now().UnixNano())
 	defer w.s.sending[w.id].Store(0)
-	path := bulkPathStatus
+	path := w.pathStatus
 	if w.reasons {
-		path = bulkPathReasons
+		path = w.pathReasons
 	}
 	req, err := esclient.NewRequest(rctx, http.MethodPost, path, wire)
 	if err != nil {

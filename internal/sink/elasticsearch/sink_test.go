@@ -40,8 +40,13 @@ func TestDeliverAllCreated(t *testing.T) {
 		t.Fatalf("requests: got %d, want 1", len(reqs))
 	}
 	r := reqs[0]
-	if r.Method != http.MethodPost || r.Path != "/_bulk" {
-		t.Errorf("request: got %s %s, want POST /_bulk", r.Method, r.Path)
+	if r.Method != http.MethodPost || r.Path != "/"+testIndex+"/_bulk" {
+		t.Errorf("request: got %s %s, want POST /%s/_bulk", r.Method, r.Path, testIndex)
+	}
+	for i, it := range r.Items {
+		if it.Named || it.Index != testIndex {
+			t.Errorf("item %d: action %q, want one without _index for the request's %s", i, it.Action, testIndex)
+		}
 	}
 	if got := r.Header.Get("Content-Type"); got != "application/x-ndjson" {
 		t.Errorf("Content-Type: got %q, want application/x-ndjson", got)
@@ -272,7 +277,7 @@ func TestDeadLetterTimestamp(t *testing.T) {
 		t.Helper()
 		it := pend{action: encode.AppendCreate(nil, testIndex, []byte("id1")), doc: []byte(doc + "\n")}
 		before := time.Now().UTC().Truncate(time.Second)
-		action, dl := deadLetterItem(dlIndex, it, "t", "r")
+		action, dl := deadLetterItem(dlIndex, testIndex, it, "t", "r")
 		if string(action) != `{"create":{"_index":"`+dlIndex+`","_id":"id1"}}`+"\n" {
 			t.Errorf("action: got %q", action)
 		}
@@ -1081,4 +1086,116 @@ func TestRejectedDocumentAsksForReasons(t *testing.T) {
 	if dl.ErrorMsg == "" || strings.HasPrefix(dl.ErrorMsg, "status ") {
 		t.Errorf("dead letter error.message %q, want the reason Elasticsearch gave", dl.ErrorMsg)
 	}
+}
+
+// TestDeliverMixedStreams: a batch for several data streams goes, in every
+// request (the first, the retries of a subset, the halves of a split), to
+// the batch's default target; each item keeps its stream: a retried item is
+// sent byte for byte as it was, and a dead letter names the stream it was
+// meant for whether its action named it or left it to the default.
+func TestDeliverMixedStreams(t *testing.T) {
+	const other, third = "logs-other-default", "logs-third-default"
+	targets := []string{"", other, "", third, other, ""}
+	b := newBatchTo(7, targets, docs("mixed", 6)...)
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		switch n {
+		case 0:
+			// 1 (other) and 2 (default) transient, 3 (third) and 5
+			// (default) rejected.
+			return answer{items: []int{201, 429, 503, 400, 201, 400}}
+		case 1:
+			// The retried items and the dead letters, refused as a
+			// whole: split in halves.
+			return answer{status: http.StatusRequestEntityTooLarge}
+		case 2:
+			return answer{items: []int{201, 429}}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	runAll(t, s, b)
+	checkDone(t, b)
+	reqs := es.requests()
+	if len(reqs) != 5 {
+		t.Fatalf("requests: got %d, want 5", len(reqs))
+	}
+	want := func(i int) string {
+		if targets[i] == "" {
+			return testIndex
+		}
+		return targets[i]
+	}
+	for n, r := range reqs {
+		if r.Path != "/"+testIndex+"/_bulk" {
+			t.Errorf("request %d: path %s, want /%s/_bulk", n, r.Path, testIndex)
+		}
+		for _, it := range r.Items {
+			if it.Named == (it.Index == testIndex) {
+				t.Errorf("request %d: action %q with the default %s", n, it.Action, testIndex)
+			}
+			j := slices.Index(b.ids, it.ID)
+			switch {
+			case j < 0:
+				t.Errorf("request %d: unknown id %q", n, it.ID)
+			case it.Index == dlIndex:
+				if d := decodeDeadLetter(t, it.Doc); d.TargetIndex != want(j) || d.Original != b.docs[j] {
+					t.Errorf("request %d: dead letter of item %d: target %q, original %q; want %q, %q", n, j, d.TargetIndex, d.Original, want(j), b.docs[j])
+				}
+			case it.Action+it.Doc != string(b.Action(j))+string(b.Document(j)):
+				t.Errorf("request %d: item %d sent as %q, want as it was, %q", n, j, it.Action+it.Doc, string(b.Action(j))+string(b.Document(j)))
+			}
+		}
+	}
+	// The transient items then the dead letters, split: the first half,
+	// its transient item again, the second half.
+	for n, want := range [][]int{{0, 1, 2, 3, 4, 5}, {1, 2, 3, 5}, {1, 2}, {2}, {3, 5}} {
+		var ids []string
+		for _, j := range want {
+			ids = append(ids, b.ids[j])
+		}
+		if got := reqs[n].ids(); !slices.Equal(got, ids) {
+			t.Errorf("request %d: ids %q, want %q", n, got, ids)
+		}
+	}
+	for _, it := range reqs[4].Items {
+		if it.Index != dlIndex {
+			t.Errorf("last request: item %q to %s, want the dead-letter stream", it.ID, it.Index)
+		}
+	}
+	checkStats(t, s, Stats{Indexed: 4, DeadLettered: 2, Retried: 3, Requests: 5, Failures: 1})
+}
+
+// TestDeliverNoDefault: a batch without a default target (its action lines
+// all name their index, as the Kafka input's documents do) goes to /_bulk.
+func TestDeliverNoDefault(t *testing.T) {
+	b := newBatch(1, docs("k", 2)...)
+	b.Body, b.Items = b.Body[:0], b.Items[:0]
+	b.Index = ""
+	for i, d := range b.docs {
+		start := len(b.Body)
+		b.Body = encode.AppendCreate(b.Body, testIndex, []byte(b.ids[i]))
+		doc := len(b.Body)
+		b.Body = append(append(b.Body, d...), '\n')
+		b.AddItem(start, doc)
+	}
+	es := newFakeES(t, func(n int, r *bulkReq) answer {
+		if n == 0 {
+			return answer{items: []int{400, 201}}
+		}
+		return answer{}
+	})
+	s, _ := newTestSink(t, es.URL(), nil)
+	runAll(t, s, b)
+	checkDone(t, b)
+	for n, r := range es.requests() {
+		if r.Path != "/_bulk" {
+			t.Errorf("request %d: path %s, want /_bulk", n, r.Path)
+		}
+		for _, it := range r.Items {
+			if !it.Named {
+				t.Errorf("request %d: action %q names no index", n, it.Action)
+			}
+		}
+	}
+	checkStats(t, s, Stats{Indexed: 1, DeadLettered: 1, Requests: 2})
 }

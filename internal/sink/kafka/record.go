@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -53,29 +52,22 @@ func ParseKeyMode(s string) (KeyMode, error) {
 	return "", fmt.Errorf("unknown Kafka key %q: want %q, %q or %q", s, KeySource, KeyStream, KeyNone)
 }
 
-const createPrefix = `{"create":{"_index":"`
-
 // parseAction returns the data stream name and the document id of a bulk
-// action line made by encode.AppendCreate. The views point into action.
-func parseAction(action []byte) (index, id []byte, err error) {
-	rest, ok := bytes.CutPrefix(action, []byte(createPrefix))
+// action line made by encode.AppendCreate or encode.AppendCreateIn in a
+// batch whose default target is def (event.Batch.Index): def for a line
+// that names no _index. The views point into action or def.
+func parseAction(action, def []byte) (index, id []byte, err error) {
+	index, id, ok := encode.ParseCreate(action)
 	if !ok {
-		return nil, nil, fmt.Errorf("not a create action: %.80q", action)
+		return nil, nil, fmt.Errorf("not a create action with an _id: %.80q", action)
 	}
-	i := bytes.IndexByte(rest, '"')
-	if i < 0 {
-		return nil, nil, fmt.Errorf("unterminated _index in action %.80q", action)
+	if index == nil {
+		if len(def) == 0 {
+			return nil, nil, fmt.Errorf("action %.80q names no _index, and its batch has no default", action)
+		}
+		index = def
 	}
-	index, rest = rest[:i], rest[i:]
-	rest, ok = bytes.CutPrefix(rest, []byte(`","_id":"`))
-	if !ok {
-		return nil, nil, fmt.Errorf("no _id in action %.80q", action)
-	}
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return nil, nil, fmt.Errorf("unterminated _id in action %.80q", action)
-	}
-	return index, rest[:j], nil
+	return index, id, nil
 }
 
 // sourceKeyLen is the length of a KeySource key: the first 8 bytes of the

@@ -9,37 +9,45 @@ import (
 )
 
 func TestParseAction(t *testing.T) {
-	f := func(action, wantIndex, wantID string, ok bool) {
+	f := func(action, def, wantIndex, wantID string, ok bool) {
 		t.Helper()
-		index, id, err := parseAction([]byte(action))
+		index, id, err := parseAction([]byte(action), []byte(def))
 		if (err == nil) != ok {
-			t.Fatalf("parseAction(%q): error %v, want ok=%v", action, err, ok)
+			t.Fatalf("parseAction(%q, %q): error %v, want ok=%v", action, def, err, ok)
 		}
 		if ok && (string(index) != wantIndex || string(id) != wantID) {
-			t.Fatalf("parseAction(%q) = %q, %q; want %q, %q", action, index, id, wantIndex, wantID)
+			t.Fatalf("parseAction(%q, %q) = %q, %q; want %q, %q", action, def, index, id, wantIndex, wantID)
 		}
 	}
 	id := string(encode.AppendID(nil, 1, 2))
-	f(string(encode.AppendCreate(nil, "logs-app-default", []byte(id))), "logs-app-default", id, true)
-	f(string(encode.AppendCreate(nil, "logs-a.b_c-prod", []byte("x"))), "logs-a.b_c-prod", "x", true)
-	f(`{"index":{"_index":"x"}}`+"\n", "", "", false)
-	f(`{"create":{"_index":"x`, "", "", false)
-	f(`{"create":{"_index":"x"}}`+"\n", "", "", false)
-	f(`{"create":{"_index":"x","_id":"abc`, "", "", false)
-	f("", "", "", false)
+	f(string(encode.AppendCreate(nil, "logs-app-default", []byte(id))), "", "logs-app-default", id, true)
+	f(string(encode.AppendCreate(nil, "logs-a.b_c-prod", []byte("x"))), "logs-app-default", "logs-a.b_c-prod", "x", true)
+	// A line of a batch whose default target is its stream.
+	f(string(encode.AppendCreateIn(nil, "logs-app-default", "logs-app-default", []byte(id))), "logs-app-default", "logs-app-default", id, true)
+	f(`{"create":{"_id":"x"}}`+"\n", "", "", "", false)
+	f(`{"index":{"_index":"x"}}`+"\n", "", "", "", false)
+	f(`{"create":{"_index":"x`, "", "", "", false)
+	f(`{"create":{"_index":"x"}}`+"\n", "", "", "", false)
+	f(`{"create":{"_index":"x","_id":"abc`, "", "", "", false)
+	f("", "d", "", "", false)
 }
 
 func FuzzParseAction(f *testing.F) {
-	f.Add([]byte(encode.AppendCreate(nil, "logs-app-default", encode.AppendID(nil, 1, 2))))
-	f.Add([]byte(`{"create":{"_index":"","_id":""}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		index, id, err := parseAction(b)
+	f.Add([]byte(encode.AppendCreate(nil, "logs-app-default", encode.AppendID(nil, 1, 2))), "")
+	f.Add([]byte(encode.AppendCreateIn(nil, "logs-app-default", "logs-app-default", encode.AppendID(nil, 1, 2))), "logs-app-default")
+	f.Add([]byte(`{"create":{"_index":"","_id":""}}`), "d")
+	f.Fuzz(func(t *testing.T, b []byte, def string) {
+		index, id, err := parseAction(b, []byte(def))
 		if err != nil {
 			return
 		}
-		// What parses is what AppendCreate would have written.
-		if got := string(encode.AppendCreate(nil, string(index), id)); len(b) < len(got)-1 || string(b[:len(got)-1]) != got[:len(got)-1] {
-			t.Fatalf("parseAction(%q) = %q, %q: not its prefix", b, index, id)
+		// What parses is what AppendCreateIn would have written, with or
+		// without its '\n'.
+		got := string(encode.AppendCreateIn(nil, string(index), def, id))
+		if string(b) != got && string(b) != got[:len(got)-1] {
+			if named := string(encode.AppendCreate(nil, string(index), id)); string(b) != named && string(b) != named[:len(named)-1] {
+				t.Fatalf("parseAction(%q, %q) = %q, %q: neither %q nor %q", b, def, index, id, got, named)
+			}
 		}
 	})
 }

@@ -278,6 +278,7 @@ type flight struct {
 	recs    []kgo.Record
 	hdrs    []kgo.RecordHeader
 	keys    []byte
+	def     []byte                   // b.Index, which records' headers may point into
 	promise func(*kgo.Record, error) // f.done, bound once
 
 	pending atomic.Int64
@@ -364,6 +365,7 @@ func (s *Sink) drain(ctx context.Context, stop func() error) error {
 func (s *Sink) produceBatch(ctx context.Context, b *event.Batch) {
 	f := s.getFlight()
 	f.b, f.start = b, time.Now().Truncate(time.Millisecond)
+	f.def = append(f.def[:0], b.Index...)
 	n := b.Len()
 	if n == 0 {
 		s.putFlight(f)
@@ -388,7 +390,7 @@ func (s *Sink) produceBatch(ctx context.Context, b *event.Batch) {
 	for i := 0; i < n; i++ {
 		r := &f.recs[i]
 		*r = kgo.Record{}
-		index, id, err := parseAction(b.Action(i))
+		index, id, err := parseAction(b.Action(i), f.def)
 		doc := b.Document(i)
 		doc = doc[:len(doc)-1] // the '\n' of the bulk body
 		if err != nil {

@@ -23,12 +23,17 @@ import (
 // tests of cmd/shipper.
 
 // testBatch builds a batch of docs as encode would: item i of source hi goes
-// to index with id (hi, i).
+// to index, the batch's default target, with id (hi, i). A doc written
+// "<data stream> <document>" goes to that stream instead.
 func testBatch(index string, hi uint64, docs ...string) (*event.Batch, *atomic.Int32) {
-	b := &event.Batch{}
+	b := &event.Batch{Index: index}
 	for i, d := range docs {
 		start := len(b.Body)
-		b.Body = encode.AppendCreate(b.Body, index, encode.AppendID(nil, hi, uint64(i)))
+		target := index
+		if ds, doc, ok := strings.Cut(d, " "); ok && strings.HasPrefix(ds, "logs-") {
+			target, d = ds, doc
+		}
+		b.Body = encode.AppendCreateIn(b.Body, target, b.Index, encode.AppendID(nil, hi, uint64(i)))
 		doc := len(b.Body)
 		b.Body = append(append(b.Body, d...), '\n')
 		b.AddItem(start, doc)
@@ -107,13 +112,13 @@ func hdr(r *kgo.Record, k string) string { return string(header(r, k)) }
 func TestRecordsCarryDocumentIDAndIndex(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(3, "logs"))
 	s := newSink(t, c, Config{})
-	b1, done1 := testBatch("logs-app-default", 1, `{"message":"a"}`, `{"message":"b"}`)
+	b1, done1 := testBatch("logs-app-default", 1, `{"message":"a"}`, `{"message":"b"}`, `logs-db-prod {"message":"d"}`)
 	b2, done2 := testBatch("logs-web-prod", 2, `{"message":"c"}`)
 	run(t, s, b1, b2)
 	if done1.Load() != 1 || done2.Load() != 1 {
 		t.Fatalf("Done called %d and %d times, want once each", done1.Load(), done2.Load())
 	}
-	recs := consume(t, c, 3, "logs")
+	recs := consume(t, c, 4, "logs")
 	byValue := map[string]*kgo.Record{}
 	for _, r := range recs {
 		byValue[string(r.Value)] = r
@@ -137,12 +142,13 @@ func TestRecordsCarryDocumentIDAndIndex(t *testing.T) {
 	f(`{"message":"a"}`, "logs-app-default", 1, 0)
 	f(`{"message":"b"}`, "logs-app-default", 1, 1)
 	f(`{"message":"c"}`, "logs-web-prod", 2, 0)
+	f(`{"message":"d"}`, "logs-db-prod", 1, 2) // named in its action line
 	// Same source, same key, same partition.
 	if byValue[`{"message":"a"}`].Partition != byValue[`{"message":"b"}`].Partition {
 		t.Errorf("records of one source in partitions %d and %d", byValue[`{"message":"a"}`].Partition, byValue[`{"message":"b"}`].Partition)
 	}
-	if st := s.Stats(); st.Produced != 3 || st.DeadLettered != 0 || st.Lost != 0 {
-		t.Errorf("stats %+v, want 3 produced", st)
+	if st := s.Stats(); st.Produced != 4 || st.DeadLettered != 0 || st.Lost != 0 {
+		t.Errorf("stats %+v, want 4 produced", st)
 	}
 }
 

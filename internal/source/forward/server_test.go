@@ -64,6 +64,9 @@ func (f *fakeSink) take(b *event.Batch) {
 		if err := json.Unmarshal(b.Action(i), &action); err != nil {
 			f.t.Errorf("action %q: %v", b.Action(i), err)
 		}
+		if action.Create.Index == "" {
+			action.Create.Index = b.Index // the batch's default data stream
+		}
 		d := doc{index: action.Create.Index, id: action.Create.ID, raw: string(b.Document(i))}
 		if err := json.Unmarshal(b.Document(i), &d.fields); err != nil {
 			f.t.Errorf("document %q: %v", b.Document(i), err)

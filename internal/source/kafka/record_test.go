@@ -26,6 +26,9 @@ func item(t *testing.T, b *event.Batch) (action map[string]map[string]string, do
 	if err := json.Unmarshal(b.Action(0), &action); err != nil {
 		t.Fatalf("action %q: %v", b.Action(0), err)
 	}
+	if c := action["create"]; c != nil && c["_index"] == "" {
+		c["_index"] = b.Index // the batch's default data stream
+	}
 	d := b.Document(0)
 	if bytes.Count(d, []byte{'\n'}) != 1 || d[len(d)-1] != '\n' {
 		t.Fatalf("document is not one line: %q", d)
