@@ -294,23 +294,16 @@ func unescapeFast(dst, b []byte, i int) (_ []byte, next int, ok bool) {
 		if b[j] == '"' {
 			return out[:w], j + 1, true
 		}
-		switch e := b[j+1]; e {
-		case '"', '\\', '/':
-			out[w] = e
-		case 'n':
-			out[w] = '\n'
-		case 't':
-			out[w] = '\t'
-		case 'r':
-			out[w] = '\r'
-		case 'b':
-			out[w] = '\b'
-		case 'f':
-			out[w] = '\f'
-		default:
+		c := unescapes[b[j+1]]
+		if c == 0 {
 			return dst[:0], 0, false
 		}
+		out[w] = c
 		w++
 		j += 2
 	}
 }
+
+// unescapes maps the byte after a backslash to what the escape stands for,
+// for the one-letter escapes; 0 for \u and invalid escapes.
+var unescapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'n': '\n', 't': '\t', 'r': '\r', 'b': '\b', 'f': '\f'}
