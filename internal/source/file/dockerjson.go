@@ -288,6 +288,7 @@ func unescapeFast(dst, b []byte, i int) (_ []byte, next int, ok bool) {
 			w++
 			j++
 		}
+	escape:
 		if j >= n || j+1 >= n && b[j] == '\\' {
 			return dst[:0], 0, false
 		}
@@ -301,6 +302,17 @@ func unescapeFast(dst, b []byte, i int) (_ []byte, next int, ok bool) {
 		out[w] = c
 		w++
 		j += 2
+		// Escaped JSON has `\":\"` and `\",\"` between every member's name
+		// and value and between members: one byte, then the next escape.
+		// Taken there and then, not through the scan, whose end the
+		// processor mispredicts on nearly every escape; this branch,
+		// taken every other escape, it foresees.
+		if j+1 < n && b[j+1] == '\\' && b[j] != '\\' && b[j] != '"' {
+			out[w] = b[j]
+			w++
+			j++
+			goto escape
+		}
 	}
 }
 
