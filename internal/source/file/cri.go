@@ -2,7 +2,9 @@ package file
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"time"
 
 	"shipper/internal/parse"
@@ -105,15 +107,25 @@ func (c *timeCache) parse(b []byte) (int64, bool) {
 		return parse.ParseTime(b)
 	}
 	const dt = dateTimeLen
-	if c.ok && len(b) > dt+1 && b[dt] == '.' && string(b[:dt]) == string(c.key[:]) {
-		i := dt + 1
-		var frac int64
-		for i < len(b) && i <= dt+9 && isDigit(b[i]) {
-			frac = frac*10 + int64(b[i]-'0')
-			i++
+	if c.ok && len(b) > dt+1 && b[dt] == '.' && c.sameSecond(b) {
+		var frac int64 // nanoseconds
+		var n int
+		if cap(b) >= dt+10 {
+			frac, n = fraction(b[dt+1 : dt+10 : dt+10])
+			if m := len(b) - dt - 1; n > m {
+				// Digits past the end of b: not the timestamp's.
+				n = m
+				frac = frac / pow10[9-n] * pow10[9-n]
+			}
+		} else {
+			for i := dt + 1; i < len(b) && i <= dt+9 && isDigit(b[i]); i++ {
+				frac = frac*10 + int64(b[i]-'0')
+				n++
+			}
+			frac *= pow10[9-n]
 		}
-		if n := i - dt - 1; n > 0 && (i == len(b) || !isDigit(b[i])) && string(b[i:]) == string(c.zone[:c.nz]) {
-			return c.base + frac*pow10[9-n], true
+		if i := dt + 1 + n; n > 0 && (i == len(b) || !isDigit(b[i])) && string(b[i:]) == string(c.zone[:c.nz]) {
+			return c.base + frac, true
 		}
 	}
 	t, ok := parse.ParseTime(b)
@@ -139,4 +151,49 @@ func (c *timeCache) parse(b []byte) (int64, bool) {
 		c.base, c.ok = base, true
 	}
 	return t, ok
+}
+
+// sameSecond reports whether b starts with the date and time to the second
+// that c remembers (len(b) >= dateTimeLen): three eight-byte comparisons.
+func (c *timeCache) sameSecond(b []byte) bool {
+	_ = b[dateTimeLen-1]
+	return binary.LittleEndian.Uint64(b[0:]) == binary.LittleEndian.Uint64(c.key[0:]) &&
+		binary.LittleEndian.Uint64(b[8:]) == binary.LittleEndian.Uint64(c.key[8:]) &&
+		binary.LittleEndian.Uint64(b[dateTimeLen-8:]) == binary.LittleEndian.Uint64(c.key[dateTimeLen-8:])
+}
+
+// fraction reads the leading digits of b (9 bytes, which may run past the
+// timestamp: the caller cuts n to it): n of them, at most 9, and their value
+// scaled to nine digits (the value of b[:n] times 10^(9-n)), eight bytes at
+// once instead of a loop whose end (the number of digits, which varies from
+// line to line) the processor cannot foresee.
+func fraction(b []byte) (scaled int64, n int) {
+	_ = b[8]
+	const (
+		ones = 0x0101010101010101
+		low7 = 0x7f7f7f7f7f7f7f7f
+		high = 0x8080808080808080
+	)
+	t := binary.LittleEndian.Uint64(b) ^ '0'*ones // digits now 0..9
+	// The high bit of every byte that is not a digit (no carry between
+	// bytes: (t&low7) + (0x80-10) <= 0xf5).
+	bad := (t&low7 + (0x80-10)*ones | t) & high
+	n = 8
+	if bad != 0 {
+		n = bits.TrailingZeros64(bad) >> 3
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	// The n digits, first one lowest, moved to the top with zeros below
+	// them, then summed pairwise: value of the n digits.
+	v := t << (64 - 8*n)
+	v = (v*10 + v>>8) & 0x00ff00ff00ff00ff
+	v = (v*100 + v>>16) & 0x0000ffff0000ffff
+	v = (v*10000 + v>>32) & 0xffffffff
+	scaled = int64(v) * pow10[8-n] * 10
+	if n == 8 && isDigit(b[8]) {
+		return scaled + int64(b[8]-'0'), 9
+	}
+	return scaled, n
 }

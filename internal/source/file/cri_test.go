@@ -57,12 +57,19 @@ func FuzzTimeCache(f *testing.F) {
 		{"1677-09-21T00:12:43.145224192Z", "1677-09-21T00:12:43.1Z"},
 		{"2026-11-23T10:00:00.1Z", "2026-11-23T10:00:00.1Zx"},
 		{"2024-02-29T23:59:59.999999999z", "2024-02-29T23:59:59.0z"},
+		{"2026-11-23T10:00:00.12345678Z", "2026-11-23T10:00:00.1234"},
+		{"2026-11-23T10:00:00.12345678", "2026-11-23T10:00:00.1234567Z"},
 	} {
 		f.Add([]byte(p[0]), []byte(p[1]))
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		var tc timeCache
-		for _, x := range [][]byte{a, b, a, b, b} {
+		for k, x := range [][]byte{a, b, a, b, b, a, b} {
+			if k >= 5 {
+				// Followed by more bytes, digits even, as in a CRI
+				// line (the cache may read past the end of x).
+				x = append(append([]byte(nil), x...), "123456789 stdout"[k-5:]...)[:len(x)]
+			}
 			got, ok := tc.parse(x)
 			want, wok := parse.ParseTime(x)
 			if ok != wok || ok && got != want {

@@ -116,6 +116,9 @@ type Decoder struct {
 	mem       *Budget
 	last      int64 // End of the last line added
 	out       []Record
+	// joinAll sends every line through the joining, whole records too
+	// (tests compare the two paths).
+	joinAll bool
 
 	times timeCache // the runtime's timestamps
 }
@@ -158,27 +161,80 @@ func (d *Decoder) Format() Format { return d.format }
 // The record's views are valid until the next call to Add, Flush or Expire,
 // and no longer than l.Data.
 func (d *Decoder) Add(l Line, now int64) (Record, bool) {
+	var rec Record
+	ok := d.AddTo(&rec, &l, now)
+	return rec, ok
+}
+
+// AddTo is Add writing the record into *rec (left as it was when the line
+// completes none): the follower's path, which does not copy records around.
+//
+// A whole record on one CRI or json-file line, with no pieces of its stream
+// open and multiline off (nearly every line), is written straight into rec;
+// the rest goes through the joining. Both give the same records.
+func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 	if d.format == FormatAuto {
 		d.format = DetectFormat(l.Data)
 	}
 	d.last = l.End
-	var rec Record
 	var ok bool
 	switch d.format {
 	case FormatCRI:
-		rec, ok = d.addCRI(l)
+		c, cok := parseCRI(l.Data, &d.times)
+		if !cok {
+			*rec, ok = d.malformed(*l), true
+			break
+		}
+		// Bytes cut off the end of the line are cut off the content.
+		size := len(c.Content) + l.Size - len(l.Data)
+		if !c.Partial && d.mlCfg == nil && !d.joins[c.Stream].open && !d.joinAll {
+			d.whole(rec, l, c.Content, size, c.Time, c.Stream, nil)
+			return true
+		}
+		*rec, ok = d.piece(*l, c.Content, size, c.Time, c.Stream, nil, c.Partial)
 	case FormatDocker:
-		rec, ok = d.addDocker(l)
+		if l.Size > len(l.Data) {
+			// The JSON was cut by the line limit and cannot be decoded.
+			*rec, ok = d.malformed(*l), true
+			break
+		}
+		j, jok := d.parseDocker(l.Data)
+		if !jok {
+			*rec, ok = d.malformed(*l), true
+			break
+		}
+		if !j.Partial && d.mlCfg == nil && !d.joins[j.Stream].open && !d.joinAll {
+			d.whole(rec, l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs)
+			return true
+		}
+		*rec, ok = d.piece(*l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs, j.Partial)
 	default:
-		rec, ok = d.single(l, l.Data, l.Size, 0, StreamNone, nil, 0), true
+		*rec, ok = d.single(*l, l.Data, l.Size, 0, StreamNone, nil, 0), true
 	}
 	if ok && d.ml[rec.Stream] != nil {
-		rec, ok = d.ml[rec.Stream].Add(rec, now)
+		*rec, ok = d.ml[rec.Stream].Add(*rec, now)
 	}
 	if ok {
 		rec.Commit = d.Commit()
 	}
-	return rec, ok
+	return ok
+}
+
+// whole writes into rec the record of one line that is a whole record of its
+// stream (no pieces open, multiline off): what single gives, with its commit
+// offset.
+func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64, s Stream, attrs []byte) {
+	*rec = Record{Content: content, Size: size, Time: t, Stream: s, Attrs: attrs, Start: l.Start, End: l.End, Commit: l.End}
+	capRecord(rec, d.maxBytes)
+	trimCR(rec)
+	if !l.Terminated() {
+		rec.Flags |= Incomplete
+	}
+	// Commit: the end of this line (d.last), unless a record of another
+	// stream is open.
+	if d.joins[0].open || d.joins[1].open || d.joins[2].open {
+		rec.Commit = d.Commit()
+	}
 }
 
 // single builds a record from one terminated or unterminated line whose
@@ -197,22 +253,10 @@ func (d *Decoder) malformed(l Line) Record {
 	return d.single(l, l.Data, l.Size, 0, StreamNone, nil, Malformed)
 }
 
-func (d *Decoder) addCRI(l Line) (Record, bool) {
-	c, ok := parseCRI(l.Data, &d.times)
-	if !ok {
-		return d.malformed(l), true
-	}
-	// Bytes cut off the end of the line are cut off the content.
-	size := len(c.Content) + l.Size - len(l.Data)
-	return d.piece(l, c.Content, size, c.Time, c.Stream, nil, c.Partial)
-}
-
-func (d *Decoder) addDocker(l Line) (Record, bool) {
-	if l.Size > len(l.Data) {
-		// The JSON was cut by the line limit and cannot be decoded.
-		return d.malformed(l), true
-	}
-	j, scratch, ok := parseDockerJSONCached(l.Data, d.scratch, &d.times)
+// parseDocker parses a json-file line, unescaping into the decoder's
+// scratch buffer (charged to the budget).
+func (d *Decoder) parseDocker(line []byte) (DockerLine, bool) {
+	j, scratch, ok := parseDockerJSONCached(line, d.scratch, &d.times)
 	d.scratch = scratch
 	if d.mem != nil && cap(scratch) > d.scratchN {
 		// Allocated already: charged after the fact, and dropped when
@@ -223,10 +267,7 @@ func (d *Decoder) addDocker(l Line) (Record, bool) {
 			defer d.dropScratch()
 		}
 	}
-	if !ok {
-		return d.malformed(l), true
-	}
-	return d.piece(l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs, j.Partial)
+	return j, ok
 }
 
 // piece joins one CRI or json-file piece into its stream's record.

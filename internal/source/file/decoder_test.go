@@ -42,6 +42,19 @@ func decodeFile(t testing.TB, cfg DecoderConfig, data []byte, bufSize, maxLine i
 	lr := NewLineReader(bytes.NewReader(data), bufSize, maxLine, 0)
 	defer lr.Release()
 	d := NewDecoder(cfg)
+	// The same lines through the joining only: whole records written
+	// straight (AddTo) must be the records the joining gives.
+	ref := NewDecoder(cfg)
+	ref.joinAll = true
+	add := func(l Line) (Record, bool) {
+		t.Helper()
+		r, ok := d.Add(l, 0)
+		want, wok := ref.Add(l, 0)
+		if ok != wok || ok && copyRec(r) != copyRec(want) {
+			t.Fatalf("line %q: record %v, %v; through the joining %v, %v", l.Data, copyRec(r), ok, copyRec(want), wok)
+		}
+		return r, ok
+	}
 	var out []rec
 	var commit int64
 	check := func(r Record) {
@@ -71,12 +84,12 @@ func decodeFile(t testing.TB, cfg DecoderConfig, data []byte, bufSize, maxLine i
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, ok := d.Add(Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}, 0); ok {
+		if r, ok := add(Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}); ok {
 			check(r)
 		}
 	}
 	if p, ok := lr.Pending(); ok {
-		if r, ok := d.Add(p, 0); ok {
+		if r, ok := add(p); ok {
 			check(r)
 		}
 	}

@@ -288,29 +288,34 @@ func unescapeFast(dst, b []byte, i int) (_ []byte, next int, ok bool) {
 			w++
 			j++
 		}
+	escape:
 		if j >= n || j+1 >= n && b[j] == '\\' {
 			return dst[:0], 0, false
 		}
 		if b[j] == '"' {
 			return out[:w], j + 1, true
 		}
-		switch e := b[j+1]; e {
-		case '"', '\\', '/':
-			out[w] = e
-		case 'n':
-			out[w] = '\n'
-		case 't':
-			out[w] = '\t'
-		case 'r':
-			out[w] = '\r'
-		case 'b':
-			out[w] = '\b'
-		case 'f':
-			out[w] = '\f'
-		default:
+		c := unescapes[b[j+1]]
+		if c == 0 {
 			return dst[:0], 0, false
 		}
+		out[w] = c
 		w++
 		j += 2
+		// Escaped JSON has `\":\"` and `\",\"` between every member's name
+		// and value and between members: one byte, then the next escape.
+		// Taken there and then, not through the scan, whose end the
+		// processor mispredicts on nearly every escape; this branch,
+		// taken every other escape, it foresees.
+		if j+1 < n && b[j+1] == '\\' && b[j] != '\\' && b[j] != '"' {
+			out[w] = b[j]
+			w++
+			j++
+			goto escape
+		}
 	}
 }
+
+// unescapes maps the byte after a backslash to what the escape stands for,
+// for the one-letter escapes; 0 for \u and invalid escapes.
+var unescapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'n': '\n', 't': '\t', 'r': '\r', 'b': '\b', 'f': '\f'}

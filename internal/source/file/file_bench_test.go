@@ -73,6 +73,12 @@ func benchDecode(b *testing.B, cfg DecoderConfig, data []byte) {
 }
 
 func BenchmarkDecodeCRI(b *testing.B) {
+	// The realistic corpus: one F line per record, all on stdout.
+	b.Run("corpus", func(b *testing.B) {
+		var buf bytes.Buffer
+		corpus.New(1).Write(&buf, 20000, corpus.CRI)
+		benchDecode(b, DecoderConfig{Format: FormatCRI}, buf.Bytes())
+	})
 	// 250-byte lines; one record in eight is split into three P pieces, and
 	// the streams alternate.
 	data := benchFile(16<<20, 250, func(i int, body string) string {

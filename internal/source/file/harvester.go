@@ -490,6 +490,7 @@ func (h *harvester) process(r *reader) error {
 	s.enc.Parser.SetIngested(now.UnixNano())
 	mono := int64(now.Sub(s.epoch))
 	var c counts
+	var rec Record
 	for {
 		line, size, end, ok := r.lr.NextBuffered()
 		if !ok {
@@ -497,7 +498,7 @@ func (h *harvester) process(r *reader) error {
 		}
 		c.lines++
 		l := Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}
-		if rec, ok := r.dec.Add(l, mono); ok {
+		if r.dec.AddTo(&rec, &l, mono) {
 			if b, err = h.emit(b, r, &rec, &c); err != nil {
 				err = h.rewindAfter(r, err)
 				s.pr.End()
