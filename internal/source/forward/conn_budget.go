@@ -118,6 +118,7 @@ func (c *conn) dropViews() {
 	clear(c.dec.entries[:cap(c.dec.entries)])
 	c.dec.zr.Reset(nil)
 	c.df = DockerFields{}
+	c.dec.docker = DockerFields{}
 	c.join.out = Line{}
 }
 

@@ -68,7 +68,9 @@ func (c *conn) handle(req *Request) error {
 			if req.Format == JSONRecord {
 				err = c.encode(e.Record, 0, e.Time, c.tagFields(), false)
 			} else {
-				if ScanDocker(e.Record, &c.df) != nil {
+				if req.docker != nil {
+					c.df = *req.docker
+				} else if ScanDocker(e.Record, &c.df) != nil {
 					c.df = DockerFields{} // rendered whole; the renderer says what is wrong
 				}
 				err = c.join.Add(now, e.Time, e.Record, &c.df, c.emitFn)
