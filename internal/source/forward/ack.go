@@ -151,6 +151,16 @@ func (q *ackQueue) full() (full, ready bool) {
 	return full, full && q.ring[q.head].ready
 }
 
+// acksFull reports that the connection's acks are full (see maxAckBytes):
+// never while it has not asked for any.
+func (c *conn) acksFull() bool {
+	if !c.writerOn {
+		return false
+	}
+	full, _ := c.acks.full()
+	return full
+}
+
 // waitAckRoom blocks while the connection's acks are full (see maxAckBytes):
 // the connection is not read meanwhile. It returns nil once there is room or
 // ctx is done, errConnClosed when the connection was closed (by the ack
