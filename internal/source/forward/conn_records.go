@@ -104,8 +104,15 @@ func (c *conn) handle(req *Request) error {
 		if seq, perr = c.pushAck(req.Chunk, c.appended == 0); perr == nil && c.appended > 0 {
 			// The request's last batch carries the mark; batches are
 			// acknowledged in order, so its ack means every record of the
-			// request is delivered.
-			c.b.Marks = append(c.b.Marks, uint64(c.id)<<32|uint64(seq))
+			// request is delivered, and those of the connection's requests
+			// before it (see ackQueue.resolve): the mark of the previous
+			// request in this batch, if it is the last one, is replaced.
+			m := uint64(c.id)<<32 | uint64(seq)
+			if k := len(c.b.Marks) - 1; k >= 0 && c.b.Marks[k]>>32 == uint64(c.id) {
+				c.b.Marks[k] = m
+			} else {
+				c.b.Marks = append(c.b.Marks, m)
+			}
 			c.waiting = true
 		}
 	}

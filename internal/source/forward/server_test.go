@@ -928,16 +928,18 @@ func TestServerSmallReads(t *testing.T) {
 func testLogger() zerolog.Logger { return zerolog.Nop() }
 
 // TestServerOneBatchPerRead: the requests that one read brings (Docker's
-// driver sends a request per record) go into one batch, with their acks'
-// marks, and each ack is written once its records are delivered: with the
-// pipeline idle, a batch sealed per request held one record.
+// driver sends a request per record) go into one batch, with one mark for
+// their acks (the last one's: batches are acknowledged in order), and every
+// ack is written once its records are delivered: with the pipeline idle, a
+// batch sealed per request held one record.
 func TestServerOneBatchPerRead(t *testing.T) {
 	pipe := pipeline.New(pipeline.Config{MaxBytes: 64 << 20, BatchBytes: 5 << 20, FlushInterval: time.Minute, SealWhenIdle: true})
-	sizes := make(chan int, 100)
+	sizes, marks := make(chan int, 100), make(chan int, 100)
 	release := make(chan struct{})
 	go func() {
 		for bt := range pipe.Batches() {
 			sizes <- len(bt.Items)
+			marks <- len(bt.Marks)
 			<-release
 			bt.Done()
 		}
@@ -968,8 +970,8 @@ func TestServerOneBatchPerRead(t *testing.T) {
 	if err := c.process(); err != nil || c.r != c.w {
 		t.Fatalf("process: %v, %d of %d bytes", err, c.r, c.w)
 	}
-	if got := <-sizes; got != n {
-		t.Fatalf("first batch: %d records, want %d", got, n)
+	if got, m := <-sizes, <-marks; got != n || m != 1 {
+		t.Fatalf("first batch: %d records, %d marks; want %d, 1 (the connection's last request)", got, m, n)
 	}
 	if _, ready := c.acks.full(); ready || !c.acks.empty() && c.acks.ring[c.acks.head].ready {
 		t.Fatalf("an ack is ready before its records are delivered")
@@ -990,4 +992,40 @@ func TestServerOneBatchPerRead(t *testing.T) {
 	srv.serving.Done()
 	srv.Close()
 	pipe.Close()
+}
+
+// TestAckQueueResolve: resolving a request makes it and every request queued
+// before it ready, whether those were pushed ready or not, and nothing after
+// it; unknown numbers change nothing.
+func TestAckQueueResolve(t *testing.T) {
+	q := ackQueue{wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	var seqs []uint32
+	for i, ready := range []bool{false, true, false, false, false} {
+		seq, err := q.push([]byte(fmt.Sprint("c", i)), ready)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	q.resolve(seqs[4] + 10)
+	if out, n, _ := q.take(nil, false); n != 0 {
+		t.Fatalf("unknown number: %d acks %q", n, out)
+	}
+	q.resolve(seqs[3])
+	out, n, _ := q.take(nil, false)
+	var want []byte
+	for i := 0; i < 4; i++ {
+		want = AppendAck(want, []byte(fmt.Sprint("c", i)))
+	}
+	if n != 4 || string(out) != string(want) {
+		t.Fatalf("got %d acks %q, want 4 %q", n, out, want)
+	}
+	q.resolve(seqs[2]) // taken already
+	if out, n, _ := q.take(nil, false); n != 0 {
+		t.Fatalf("after resolving a taken one: %d acks %q", n, out)
+	}
+	q.resolve(seqs[4])
+	if _, n, _ := q.take(nil, false); n != 1 {
+		t.Fatalf("last: %d acks, want 1", n)
+	}
 }
