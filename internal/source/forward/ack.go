@@ -74,8 +74,13 @@ func (q *ackQueue) push(chunk []byte, ready bool) (uint32, error) {
 	return sl.seq, nil
 }
 
-// resolve marks the request seq as delivered. Unknown numbers (a connection
-// closed with acks pending) are ignored.
+// resolve marks the request seq as delivered, and with it every request
+// queued before it: the producer acknowledges batches in the order they were
+// sealed, and a connection's marks go into them in request order, so when
+// the records of seq are delivered, those of the requests before it are too
+// (a batch carries one mark per connection for the requests of a read, see
+// handle). Unknown numbers (a connection closed with acks pending) are
+// ignored.
 func (q *ackQueue) resolve(seq uint32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -83,7 +88,10 @@ func (q *ackQueue) resolve(seq uint32) {
 		// Sequence numbers of queued slots are consecutive from the head's
 		// (wrapping like the uint32 they are).
 		if k := int(seq - q.ring[q.head].seq); k >= 0 && k < q.n {
-			q.ring[(q.head+k)%len(q.ring)].ready = true
+			// At most maxAckBytes' worth of slots, once per batch.
+			for i := 0; i <= k; i++ {
+				q.ring[(q.head+i)%len(q.ring)].ready = true
+			}
 		}
 	}
 	q.signalLocked()
@@ -149,6 +157,16 @@ func (q *ackQueue) full() (full, ready bool) {
 	defer q.mu.Unlock()
 	full = q.bytes >= maxAckBytes
 	return full, full && q.ring[q.head].ready
+}
+
+// acksFull reports that the connection's acks are full (see maxAckBytes):
+// never while it has not asked for any.
+func (c *conn) acksFull() bool {
+	if !c.writerOn {
+		return false
+	}
+	full, _ := c.acks.full()
+	return full
 }
 
 // waitAckRoom blocks while the connection's acks are full (see maxAckBytes):

@@ -68,7 +68,8 @@ type conn struct {
 	json      bool       // a JSON connection: no shared key, first byte "[" or "{"
 	hs        *handshake // until the shared-key handshake succeeds
 
-	// The request being encoded, between Begin and End.
+	// The batch being filled, between begin and end (see begin); the
+	// request being encoded.
 	b        *event.Batch
 	tag      []byte // the last tag seen, copied
 	index    string // the data stream for tag
@@ -93,10 +94,11 @@ type conn struct {
 	evicted   atomic.Bool
 }
 
-// counts are per-request counters, published once per request.
+// counts are counters of the requests handled since the batch was opened,
+// published when it is closed (see conn.end).
 type counts struct {
-	records, joined, incomplete uint64
-	parsed                      parse.Counts
+	requests, records, joined, incomplete uint64
+	parsed                                parse.Counts
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {

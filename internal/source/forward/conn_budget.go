@@ -90,6 +90,7 @@ func (c *conn) releaseResv() {
 // decoded, counted as maybe compressed unless pending saw that its entries
 // are not gzip (then gunzip fails before asking), so it may wait.
 func (c *conn) acquireScratch(n int) error {
+	c.end() // it may wait: the producer must not stay locked
 	b := c.s.budget
 	if c.resv > 0 && !c.resvGz {
 		if b.tryAcquire(int64(n), false) {
@@ -118,6 +119,7 @@ func (c *conn) dropViews() {
 	clear(c.dec.entries[:cap(c.dec.entries)])
 	c.dec.zr.Reset(nil)
 	c.df = DockerFields{}
+	c.dec.docker = DockerFields{}
 	c.join.out = Line{}
 }
 

@@ -72,7 +72,7 @@ func (c *conn) read(ctx context.Context) error {
 		if err := c.process(); err != nil {
 			return err
 		}
-		if full, _ := c.acks.full(); full {
+		if c.acksFull() {
 			// process stopped before the next request: read no more
 			// until the client has taken some acks.
 			c.spare = nil
@@ -102,7 +102,7 @@ func (c *conn) read(ctx context.Context) error {
 		if ctx.Err() != nil { // the AfterFunc may have run before the line above
 			return nil
 		}
-		idle := c.r == c.w && c.join.Pending() == 0 && c.acks.empty()
+		idle := c.r == c.w && c.join.Pending() == 0 && (!c.writerOn || c.acks.empty())
 		if idle {
 			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
 		}
@@ -189,11 +189,13 @@ func (c *conn) timedOut(now time.Time) error {
 	return nil
 }
 
-// process decodes and handles every complete request in buf[r:w].
+// process decodes and handles every complete request in buf[r:w], into
+// one batch held open across them (see begin).
 func (c *conn) process() error {
+	defer c.end()
 	s := c.s
 	for c.r < c.w {
-		if full, _ := c.acks.full(); full {
+		if c.acksFull() {
 			return nil // see read
 		}
 		if c.resv > 0 && c.nreq != c.resvReq && c.w-c.r <= pooledBufSize {
@@ -201,6 +203,7 @@ func (c *conn) process() error {
 		}
 		buf := c.buf[c.r:c.w]
 		if c.hs != nil {
+			c.end() // the handshake writes
 			n, err := c.handshakeStep(buf)
 			if err != nil || n == 0 {
 				return err

@@ -32,7 +32,7 @@ func (c *conn) handle(req *Request) error {
 	if len(req.Chunk) > maxChunkBytes {
 		return closeWith(ReasonMalformed, fmt.Errorf("%w: chunk option of %d bytes, more than %d", ErrMalformed, len(req.Chunk), maxChunkBytes))
 	}
-	s.requests.Add(1)
+	c.counts.requests++
 	if len(req.Entries) == 0 {
 		_, err := c.pushAck(req.Chunk, true)
 		return err
@@ -45,21 +45,20 @@ func (c *conn) handle(req *Request) error {
 	// of Docker's one-record requests, and reading the clock for each cost
 	// 0.08 CPU-s per million.
 	now := c.lastRead.UnixNano()
-	b, err := s.pr.Begin(c.queueCtx)
-	if err != nil {
+	if err := c.begin(); err != nil {
 		if errors.Is(err, pipeline.ErrFull) {
 			s.dropped.Add(uint64(len(req.Entries)))
 			return nil // no ack: the client sends it again
 		}
 		return err
 	}
-	c.b = b
 	c.setTag(req.Tag)
 	c.appended = 0
 	s.setIngested(now)
 	// The entries come in batches of at most maxEntryBatch (see
 	// Decoder.More); c.entry counts across them.
 	done, base := 0, 0
+	var err error
 	for {
 		done = 0
 		for i := range req.Entries {
@@ -68,7 +67,9 @@ func (c *conn) handle(req *Request) error {
 			if req.Format == JSONRecord {
 				err = c.encode(e.Record, 0, e.Time, c.tagFields(), false)
 			} else {
-				if ScanDocker(e.Record, &c.df) != nil {
+				if req.docker != nil {
+					c.df = *req.docker
+				} else if ScanDocker(e.Record, &c.df) != nil {
 					c.df = DockerFields{} // rendered whole; the renderer says what is wrong
 				}
 				err = c.join.Add(now, e.Time, e.Record, &c.df, c.emitFn)
@@ -103,15 +104,20 @@ func (c *conn) handle(req *Request) error {
 		if seq, perr = c.pushAck(req.Chunk, c.appended == 0); perr == nil && c.appended > 0 {
 			// The request's last batch carries the mark; batches are
 			// acknowledged in order, so its ack means every record of the
-			// request is delivered.
-			c.b.Marks = append(c.b.Marks, uint64(c.id)<<32|uint64(seq))
+			// request is delivered, and those of the connection's requests
+			// before it (see ackQueue.resolve): the mark of the previous
+			// request in this batch, if it is the last one, is replaced.
+			m := uint64(c.id)<<32 | uint64(seq)
+			if k := len(c.b.Marks) - 1; k >= 0 && c.b.Marks[k]>>32 == uint64(c.id) {
+				c.b.Marks[k] = m
+			} else {
+				c.b.Marks = append(c.b.Marks, m)
+			}
 			c.waiting = true
 		}
 	}
-	s.pr.End()
-	c.b = nil
-	c.publish()
 	if err != nil {
+		c.end()
 		if errors.Is(err, pipeline.ErrFull) {
 			n := len(req.Entries) - done
 			for more, _ := c.dec.More(req); more; more, _ = c.dec.More(req) {
@@ -123,6 +129,35 @@ func (c *conn) handle(req *Request) error {
 		return err
 	}
 	return perr
+}
+
+// begin opens the batch the records of the next requests go to, unless it
+// is open already: process keeps it open across the requests of one read
+// (Docker's driver sends a request per record, and a read brings about a
+// hundred of them), and closes it (end) before it returns, and before
+// anything that may wait for the buffer budget (see acquireScratch): the
+// producer, shared by every connection, stays locked meanwhile.
+func (c *conn) begin() error {
+	if c.b != nil {
+		return nil
+	}
+	b, err := c.s.pr.Begin(c.queueCtx)
+	if err != nil {
+		return err
+	}
+	c.b = b
+	return nil
+}
+
+// end closes the batch begin opened, if it is open, and publishes the
+// counts of the requests encoded into it.
+func (c *conn) end() {
+	if c.b == nil {
+		return
+	}
+	c.s.pr.End()
+	c.b = nil
+	c.publish()
 }
 
 // countSkipped counts the entries of req's current batch that were dropped
@@ -146,6 +181,7 @@ func (c *conn) flushJoiner(cutoff int64, all bool) error {
 	if c.join.Pending() == 0 {
 		return nil
 	}
+	c.end()
 	b, err := s.pr.Begin(c.queueCtx)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrFull) {
@@ -192,6 +228,7 @@ func (s *Server) setIngested(now int64) {
 
 func (c *conn) publish() {
 	s, n := c.s, &c.counts
+	s.requests.Add(n.requests)
 	s.records.Add(n.records)
 	if n.joined|n.incomplete|n.parsed.JSON|n.parsed.Malformed|n.parsed.InvalidUTF8|n.parsed.Truncated|n.parsed.Blank|n.parsed.Changed != 0 {
 		s.joined.Add(n.joined)

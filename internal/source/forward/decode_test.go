@@ -526,3 +526,37 @@ func TestDecodePending(t *testing.T) {
 	f("message mode", msg("t", t0, mp().mapStr("log", strings.Repeat("x", 1000)), nil)[:500], false, false)
 	f("not a request", mp().mapStr("log", strings.Repeat("x", 1000))[:500], false, false)
 }
+
+// TestDecodeMessageOnePass: the requests of Docker's driver (and of
+// fluent-logger clients with string records) take the one-pass path, which
+// also hands over the Docker fields; other shapes, and incomplete requests,
+// take the general one.
+func TestDecodeMessageOnePass(t *testing.T) {
+	rec := mp().mapStr("container_id", "7f3a", "container_name", "/web-1", "source", "stdout", "log", "hello")
+	f := func(name string, in []byte, onePass bool) {
+		t.Helper()
+		d := NewDecoder(Limits{})
+		req, n, err := d.Decode(in)
+		if err != nil || n != len(in) || len(req.Entries) != 1 {
+			t.Fatalf("%s: n=%d of %d, %d entries, err %v", name, n, len(in), len(req.Entries), err)
+		}
+		if got := req.docker != nil; got != onePass {
+			t.Fatalf("%s: one pass %v, want %v", name, got, onePass)
+		}
+		if onePass && (string(req.docker.Log) != "hello" || string(req.docker.Source) != "stdout" || !req.docker.IsDocker) {
+			t.Fatalf("%s: Docker fields %+v", name, *req.docker)
+		}
+		// Cut short, it is left to the general path, which asks for more.
+		if _, n, err := NewDecoder(Limits{}).Decode(in[:len(in)-1]); err != ErrShortBuffer || n != 0 {
+			t.Fatalf("%s: cut short: n=%d err=%v", name, n, err)
+		}
+	}
+	f("3 elements, integer time", mp().arr(3).str("docker.web").int(t0).bytes(rec), true)
+	f("empty option, EventTime", mp().arr(4).str("docker.web").eventTime(t0, 5).bytes(rec).mapH(0), true)
+	f("nil option", mp().arr(4).str("docker.web").u32(t0).bytes(rec).nil(), true)
+	f("chunk", mp().arr(4).str("docker.web").i64(t0).bytes(rec).mapStr("chunk", "abc"), true)
+	f("map32 record", mp().arr(3).str("t").int(t0).map32(1).str("log").str("hello"), false)
+	f("record with a number", mp().arr(3).str("t").int(t0).mapH(2).str("log").str("hello").str("n").int(1), false)
+	f("other option", mp().arr(4).str("t").int(t0).bytes(rec).mapStr("size", "1"), false)
+	f("bin tag", mp().arr(3).bin([]byte("t")).int(t0).bytes(rec), false)
+}

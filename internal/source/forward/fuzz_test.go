@@ -3,6 +3,7 @@ package forward
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -169,4 +170,69 @@ func checkBatched(t *testing.T, b []byte, isJSON bool, want *Request) {
 			t.Fatalf("batched: entry %d differs", i)
 		}
 	}
+}
+
+// FuzzDecodeMessage: the one-pass decoding of Docker-shaped Message requests
+// (decodeMessage) gives what the general path gives, for every input:
+// the same length, error class, request and entries, and the Docker fields
+// ScanDocker finds in the record.
+func FuzzDecodeMessage(f *testing.F) {
+	rec := mp().mapStr("container_id", "7f3a9c2e", "container_name", "/web-1", "source", "stdout", "log", `{"level":"info"}`)
+	f.Add([]byte(mp().arr(3).str("docker.web").int(t0).bytes(rec)))
+	f.Add([]byte(mp().arr(4).str("docker.web").eventTime(t0, 5).bytes(rec).mapH(0)))
+	f.Add([]byte(mp().arr(4).str("docker.web").u32(t0).bytes(rec).nil()))
+	f.Add([]byte(mp().arr(4).str("docker.web").i64(t0).bytes(rec).mapStr("chunk", "p8n9gmxTQVC8/nh2wlKKeQ==")))
+	f.Add([]byte(mp().arr(4).str("docker.web").eventTimeExt8(t0, 5).bytes(rec).mapStr("chunk", "")))
+	f.Add([]byte(mp().arr(3).str("t").f64(1.5).map16(1).str8("log").str16("x")))
+	f.Add([]byte(mp().arr(3).str("t").boolean(true).mapStr("log", "x", "partial_message", "true")))
+	f.Add([]byte(mp().arr(3).str("t").int(t0).mapH(2).str("log").int(1).str("a").str("b")))
+	for _, c := range decodeCases() {
+		f.Add([]byte(c.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, max := range []int{fuzzLimits.MaxRequestBytes, 40} {
+			lim := fuzzLimits
+			lim.MaxRequestBytes = max
+			fast, slow := NewDecoder(lim), NewDecoder(lim)
+			slow.noFast = true
+			got, gn, gerr := fast.Decode(data)
+			want, wn, werr := slow.Decode(data)
+			if gn != wn || errClass(gerr) != errClass(werr) {
+				t.Fatalf("max %d: n=%d err=%v, general path n=%d err=%v", max, gn, gerr, wn, werr)
+			}
+			if gerr != nil {
+				continue
+			}
+			if got.Mode != want.Mode || string(got.Tag) != string(want.Tag) || (got.Chunk == nil) != (want.Chunk == nil) ||
+				string(got.Chunk) != string(want.Chunk) || got.Invalid != want.Invalid || got.BadTime != want.BadTime ||
+				got.Heartbeat != want.Heartbeat || got.Ignored != want.Ignored || len(got.Entries) != len(want.Entries) {
+				t.Fatalf("max %d: got %+v, general path %+v", max, got, want)
+			}
+			for i := range got.Entries {
+				g, w := got.Entries[i], want.Entries[i]
+				if g.Time != w.Time || string(g.Record) != string(w.Record) || string(g.Meta) != string(w.Meta) || (g.Meta == nil) != (w.Meta == nil) {
+					t.Fatalf("max %d: entry %d: got %+v, general path %+v", max, i, g, w)
+				}
+			}
+			if got.docker != nil {
+				var df DockerFields
+				if err := ScanDocker(got.Entries[0].Record, &df); err != nil || !reflect.DeepEqual(df, *got.docker) {
+					t.Fatalf("max %d: Docker fields %+v, ScanDocker %+v (%v)", max, *got.docker, df, err)
+				}
+			}
+		}
+	})
+}
+
+// errClass names the class of a Decode error, for comparisons.
+func errClass(err error) string {
+	for _, c := range []error{ErrShortBuffer, ErrMalformed, ErrUnsupported, ErrLimit} {
+		if errors.Is(err, c) {
+			return c.Error()
+		}
+	}
+	if err != nil {
+		return "unclassified: " + err.Error()
+	}
+	return ""
 }

@@ -929,3 +929,106 @@ func TestServerSmallReads(t *testing.T) {
 }
 
 func testLogger() zerolog.Logger { return zerolog.Nop() }
+
+// TestServerOneBatchPerRead: the requests that one read brings (Docker's
+// driver sends a request per record) go into one batch, with one mark for
+// their acks (the last one's: batches are acknowledged in order), and every
+// ack is written once its records are delivered: with the pipeline idle, a
+// batch sealed per request held one record.
+func TestServerOneBatchPerRead(t *testing.T) {
+	pipe := pipeline.New(pipeline.Config{MaxBytes: 64 << 20, BatchBytes: 5 << 20, FlushInterval: time.Minute, SealWhenIdle: true})
+	sizes, marks := make(chan int, 100), make(chan int, 100)
+	release := make(chan struct{})
+	go func() {
+		for bt := range pipe.Batches() {
+			sizes <- len(bt.Items)
+			marks <- len(bt.Marks)
+			<-release
+			bt.Done()
+		}
+	}()
+	srv, err := NewServer(ServerConfig{Address: "127.0.0.1:0", Dataset: "t", Namespace: "default", RunID: 1}, pipe, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := net.Pipe()
+	acks := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(theirs); acks <- b }()
+	c := srv.newConn(ours)
+	c.queueCtx = context.Background()
+	srv.register(c)
+	srv.serving.Add(1)
+	const n = 100
+	var stream, wantAcks []byte
+	for i := 0; i < n; i++ {
+		rec := mp().mapStr("container_id", containerID, "container_name", "/web-1", "source", "stdout", "log", fmt.Sprint("line ", i))
+		opt := mp().mapH(0)
+		if i%10 == 9 {
+			opt = mp().mapStr("chunk", fmt.Sprint("c", i))
+			wantAcks = AppendAck(wantAcks, []byte(fmt.Sprint("c", i)))
+		}
+		stream = append(stream, msg("docker.web", t0, rec, opt)...)
+	}
+	c.buf, c.r, c.w = stream, 0, len(stream)
+	if err := c.process(); err != nil || c.r != c.w {
+		t.Fatalf("process: %v, %d of %d bytes", err, c.r, c.w)
+	}
+	if got, m := <-sizes, <-marks; got != n || m != 1 {
+		t.Fatalf("first batch: %d records, %d marks; want %d, 1 (the connection's last request)", got, m, n)
+	}
+	if _, ready := c.acks.full(); ready || !c.acks.empty() && c.acks.ring[c.acks.head].ready {
+		t.Fatalf("an ack is ready before its records are delivered")
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.pr.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.buf = c.small[:]
+	c.acks.finish()
+	<-c.writerDone
+	c.close()
+	if got := <-acks; string(got) != string(wantAcks) {
+		t.Fatalf("acks %q, want %q", got, wantAcks)
+	}
+	srv.serving.Done()
+	srv.Close()
+	pipe.Close()
+}
+
+// TestAckQueueResolve: resolving a request makes it and every request queued
+// before it ready, whether those were pushed ready or not, and nothing after
+// it; unknown numbers change nothing.
+func TestAckQueueResolve(t *testing.T) {
+	q := ackQueue{wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	var seqs []uint32
+	for i, ready := range []bool{false, true, false, false, false} {
+		seq, err := q.push([]byte(fmt.Sprint("c", i)), ready)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	q.resolve(seqs[4] + 10)
+	if out, n, _ := q.take(nil, false); n != 0 {
+		t.Fatalf("unknown number: %d acks %q", n, out)
+	}
+	q.resolve(seqs[3])
+	out, n, _ := q.take(nil, false)
+	var want []byte
+	for i := 0; i < 4; i++ {
+		want = AppendAck(want, []byte(fmt.Sprint("c", i)))
+	}
+	if n != 4 || string(out) != string(want) {
+		t.Fatalf("got %d acks %q, want 4 %q", n, out, want)
+	}
+	q.resolve(seqs[2]) // taken already
+	if out, n, _ := q.take(nil, false); n != 0 {
+		t.Fatalf("after resolving a taken one: %d acks %q", n, out)
+	}
+	q.resolve(seqs[4])
+	if _, n, _ := q.take(nil, false); n != 1 {
+		t.Fatalf("last: %d acks, want 1", n)
+	}
+}
