@@ -444,6 +444,12 @@ type Parser struct {
 	// tails[1] (with host.name) and tails[0] (without): the end of
 	// every document, pre-joined (see appendTail).
 	tails [2]tail
+	order struct { // the last order field written (appendOrder)
+		b    [48]byte // its text: b[:n]
+		n    int
+		kind OrderKind
+		v    int64
+	}
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
@@ -652,13 +658,8 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 		dst = append(dst, `,"log.original_size":`...)
 		dst = appendInt(dst, int64(l.Size))
 	}
-	switch l.OrderKind {
-	case OrderOffset:
-		dst = append(dst, `,"log.offset":`...)
-		dst = appendInt(dst, l.Order)
-	case OrderSequence:
-		dst = append(dst, `,"event.sequence":`...)
-		dst = appendInt(dst, l.Order)
+	if l.OrderKind != OrderNone {
+		dst = p.appendOrder(dst, l.OrderKind, l.Order)
 	}
 	var t *tail
 	if host {
@@ -684,6 +685,29 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 		t.b, t.key, t.ok = append(b, '}'), key, true
 	}
 	return append(dst, t.b...)
+}
+
+// appendOrder writes the order field, `,"log.offset":N` or
+// `,"event.sequence":N`. The text of the last one is kept: the next line's
+// sequence number is one more (a digit or two change), and the whole text is
+// stored as one block.
+func (p *Parser) appendOrder(dst []byte, kind OrderKind, v int64) []byte {
+	o := &p.order
+	if kind != o.kind || v != o.v || o.n == 0 {
+		if kind == o.kind && o.n > 0 && o.v >= 0 && o.v < math.MaxInt64 && v == o.v+1 && o.b[o.n-1] != '9' {
+			o.b[o.n-1]++
+		} else {
+			var name string
+			if kind == OrderOffset {
+				name = `,"log.offset":`
+			} else {
+				name = `,"event.sequence":`
+			}
+			o.n = len(appendInt(append(o.b[:0], name...), v))
+		}
+		o.kind, o.v = kind, v
+	}
+	return appendFixed48(dst, &o.b, o.n)
 }
 
 // syncFields makes p.fields (and its names) those of l.Fields, when it has
