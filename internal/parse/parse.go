@@ -828,6 +828,11 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		var f Flags
 		dst, f = p.appendNormalised(dst, s, l, pl.owned, sh.seen, sh.maybeDup, &sh.dups)
 		flags |= f
+	} else if sh == &p.tmp {
+		// A shape that is not kept: its plan has no ops, the members
+		// are written from their marks.
+		flags |= pl.flags
+		dst = p.appendMarked(dst, s)
 	} else {
 		flags |= pl.flags
 		for i := range pl.ops {
@@ -841,6 +846,40 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	}
 	info.Flags = flags
 	return p.appendTail(dst, l, flags, !sh.hasHost), info
+}
+
+// appendMarked writes the kept members as the ops of a plan would, from
+// the marks makePlan left on them, for the lines whose shape is not kept:
+// runs of kept members are copied in one go, a member renamed by
+// markRenames is written under its ECS name, one marked by markOriginals
+// as "<name>_original".
+func (p *Parser) appendMarked(dst, s []byte) []byte {
+	ms := p.members
+	for k := 0; k < len(ms); k++ {
+		if ms[k].act != actKeep {
+			continue
+		}
+		if t := ms[k].ren; t != idNone {
+			dst = append(dst, quotedName[t]...)
+			dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+			continue
+		}
+		if ms[k].orig {
+			dst = append(dst, ',')
+			dst = append(dst, s[ms[k].ks:ms[k].ke-1]...)
+			dst = append(dst, `_original":`...)
+			dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+			continue
+		}
+		j := k
+		for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
+			j++
+		}
+		dst = append(dst, ',')
+		dst = append(dst, s[ms[k].ks:ms[j].ve]...)
+		k = j
+	}
+	return dst
 }
 
 // compactMembers reports whether nothing separates the names, colons,
@@ -923,7 +962,7 @@ func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, fla
 		}
 	}
 	pl.slow, pl.owned, pl.flags, pl.ops = slow, owned, fl, pl.ops[:0]
-	if slow {
+	if slow || sh == &p.tmp {
 		return
 	}
 	// Runs of kept members are copied in one go, commas and all; a member
