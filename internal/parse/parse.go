@@ -439,7 +439,7 @@ type Parser struct {
 	host       []byte // `,"host.name":...` taken out of static, or empty
 	ingested   []byte // `,"event.ingested":"..."`
 	ingestedNs int64
-	ingestVer  uint32 // changes with ingested
+	ingestVer  uint64 // changes with ingested
 
 	// tails[1] (with host.name) and tails[0] (without): the end of
 	// every document, pre-joined (see appendTail).
@@ -644,9 +644,10 @@ func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([
 // event.ingested, Fields, static and the closing brace, for the event.ingested
 // time and Fields of key.
 type tail struct {
-	b   []byte
-	key uint64 // ingestVer<<32 | fieldsVer (0 without Fields)
-	ok  bool
+	b      []byte
+	ingest uint64 // ingestVer of b
+	fields uint32 // fieldsVer of b, 0 without Fields
+	ok     bool
 }
 
 // appendTail writes log.flags, log.original_size, the order field,
@@ -667,11 +668,11 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 	} else {
 		t = &p.tails[0]
 	}
-	key := uint64(p.ingestVer) << 32
+	var fv uint32
 	if len(l.Fields) > 0 {
-		key |= uint64(p.fieldsVer)
+		fv = p.fieldsVer
 	}
-	if !t.ok || t.key != key {
+	if !t.ok || t.ingest != p.ingestVer || t.fields != fv {
 		b := t.b[:0]
 		if host {
 			b = append(b, p.host...)
@@ -682,7 +683,7 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 			b = append(b, l.Fields...)
 		}
 		b = append(b, p.static...)
-		t.b, t.key, t.ok = append(b, '}'), key, true
+		t.b, t.ingest, t.fields, t.ok = append(b, '}'), p.ingestVer, fv, true
 	}
 	return append(dst, t.b...)
 }
@@ -716,7 +717,9 @@ func (p *Parser) syncFields(l *Line) {
 	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
 		p.fields = append(p.fields[:0], l.Fields...)
 		p.fieldsKeys.parse(p.fields, &p.aux)
-		p.fieldsVer++
+		if p.fieldsVer++; p.fieldsVer == 0 {
+			p.fieldsVer = 1 // 0 is for no Fields
+		}
 	}
 }
 
