@@ -25,10 +25,22 @@ func BenchmarkAppendCorpus(b *testing.B) {
 // members of the stdin input, whose "ecs.version" the log4j2 ECS lines (one
 // in seven) also have: those move to "ecs.version_original".
 func BenchmarkAppendCorpusStdinStatic(b *testing.B) {
-	benchmarkCorpus(b, corpusLines(10000), `"input.type":"stdin","agent.type":"shipper","agent.name":"h","host.name":"h","ecs.version":"8.11.0"`)
+	benchmarkCorpus(b, corpusLines(10000), stdinStatic)
 }
 
+// BenchmarkAppendCorpusStdin is BenchmarkAppendCorpusStdinStatic with the
+// event.sequence field the stdin input writes (Line.Order counting up).
+func BenchmarkAppendCorpusStdin(b *testing.B) {
+	benchmarkCorpusOrder(b, corpusLines(10000), stdinStatic, OrderSequence)
+}
+
+const stdinStatic = `"input.type":"stdin","agent.type":"shipper","agent.name":"h","host.name":"h","ecs.version":"8.11.0"`
+
 func benchmarkCorpus(b *testing.B, lines [][]byte, static string) {
+	benchmarkCorpusOrder(b, lines, static, OrderNone)
+}
+
+func benchmarkCorpusOrder(b *testing.B, lines [][]byte, static string, order OrderKind) {
 	size := 0
 	for _, l := range lines {
 		size += len(l)
@@ -38,10 +50,11 @@ func benchmarkCorpus(b *testing.B, lines [][]byte, static string) {
 	dst := make([]byte, 0, 64<<10)
 	b.SetBytes(int64(size / len(lines)))
 	b.ReportAllocs()
-	l := &Line{Time: lineTime}
+	l := &Line{Time: lineTime, OrderKind: order}
 	i := 0
 	for b.Loop() {
 		l.Data = lines[i]
+		l.Order++
 		dst, _ = p.Append(dst[:0], l)
 		if i++; i == len(lines) {
 			i = 0

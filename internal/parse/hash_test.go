@@ -194,6 +194,9 @@ func appendHashes(t *testing.T, n int) []string {
 			}
 			l := &Line{Data: line, Time: lineTime + int64(k)*7_654_321, Fields: []byte(s.fields[k%len(s.fields)]),
 				Order: int64(k) * 397, OrderKind: s.order}
+			if s.order == OrderSequence {
+				l.Order = int64(k) + 95 // consecutive, across carries
+			}
 			if s.noTime {
 				l.Time = 0
 			}

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,39 @@ func TestAppendOrder(t *testing.T) {
 		lineTS+`,"event.sequence_original":"a","log.flags":["field_renamed"],"event.sequence":7,`+ing+`}`)
 	f(Line{Data: []byte(`{"log.offset":1}`), Order: 7, OrderKind: OrderSequence},
 		lineTS+`,"log.offset":1,"event.sequence":7,`+ing+`}`)
+}
+
+// TestAppendOrderValues writes order fields of runs of consecutive values
+// across every carry, of jumps, negative values, the ends of int64, and
+// changes of OrderKind, and compares them with appendInt.
+func TestAppendOrderValues(t *testing.T) {
+	p := newTestParser("")
+	f := func(kind OrderKind, v int64) {
+		t.Helper()
+		name := `,"log.offset":`
+		if kind == OrderSequence {
+			name = `,"event.sequence":`
+		}
+		want := string(appendInt([]byte("x"+name), v))
+		if got := string(p.appendOrder([]byte("x"), kind, v)); got != want {
+			t.Fatalf("appendOrder(%d, %d) = %s, want %s", kind, v, got, want)
+		}
+	}
+	for _, start := range []int64{-25, 0, 90, 995, 1998, 99990, 999999990, math.MaxInt64 - 12} {
+		for _, kind := range []OrderKind{OrderSequence, OrderOffset} {
+			for v := start; v < start+12 && v >= start; v++ {
+				f(kind, v)
+			}
+			f(kind, start)
+		}
+	}
+	f(OrderSequence, math.MaxInt64)
+	f(OrderSequence, math.MinInt64)
+	f(OrderSequence, math.MinInt64+1)
+	f(OrderOffset, 7)
+	f(OrderSequence, 8)
+	f(OrderOffset, 9)
+	f(OrderOffset, 10)
 }
 
 func TestIsBlank(t *testing.T) {

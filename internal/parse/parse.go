@@ -439,11 +439,17 @@ type Parser struct {
 	host       []byte // `,"host.name":...` taken out of static, or empty
 	ingested   []byte // `,"event.ingested":"..."`
 	ingestedNs int64
-	ingestVer  uint32 // changes with ingested
+	ingestVer  uint64 // changes with ingested
 
 	// tails[1] (with host.name) and tails[0] (without): the end of
 	// every document, pre-joined (see appendTail).
 	tails [2]tail
+	order struct { // the last order field written (appendOrder)
+		b    [48]byte // its text: b[:n]
+		n    int
+		kind OrderKind
+		v    int64
+	}
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
@@ -638,9 +644,10 @@ func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([
 // event.ingested, Fields, static and the closing brace, for the event.ingested
 // time and Fields of key.
 type tail struct {
-	b   []byte
-	key uint64 // ingestVer<<32 | fieldsVer (0 without Fields)
-	ok  bool
+	b      []byte
+	ingest uint64 // ingestVer of b
+	fields uint32 // fieldsVer of b, 0 without Fields
+	ok     bool
 }
 
 // appendTail writes log.flags, log.original_size, the order field,
@@ -652,13 +659,8 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 		dst = append(dst, `,"log.original_size":`...)
 		dst = appendInt(dst, int64(l.Size))
 	}
-	switch l.OrderKind {
-	case OrderOffset:
-		dst = append(dst, `,"log.offset":`...)
-		dst = appendInt(dst, l.Order)
-	case OrderSequence:
-		dst = append(dst, `,"event.sequence":`...)
-		dst = appendInt(dst, l.Order)
+	if l.OrderKind != OrderNone {
+		dst = p.appendOrder(dst, l.OrderKind, l.Order)
 	}
 	var t *tail
 	if host {
@@ -666,11 +668,11 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 	} else {
 		t = &p.tails[0]
 	}
-	key := uint64(p.ingestVer) << 32
+	var fv uint32
 	if len(l.Fields) > 0 {
-		key |= uint64(p.fieldsVer)
+		fv = p.fieldsVer
 	}
-	if !t.ok || t.key != key {
+	if !t.ok || t.ingest != p.ingestVer || t.fields != fv {
 		b := t.b[:0]
 		if host {
 			b = append(b, p.host...)
@@ -681,9 +683,32 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 			b = append(b, l.Fields...)
 		}
 		b = append(b, p.static...)
-		t.b, t.key, t.ok = append(b, '}'), key, true
+		t.b, t.ingest, t.fields, t.ok = append(b, '}'), p.ingestVer, fv, true
 	}
 	return append(dst, t.b...)
+}
+
+// appendOrder writes the order field, `,"log.offset":N` or
+// `,"event.sequence":N`. The text of the last one is kept: the next line's
+// sequence number is one more (a digit or two change), and the whole text is
+// stored as one block.
+func (p *Parser) appendOrder(dst []byte, kind OrderKind, v int64) []byte {
+	o := &p.order
+	if kind != o.kind || v != o.v || o.n == 0 {
+		if kind == o.kind && o.n > 0 && o.v >= 0 && o.v < math.MaxInt64 && v == o.v+1 && o.b[o.n-1] != '9' {
+			o.b[o.n-1]++
+		} else {
+			var name string
+			if kind == OrderOffset {
+				name = `,"log.offset":`
+			} else {
+				name = `,"event.sequence":`
+			}
+			o.n = len(appendInt(append(o.b[:0], name...), v))
+		}
+		o.kind, o.v = kind, v
+	}
+	return appendFixed48(dst, &o.b, o.n)
 }
 
 // syncFields makes p.fields (and its names) those of l.Fields, when it has
@@ -692,7 +717,9 @@ func (p *Parser) syncFields(l *Line) {
 	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
 		p.fields = append(p.fields[:0], l.Fields...)
 		p.fieldsKeys.parse(p.fields, &p.aux)
-		p.fieldsVer++
+		if p.fieldsVer++; p.fieldsVer == 0 {
+			p.fieldsVer = 1 // 0 is for no Fields
+		}
 	}
 }
 
@@ -804,6 +831,11 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 		var f Flags
 		dst, f = p.appendNormalised(dst, s, l, pl.owned, sh.seen, sh.maybeDup, &sh.dups)
 		flags |= f
+	} else if sh == &p.tmp {
+		// A shape that is not kept: its plan has no ops, the members
+		// are written from their marks.
+		flags |= pl.flags
+		dst = p.appendMarked(dst, s)
 	} else {
 		flags |= pl.flags
 		for i := range pl.ops {
@@ -817,6 +849,40 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 	}
 	info.Flags = flags
 	return p.appendTail(dst, l, flags, !sh.hasHost), info
+}
+
+// appendMarked writes the kept members as the ops of a plan would, from
+// the marks makePlan left on them, for the lines whose shape is not kept:
+// runs of kept members are copied in one go, a member renamed by
+// markRenames is written under its ECS name, one marked by markOriginals
+// as "<name>_original".
+func (p *Parser) appendMarked(dst, s []byte) []byte {
+	ms := p.members
+	for k := 0; k < len(ms); k++ {
+		if ms[k].act != actKeep {
+			continue
+		}
+		if t := ms[k].ren; t != idNone {
+			dst = append(dst, quotedName[t]...)
+			dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+			continue
+		}
+		if ms[k].orig {
+			dst = append(dst, ',')
+			dst = append(dst, s[ms[k].ks:ms[k].ke-1]...)
+			dst = append(dst, `_original":`...)
+			dst = append(dst, s[ms[k].vs:ms[k].ve]...)
+			continue
+		}
+		j := k
+		for j+1 < len(ms) && ms[j+1].act == actKeep && ms[j+1].ren == idNone && !ms[j+1].orig {
+			j++
+		}
+		dst = append(dst, ',')
+		dst = append(dst, s[ms[k].ks:ms[j].ve]...)
+		k = j
+	}
+	return dst
 }
 
 // compactMembers reports whether nothing separates the names, colons,
@@ -899,7 +965,7 @@ func (p *Parser) makePlan(s []byte, l *Line, sh *shape, tsK, lvlK, msgK int, fla
 		}
 	}
 	pl.slow, pl.owned, pl.flags, pl.ops = slow, owned, fl, pl.ops[:0]
-	if slow {
+	if slow || sh == &p.tmp {
 		return
 	}
 	// Runs of kept members are copied in one go, commas and all; a member

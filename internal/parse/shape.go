@@ -1,6 +1,9 @@
 package parse
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // A shape is the classification of a line's member names (appendObject's
 // first pass): which builtin names the members have, and whether any name
@@ -179,7 +182,7 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 		}
 	}
 	sh.first = [idCount]int32{}
-	var seen, twice, dyn uint64
+	var seen, twice, dyn, ecsAll uint64
 	var dups [4]uint64
 	slow := len(ms) > maxFastMembers
 	maybeDup := slow
@@ -202,7 +205,10 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 			if sh.first[id] == 0 && !m.escKey {
 				sh.first[id] = int32(k + 1)
 			}
-			ecs = ecs || ecsTarget[id] != idNone
+			if ecsTarget[id] != idNone && k < 64 {
+				ecs = true
+				ecsAll |= 1 << k
+			}
 		}
 		h := uint8(hv >> 24) // keyHash
 		if filter[h>>6]&(1<<(h&63)) != 0 && p.isDyn(name, l) {
@@ -231,30 +237,48 @@ func (p *Parser) classify(s []byte, l *Line, sh *shape) {
 	sh.seen, sh.twice, sh.dups, sh.dyn = seen, twice, dups, dyn
 	sh.slow, sh.maybeDup, sh.ecs, sh.hasHost = slow, maybeDup, ecs, hasHost
 
+	// The candidates: the ids of each list are ascending, so the bits of
+	// seen give them in order, usually one or none.
 	sh.nTs, sh.nLvl, sh.nMsg = 0, 0, 0
-	for _, id := range timestampIDs {
-		if k := sh.first[id]; k != 0 {
+	for b := seen & timestampSet; b != 0; b &= b - 1 {
+		if k := sh.first[bits.TrailingZeros64(b)]; k != 0 {
 			sh.tsCand[sh.nTs] = k - 1
 			sh.nTs++
 		}
 	}
-	for _, id := range levelIDs {
-		if k := sh.first[id]; k != 0 {
+	for b := seen & levelSet; b != 0; b &= b - 1 {
+		if k := sh.first[bits.TrailingZeros64(b)]; k != 0 {
 			sh.lvlCand[sh.nLvl] = k - 1
 			sh.nLvl++
 		}
 	}
-	for _, id := range messageIDs {
-		if k := sh.first[id]; k != 0 {
+	for b := seen & messageSet; b != 0; b &= b - 1 {
+		if k := sh.first[bits.TrailingZeros64(b)]; k != 0 {
 			sh.msgCand[sh.nMsg] = k - 1
 			sh.nMsg++
 		}
 	}
 	sh.ecsCand = 0
-	for k := range ms {
-		if t := ecsTarget[ms[k].id]; t != idNone && seen&(1<<t) == 0 && k < 64 {
+	for b := ecsAll; b != 0; b &= b - 1 {
+		k := bits.TrailingZeros64(b)
+		if seen&(1<<ecsTarget[ms[k].id]) == 0 {
 			sh.ecsCand |= 1 << k
 		}
 	}
 	sh.plan.ok = false
+}
+
+// The sets of timestampIDs, levelIDs and messageIDs, whose ids ascend in
+// the order the members are tried (checked at start-up).
+var timestampSet, levelSet, messageSet = idSet(timestampIDs[:]), idSet(levelIDs[:]), idSet(messageIDs[:])
+
+func idSet(ids []uint8) uint64 {
+	var set uint64
+	for k, id := range ids {
+		if k > 0 && id <= ids[k-1] {
+			panic("parse: candidate ids must ascend: " + idName[id])
+		}
+		set |= 1 << id
+	}
+	return set
 }

@@ -287,6 +287,17 @@ func appendFixed16(dst []byte, a *[16]byte, n int) []byte {
 	return dst[:l+n]
 }
 
+// appendFixed48 is appendFixed16 for up to 48 bytes.
+func appendFixed48(dst []byte, a *[48]byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < 48 {
+		dst = append(dst, make([]byte, 48)...)
+	}
+	dst = dst[:l+48]
+	*(*[48]byte)(dst[l:]) = *a
+	return dst[:l+n]
+}
+
 // appendFixed32 is appendFixed16 for up to 32 bytes.
 func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
 	l := len(dst)
