@@ -139,13 +139,25 @@ func Refresh(t testing.TB, index string) {
 // Count returns the number of documents in index that match query, the JSON
 // of a query clause such as `{"term":{"log.level":"error"}}` ("" matches all).
 // It does not refresh: call Refresh first. A missing index counts 0.
+//
+// The shard of an index created a moment before (a data stream's first
+// backing index) answers 503 until it has started; Count asks again for up
+// to 30 s before it fails the test.
 func Count(t testing.TB, index, query string) int {
 	t.Helper()
 	body := ""
 	if strings.TrimSpace(query) != "" {
 		body = `{"query":` + query + `}`
 	}
-	b := MustDo(t, http.MethodPost, "/"+url.PathEscape(index)+"/_count?ignore_unavailable=true&allow_no_indices=true", body)
+	path := "/" + url.PathEscape(index) + "/_count?ignore_unavailable=true&allow_no_indices=true"
+	st, b := Do(t, http.MethodPost, path, body)
+	for deadline := time.Now().Add(30 * time.Second); st == http.StatusServiceUnavailable && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		st, b = Do(t, http.MethodPost, path, body)
+	}
+	if st < 200 || st > 299 {
+		t.Fatalf("POST %s: HTTP %d: %s", path, st, truncate(b))
+	}
 	var r struct {
 		Count *int `json:"count"`
 	}
