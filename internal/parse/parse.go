@@ -612,6 +612,10 @@ func (p *Parser) trimScratch() {
 	if cap(p.fin) > keepScratch {
 		p.fin, p.finEnd, p.slots, p.next = nil, nil, nil, nil
 	}
+	// The structural index: one word per 64 bytes of the line.
+	if cap(p.stop) > keepScratch/64 {
+		p.stop = nil
+	}
 }
 
 // appendText writes a line that is not a JSON object as a message.

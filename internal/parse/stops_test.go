@@ -109,3 +109,24 @@ func TestIndexedScanMatchesPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexScratchTrimmed checks that the index of a huge line is not kept
+// after it: a Parser holds at most keepScratch/64 words of index between
+// lines (the index of a 1 MiB line), like its other scratch buffers.
+func TestIndexScratchTrimmed(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 here: no index")
+	}
+	p := newTestParser("")
+	huge := append([]byte(`{"message":"`), bytes.Repeat([]byte("x"), 4<<20)...)
+	huge = append(huge, `"}`...)
+	p.Append(nil, &Line{Data: huge, Time: lineTime})
+	if c := cap(p.stop); c > keepScratch/64 {
+		t.Fatalf("after a %d-byte line the parser keeps %d words of index", len(huge), c)
+	}
+	small := []byte(`{"message":"m"}`)
+	out, _ := p.Append(nil, &Line{Data: small, Time: lineTime})
+	if !bytes.Contains(out, []byte(`"message":"m"`)) {
+		t.Fatalf("after the trim: %s", out)
+	}
+}
