@@ -5,7 +5,7 @@ package parse
 import "golang.org/x/sys/cpu"
 
 // haveAVX2 tells whether scanObject builds the structural index (stops.go);
-// tests turn it off to check the scan without it.
+// tests scan without it through scanner.noIndex.
 var haveAVX2 = cpu.X86.HasAVX2
 
 // stopsAVX2 sets out[k] to the marks of s[64k:64k+64] (see index): bit b of
