@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
-	if corpusFiles.dir != "" {
+	if corpusFiles.dir != "" && corpusFiles.kept == "" {
 		os.RemoveAll(corpusFiles.dir)
 	}
 	os.Exit(code)
