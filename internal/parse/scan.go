@@ -142,6 +142,7 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		kind   uint8
 		esc    bool
 		m      *member
+		j      int
 	)
 	// members is kept in a local while scanning, stored back on return.
 	members := sc.members[:0]
@@ -157,6 +158,18 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		goto done
 	}
 	for {
+		if sc.indexed {
+			// The members compact JSON is made of, in a loop of their
+			// own; it stops at anything else, for the code below.
+			var st int
+			members, i, st = sc.scanPlain(s, i, members)
+			if st == plainClosed {
+				goto done
+			}
+			if st == plainAfterValue {
+				goto afterValue
+			}
+		}
 		// The key. Most strings are plain ASCII: find the closing quote
 		// inline, else scan again with all the checks.
 		if i >= n {
@@ -168,7 +181,6 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 			goto fail
 		}
 		ks = i
-		j := 0
 		if sc.indexed {
 			j = sc.stopAt(i + 1)
 		} else {
@@ -206,7 +218,6 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		switch c := s[i]; c {
 		case '"':
 			kind = kindString
-			j := 0
 			if sc.indexed {
 				j = sc.stopAt(i + 1)
 			} else {
@@ -245,11 +256,10 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		}
 		members = members[:len(members)+1]
 		m = &members[len(members)-1]
-		*m = member{}
-		m.ks, m.ke, m.vs, m.ve = int32(ks), int32(ke), int32(vs), int32(i)
-		m.kind, m.escKey = kind, esc
+		*m = member{ks: int32(ks), ke: int32(ke), vs: int32(vs), ve: int32(i), kind: kind, escKey: esc}
 
 		// ',' or '}'.
+	afterValue:
 		if i < n && s[i] == ',' {
 			i++
 		} else {
@@ -286,6 +296,64 @@ fail:
 	sc.members = members
 	sc.indexed = false
 	return false
+}
+
+// What scanPlain stopped at.
+const (
+	plainKey        = iota // s[i] may be a key's opening quote: a member scanPlain left alone
+	plainAfterValue        // s[i] follows a member's value: ',' or '}' with whitespace, or an error
+	plainClosed            // s[i-1] is the object's closing brace
+)
+
+// scanPlain scans, from s[i], the members that compact JSON is mostly made
+// of, with fewer checks than scanObject's general loop: a key with no
+// marked byte (stops.go) followed by ':', then a string with no marked byte,
+// a number not starting with '-' or '0', an object or an array, then ',' and
+// the next key's opening quote. It needs the index (sc.indexed). It appends
+// each member it scanned to members, exactly as the general loop does, and
+// returns them with where and how it stopped (plainXxx); everything else,
+// valid or not, is left to the general loop, which reports errors.
+func (sc *scanner) scanPlain(s []byte, i int, members []member) ([]member, int, int) {
+	n := len(s)
+	for i < n && s[i] == '"' {
+		j := sc.stopAt(i + 1)
+		if j+2 >= n || s[j] != '"' || s[j+1] != ':' {
+			return members, i, plainKey
+		}
+		vs, ve, kind := j+2, 0, uint8(kindString)
+		if c := s[vs]; c == '"' {
+			e := sc.stopAt(vs + 1)
+			if e >= n || s[e] != '"' {
+				return members, i, plainKey
+			}
+			ve = e + 1
+		} else if c-'1' < 9 {
+			ve, kind = digitsEnd(s, vs+1), kindNumber
+			if ve < n && (s[ve] == '.' || s[ve]|0x20 == 'e') {
+				if ve = sc.scanNumber(s, vs); ve < 0 {
+					return members, i, plainKey
+				}
+			}
+		} else if c == '{' || c == '[' {
+			if ve, kind = sc.skipNested(s, vs), kindOther; ve < 0 {
+				return members, i, plainKey
+			}
+		} else {
+			return members, i, plainKey
+		}
+		if len(members) == cap(members) {
+			members = slices.Grow(members, 16)
+		}
+		members = append(members, member{ks: int32(i), ke: int32(j + 1), vs: int32(vs), ve: int32(ve), kind: kind})
+		if ve+1 >= n || s[ve] != ',' || s[ve+1] != '"' {
+			if ve < n && s[ve] == '}' {
+				return members, ve + 1, plainClosed
+			}
+			return members, ve, plainAfterValue
+		}
+		i = ve + 1
+	}
+	return members, i, plainKey
 }
 
 // skipNested checks the object or array at s[i] (a member value of the

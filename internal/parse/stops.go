@@ -59,7 +59,9 @@ func (sc *scanner) stopAt(j int) int {
 	stop := sc.stop
 	for {
 		w, b := j>>6, uint(j&63)
-		if m := stop[w]>>b | stop[w+1]<<(64-b); m != 0 {
+		// Two shifts below 64: the compiler emits them with no test
+		// for a shift of 64 (b == 0 needs the second word out).
+		if m := stop[w]>>b | stop[w+1]<<1<<(63-b); m != 0 {
 			return j + bits.TrailingZeros64(m)
 		}
 		if j += 64; j>>6+1 >= len(stop) {

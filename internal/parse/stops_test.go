@@ -130,3 +130,45 @@ func TestIndexScratchTrimmed(t *testing.T) {
 		t.Fatalf("after the trim: %s", out)
 	}
 }
+
+// TestScanPlainMatchesGeneral checks scanPlain, the loop of compact members,
+// where it hands over to the general loop: after every kind of value, before
+// whitespace, escapes, non-ASCII bytes and errors, and with each line cut at
+// every length. The documents and errors must be those of the scan without
+// the index, which never takes scanPlain.
+func TestScanPlainMatchesGeneral(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 here: every scan is plain")
+	}
+	lines := []string{
+		`{"a":"b","c":1,"d":12.5,"e":3e7,"f":-1,"g":0,"h":{"x":[1,2]},"i":[],"j":true,"k":null,"l":"m"}`,
+		`{"":[], "a":"b"}`,
+		`{"a":"b" ,"c":"d"}`,
+		`{"a":"b",` + "\n" + `"c":"d"}`,
+		`{"a":"b"}  `,
+		`{"a":"b"}x`,
+		`{"a" :"b","c":"d"}`,
+		`{"a": "b","c":"d"}`,
+		`{"a":"b\"c","d":"é","e\n":"f","g":"h"}`,
+		`{"a":"b","c":1.,"d":"e"}`,
+		`{"a":"b","c":1e,"d":"e"}`,
+		`{"a":"b","c":12x,"d":"e"}`,
+		`{"a":"b","c":{"d":},"e":"f"}`,
+		`{"a":"b","c":"d",}`,
+		`{"a":"b","c":"d"`,
+		`{"a":"b","c":"d","a":"e"}`,
+		`{"level":"info","time":"2026-11-23T10:00:00.000290Z","msg":"x","n":123456789012345678901234567890}`,
+	}
+	indexed, plain := newTestParser(benchStatic), newTestParser(benchStatic)
+	plain.noIndex = true
+	for _, line := range lines {
+		for cut := 1; cut <= len(line); cut++ {
+			l := &Line{Data: []byte(line[:cut]), Time: lineTime}
+			got, gi := indexed.Append(nil, l)
+			want, wi := plain.Append(nil, l)
+			if !bytes.Equal(got, want) || gi.Flags != wi.Flags {
+				t.Fatalf("in: %q\nindex:    %s\nno index: %s", l.Data, got, want)
+			}
+		}
+	}
+}
