@@ -161,13 +161,16 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		if sc.indexed {
 			// The members compact JSON is made of, in a loop of their
 			// own; it stops at anything else, for the code below.
-			var st int
-			members, i, st = sc.scanPlain(s, i, members)
-			if st == plainClosed {
+			var st, k int
+			members, i, k, st = sc.scanPlain(s, i, members)
+			switch st {
+			case plainClosed:
 				goto done
-			}
-			if st == plainAfterValue {
+			case plainAfterValue:
 				goto afterValue
+			case plainValue:
+				ks, ke, esc = k, i-1, false
+				goto value
 			}
 		}
 		// The key. Most strings are plain ASCII: find the closing quote
@@ -210,6 +213,7 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 		}
 
 		// The value.
+	value:
 		if i = skipWS(s, i); i >= n {
 			sc.failEOF(n)
 			goto fail
@@ -301,59 +305,55 @@ fail:
 // What scanPlain stopped at.
 const (
 	plainKey        = iota // s[i] may be a key's opening quote: a member scanPlain left alone
+	plainValue             // s[i] is the value of a member whose plain key is at s[ks]
 	plainAfterValue        // s[i] follows a member's value: ',' or '}' with whitespace, or an error
 	plainClosed            // s[i-1] is the object's closing brace
 )
 
 // scanPlain scans, from s[i], the members that compact JSON is mostly made
 // of, with fewer checks than scanObject's general loop: a key with no
-// marked byte (stops.go) followed by ':', then a string with no marked byte,
-// a number not starting with '-' or '0', an object or an array, then ',' and
-// the next key's opening quote. It needs the index (sc.indexed). It appends
-// each member it scanned to members, exactly as the general loop does, and
-// returns them with where and how it stopped (plainXxx); everything else,
-// valid or not, is left to the general loop, which reports errors.
-func (sc *scanner) scanPlain(s []byte, i int, members []member) ([]member, int, int) {
+// marked byte (stops.go) followed by ':', then a string with no marked byte
+// or an integer not starting with '-' or '0' with no fraction or exponent,
+// then ',' and the next key's opening quote. It needs the index
+// (sc.indexed). It appends each member it scanned to members, exactly as the
+// general loop does, and returns them with where and how it stopped
+// (plainXxx; ks for plainValue). Everything else, valid or not, is left to
+// the general loop, which reports errors: nested values, other numbers,
+// literals and whitespace cost a return there, and the loop makes no call,
+// so that the compiler keeps its state in registers.
+func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at, ks, st int) {
 	n := len(s)
-	for i < n && s[i] == '"' {
+	for i < n && s[i] == '"' && len(members) < cap(members) {
 		j := sc.stopAt(i + 1)
 		if j+2 >= n || s[j] != '"' || s[j+1] != ':' {
-			return members, i, plainKey
+			return members, i, 0, plainKey
 		}
 		vs, ve, kind := j+2, 0, uint8(kindString)
 		if c := s[vs]; c == '"' {
 			e := sc.stopAt(vs + 1)
 			if e >= n || s[e] != '"' {
-				return members, i, plainKey
+				return members, vs, i, plainValue
 			}
 			ve = e + 1
 		} else if c-'1' < 9 {
 			ve, kind = digitsEnd(s, vs+1), kindNumber
 			if ve < n && (s[ve] == '.' || s[ve]|0x20 == 'e') {
-				if ve = sc.scanNumber(s, vs); ve < 0 {
-					return members, i, plainKey
-				}
-			}
-		} else if c == '{' || c == '[' {
-			if ve, kind = sc.skipNested(s, vs), kindOther; ve < 0 {
-				return members, i, plainKey
+				return members, vs, i, plainValue
 			}
 		} else {
-			return members, i, plainKey
+			return members, vs, i, plainValue
 		}
-		if len(members) == cap(members) {
-			members = slices.Grow(members, 16)
-		}
-		members = append(members, member{ks: int32(i), ke: int32(j + 1), vs: int32(vs), ve: int32(ve), kind: kind})
+		members = members[:len(members)+1]
+		members[len(members)-1] = member{ks: int32(i), ke: int32(j + 1), vs: int32(vs), ve: int32(ve), kind: kind}
 		if ve+1 >= n || s[ve] != ',' || s[ve+1] != '"' {
 			if ve < n && s[ve] == '}' {
-				return members, ve + 1, plainClosed
+				return members, ve + 1, 0, plainClosed
 			}
-			return members, ve, plainAfterValue
+			return members, ve, 0, plainAfterValue
 		}
 		i = ve + 1
 	}
-	return members, i, plainKey
+	return members, i, 0, plainKey
 }
 
 // skipNested checks the object or array at s[i] (a member value of the
