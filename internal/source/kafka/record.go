@@ -150,10 +150,10 @@ func (e *recordEncoder) appendDocument(b *event.Batch, doc, header, rawID []byte
 	index, refused, invalid := e.target(header)
 	start := len(b.Body)
 	if rawID != nil {
-		b.Body = encode.AppendCreate(b.Body, index, rawID)
+		b.Body = encode.AppendCreateIn(b.Body, index, b.Index, rawID)
 	} else {
 		e.idScratch = encode.AppendID(e.idScratch[:0], hi, lo)
-		b.Body = encode.AppendCreate(b.Body, index, e.idScratch)
+		b.Body = encode.AppendCreateIn(b.Body, index, b.Index, e.idScratch)
 	}
 	docStart := len(b.Body)
 	b.Body = append(b.Body, doc...)

@@ -211,3 +211,26 @@ func TestDocumentValue(t *testing.T) {
 	f(`[1]`, false)
 	f(`"x"`, false)
 }
+
+// TestDocumentActionInDefaultStream checks that a shipper's document going
+// to its batch's default data stream has an action line without _index,
+// like the other items (the request is POST /<default>/_bulk), and one
+// going elsewhere names its stream.
+func TestDocumentActionInDefaultStream(t *testing.T) {
+	e := newTestEncoder(nil)
+	var b event.Batch
+	e.append(&b, &record{Value: []byte("a plain line"), Offset: 1, IDHi: 5, Fields: partFields("logs", 3)})
+	if b.Index != "logs-generic-default" {
+		t.Fatalf("batch default: got %q", b.Index)
+	}
+	e.append(&b, &record{Value: []byte(`{"message":"m"}`), Offset: 2, IDHi: 5, Index: []byte("logs-generic-default"), Fields: partFields("logs", 3)})
+	e.append(&b, &record{Value: []byte(`{"message":"m"}`), Offset: 3, IDHi: 5, Index: []byte("logs-app-default"), Fields: partFields("logs", 3)})
+	if b.Len() != 3 {
+		t.Fatalf("items: got %d, want 3", b.Len())
+	}
+	for k, want := range []string{`{"create":{"_id":"`, `{"create":{"_id":"`, `{"create":{"_index":"logs-app-default","_id":"`} {
+		if a := string(b.Action(k)); !strings.HasPrefix(a, want) {
+			t.Errorf("item %d: action %q, want it to start with %q", k, a, want)
+		}
+	}
+}
