@@ -356,6 +356,41 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 	return members, i, 0, plainKey
 }
 
+// skipPlain is scanPlain for the members of a nested object, which are not
+// recorded: from s[i], it skips the members made of a plain key, ':' and a
+// plain string or integer, and returns where it stopped: at a key it left
+// alone (plainKey), at the value of a member (plainValue), or after a value
+// not followed by ',' and a key (plainAfterValue).
+func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
+	n := len(s)
+	for i < n && s[i] == '"' {
+		j := sc.stopAt(i + 1)
+		if j+2 >= n || s[j] != '"' || s[j+1] != ':' {
+			return i, plainKey
+		}
+		vs, ve := j+2, 0
+		if c := s[vs]; c == '"' {
+			e := sc.stopAt(vs + 1)
+			if e >= n || s[e] != '"' {
+				return vs, plainValue
+			}
+			ve = e + 1
+		} else if c-'1' < 9 {
+			ve = digitsEnd(s, vs+1)
+			if ve < n && (s[ve] == '.' || s[ve]|0x20 == 'e') {
+				return vs, plainValue
+			}
+		} else {
+			return vs, plainValue
+		}
+		if ve+1 >= n || s[ve] != ',' || s[ve+1] != '"' {
+			return ve, plainAfterValue
+		}
+		i = ve + 1
+	}
+	return i, plainKey
+}
+
 // skipNested checks the object or array at s[i] (a member value of the
 // top-level object, so at depth 2) and returns the offset after it, or -1.
 // It iterates with the bit stack in sc: no recursion, constant memory.
@@ -448,6 +483,15 @@ afterValue:
 	goto afterValue
 
 key:
+	if sc.indexed {
+		var st int
+		switch i, st = sc.skipPlain(s, i); st {
+		case plainValue:
+			goto value
+		case plainAfterValue:
+			goto afterValue
+		}
+	}
 	if i = skipWS(s, i); i >= n {
 		return sc.fail(errEOF, 0, n)
 	}

@@ -131,8 +131,8 @@ func TestIndexScratchTrimmed(t *testing.T) {
 	}
 }
 
-// TestScanPlainMatchesGeneral checks scanPlain, the loop of compact members,
-// where it hands over to the general loop: after every kind of value, before
+// TestScanPlainMatchesGeneral checks scanPlain and skipPlain, the loops of
+// compact members, where they hand over to the general loops: after every kind of value, before
 // whitespace, escapes, non-ASCII bytes and errors, and with each line cut at
 // every length. The documents and errors must be those of the scan without
 // the index, which never takes scanPlain.
@@ -158,6 +158,13 @@ func TestScanPlainMatchesGeneral(t *testing.T) {
 		`{"a":"b","c":"d"`,
 		`{"a":"b","c":"d","a":"e"}`,
 		`{"level":"info","time":"2026-11-23T10:00:00.000290Z","msg":"x","n":123456789012345678901234567890}`,
+		`{"http":{"method":"GET","status":200,"url":"/a"},"b":[{"c":"d","e":1},{"f":{"g":"h"}}],"i":"j"}`,
+		`{"h":{"a":"b", "c":"d"},"e":{"f" :1},"g":{"h": "i"},"j":{"k":"l" ,"m":2}}`,
+		`{"h":{"a":"b\n","c":"é","d":1.5,"e":-2,"f":0,"g":true,"h":null,"i":[]},"z":1}`,
+		`{"h":{"a":"b","c":},"z":1}`,
+		`{"h":{"a":"b","c":"d",},"z":1}`,
+		`{"h":{"a":"b","c":"d"]},"z":1}`,
+		`{"h":{"a":"b" "c":"d"},"z":1}`,
 	}
 	indexed, plain := newTestParser(benchStatic), newTestParser(benchStatic)
 	plain.noIndex = true
