@@ -7,6 +7,7 @@ package encode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 
 	"shipper/internal/datastream"
@@ -37,6 +38,12 @@ type Encoder struct {
 	scratch     []byte
 	line        parse.Line // the line handed to Stage (see Append)
 
+	// The id characters of the last hi (see appendID): sources number
+	// their records under one hi (a run, a file, a chunk).
+	idHi   uint64
+	idHead [IDLen]byte
+	idOK   bool
+
 	// Where the items of the current batch went, for batchDefault: how
 	// many there were, how many went to Index, and a majority vote.
 	items, ownItems int
@@ -66,7 +73,7 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 	b.Body = AppendCreateIn(b.Body, e.Index, b.Index, nil)
 	// An empty id was written: write the id in place of the closing.
 	b.Body = b.Body[:len(b.Body)-len("\"}}\n")]
-	b.Body = AppendID(b.Body, hi, lo)
+	b.Body = e.appendID(b.Body, hi, lo)
 	b.Body = append(b.Body, "\"}}\n"...)
 	doc := len(b.Body)
 	var info parse.Info
@@ -224,3 +231,33 @@ func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns st
 	b.Body = b.Body[:start+newLen+docLen]
 	return start + newLen, e.lastIndex
 }
+
+// appendID is AppendID with the ten characters that only hi makes taken
+// from the last call with the same hi, and those of lo two at a time.
+func (e *Encoder) appendID(dst []byte, hi, lo uint64) []byte {
+	if !e.idOK || hi != e.idHi {
+		AppendID(e.idHead[:0], hi, 0)
+		e.idHi, e.idOK = hi, true
+	}
+	n := len(dst)
+	dst = append(dst, make([]byte, IDLen)...)
+	d := (*[IDLen]byte)(dst[n:])
+	*(*[10]byte)(d[:10]) = *(*[10]byte)(e.idHead[:10])
+	d[10] = idAlphabet[(hi&15)<<2|lo>>62]
+	binary.LittleEndian.PutUint16(d[11:], idPairs[lo>>50&4095])
+	binary.LittleEndian.PutUint16(d[13:], idPairs[lo>>38&4095])
+	binary.LittleEndian.PutUint16(d[15:], idPairs[lo>>26&4095])
+	binary.LittleEndian.PutUint16(d[17:], idPairs[lo>>14&4095])
+	binary.LittleEndian.PutUint16(d[19:], idPairs[lo>>2&4095])
+	d[21] = idAlphabet[(lo&3)<<4]
+	return dst
+}
+
+// idPairs holds the two id characters of every 12 bits, first in the low
+// byte.
+var idPairs = func() (t [4096]uint16) {
+	for k := range t {
+		t[k] = uint16(idAlphabet[k>>6]) | uint16(idAlphabet[k&63])<<8
+	}
+	return t
+}()

@@ -2,6 +2,7 @@ package encode
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -365,5 +366,34 @@ func TestEncoderIndexChanges(t *testing.T) {
 	indices, _, _ := checkBatch(t, b)
 	if want := []string{testIndex, "logs-other-prod", testIndex}; b.Index != testIndex || strings.Join(indices, " ") != strings.Join(want, " ") {
 		t.Errorf("default %q, indices %v, want %q and %v", b.Index, indices, testIndex, want)
+	}
+}
+
+// TestEncoderIDMatchesAppendID checks the encoder's id writer, which keeps
+// the characters of the last hi, against AppendID: with hi changing and
+// coming back, and every bit of lo set and clear.
+func TestEncoderIDMatchesAppendID(t *testing.T) {
+	var e Encoder
+	r := rand.New(rand.NewPCG(1, 2))
+	his := []uint64{0, 1, ^uint64(0), r.Uint64(), r.Uint64()}
+	for k := 0; k < 20000; k++ {
+		hi := his[k%len(his)]
+		if k%7 == 0 {
+			hi = his[(k/7)%len(his)]
+		}
+		lo := r.Uint64()
+		switch k % 5 {
+		case 1:
+			lo = uint64(k)
+		case 2:
+			lo = 1 << (k % 64)
+		case 3:
+			lo = ^uint64(0) >> (k % 64)
+		}
+		got := string(e.appendID([]byte("x"), hi, lo))
+		want := string(AppendID([]byte("x"), hi, lo))
+		if got != want {
+			t.Fatalf("hi %x lo %x: got %s, want %s", hi, lo, got, want)
+		}
 	}
 }
