@@ -3,7 +3,10 @@ package parse
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"math/bits"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -133,6 +136,24 @@ func TestStrSpecialLowestExact(t *testing.T) {
 					t.Fatalf("strSpecial(% x): lowest flagged byte %d, want %d", w, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestAppendIntMatchesStrconv checks appendInt against strconv at every
+// power of ten and its neighbours, the extremes and random values.
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	vs := []int64{0, 1, -1, 9, 10, 11, 99, 100, 101, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for p := int64(1); p <= math.MaxInt64/10; p *= 10 {
+		vs = append(vs, p-1, p, p+1, -p, -(p - 1), 10*p-1)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for k := 0; k < 10000; k++ {
+		vs = append(vs, int64(r.Uint64()), int64(r.Uint64()>>(k%64)))
+	}
+	for _, v := range vs {
+		if got, want := string(appendInt([]byte("x"), v)), "x"+strconv.FormatInt(v, 10); got != want {
+			t.Fatalf("appendInt(%d): got %s, want %s", v, got, want)
 		}
 	}
 }
