@@ -70,7 +70,17 @@ func parseTimeRest(base int64, b, wide []byte) (int64, bool) {
 	var nsec int64
 	if i < len(b) && (b[i] == '.' || b[i] == ',') {
 		i++
-		v, nd, end := digitRun(wide, i, 9)
+		var v uint64
+		var nd, end int
+		if len(wide) >= 9 {
+			// Up to seven digits (milli- and microseconds) and what
+			// follows them in one word, else the general loop.
+			v, nd = leadingDigits(binary.LittleEndian.Uint64(wide[1:]))
+			end = 1 + nd
+		}
+		if nd == 0 || nd == 8 {
+			v, nd, end = digitRun(wide, i, 9)
+		}
 		if nd == 0 {
 			return 0, false
 		}
