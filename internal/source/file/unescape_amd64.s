@@ -37,6 +37,80 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	VMOVD AX, X1
 	VPBROADCASTB X1, Y1 // '\\'
 
+	// Blocks of 64 bytes at DX, while 128 bytes are left from DX (the
+	// copies read up to 64 bytes from any mark of the block). The marks of
+	// a block do not depend on the escapes of the one before, so that the
+	// processor loads and marks blocks ahead; from mark to mark, only the
+	// mark word and the positions depend on each other.
+	MOVQ SI, DX
+block:
+	LEAQ      64(DX), BX
+	CMPQ      BX, R8
+	JHI       loop
+	VMOVDQU   (DX), Y3
+	VMOVDQU   32(DX), Y4
+	VPCMPEQB  Y0, Y3, Y5
+	VPCMPEQB  Y1, Y3, Y6
+	VPOR      Y5, Y6, Y5
+	VPMOVMSKB Y5, AX
+	VPCMPEQB  Y0, Y4, Y7
+	VPCMPEQB  Y1, Y4, Y8
+	VPOR      Y7, Y8, Y7
+	VPMOVMSKB Y7, BX
+	SHLQ      $32, BX
+	ORQ       BX, AX
+	// SI is DX, or DX+1 after an escape across the blocks' edge: drop
+	// the mark of its escaped byte.
+	MOVQ      SI, CX
+	SUBQ      DX, CX
+	SHRQ      CX, AX
+	SHLQ      CX, AX
+
+mark:
+	TZCNTQ    AX, CX
+	JCS       blockend       // no mark left
+	LEAQ      (DX)(CX*1), BX // the mark
+	VMOVDQU   (SI), Y5
+	VMOVDQU   32(SI), Y6
+	VMOVDQU   Y5, (DI)
+	VMOVDQU   Y6, 32(DI)
+	ADDQ      BX, DI
+	SUBQ      SI, DI
+	MOVQ      BX, SI
+	CMPB      (BX), $0x22
+	JEQ       done           // the closing quote
+	MOVBLZX   1(BX), BX
+	MOVBLZX   (R10)(BX*1), BX
+	TESTB     BL, BL
+	JZ        done           // \u or an invalid escape
+	MOVB      BL, (DI)
+	INCQ      DI
+	ADDQ      $2, SI
+	// Drop the mark of the backslash and that of the escaped byte (a
+	// '"' or '\\'; it is in the next block after bit 63): the next
+	// marks wait for these three instructions only.
+	BLSIQ     AX, BX
+	LEAQ      (BX)(BX*2), BX
+	ANDNQ     AX, BX, AX
+	JMP       mark
+
+blockend:
+	// Copy what is left of the block, if anything: SI is past its end
+	// after an escape across the edge.
+	ADDQ      $64, DX
+	MOVQ      DX, CX
+	SUBQ      SI, CX
+	JLE       block
+	VMOVDQU   (SI), Y5
+	VMOVDQU   32(SI), Y6
+	VMOVDQU   Y5, (DI)
+	VMOVDQU   Y6, 32(DI)
+	ADDQ      CX, DI
+	MOVQ      DX, SI
+	JMP       block
+
+	// Fewer than 128 bytes left: steps of 64 bytes from SI while they
+	// fit, each waiting for the marks of the one before.
 loop:
 	CMPQ      SI, R8
 	JHI       short
