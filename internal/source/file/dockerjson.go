@@ -271,13 +271,14 @@ func unescapeRoom(dst []byte, room, n int) []byte {
 }
 
 // unescapeAVX2 is unescapeFast on machines with AVX2. Its loop
-// (unescapeRunAVX2) goes from escape to escape: it copies the 64 bytes
-// ahead whatever they hold, and moves on by the distance to the first '"'
-// or '\\' among them, found at once in a word of marks. Unlike the
-// eight-byte scan, whose end the processor mispredicts at nearly every
-// escape, it has no branch on the data until the string ends. The last 31
-// bytes of b, where 32 no longer fit, and the escapes the loop does not
-// decode go through unescapeSWARAt.
+// (unescapeRunAVX2) marks the '"' and '\\' of each 64-byte block in a word,
+// then goes from mark to mark: it copies the 64 bytes ahead, whatever they
+// hold, moves on by the distance to the mark (a count of trailing zeros) and
+// decodes the escape there. Unlike the eight-byte scan, whose end the
+// processor mispredicts at nearly every escape, it has no branch on the data
+// but at the end of each block and of the string. The last 31 bytes of b,
+// where 32 no longer fit, and the escapes the loop does not decode go
+// through unescapeSWARAt.
 func unescapeAVX2(dst, b []byte, i int) (_ []byte, next int, ok bool) {
 	n := len(b)
 	dst = unescapeRoom(dst, n-i, n)

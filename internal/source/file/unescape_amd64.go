@@ -11,14 +11,14 @@ import "golang.org/x/sys/cpu"
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasBMI1
 
 // unescapeRunAVX2 is the loop of unescapeAVX2: it decodes the one-letter
-// escapes of the JSON string whose bytes b[j:] follow, into out[w:], while
-// at least 64 bytes of b remain from j, then 32. It stops at a '"', which
-// closes the string, at an escape it does not decode (\u, invalid, or the
-// backslash at the end of b), or when fewer than 32 bytes are left; it
-// returns where it stopped in out and b. It stores 64 (then 32) bytes at
-// out[w] for each step, that is as many as it reads at b[j], so with
-// w <= j-i-1 for the string's opening quote at b[i], len(out) >= len(b)-i
-// is room enough. It needs AVX2 and BMI1.
+// escapes of the JSON string whose bytes b[j:] follow, into out[w:]. It
+// stops at a '"', which closes the string, at an escape it does not decode
+// (\u, invalid, or a backslash at the end of b), or when fewer than 32
+// bytes of b are left from j; it returns where it stopped in out and b.
+// Each of its copies stores at out[w] as many bytes (64, or 32 near the
+// end) as it reads at b[j], so with w <= j-i-1 for the string's opening
+// quote at b[i], len(out) >= len(b)-i is room enough. It needs AVX2 and
+// BMI1.
 //
 //go:noescape
 func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)

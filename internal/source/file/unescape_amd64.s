@@ -4,12 +4,17 @@
 
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
-// Each step loads the 64 bytes at b[j], stores them at out[w] whatever they
-// hold, and marks their '"' and '\\' in a word: the count of its trailing
-// zeros is how far both move on. An escape there is decoded through the
-// table unescapes. The only branches on the data are taken at the end of
-// the string, at an escape the loop leaves to the Go code, or after 64
-// bytes without any mark: none at each escape.
+// Three phases, each going on from where the one before stopped:
+//   - blocks of 64 bytes while 128 are left: the '"' and '\\' of a block
+//     are marked in a word, and the loop goes from mark to mark, copying
+//     the 64 bytes from the last position whatever they hold; the count of
+//     trailing zeros of the word is how far it moves on;
+//   - steps of 64 bytes from j while 64 are left, each marking the bytes
+//     it copies: the next step waits for the marks of the one before;
+//   - the same with 32 bytes while 32 are left.
+// An escape at a mark is decoded through the table unescapes. The branches
+// on the data are taken at the end of a block, at the end of the string, or
+// at an escape the loop leaves to the Go code: none at each escape.
 //
 // Only VEX-encoded instructions: on the benchmark machine a legacy-SSE
 // instruction after a VEX one that leaves the upper halves dirty costs about
