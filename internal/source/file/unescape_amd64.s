@@ -1,0 +1,196 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
+//
+// Three phases, each going on from where the one before stopped:
+//   - blocks of 64 bytes while 128 are left: the '"' and '\\' of a block
+//     are marked in a word, and the loop goes from mark to mark, copying
+//     the 64 bytes from the last position whatever they hold; the count of
+//     trailing zeros of the word is how far it moves on;
+//   - steps of 64 bytes from j while 64 are left, each marking the bytes
+//     it copies: the next step waits for the marks of the one before;
+//   - the same with 32 bytes while 32 are left.
+// An escape at a mark is decoded through the table unescapes. The branches
+// on the data are taken at the end of a block, at the end of the string, or
+// at an escape the loop leaves to the Go code: none at each escape.
+//
+// Only VEX-encoded instructions: on the benchmark machine a legacy-SSE
+// instruction after a VEX one that leaves the upper halves dirty costs about
+// 500 ns per call (see internal/parse/stops_amd64.s). VZEROUPPER leaves them
+// clean for the Go code that follows.
+TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
+	MOVQ out_base+0(FP), DI
+	MOVQ b_base+24(FP), SI
+	MOVQ b_len+32(FP), R8
+	MOVQ w+48(FP), AX
+	MOVQ j+56(FP), BX
+	MOVQ DI, R12              // &out[0]
+	MOVQ SI, R11              // &b[0]
+	LEAQ -1(SI)(R8*1), R9     // &b[n-1]: an escape needs a byte after it
+	LEAQ -32(SI)(R8*1), R13   // &b[n-32]: the last j of a short step
+	LEAQ -64(SI)(R8*1), R8    // &b[n-64]: the last j of a step
+	ADDQ AX, DI
+	ADDQ BX, SI
+	LEAQ ·unescapes(SB), R10
+
+	MOVL $0x22, AX
+	VMOVD AX, X0
+	VPBROADCASTB X0, Y0 // '"'
+	MOVL $0x5c, AX
+	VMOVD AX, X1
+	VPBROADCASTB X1, Y1 // '\\'
+
+	// Blocks of 64 bytes at DX, while 128 bytes are left from DX (the
+	// copies read up to 64 bytes from any mark of the block). The marks of
+	// a block do not depend on the escapes of the one before, so that the
+	// processor loads and marks blocks ahead; from mark to mark, only the
+	// mark word and the positions depend on each other.
+	MOVQ SI, DX
+block:
+	LEAQ      64(DX), BX
+	CMPQ      BX, R8
+	JHI       loop
+	VMOVDQU   (DX), Y3
+	VMOVDQU   32(DX), Y4
+	VPCMPEQB  Y0, Y3, Y5
+	VPCMPEQB  Y1, Y3, Y6
+	VPOR      Y5, Y6, Y5
+	VPMOVMSKB Y5, AX
+	VPCMPEQB  Y0, Y4, Y7
+	VPCMPEQB  Y1, Y4, Y8
+	VPOR      Y7, Y8, Y7
+	VPMOVMSKB Y7, BX
+	SHLQ      $32, BX
+	ORQ       BX, AX
+	// SI is DX, or DX+1 after an escape across the blocks' edge: drop
+	// the mark of its escaped byte.
+	MOVQ      SI, CX
+	SUBQ      DX, CX
+	SHRQ      CX, AX
+	SHLQ      CX, AX
+
+mark:
+	TZCNTQ    AX, CX
+	JCS       blockend       // no mark left
+	LEAQ      (DX)(CX*1), BX // the mark
+	VMOVDQU   (SI), Y5
+	VMOVDQU   32(SI), Y6
+	VMOVDQU   Y5, (DI)
+	VMOVDQU   Y6, 32(DI)
+	ADDQ      BX, DI
+	SUBQ      SI, DI
+	MOVQ      BX, SI
+	CMPB      (BX), $0x22
+	JEQ       done           // the closing quote
+	MOVBLZX   1(BX), BX
+	MOVBLZX   (R10)(BX*1), BX
+	TESTB     BL, BL
+	JZ        done           // \u or an invalid escape
+	MOVB      BL, (DI)
+	INCQ      DI
+	ADDQ      $2, SI
+	// Drop the mark of the backslash and that of the escaped byte (a
+	// '"' or '\\'; it is in the next block after bit 63): the next
+	// marks wait for these three instructions only.
+	BLSIQ     AX, BX
+	LEAQ      (BX)(BX*2), BX
+	ANDNQ     AX, BX, AX
+	JMP       mark
+
+blockend:
+	// Copy what is left of the block, if anything: SI is past its end
+	// after an escape across the edge.
+	ADDQ      $64, DX
+	MOVQ      DX, CX
+	SUBQ      SI, CX
+	JLE       block
+	VMOVDQU   (SI), Y5
+	VMOVDQU   32(SI), Y6
+	VMOVDQU   Y5, (DI)
+	VMOVDQU   Y6, 32(DI)
+	ADDQ      CX, DI
+	MOVQ      DX, SI
+	JMP       block
+
+	// Fewer than 128 bytes left: steps of 64 bytes from SI while they
+	// fit, each waiting for the marks of the one before.
+loop:
+	CMPQ      SI, R8
+	JHI       short
+	VMOVDQU   (SI), Y3
+	VMOVDQU   32(SI), Y4
+	VMOVDQU   Y3, (DI)
+	VMOVDQU   Y4, 32(DI)
+	VPCMPEQB  Y0, Y3, Y5
+	VPCMPEQB  Y1, Y3, Y6
+	VPOR      Y5, Y6, Y5
+	VPMOVMSKB Y5, AX
+	VPCMPEQB  Y0, Y4, Y7
+	VPCMPEQB  Y1, Y4, Y8
+	VPOR      Y7, Y8, Y7
+	VPMOVMSKB Y7, BX
+	SHLQ      $32, BX
+	ORQ       BX, AX
+	BSFQ      AX, CX
+	JZ        clean
+	ADDQ      CX, SI
+	ADDQ      CX, DI
+	CMPB      (SI), $0x22
+	JEQ       done        // the closing quote
+	CMPQ      SI, R9
+	JHS       done        // a backslash at the end of b
+	MOVBLZX   1(SI), AX
+	MOVBLZX   (R10)(AX*1), AX
+	TESTB     AL, AL
+	JZ        done        // \u or an invalid escape
+	MOVB      AL, (DI)
+	ADDQ      $2, SI
+	INCQ      DI
+	JMP       loop
+
+clean:
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	JMP       loop
+
+	// Fewer than 64 bytes left: steps of 32 while they fit.
+short:
+	CMPQ      SI, R13
+	JHI       done
+	VMOVDQU   (SI), Y3
+	VMOVDQU   Y3, (DI)
+	VPCMPEQB  Y0, Y3, Y5
+	VPCMPEQB  Y1, Y3, Y6
+	VPOR      Y5, Y6, Y5
+	VPMOVMSKB Y5, AX
+	BSFL      AX, CX
+	JZ        shortclean
+	ADDQ      CX, SI
+	ADDQ      CX, DI
+	CMPB      (SI), $0x22
+	JEQ       done
+	CMPQ      SI, R9
+	JHS       done
+	MOVBLZX   1(SI), AX
+	MOVBLZX   (R10)(AX*1), AX
+	TESTB     AL, AL
+	JZ        done
+	MOVB      AL, (DI)
+	ADDQ      $2, SI
+	INCQ      DI
+	JMP       short
+
+shortclean:
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	JMP       short
+
+done:
+	VZEROUPPER
+	SUBQ      R12, DI
+	SUBQ      R11, SI
+	MOVQ      DI, wn+64(FP)
+	MOVQ      SI, jn+72(FP)
+	RET
