@@ -70,11 +70,17 @@ func (e *Encoder) Append(b *event.Batch, l *parse.Line, hi, lo uint64) parse.Inf
 		b.Index = e.batchDefault()
 	}
 	start := len(b.Body)
-	b.Body = AppendCreateIn(b.Body, e.Index, b.Index, nil)
-	// An empty id was written: write the id in place of the closing.
-	b.Body = b.Body[:len(b.Body)-len("\"}}\n")]
-	b.Body = e.appendID(b.Body, hi, lo)
-	b.Body = append(b.Body, "\"}}\n"...)
+	if e.Index == b.Index {
+		// The usual item, in the batch's default data stream: the
+		// action line in three fixed-size stores.
+		b.Body = e.appendAction(b.Body, hi, lo)
+	} else {
+		b.Body = AppendCreateIn(b.Body, e.Index, b.Index, nil)
+		// An empty id was written: write the id in place of the closing.
+		b.Body = b.Body[:len(b.Body)-len("\"}}\n")]
+		b.Body = e.appendID(b.Body, hi, lo)
+		b.Body = append(b.Body, "\"}}\n"...)
+	}
 	doc := len(b.Body)
 	var info parse.Info
 	b.Body, info = e.Parser.Append(b.Body, l)
@@ -231,6 +237,31 @@ func (e *Encoder) retarget(b *event.Batch, start, doc int, dataset []byte, ns st
 	b.Body = b.Body[:start+newLen+docLen]
 	return start + newLen, e.lastIndex
 }
+
+// appendAction appends the action line AppendCreateIn writes for an item
+// in the request's default data stream, with the id made of (hi, lo).
+func (e *Encoder) appendAction(dst []byte, hi, lo uint64) []byte {
+	const n = len(createID) + IDLen + len("\"}}\n")
+	l := len(dst)
+	if cap(dst)-l < 32+IDLen {
+		dst = append(dst, make([]byte, 32+IDLen)...)
+	}
+	dst = dst[:l+32]
+	*(*[32]byte)(dst[l:]) = createIDFixed
+	dst = e.appendID(dst[:l+len(createID)], hi, lo)
+	dst = dst[:l+n]
+	binary.LittleEndian.PutUint32(dst[l+len(createID)+IDLen:], closeAction)
+	return dst
+}
+
+// createIDFixed is createID in 32 bytes, for one store; closeAction is
+// `"}}\n` as a little-endian word.
+var createIDFixed = func() (a [32]byte) {
+	copy(a[:], createID)
+	return a
+}()
+
+const closeAction = uint32('"') | uint32('}')<<8 | uint32('}')<<16 | uint32('\n')<<24
 
 // appendID is AppendID with the ten characters that only hi makes taken
 // from the last call with the same hi, and those of lo two at a time.

@@ -397,3 +397,22 @@ func TestEncoderIDMatchesAppendID(t *testing.T) {
 		}
 	}
 }
+
+// TestActionLineBytes checks the action lines Append writes, in the
+// batch's default data stream (written in fixed-size stores) and in
+// another, against AppendCreateIn with AppendID, for ids of every kind.
+func TestActionLineBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for k := 0; k < 1000; k++ {
+		hi, lo := r.Uint64(), r.Uint64()
+		for _, def := range []string{testIndex, "logs-other-default"} {
+			e := New(parse.New(nil), testIndex, "default")
+			b := event.Batch{Index: def, Body: make([]byte, k%7, k%7+k%60)}
+			e.Append(&b, &parse.Line{Data: []byte(`{"message":"m"}`), Time: 1}, hi, lo)
+			want := AppendCreateIn(nil, testIndex, def, AppendID(nil, hi, lo))
+			if got := b.Action(0); string(got) != string(want) {
+				t.Fatalf("default %s: got %q, want %q", def, got, want)
+			}
+		}
+	}
+}
