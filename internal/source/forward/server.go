@@ -225,8 +225,9 @@ func (r CloseReason) String() string {
 //
 // A connection holds 4 KiB, a pooled 64 KiB read buffer while a request
 // does not fit those or its client sends without pause (then a 256 KiB one
-// of four the server has, if one is free), and up to 64 KiB each of decompressed entries and of
-// lines being joined, plus the entry list of the request being handled.
+// of the four the server has, if one is free), and up to 64 KiB each of
+// decompressed entries and of lines being joined, plus the entry list of
+// the request being handled.
 // Anything larger (the read buffer of a request over 64 KiB, decompressed
 // entries beyond 64 KiB, long lines being joined) is lent by one budget of
 // ServerConfig.BufferBytes for all connections: a connection that needs more
