@@ -46,8 +46,8 @@ type conn struct {
 	// with U+FFFD; encode passes it on to the parser and clears it.
 	replaced bool
 
-	// The unread bytes are buf[r:w]; buf is small[:], a pooled or bulk
-	// buffer (pooled != nil) or a large one of its own, for which resv bytes of
+	// The unread bytes are buf[r:w]; buf is small[:], a pooled buffer
+	// (pooled != nil) or a large one of its own, for which resv bytes of
 	// the buffer budget are reserved (resvGz: counted as a request that may
 	// need decompression) until the request that was unfinished when nreq
 	// values had been consumed is done.
@@ -55,7 +55,6 @@ type conn struct {
 	buf          []byte
 	r, w         int
 	pooled       *[]byte
-	bulk         bool // pooled is a bulk buffer (see bulkBufSize)
 	busy         bool // the last Read filled the buffer: the client has more to send
 	resv         int
 	resvGz       bool

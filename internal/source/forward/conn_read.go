@@ -22,20 +22,9 @@ import (
 // bufferBudget). The large one is given back as soon as no unfinished bytes
 // are left, the pooled one once a read neither leaves unfinished bytes nor
 // fills it.
-//
-// A client that still fills a pooled buffer read after read (Docker's
-// driver under load: a small request per record, back to back) moves on to
-// a bulk buffer of 256 KiB, while fewer than maxBulkBufs connections of the
-// server hold one: a quarter of the read syscalls, and of the TCP window
-// updates the reads send. It keeps it while its reads bring more than a
-// pooled buffer's worth, and gives it back like the pooled one.
 const (
 	smallBufSize  = 4 << 10
 	pooledBufSize = 64 << 10
-	bulkBufSize   = 256 << 10
-	// maxBulkBufs bounds the bulk buffers of a Server's connections
-	// together (1 MiB).
-	maxBulkBufs = 4
 	// maxChunkBytes bounds the chunk option we keep until its ack is sent.
 	// Clients send the Base64 of 16 bytes (24 characters).
 	maxChunkBytes = 1024
@@ -47,10 +36,7 @@ const (
 	maxEntryBatch = 1024
 )
 
-var (
-	bufPool     = sync.Pool{New: func() any { b := make([]byte, pooledBufSize); return &b }}
-	bulkBufPool = sync.Pool{New: func() any { b := make([]byte, bulkBufSize); return &b }}
-)
+var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBufSize); return &b }}
 
 // aLongTimeAgo is a read deadline that makes a blocked Read return at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -121,7 +107,7 @@ func (c *conn) read(ctx context.Context) error {
 			c.idleSince.CompareAndSwap(0, time.Now().UnixNano())
 		}
 		n, rerr := c.nc.Read(c.buf[c.w:])
-		c.busy = n == len(c.buf)-c.w || c.bulk && n > pooledBufSize
+		c.busy = n == len(c.buf)-c.w
 		if n > 0 {
 			c.w += n
 			c.lastRead = time.Now()
@@ -350,44 +336,12 @@ func (c *conn) grow(ctx context.Context) error {
 	return nil
 }
 
-// usePooled makes a pooled buffer the read buffer, if it is not already,
-// or a bulk buffer when a pooled one was not enough for the last read and
-// the server has one free.
+// usePooled makes a pooled buffer the read buffer, if it is not already.
 func (c *conn) usePooled() {
-	switch {
-	case c.pooled == nil:
+	if c.pooled == nil {
 		pooled := bufPool.Get().(*[]byte)
 		c.setBuf(*pooled, pooled)
-	case !c.bulk && c.busy && c.s.takeBulk():
-		bulk := bulkBufPool.Get().(*[]byte)
-		c.setBuf(*bulk, bulk)
-		c.bulk = true
 	}
-}
-
-// takeBulk takes one of the server's maxBulkBufs bulk buffers, if one is
-// free.
-func (s *Server) takeBulk() bool {
-	if s.bulkBufs.Add(1) > maxBulkBufs {
-		s.bulkBufs.Add(-1)
-		return false
-	}
-	return true
-}
-
-// putPooled gives the pooled or bulk read buffer back.
-func (c *conn) putPooled() {
-	if c.pooled == nil {
-		return
-	}
-	if c.bulk {
-		bulkBufPool.Put(c.pooled)
-		c.s.bulkBufs.Add(-1)
-		c.bulk = false
-	} else {
-		bufPool.Put(c.pooled)
-	}
-	c.pooled = nil
 }
 
 // maxRead is the largest read buffer a request can need.
@@ -402,7 +356,9 @@ func (c *conn) maxRead() int {
 // moving the unread bytes to its start.
 func (c *conn) setBuf(nb []byte, pooled *[]byte) {
 	unread := copy(nb, c.buf[c.r:c.w])
-	c.putPooled()
+	if c.pooled != nil {
+		bufPool.Put(c.pooled)
+	}
 	c.buf, c.pooled = nb, pooled
 	c.r, c.w = 0, unread
 }
@@ -410,7 +366,10 @@ func (c *conn) setBuf(nb []byte, pooled *[]byte) {
 // releaseBuf goes back to the small buffer; the caller has moved or dropped
 // the unread bytes.
 func (c *conn) releaseBuf() {
-	c.putPooled()
+	if c.pooled != nil {
+		bufPool.Put(c.pooled)
+		c.pooled = nil
+	}
 	c.buf = c.small[:]
 	c.releaseResv()
 }

@@ -48,8 +48,7 @@ const (
 // from (maxAckBytes each), and about 32 KiB of goroutine stacks, TLS state
 // and bookkeeping. The Forward input's memory is at most
 // MaxConnections × MaxConnectionBytes + BufferBytes, plus the pipeline's
-// MaxBytes that its batches take and 1 MiB of bulk read buffers shared by
-// all connections (see maxBulkBufs).
+// MaxBytes that its batches take.
 const MaxConnectionBytes = smallBufSize + pooledBufSize + keepZBytes + joinFreeBytes +
 	maxEntryBatch*int64(unsafe.Sizeof(Entry{})) + 2*maxAckBytes + maxChunkBytes + 32<<10
 
@@ -224,10 +223,8 @@ func (r CloseReason) String() string {
 // # Memory
 //
 // A connection holds 4 KiB, a pooled 64 KiB read buffer while a request
-// does not fit those or its client sends without pause (then a 256 KiB one
-// of the four the server has, if one is free), and up to 64 KiB each of
-// decompressed entries and of lines being joined, plus the entry list of
-// the request being handled.
+// does not fit those, and up to 64 KiB each of decompressed entries and of
+// lines being joined, plus the entry list of the request being handled.
 // Anything larger (the read buffer of a request over 64 KiB, decompressed
 // entries beyond 64 KiB, long lines being joined) is lent by one budget of
 // ServerConfig.BufferBytes for all connections: a connection that needs more
@@ -269,8 +266,7 @@ type Server struct {
 	tcp, unix net.Listener
 	udp       net.PacketConn
 
-	budget   *bufferBudget // the connections' large buffers
-	bulkBufs atomic.Int64  // bulk read buffers held (see maxBulkBufs)
+	budget *bufferBudget // the connections' large buffers
 
 	index string // the default data stream
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1031,115 +1030,5 @@ func TestAckQueueResolve(t *testing.T) {
 	q.resolve(seqs[4])
 	if _, n, _ := q.take(nil, false); n != 1 {
 		t.Fatalf("last: %d acks, want 1", n)
-	}
-}
-
-// readSizes is a connection whose reads come from a stream, as fast as the
-// server reads (a client that has always more to send), and that records the
-// size of every read buffer the server offers.
-type readSizes struct {
-	net.Conn
-	stream []byte
-	sizes  []int
-}
-
-func (r *readSizes) Read(p []byte) (int, error) {
-	if len(r.stream) == 0 {
-		return 0, io.EOF
-	}
-	r.sizes = append(r.sizes, len(p))
-	n := copy(p, r.stream)
-	r.stream = r.stream[n:]
-	return n, nil
-}
-
-func (r *readSizes) SetReadDeadline(time.Time) error { return nil }
-
-// TestServerBulkReads: a connection whose client fills every read moves from
-// the pooled buffer to a bulk one (a quarter of the read syscalls), no more
-// than maxBulkBufs of them at once, and gives it back when it ends; every
-// record arrives.
-func TestServerBulkReads(t *testing.T) {
-	pipe := pipeline.New(pipeline.Config{MaxBytes: 64 << 20, BatchBytes: 5 << 20, FlushInterval: 10 * time.Millisecond})
-	var records atomic.Int64
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for bt := range pipe.Batches() {
-			records.Add(int64(len(bt.Items)))
-			bt.Done()
-		}
-	}()
-	srv, err := NewServer(ServerConfig{Address: "127.0.0.1:0", Dataset: "t", Namespace: "default", RunID: 1}, pipe, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Close()
-		pipe.Close()
-		<-consumed
-	}()
-	const n = 5000 // ~2.4 MiB
-	var stream []byte
-	for i := 0; i < n; i++ {
-		rec := mp().mapStr("container_id", containerID, "container_name", "/web-1", "source", "stdout",
-			"log", fmt.Sprintf(`{"level":"info","msg":"line %d","pad":"%s"}`, i, strings.Repeat("x", 300)))
-		stream = append(stream, msg("docker.web", t0, rec, nil)...)
-	}
-	// Connections beyond maxBulkBufs read on with pooled buffers.
-	conns := make([]*conn, maxBulkBufs+1)
-	rcs := make([]*readSizes, len(conns))
-	for i := range conns {
-		ours, theirs := net.Pipe()
-		defer theirs.Close()
-		rcs[i] = &readSizes{Conn: ours, stream: stream}
-		conns[i] = srv.newConn(rcs[i])
-		conns[i].queueCtx = context.Background()
-		srv.register(conns[i])
-		srv.serving.Add(1)
-		srv.readers.Add(1)
-		srv.active.Add(1)
-	}
-	// Read each to its end, keeping the buffers of the others.
-	for i, c := range conns {
-		if err := c.read(context.Background()); err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		bulk := 0
-		for _, size := range rcs[i].sizes {
-			if size > pooledBufSize {
-				bulk++
-			}
-		}
-		switch {
-		case i < maxBulkBufs && bulk < len(rcs[i].sizes)*3/4:
-			t.Errorf("connection %d: %d of %d reads larger than a pooled buffer, want most of them", i, bulk, len(rcs[i].sizes))
-		case i >= maxBulkBufs && bulk > 0:
-			t.Errorf("connection %d: %d reads larger than a pooled buffer while %d connections hold bulk buffers", i, bulk, maxBulkBufs)
-		}
-	}
-	for _, c := range conns {
-		c.releaseBuf()
-	}
-	if got := srv.bulkBufs.Load(); got != 0 {
-		t.Errorf("%d bulk buffers held after the connections ended", got)
-	}
-	for _, c := range conns {
-		c.end()
-		c.acks.finish()
-		c.close()
-		srv.readers.Done()
-		srv.serving.Done()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.pr.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.pr.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := records.Load(); got != int64(n*len(conns)) {
-		t.Fatalf("%d records, want %d", got, n*len(conns))
 	}
 }
