@@ -223,18 +223,32 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 // whole writes into rec the record of one line that is a whole record of its
 // stream (no pieces open, multiline off): what single gives, with its commit
 // offset.
+//
+// It is capRecord and trimCR on locals, and writes rec's fields one by one:
+// a Record built whole and then copied goes through the stack, and its
+// copy's wide loads of the narrow stores just made wait for them.
 func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64, s Stream, attrs []byte) {
-	*rec = Record{Content: content, Size: size, Time: t, Stream: s, Attrs: attrs, Start: l.Start, End: l.End, Commit: l.End}
-	capRecord(rec, d.maxBytes)
-	trimCR(rec)
+	var f Flags
+	if len(content) > d.maxBytes {
+		content = content[:d.maxBytes]
+	}
+	if size > len(content) {
+		f = Truncated
+	} else if len(content) > 0 && content[len(content)-1] == '\r' {
+		content = content[:len(content)-1]
+		size--
+	}
 	if !l.Terminated() {
-		rec.Flags |= Incomplete
+		f |= Incomplete
 	}
 	// Commit: the end of this line (d.last), unless a record of another
 	// stream is open.
+	commit := l.End
 	if d.joins[0].open || d.joins[1].open || d.joins[2].open {
-		rec.Commit = d.Commit()
+		commit = d.Commit()
 	}
+	rec.Content, rec.Size, rec.Time, rec.Stream, rec.Flags, rec.Attrs = content, size, t, s, f, attrs
+	rec.Start, rec.End, rec.Commit = l.Start, l.End, commit
 }
 
 // single builds a record from one terminated or unterminated line whose
