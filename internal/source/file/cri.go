@@ -30,43 +30,50 @@ type CRILine struct {
 // tags, which are ignored. A line that ends right after the tag field, with or
 // without the separating space, has empty content. ok is false when the line
 // does not have this shape.
-func ParseCRI(line []byte) (l CRILine, ok bool) { return parseCRI(line, nil) }
+func ParseCRI(line []byte) (l CRILine, ok bool) {
+	l.Time, l.Stream, l.Partial, l.Content, ok = parseCRI(line, nil)
+	if !ok {
+		return CRILine{}, false
+	}
+	return l, true
+}
 
-// parseCRI is ParseCRI with the time read through tc (nil: none).
-func parseCRI(line []byte, tc *timeCache) (l CRILine, ok bool) {
+// parseCRI is ParseCRI with the time read through tc (nil: none). It returns
+// the members of a CRILine rather than one: the decoder's copy of a returned
+// CRILine read it back wider than it was written, and waited for the stores.
+func parseCRI(line []byte, tc *timeCache) (t int64, s Stream, partial bool, content []byte, ok bool) {
 	t, sp, ok := tc.prefix(line)
 	if !ok {
 		if sp = bytes.IndexByte(line, ' '); sp < 0 {
-			return l, false
+			return 0, 0, false, nil, false
 		}
 		if t, ok = tc.parse(line[:sp]); !ok {
-			return l, false
+			return 0, 0, false, nil, false
 		}
 	}
 	rest := line[sp+1:]
 	if len(rest) >= 9 && binary.LittleEndian.Uint64(rest) == stdoutF && rest[8] == ' ' {
 		// "stdout F <content>": nearly every line.
-		l.Stream, l.Content, l.Time = StreamStdout, rest[9:], t
-		return l, true
+		return t, StreamStdout, false, rest[9:], true
 	}
 	switch {
 	case len(rest) >= 7 && string(rest[:7]) == "stdout ":
-		l.Stream = StreamStdout
+		s = StreamStdout
 	case len(rest) >= 7 && string(rest[:7]) == "stderr ":
-		l.Stream = StreamStderr
+		s = StreamStderr
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	rest = rest[7:]
 	if len(rest) == 0 {
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	switch rest[0] {
 	case 'P':
-		l.Partial = true
+		partial = true
 	case 'F':
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	rest = rest[1:]
 	if len(rest) > 0 && rest[0] == ':' {
@@ -80,12 +87,11 @@ func parseCRI(line []byte, tc *timeCache) (l CRILine, ok bool) {
 	switch {
 	case len(rest) == 0:
 	case rest[0] == ' ':
-		l.Content = rest[1:]
+		content = rest[1:]
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
-	l.Time = t
-	return l, true
+	return t, s, partial, content, true
 }
 
 // timeCache remembers the date and time to the second, and the zone, of the

@@ -95,7 +95,9 @@ func FuzzParseCRICached(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var tc timeCache
 		for _, line := range bytes.Split(raw, []byte("\n")) {
-			got, gok := parseCRI(line, &tc)
+			var got CRILine
+			var gok bool
+			got.Time, got.Stream, got.Partial, got.Content, gok = parseCRI(line, &tc)
 			want, wok := ParseCRI(line)
 			if gok != wok || gok && (got.Time != want.Time || got.Stream != want.Stream || got.Partial != want.Partial ||
 				!bytes.Equal(got.Content, want.Content) || len(got.Content) > 0 && &got.Content[0] != &want.Content[0]) {

@@ -180,18 +180,18 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 	var ok bool
 	switch d.format {
 	case FormatCRI:
-		c, cok := parseCRI(l.Data, &d.times)
+		t, s, partial, content, cok := parseCRI(l.Data, &d.times)
 		if !cok {
 			*rec, ok = d.malformed(*l), true
 			break
 		}
 		// Bytes cut off the end of the line are cut off the content.
-		size := len(c.Content) + l.Size - len(l.Data)
-		if !c.Partial && d.mlCfg == nil && !d.joins[c.Stream].open && !d.joinAll {
-			d.whole(rec, l, c.Content, size, c.Time, c.Stream, nil)
+		size := len(content) + l.Size - len(l.Data)
+		if !partial && d.mlCfg == nil && !d.joins[s].open && !d.joinAll {
+			d.whole(rec, l, content, size, t, s, nil)
 			return true
 		}
-		*rec, ok = d.piece(*l, c.Content, size, c.Time, c.Stream, nil, c.Partial)
+		*rec, ok = d.piece(*l, content, size, t, s, nil, partial)
 	case FormatDocker:
 		if l.Size > len(l.Data) {
 			// The JSON was cut by the line limit and cannot be decoded.
