@@ -238,7 +238,7 @@ func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64,
 		content = content[:len(content)-1]
 		size--
 	}
-	if !l.Terminated() {
+	if l.End <= l.Start+int64(l.Size) { // !l.Terminated(), without copying l
 		f |= Incomplete
 	}
 	// Commit: the end of this line (d.last), unless a record of another
