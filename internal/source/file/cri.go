@@ -30,37 +30,50 @@ type CRILine struct {
 // tags, which are ignored. A line that ends right after the tag field, with or
 // without the separating space, has empty content. ok is false when the line
 // does not have this shape.
-func ParseCRI(line []byte) (l CRILine, ok bool) { return parseCRI(line, nil) }
-
-// parseCRI is ParseCRI with the time read through tc (nil: none).
-func parseCRI(line []byte, tc *timeCache) (l CRILine, ok bool) {
-	sp := bytes.IndexByte(line, ' ')
-	if sp < 0 {
-		return l, false
-	}
-	t, ok := tc.parse(line[:sp])
+func ParseCRI(line []byte) (l CRILine, ok bool) {
+	l.Time, l.Stream, l.Partial, l.Content, ok = parseCRI(line, nil)
 	if !ok {
-		return l, false
+		return CRILine{}, false
+	}
+	return l, true
+}
+
+// parseCRI is ParseCRI with the time read through tc (nil: none). It returns
+// the members of a CRILine rather than one: the decoder's copy of a returned
+// CRILine read it back wider than it was written, and waited for the stores.
+func parseCRI(line []byte, tc *timeCache) (t int64, s Stream, partial bool, content []byte, ok bool) {
+	t, sp, ok := tc.prefix(line)
+	if !ok {
+		if sp = bytes.IndexByte(line, ' '); sp < 0 {
+			return 0, 0, false, nil, false
+		}
+		if t, ok = tc.parse(line[:sp]); !ok {
+			return 0, 0, false, nil, false
+		}
 	}
 	rest := line[sp+1:]
+	if len(rest) >= 9 && binary.LittleEndian.Uint64(rest) == stdoutF && rest[8] == ' ' {
+		// "stdout F <content>": nearly every line.
+		return t, StreamStdout, false, rest[9:], true
+	}
 	switch {
 	case len(rest) >= 7 && string(rest[:7]) == "stdout ":
-		l.Stream = StreamStdout
+		s = StreamStdout
 	case len(rest) >= 7 && string(rest[:7]) == "stderr ":
-		l.Stream = StreamStderr
+		s = StreamStderr
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	rest = rest[7:]
 	if len(rest) == 0 {
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	switch rest[0] {
 	case 'P':
-		l.Partial = true
+		partial = true
 	case 'F':
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
 	rest = rest[1:]
 	if len(rest) > 0 && rest[0] == ':' {
@@ -74,12 +87,11 @@ func parseCRI(line []byte, tc *timeCache) (l CRILine, ok bool) {
 	switch {
 	case len(rest) == 0:
 	case rest[0] == ' ':
-		l.Content = rest[1:]
+		content = rest[1:]
 	default:
-		return l, false
+		return 0, 0, false, nil, false
 	}
-	l.Time = t
-	return l, true
+	return t, s, partial, content, true
 }
 
 // timeCache remembers the date and time to the second, and the zone, of the
@@ -94,7 +106,15 @@ type timeCache struct {
 	nz   int
 	base int64 // Unix ns of key in zone, fraction 0
 	ok   bool
+	// spaced: key or zone has a space (prefix cannot be used).
+	spaced bool
+	// zs is the zone followed by a space as a little-endian word, zsMask
+	// its bytes.
+	zs, zsMask uint64
 }
+
+// stdoutF is "stdout F" as a little-endian word.
+var stdoutF = binary.LittleEndian.Uint64([]byte("stdout F"))
 
 // dateTimeLen is the length of "2006-01-02T15:04:05".
 const dateTimeLen = 19
@@ -149,8 +169,38 @@ func (c *timeCache) parse(b []byte) (int64, bool) {
 		copy(c.key[:], b[:dt])
 		c.nz = copy(c.zone[:], zone)
 		c.base, c.ok = base, true
+		c.spaced = bytes.IndexByte(c.key[:], ' ') >= 0 || bytes.IndexByte(c.zone[:c.nz], ' ') >= 0
+		var zs [8]byte
+		copy(zs[:], c.zone[:c.nz])
+		zs[c.nz] = ' '
+		c.zs = binary.LittleEndian.Uint64(zs[:])
+		c.zsMask = 1<<(8*(c.nz+1)) - 1
 	}
 	return t, ok
+}
+
+// prefix reads the timestamp that starts line and ends at its first space,
+// like parse on line[:sp] with sp the index of that space, when it is in the
+// second and zone the cache remembers, without looking for the space first.
+// ok is false when it is not (then the caller looks for the space and calls
+// parse); the cache is not changed.
+func (c *timeCache) prefix(line []byte) (t int64, sp int, ok bool) {
+	const dt = dateTimeLen
+	// The fraction's nine bytes and the zone's are read before the space is
+	// known to be past them: the line must hold them all.
+	if c == nil || !c.ok || len(line) < dt+18 || line[dt] != '.' || !c.sameSecond(line) {
+		return 0, 0, false
+	}
+	frac, n := fraction(line[dt+1 : dt+10])
+	i := dt + 1 + n
+	// The zone and the space, compared as one word (line[i:] holds eight
+	// bytes: i <= dt+10). The zone does not start with a digit, so the
+	// digits end at i. No space before i+c.nz: the second and the zone
+	// the cache learnt come from a timestamp without one (spaced says).
+	if n == 0 || binary.LittleEndian.Uint64(line[i:])&c.zsMask != c.zs || c.spaced {
+		return 0, 0, false
+	}
+	return c.base + frac, i + c.nz, true
 }
 
 // sameSecond reports whether b starts with the date and time to the second

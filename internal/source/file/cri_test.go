@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -74,6 +75,33 @@ func FuzzTimeCache(f *testing.F) {
 			want, wok := parse.ParseTime(x)
 			if ok != wok || ok && got != want {
 				t.Fatalf("timeCache.parse(%q) = %d, %v; parse.ParseTime: %d, %v", x, got, ok, want, wok)
+			}
+		}
+	})
+}
+
+// FuzzParseCRICached: the lines of a file parsed through one timeCache, as
+// the decoder reads them (the cached timestamp read before its space is
+// looked for), are what ParseCRI reads.
+func FuzzParseCRICached(f *testing.F) {
+	for _, s := range []string{
+		"2026-11-23T10:00:00.000427Z stdout F {\"a\":1}\n2026-11-23T10:00:00.000704Z stdout F x\n2026-11-23T10:00:00.1Z stderr P y\n2026-11-23T10:00:00.12Z stdout F\n",
+		"2026-11-23T10:00:00.123456789+00:00 stdout F a\n2026-11-23T10:00:00.987654321+00:00 stdout F:x b\n2026-11-23T10:00:00.9876543210+00:00 stdout F c\n",
+		"2026-11-23T10:00:00.5Z stdout F a\n2026-11-23T10:00:00.5Zstdout F b\n2026-11-23T10:00:00.5Z  stdout F c\n2026-11-23T10:00:00.5 stdout F d\n2026-11-23T10:00:00.5Z stdout Fe\n",
+		"2026-11-23 10:00:00.5Z stdout F a\n2026-11-23 10:00:00.6Z stdout F b\n2026-11-23T10:00:00.5+01:00 stdout F\n2026-11-23T10:00:00.55+01:00 stdout F",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var tc timeCache
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			var got CRILine
+			var gok bool
+			got.Time, got.Stream, got.Partial, got.Content, gok = parseCRI(line, &tc)
+			want, wok := ParseCRI(line)
+			if gok != wok || gok && (got.Time != want.Time || got.Stream != want.Stream || got.Partial != want.Partial ||
+				!bytes.Equal(got.Content, want.Content) || len(got.Content) > 0 && &got.Content[0] != &want.Content[0]) {
+				t.Fatalf("line %q: cached %+v, %v; ParseCRI %+v, %v", line, got, gok, want, wok)
 			}
 		}
 	})

@@ -180,18 +180,18 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 	var ok bool
 	switch d.format {
 	case FormatCRI:
-		c, cok := parseCRI(l.Data, &d.times)
+		t, s, partial, content, cok := parseCRI(l.Data, &d.times)
 		if !cok {
 			*rec, ok = d.malformed(*l), true
 			break
 		}
 		// Bytes cut off the end of the line are cut off the content.
-		size := len(c.Content) + l.Size - len(l.Data)
-		if !c.Partial && d.mlCfg == nil && !d.joins[c.Stream].open && !d.joinAll {
-			d.whole(rec, l, c.Content, size, c.Time, c.Stream, nil)
+		size := len(content) + l.Size - len(l.Data)
+		if !partial && d.mlCfg == nil && !d.joins[s].open && !d.joinAll {
+			d.whole(rec, l, content, size, t, s, nil)
 			return true
 		}
-		*rec, ok = d.piece(*l, c.Content, size, c.Time, c.Stream, nil, c.Partial)
+		*rec, ok = d.piece(*l, content, size, t, s, nil, partial)
 	case FormatDocker:
 		if l.Size > len(l.Data) {
 			// The JSON was cut by the line limit and cannot be decoded.
@@ -223,18 +223,32 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 // whole writes into rec the record of one line that is a whole record of its
 // stream (no pieces open, multiline off): what single gives, with its commit
 // offset.
+//
+// It is capRecord and trimCR on locals, and writes rec's fields one by one:
+// a Record built whole and then copied goes through the stack, and its
+// copy's wide loads of the narrow stores just made wait for them.
 func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64, s Stream, attrs []byte) {
-	*rec = Record{Content: content, Size: size, Time: t, Stream: s, Attrs: attrs, Start: l.Start, End: l.End, Commit: l.End}
-	capRecord(rec, d.maxBytes)
-	trimCR(rec)
-	if !l.Terminated() {
-		rec.Flags |= Incomplete
+	var f Flags
+	if len(content) > d.maxBytes {
+		content = content[:d.maxBytes]
+	}
+	if size > len(content) {
+		f = Truncated
+	} else if len(content) > 0 && content[len(content)-1] == '\r' {
+		content = content[:len(content)-1]
+		size--
+	}
+	if l.End <= l.Start+int64(l.Size) { // !l.Terminated(), without copying l
+		f |= Incomplete
 	}
 	// Commit: the end of this line (d.last), unless a record of another
 	// stream is open.
+	commit := l.End
 	if d.joins[0].open || d.joins[1].open || d.joins[2].open {
-		rec.Commit = d.Commit()
+		commit = d.Commit()
 	}
+	rec.Content, rec.Size, rec.Time, rec.Stream, rec.Flags, rec.Attrs = content, size, t, s, f, attrs
+	rec.Start, rec.End, rec.Commit = l.Start, l.End, commit
 }
 
 // single builds a record from one terminated or unterminated line whose

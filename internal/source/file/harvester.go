@@ -491,13 +491,14 @@ func (h *harvester) process(r *reader) error {
 	mono := int64(now.Sub(s.epoch))
 	var c counts
 	var rec Record
+	var l Line // set member by member (see emit)
 	for {
 		line, size, end, ok := r.lr.NextBuffered()
 		if !ok {
 			break
 		}
 		c.lines++
-		l := Line{Data: line, Size: size, Start: end - int64(size) - 1, End: end}
+		l.Data, l.Size, l.Start, l.End = line, size, end-int64(size)-1, end
 		if r.dec.AddTo(&rec, &l, mono) {
 			if b, err = h.emit(b, r, &rec, &c); err != nil {
 				err = h.rewindAfter(r, err)
@@ -615,7 +616,10 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 		}
 		b = nb
 	}
-	l := parse.Line{Data: rec.Content, Time: rec.Time, Fields: r.fields[rec.Stream], Order: rec.Start, OrderKind: parse.OrderOffset}
+	// Set member by member: a composite literal is built aside and copied
+	// in, and the copy's wide loads wait for the narrow stores just made.
+	var l parse.Line
+	l.Data, l.Time, l.Fields, l.Order, l.OrderKind = rec.Content, rec.Time, r.fields[rec.Stream], rec.Start, parse.OrderOffset
 	if rec.Flags&Truncated != 0 {
 		l.Size = rec.Size
 	}

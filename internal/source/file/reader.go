@@ -240,17 +240,23 @@ func (r *reader) emptyRewritten(size int64) bool {
 // every read); until then it comes from the file's first bytes as they are
 // now.
 func (r *reader) idBase() uint64 {
-	if !r.st.hiOK {
-		var head []byte
-		if r.head != nil {
-			head = r.head
-		} else {
-			var buf [checkpoint.FingerprintBytes]byte
-			m, _ := r.f.ReadAt(buf[:], 0)
-			head = buf[:m]
-		}
-		r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, head)
+	if r.st.hiOK {
+		return r.st.hi
 	}
+	return r.learnIDBase()
+}
+
+// learnIDBase is idBase before the content's first line was seen complete.
+func (r *reader) learnIDBase() uint64 {
+	var head []byte
+	if r.head != nil {
+		head = r.head
+	} else {
+		var buf [checkpoint.FingerprintBytes]byte
+		m, _ := r.f.ReadAt(buf[:], 0)
+		head = buf[:m]
+	}
+	r.st.hi, r.st.hiOK = recordIDBase(r.st.seed, head)
 	return r.st.hi
 }
 
