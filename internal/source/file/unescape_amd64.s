@@ -2,6 +2,20 @@
 
 #include "textflag.h"
 
+// MARKS64 sets AX to the marks of the 64 bytes in Y3 (low half) and Y4:
+// bit k for a '"' (Y0) or '\\' (Y1) at byte k. It uses Y5 to Y8 and BX.
+#define MARKS64 \
+	VPCMPEQB  Y0, Y3, Y5; \
+	VPCMPEQB  Y1, Y3, Y6; \
+	VPOR      Y5, Y6, Y5; \
+	VPMOVMSKB Y5, AX; \
+	VPCMPEQB  Y0, Y4, Y7; \
+	VPCMPEQB  Y1, Y4, Y8; \
+	VPOR      Y7, Y8, Y7; \
+	VPMOVMSKB Y7, BX; \
+	SHLQ      $32, BX; \
+	ORQ       BX, AX
+
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
 // Three phases, each going on from where the one before stopped:
@@ -54,16 +68,7 @@ block:
 	JHI       loop
 	VMOVDQU   (DX), Y3
 	VMOVDQU   32(DX), Y4
-	VPCMPEQB  Y0, Y3, Y5
-	VPCMPEQB  Y1, Y3, Y6
-	VPOR      Y5, Y6, Y5
-	VPMOVMSKB Y5, AX
-	VPCMPEQB  Y0, Y4, Y7
-	VPCMPEQB  Y1, Y4, Y8
-	VPOR      Y7, Y8, Y7
-	VPMOVMSKB Y7, BX
-	SHLQ      $32, BX
-	ORQ       BX, AX
+	MARKS64
 	// SI is DX, or DX+1 after an escape across the blocks' edge: drop
 	// the mark of its escaped byte.
 	MOVQ      SI, CX
@@ -123,16 +128,7 @@ loop:
 	VMOVDQU   32(SI), Y4
 	VMOVDQU   Y3, (DI)
 	VMOVDQU   Y4, 32(DI)
-	VPCMPEQB  Y0, Y3, Y5
-	VPCMPEQB  Y1, Y3, Y6
-	VPOR      Y5, Y6, Y5
-	VPMOVMSKB Y5, AX
-	VPCMPEQB  Y0, Y4, Y7
-	VPCMPEQB  Y1, Y4, Y8
-	VPOR      Y7, Y8, Y7
-	VPMOVMSKB Y7, BX
-	SHLQ      $32, BX
-	ORQ       BX, AX
+	MARKS64
 	BSFQ      AX, CX
 	JZ        clean
 	ADDQ      CX, SI
