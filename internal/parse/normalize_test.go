@@ -2,6 +2,7 @@ package parse
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -108,6 +109,23 @@ func TestAppendOrderValues(t *testing.T) {
 			}
 			f(kind, start)
 		}
+	}
+	// Offsets of a file's lines: steps of a line's length, across carries
+	// into every digit and into one digit more, and steps too long to add.
+	for _, start := range []int64{0, 9, 95, 999_000, 999_999_990, math.MaxInt64 - 3<<20} {
+		f(OrderSequence, 3)
+		v := start
+		for _, step := range []int64{1, 5, 10, 99, 446, 1 << 16, 9_999, maxOrderStep, maxOrderStep + 1, 3, 1 << 30} {
+			for k := 0; k < 3 && v <= math.MaxInt64-step; k++ {
+				v += step
+				f(OrderOffset, v)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for v, i := int64(0), 0; i < 100_000; i++ {
+		v += rng.Int64N(2000)
+		f(OrderOffset, v)
 	}
 	f(OrderSequence, math.MaxInt64)
 	f(OrderSequence, math.MinInt64)

@@ -445,10 +445,11 @@ type Parser struct {
 	// every document, pre-joined (see appendTail).
 	tails [2]tail
 	order struct { // the last order field written (appendOrder)
-		b    [48]byte // its text: b[:n]
-		n    int
-		kind OrderKind
-		v    int64
+		b     [48]byte // its text: b[:n], the value's digits b[start:n]
+		n     int
+		start int
+		kind  OrderKind
+		v     int64
 	}
 
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
@@ -699,20 +700,50 @@ func (p *Parser) appendTail(dst []byte, l *Line, flags Flags, host bool) []byte 
 func (p *Parser) appendOrder(dst []byte, kind OrderKind, v int64) []byte {
 	o := &p.order
 	if kind != o.kind || v != o.v || o.n == 0 {
-		if kind == o.kind && o.n > 0 && o.v >= 0 && o.v < math.MaxInt64 && v == o.v+1 && o.b[o.n-1] != '9' {
+		same := kind == o.kind && o.n > 0 && o.v >= 0
+		switch {
+		case same && o.v < math.MaxInt64 && v == o.v+1 && o.b[o.n-1] != '9':
 			o.b[o.n-1]++
-		} else {
+		case same && v > o.v && v-o.v <= maxOrderStep && addDecimal(o.b[o.start:o.n], uint64(v-o.v)):
+			// A file's next offset: the previous one plus a line's
+			// length, a few digits to add rather than all to format.
+		default:
 			var name string
 			if kind == OrderOffset {
 				name = `,"log.offset":`
 			} else {
 				name = `,"event.sequence":`
 			}
+			o.start = len(name)
 			o.n = len(appendInt(append(o.b[:0], name...), v))
 		}
 		o.kind, o.v = kind, v
 	}
 	return appendFixed48(dst, &o.b, o.n)
+}
+
+// maxOrderStep bounds the steps appendOrder adds digit by digit rather than
+// formatting the value again: a step of more digits costs as much to add.
+const maxOrderStep = 1<<20 - 1
+
+// addDecimal adds d to the decimal number whose digits are b, in place, and
+// reports whether the sum has as many digits. When it has more, b holds a
+// partial sum: the caller formats the value whole.
+func addDecimal(b []byte, d uint64) bool {
+	i := len(b) - 1
+	for carry := uint64(0); d|carry != 0; i-- {
+		if i < 0 {
+			return false
+		}
+		x := uint64(b[i]-'0') + d%10 + carry
+		d /= 10
+		carry = 0
+		if x >= 10 {
+			x, carry = x-10, 1
+		}
+		b[i] = byte('0' + x)
+	}
+	return true
 }
 
 // syncFields makes p.fields (and its names) those of l.Fields, when it has
