@@ -114,6 +114,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"sync/atomic"
 	"time"
 )
 
@@ -170,6 +171,13 @@ type Line struct {
 	// log.flags, log.original_size, log.offset, event.sequence,
 	// event.ingested, error.message, host.name).
 	Fields []byte
+	// FieldsID, when not 0, names the bytes of Fields: every Line with
+	// this FieldsID has the same Fields, so Append compares them with the
+	// previous line's only when the id changes. A source gets one id from
+	// NewFieldsID for each Fields it builds and never changes afterwards;
+	// 0 (fields written into a reused buffer) has them compared on every
+	// line.
+	FieldsID uint64
 	// Order breaks ties between documents of one source that share a
 	// @timestamp: written as "log.offset" (the line's byte offset in its
 	// file) when OrderKind is OrderOffset, as "event.sequence" (a counter
@@ -455,6 +463,7 @@ type Parser struct {
 	fields     []byte  // copy of the last Line.Fields whose names are in keys
 	fieldsKeys keySet  // names of fields
 	fieldsVer  uint32  // changes with fields: shapes classified with other Fields are stale
+	fieldsID   uint64  // Line.FieldsID of fields
 	aux        scanner // scans Fields and static for their names
 
 	// Lines of one source carry close timestamps: the date and time down to
@@ -747,16 +756,26 @@ func addDecimal(b []byte, d uint64) bool {
 }
 
 // syncFields makes p.fields (and its names) those of l.Fields, when it has
-// any.
+// any. Fields named by the FieldsID of the last ones are not compared again.
 func (p *Parser) syncFields(l *Line) {
-	if len(l.Fields) > 0 && !bytes.Equal(l.Fields, p.fields) {
+	if len(l.Fields) == 0 || l.FieldsID != 0 && l.FieldsID == p.fieldsID {
+		return
+	}
+	if !bytes.Equal(l.Fields, p.fields) {
 		p.fields = append(p.fields[:0], l.Fields...)
 		p.fieldsKeys.parse(p.fields, &p.aux)
 		if p.fieldsVer++; p.fieldsVer == 0 {
 			p.fieldsVer = 1 // 0 is for no Fields
 		}
 	}
+	p.fieldsID = l.FieldsID
 }
+
+// fieldsIDs hands out FieldsIDs.
+var fieldsIDs atomic.Uint64
+
+// NewFieldsID returns a FieldsID no other call returns (in this process).
+func NewFieldsID() uint64 { return fieldsIDs.Add(1) }
 
 // A plan is how appendObject writes the members of the lines of one shape
 // whose picks (the members used for @timestamp, log.level, message and

@@ -563,3 +563,37 @@ func TestCountsAdd(t *testing.T) {
 		t.Fatalf("counts: %+v", c)
 	}
 }
+
+// TestFieldsID interleaves lines of sources whose Fields have ids, and
+// sources without, and compares every document with the one a parser that
+// sees no ids writes: an id names its Fields, whichever came between.
+func TestFieldsID(t *testing.T) {
+	a, b := NewFieldsID(), NewFieldsID()
+	if a == 0 || b == 0 || a == b {
+		t.Fatalf("NewFieldsID: %d, %d", a, b)
+	}
+	type src struct {
+		fields string
+		id     uint64
+	}
+	srcs := []src{
+		{`"stream":"stdout","container.id":"c1"`, a},
+		{`"stream":"stderr","container.id":"c1"`, b},
+		{`"stream":"stdout","container.id":"c2"`, 0}, // a reused buffer: no id
+		{`"stream":"stderr","container.id":"c1"`, 0}, // b's bytes without its id
+		{``, 0},
+	}
+	lines := []string{`{"msg":"x","level":"info","stream":"mine"}`, `plain text`, `{"container.id":"own","a":1}`}
+	with, without := newTestParser(`"agent.type":"shipper"`), newTestParser(`"agent.type":"shipper"`)
+	order := []int{0, 0, 1, 0, 2, 0, 3, 1, 1, 4, 0, 2, 2, 1, 3, 0}
+	for i, k := range order {
+		s := srcs[k]
+		data := []byte(lines[i%len(lines)])
+		got, _ := with.Append(nil, &Line{Data: data, Time: lineTime, Fields: []byte(s.fields), FieldsID: s.id})
+		want, _ := without.Append(nil, &Line{Data: data, Time: lineTime, Fields: []byte(s.fields)})
+		if string(got) != string(want) {
+			t.Fatalf("line %d (fields %q, id %d)\ngot  %s\nwant %s", i, s.fields, s.id, got, want)
+		}
+		checkDoc(t, got, false)
+	}
+}
