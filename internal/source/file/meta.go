@@ -40,7 +40,7 @@ func staticMembers(cfg *Config) []byte {
 // and container ID the document carries, so the path adds 100-150 bytes to
 // every document and nothing to know (a /var/log/pods path keeps it: its
 // restart count and rotation suffix are nowhere else).
-func (s *Source) pathFields(path string) *[3][]byte {
+func (s *Source) pathFields(path string) *streamFields {
 	var b []byte
 	m, ok := ParsePath(path)
 	if !ok || m.Kind != PathContainers || m.Truncated {
@@ -90,11 +90,22 @@ func (s *Source) pathFields(path string) *[3][]byte {
 	if len(b) == 0 {
 		sep = ""
 	}
-	var out [3][]byte
-	out[StreamNone] = b
-	out[StreamStdout] = append(append([]byte(nil), b...), sep+`"stream":"stdout"`...)
-	out[StreamStderr] = append(append([]byte(nil), b...), sep+`"stream":"stderr"`...)
+	var out streamFields
+	out.b[StreamNone] = b
+	out.b[StreamStdout] = append(append([]byte(nil), b...), sep+`"stream":"stdout"`...)
+	out.b[StreamStderr] = append(append([]byte(nil), b...), sep+`"stream":"stderr"`...)
+	for k := range out.id {
+		out.id[k] = parse.NewFieldsID()
+	}
 	return &out
+}
+
+// streamFields are the Line.Fields of a path's documents, per Stream, and
+// their parse.FieldsIDs. Never changed once made: readers of the path share
+// them.
+type streamFields struct {
+	b  [3][]byte
+	id [3]uint64
 }
 
 // realPath follows symbolic links from path, up to a few levels, without

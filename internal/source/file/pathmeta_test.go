@@ -61,9 +61,14 @@ func TestPathFields(t *testing.T) {
 		t.Helper()
 		s := &Source{}
 		got := s.pathFields(path)
-		if string(got[StreamNone]) != want || string(got[StreamStdout]) != want+`,"stream":"stdout"` ||
-			string(got[StreamStderr]) != want+`,"stream":"stderr"` {
-			t.Errorf("pathFields(%q) =\n%s\nwant\n%s", path, got[StreamStdout], want)
+		if string(got.b[StreamNone]) != want || string(got.b[StreamStdout]) != want+`,"stream":"stdout"` ||
+			string(got.b[StreamStderr]) != want+`,"stream":"stderr"` {
+			t.Errorf("pathFields(%q) =\n%s\nwant\n%s", path, got.b[StreamStdout], want)
+		}
+		// Each stream's fields have an id of their own: the parser
+		// skips comparing fields only for the same id.
+		if id := got.id; id[0] == 0 || id[0] == id[1] || id[1] == id[2] || id[0] == id[2] {
+			t.Errorf("pathFields(%q): ids %v, want three different ones", path, id)
 		}
 	}
 	// A kubelet link: its name is the fields, the path would repeat them.

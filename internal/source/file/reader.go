@@ -34,7 +34,7 @@ type reader struct {
 	head   []byte       // of a compressed file: its first bytes, for the record ids
 	lr     *LineReader
 	dec    *Decoder
-	fields *[3][]byte
+	fields *streamFields
 	name   string // the name it was opened by
 	mode   readerMode
 	mtime  time.Time // of a rotated file found at start: read oldest first
@@ -95,7 +95,7 @@ func (s *Source) newDecoder() *Decoder {
 }
 
 // pathFieldsFor returns the fields of a known path, or nil.
-func (s *Source) pathFieldsFor(path string) *[3][]byte {
+func (s *Source) pathFieldsFor(path string) *streamFields {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ps := s.paths[path]; ps != nil {

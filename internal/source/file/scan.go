@@ -21,7 +21,7 @@ type pathState struct {
 	running bool   // a harvester follows it
 	orphan  bool   // not matched by the globs: only rotated files to read
 	gen     uint64 // scan in which the globs last matched it
-	fields  *[3][]byte
+	fields  *streamFields
 
 	// A file closed for inactivity: its state and where to read on.
 	st     *fileState
