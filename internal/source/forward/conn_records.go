@@ -65,7 +65,7 @@ func (c *conn) handle(req *Request) error {
 			e := &req.Entries[i]
 			c.entry = base + i
 			if req.Format == JSONRecord {
-				err = c.encode(e.Record, 0, e.Time, c.tagFields(), false)
+				err = c.encode(e.Record, 0, e.Time, c.tagFields(), 0, false)
 			} else {
 				if req.docker != nil {
 					c.df = *req.docker
@@ -285,12 +285,13 @@ func (c *conn) emit(l *Line) error {
 	s := c.s
 	if !l.Fields.IsDocker {
 		data, size := c.render(l.Record)
-		return c.encode(data, size, l.Time, c.tagFields(), l.Incomplete)
+		return c.encode(data, size, l.Time, c.tagFields(), 0, l.Incomplete)
 	}
 	df := &l.Fields
 	var f []byte
+	var fid uint64 // a reused buffer's fields have no id
 	if df.Others == 0 && c.fields.match(c.tag, df) {
-		f = c.fields.fields
+		f, fid = c.fields.fields, c.fields.fieldsID
 	} else {
 		f = c.dockerFields(l)
 	}
@@ -310,7 +311,7 @@ func (c *conn) emit(l *Line) error {
 	if l.Incomplete {
 		c.counts.incomplete++
 	}
-	return c.encode(data, size, l.Time, f, l.Incomplete)
+	return c.encode(data, size, l.Time, f, fid, l.Incomplete)
 }
 
 // dockerFields writes the Line.Fields of a Docker record into the shared
@@ -353,6 +354,7 @@ type fieldsCache struct {
 	tag, id, name, source []byte // copies; nil and empty differ (see has)
 	has                   uint8  // which of id, name, source the record had
 	fields                []byte
+	fieldsID              uint64 // parse.Line.FieldsID of fields
 	ok                    bool
 }
 
@@ -391,6 +393,7 @@ func (fc *fieldsCache) store(tag []byte, df *DockerFields, fields []byte) {
 	fc.source = append(fc.source[:0], df.Source...)
 	fc.has = dockerHas(df)
 	fc.fields = append(fc.fields[:0], fields...)
+	fc.fieldsID = parse.NewFieldsID()
 	fc.ok = true
 }
 
@@ -421,9 +424,9 @@ func (c *conn) render(record []byte) (data []byte, size int) {
 }
 
 // encode appends one document to the current batch, sealing it first when
-// full. incomplete documents (Docker lines that lost their last piece) never
+// full; fieldsID is fields' parse.Line.FieldsID. incomplete documents (Docker lines that lost their last piece) never
 // get the request's chunk-derived id: they are not the entry's own line.
-func (c *conn) encode(data []byte, size int, t int64, fields []byte, incomplete bool) error {
+func (c *conn) encode(data []byte, size int, t int64, fields []byte, fieldsID uint64, incomplete bool) error {
 	s := c.s
 	b := c.b
 	if s.pr.Full(b) {
@@ -444,8 +447,8 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, incomplete 
 	s.order++
 	// The line lives in c: a local would escape to the heap through the
 	// encoder's processing stage, one allocation per record.
-	c.line = parse.Line{Data: data, Size: size, Time: t, Fields: fields, Order: int64(s.order), OrderKind: parse.OrderSequence,
-		InvalidUTF8: c.replaced}
+	c.line = parse.Line{Data: data, Size: size, Time: t, Fields: fields, FieldsID: fieldsID, Order: int64(s.order),
+		OrderKind: parse.OrderSequence, InvalidUTF8: c.replaced}
 	c.replaced = false
 	info := s.enc.Append(b, &c.line, hi, lo)
 	c.line = parse.Line{} // holds no views into buffers between records

@@ -1032,3 +1032,37 @@ func TestAckQueueResolve(t *testing.T) {
 		t.Fatalf("last: %d acks, want 1", n)
 	}
 }
+
+// TestServerDockerFieldsAcrossConnections: two connections, each with a
+// container of its own, take turns; each remembers its fields, and the
+// parser they share must use each record's own: the record's own
+// container.name is moved aside only where the fields have one.
+func TestServerDockerFieldsAcrossConnections(t *testing.T) {
+	h := startServer(t, ServerConfig{}, testPipeline)
+	conns := []net.Conn{h.dial(t), h.dial(t)}
+	const rounds = 20
+	for i := 0; i < rounds; i++ {
+		for k, c := range conns {
+			id := fmt.Sprintf("container-%d", k)
+			kv := []string{"container_id", id, "source", "stdout", "log", fmt.Sprintf(`{"msg":"%s %d","container.name":"own"}`, id, i)}
+			if k == 0 {
+				kv = append(kv, "container_name", "/"+id)
+			}
+			write(t, c, msg("docker.web", t0, mp().mapStr(kv...), nil))
+			// The other connection's record is encoded before this
+			// one's next.
+			h.sink.waitDocs(t, 2*i+k+1)
+		}
+	}
+	for _, d := range h.sink.waitDocs(t, 2*rounds) {
+		m, _ := d.fields["message"].(string)
+		name, moved := "own", any(nil)
+		if strings.HasPrefix(m, "container-0 ") {
+			name, moved = "container-0", "own"
+		}
+		if d.fields["container.name"] != name || d.fields["container.name_original"] != moved {
+			t.Fatalf("record %q: container.name %v, container.name_original %v, want %v, %v\n%s",
+				m, d.fields["container.name"], d.fields["container.name_original"], name, moved, d.raw)
+		}
+	}
+}
