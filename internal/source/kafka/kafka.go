@@ -453,7 +453,7 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 						break chunk
 					}
 				}
-				rec := record{Value: r.Value, Offset: r.Offset, IDHi: p.st.idHi, Fields: p.st.fields}
+				rec := record{Value: r.Value, Offset: r.Offset, IDHi: p.st.idHi, Fields: p.st.fields, FieldsID: p.st.fieldsID}
 				if !r.Timestamp.IsZero() {
 					rec.Timestamp = r.Timestamp.UnixNano()
 				}

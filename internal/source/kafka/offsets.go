@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"shipper/internal/parse"
 )
 
 // topicPartition names a partition.
@@ -20,8 +22,9 @@ type topicPartition struct {
 // Offsets are "next" offsets, as Kafka commits them: the offset of the first
 // record not yet taken, delivered or committed. -1 means none yet.
 type partState struct {
-	tp     topicPartition
-	fields []byte // pre-encoded kafka.topic and kafka.partition members
+	tp       topicPartition
+	fields   []byte // pre-encoded kafka.topic and kafka.partition members
+	fieldsID uint64 // their parse.Line.FieldsID
 
 	// idHi is the high half of derived document ids, fixed with the
 	// topic's id at the first fetch (idSet). Used by the polling
@@ -75,7 +78,7 @@ func (t *tracker) assign(assigned map[string][]int32) {
 			if old := t.parts[tp]; old != nil {
 				old.gone = true
 			}
-			t.parts[tp] = &partState{tp: tp, fields: partFields(topic, p),
+			t.parts[tp] = &partState{tp: tp, fields: partFields(topic, p), fieldsID: parse.NewFieldsID(),
 				taken: -1, delivered: -1, committed: -1, epoch: -1}
 		}
 	}

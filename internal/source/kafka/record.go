@@ -42,6 +42,8 @@ type record struct {
 	// Fields are the pre-encoded kafka.* members of the partition, for
 	// records parsed as log lines ("kafka.topic":T,"kafka.partition":P).
 	Fields []byte
+	// FieldsID is Fields' parse.Line.FieldsID (0: compared every record).
+	FieldsID uint64
 }
 
 // result says what became of a record.
@@ -138,7 +140,7 @@ func (e *recordEncoder) append(b *event.Batch, r *record) result {
 	// The offset is the tiebreaker (event.sequence), not one of Fields:
 	// Fields stay the same for every record of a partition, so the parser
 	// and the processing stage work out what they mean once per partition.
-	l := parse.Line{Data: value, Time: r.Timestamp, Fields: r.Fields, Order: r.Offset, OrderKind: parse.OrderSequence}
+	l := parse.Line{Data: value, Time: r.Timestamp, Fields: r.Fields, FieldsID: r.FieldsID, Order: r.Offset, OrderKind: parse.OrderSequence}
 	info := e.enc.Append(b, &l, hi, lo)
 	res.Flags = info.Flags
 	return res
