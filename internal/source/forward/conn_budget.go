@@ -121,6 +121,7 @@ func (c *conn) dropViews() {
 	c.df = DockerFields{}
 	c.dec.docker = DockerFields{}
 	c.join.out = Line{}
+	c.join.outFields = DockerFields{}
 }
 
 // freeJoined ships the lines being joined when they hold buffer budget: a

@@ -67,12 +67,16 @@ func (c *conn) handle(req *Request) error {
 			if req.Format == JSONRecord {
 				err = c.encode(e.Record, 0, e.Time, c.tagFields(), 0, false)
 			} else {
-				if req.docker != nil {
-					c.df = *req.docker
-				} else if ScanDocker(e.Record, &c.df) != nil {
-					c.df = DockerFields{} // rendered whole; the renderer says what is wrong
+				// A one-record request's fields were scanned by the
+				// decoder: its own, valid until the next Decode.
+				df := req.docker
+				if df == nil {
+					df = &c.df
+					if ScanDocker(e.Record, df) != nil {
+						*df = DockerFields{} // rendered whole; the renderer says what is wrong
+					}
 				}
-				err = c.join.Add(now, e.Time, e.Record, &c.df, c.emitFn)
+				err = c.join.Add(now, e.Time, e.Record, df, c.emitFn)
 			}
 			if err != nil {
 				break
@@ -287,7 +291,7 @@ func (c *conn) emit(l *Line) error {
 		data, size := c.render(l.Record)
 		return c.encode(data, size, l.Time, c.tagFields(), 0, l.Incomplete)
 	}
-	df := &l.Fields
+	df := l.Fields
 	var f []byte
 	var fid uint64 // a reused buffer's fields have no id
 	if df.Others == 0 && c.fields.match(c.tag, df) {
@@ -320,7 +324,7 @@ func (c *conn) emit(l *Line) error {
 func (c *conn) dockerFields(l *Line) []byte {
 	s := c.s
 	f := c.tagFields()
-	df := &l.Fields
+	df := l.Fields
 	if df.ContainerID != nil {
 		f = append(f, `,"container.id":`...)
 		f, _ = parse.AppendString(f, df.ContainerID)

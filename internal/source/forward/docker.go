@@ -166,9 +166,11 @@ type Line struct {
 	Log []byte
 	// Record is the msgpack record, for a joined line the first piece's; use
 	// it with AppendOtherMembers(dst, Record, DockerKey) for the extra
-	// attributes. Fields are views into Record (except Log).
+	// attributes. Fields are views into Record (except Log); they are the
+	// Joiner's or Add's caller's, valid, like the Line, only during the
+	// emit call.
 	Record []byte
-	Fields DockerFields
+	Fields *DockerFields
 	// Size is the line's length before truncation; Size > len(Log) means
 	// the line was truncated to MaxLineBytes.
 	Size int
@@ -210,8 +212,9 @@ type Joiner struct {
 	// DefaultMaxPending); beyond it the least recently extended is emitted.
 	MaxPending int
 
-	slots []*pending
-	out   Line
+	slots     []*pending
+	out       Line
+	outFields DockerFields // of a joined line
 
 	// mem, when set, lends the capacity of the slots' buffers beyond
 	// joinFreeBytes (caps in all, held of it taken), only when it is free
@@ -502,8 +505,8 @@ func (j *Joiner) appendPiece(p *pending, piece []byte, now int64) bool {
 func (j *Joiner) emitPending(p *pending, incomplete bool, emit func(*Line) error) error {
 	p.active = false
 	l := &j.out
-	*l = Line{Time: p.time, Log: p.log, Record: p.record, Size: p.size, Pieces: p.pieces, Incomplete: incomplete || p.cut}
-	_ = ScanDocker(p.record, &l.Fields) // scanned once already
+	*l = Line{Time: p.time, Log: p.log, Record: p.record, Fields: &j.outFields, Size: p.size, Pieces: p.pieces, Incomplete: incomplete || p.cut}
+	_ = ScanDocker(p.record, l.Fields) // scanned once already
 	l.Fields.Log = p.log
 	err := emit(l)
 	j.drop(p)
@@ -514,12 +517,14 @@ func (j *Joiner) emitPending(p *pending, incomplete bool, emit func(*Line) error
 // budget had no room to join it.
 func (j *Joiner) emitPiece(t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
 	l := &j.out
-	*l = Line{Time: t, Log: f.Log, Record: record, Fields: *f, Size: len(f.Log), Pieces: 1, Incomplete: true}
+	*l = Line{Time: t, Log: f.Log, Record: record, Fields: f, Size: len(f.Log), Pieces: 1, Incomplete: true}
 	return emit(l)
 }
 
 func (j *Joiner) emitWhole(t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
+	// Member by member: a composite literal is built aside and copied in,
+	// for every record Docker's driver sends.
 	l := &j.out
-	*l = Line{Time: t, Log: f.Log, Record: record, Fields: *f, Size: len(f.Log), Pieces: 1}
+	l.Time, l.Log, l.Record, l.Fields, l.Size, l.Pieces, l.Incomplete = t, f.Log, record, f, len(f.Log), 1, false
 	return emit(l)
 }
