@@ -713,7 +713,7 @@ func (p *Parser) appendOrder(dst []byte, kind OrderKind, v int64) []byte {
 		switch {
 		case same && o.v < math.MaxInt64 && v == o.v+1 && o.b[o.n-1] != '9':
 			o.b[o.n-1]++
-		case same && v > o.v && v-o.v <= maxOrderStep && addDecimal(o.b[o.start:o.n], uint64(v-o.v)):
+		case same && v > o.v && v-o.v <= maxOrderStep && addDecimal(o.b[o.start:o.n], uint32(v-o.v)):
 			// A file's next offset: the previous one plus a line's
 			// length, a few digits to add rather than all to format.
 		default:
@@ -738,19 +738,21 @@ const maxOrderStep = 1<<20 - 1
 // addDecimal adds d to the decimal number whose digits are b, in place, and
 // reports whether the sum has as many digits. When it has more, b holds a
 // partial sum: the caller formats the value whole.
-func addDecimal(b []byte, d uint64) bool {
-	i := len(b) - 1
-	for carry := uint64(0); d|carry != 0; i-- {
+func addDecimal(b []byte, d uint32) bool {
+	for i := len(b) - 1; d != 0; i-- {
 		if i < 0 {
 			return false
 		}
-		x := uint64(b[i]-'0') + d%10 + carry
-		d /= 10
-		carry = 0
+		// What is left to add at digit i: d. Its last digit goes into
+		// b[i]; the rest, and the carry, move on to i-1.
+		q := d / 10
+		x := uint32(b[i]-'0') + d - q*10
 		if x >= 10 {
-			x, carry = x-10, 1
+			x -= 10
+			q++
 		}
 		b[i] = byte('0' + x)
+		d = q
 	}
 	return true
 }

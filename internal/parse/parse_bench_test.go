@@ -75,3 +75,26 @@ func BenchmarkAppendTime(b *testing.B) {
 		dst = AppendTime(dst[:0], 1795428000123456789)
 	}
 }
+
+// BenchmarkAppendOrder writes the order field of a file's lines (log.offset
+// growing by a line's length) and of stdin's (event.sequence counting up).
+func BenchmarkAppendOrder(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		kind OrderKind
+		step func(i int) int64
+	}{
+		{"offset", OrderOffset, func(i int) int64 { return int64(330 + i*7919%700) }},
+		{"sequence", OrderSequence, func(int) int64 { return 1 }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p := newTestParser("")
+			dst := make([]byte, 0, 64)
+			v := int64(300_000_000)
+			for i := 0; i < b.N; i++ {
+				v += c.step(i)
+				dst = p.appendOrder(dst[:0], c.kind, v)
+			}
+		})
+	}
+}
