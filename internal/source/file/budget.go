@@ -31,7 +31,9 @@ const DefaultBufferBytes = 8 << 20
 //     what it needs with TryTake; when the budget is spent the record is
 //     cut where it is and flagged truncated, with its original size: a
 //     record is never waited for, since the lock-free framing of a read must
-//     not block;
+//     not block. The first bytes of a line longer than the read buffer
+//     (its CRI prefix, see LineReader.spill) are kept all the same (Force):
+//     cut within them, the line could not be framed;
 //   - json-file unescaping is charged after the fact (Force): it is at most
 //     one line and given back at once when the budget is over.
 //
@@ -95,7 +97,8 @@ func (b *Budget) GiveRead(n int) {
 	b.Give(n)
 }
 
-// Force takes n bytes even beyond the budget (memory already allocated).
+// Force takes n bytes even beyond the budget (memory already allocated, or
+// a few bytes that must be kept).
 func (b *Budget) Force(n int) {
 	if b == nil || n <= 0 {
 		return
@@ -167,6 +170,20 @@ func (b *Budget) grow(buf []byte, n, limit int, held *int) []byte {
 		newCap = need
 	}
 	return buf
+}
+
+// force returns buf with a capacity of need bytes (more than it has),
+// charging the growth to b even beyond the budget (*held counts what buf
+// holds): for the few bytes that are kept whatever the budget (the head of
+// a line, see LineReader.spill).
+func (b *Budget) force(buf []byte, need int, held *int) []byte {
+	nb := make([]byte, len(buf), need)
+	copy(nb, buf)
+	if b != nil {
+		b.Force(need - *held)
+		*held = need
+	}
+	return nb
 }
 
 // growCap returns buf with a capacity of at least need (at most limit).

@@ -37,18 +37,29 @@ func copyRec(r Record) rec {
 // decodeFile runs data through a LineReader and a Decoder like a follower
 // that reaches the end and closes the file: the unterminated tail is added
 // and everything flushed. It checks the invariants every record must hold.
+// With cfg.Budget, the LineReader is charged to it too, and the decoder and
+// the reader give their buffers back at the end.
 func decodeFile(t testing.TB, cfg DecoderConfig, data []byte, bufSize, maxLine int) []rec {
 	t.Helper()
 	lr := NewLineReader(bytes.NewReader(data), bufSize, maxLine, 0)
 	defer lr.Release()
+	lr.SetBudget(cfg.Budget)
 	d := NewDecoder(cfg)
+	defer d.Release()
 	// The same lines through the joining only: whole records written
-	// straight (AddTo) must be the records the joining gives.
-	ref := NewDecoder(cfg)
-	ref.joinAll = true
+	// straight (AddTo) must be the records the joining gives. Not with a
+	// budget: the two decoders would share it, and cut differently.
+	var ref *Decoder
+	if cfg.Budget == nil {
+		ref = NewDecoder(cfg)
+		ref.joinAll = true
+	}
 	add := func(l Line) (Record, bool) {
 		t.Helper()
 		r, ok := d.Add(l, 0)
+		if ref == nil {
+			return r, ok
+		}
 		want, wok := ref.Add(l, 0)
 		if ok != wok || ok && copyRec(r) != copyRec(want) {
 			t.Fatalf("line %q: record %v, %v; through the joining %v, %v", l.Data, copyRec(r), ok, copyRec(want), wok)
@@ -376,7 +387,8 @@ func FuzzCRI(f *testing.F) {
 		// pieces, cut at the cap.
 		content = bytes.ReplaceAll(content, []byte("\n"), []byte("_"))
 		var file bytes.Buffer
-		var want [3][]string // by stream
+		var want [3][]string  // by stream
+		var whole [3][]string // the same before the cap and the '\r' trim
 		var cur [3][]byte
 		var open [3]bool
 		rnd := seed
@@ -402,16 +414,19 @@ func FuzzCRI(f *testing.F) {
 					w = cur[s][:cfg.MaxRecordBytes]
 				}
 				want[s] = append(want[s], string(w))
+				whole[s] = append(whole[s], string(cur[s]))
 				cur[s] = cur[s][:0]
 			}
 		}
 		for s := range cur {
 			if open[s] {
 				want[s] = append(want[s], string(cur[s][:min(len(cur[s]), cfg.MaxRecordBytes)]))
+				whole[s] = append(whole[s], string(cur[s]))
 			}
 		}
+		bufSize := 1 + int(seed%50)
 		var got [3][]string
-		for _, r := range decodeFile(t, cfg, file.Bytes(), 1+int(seed%50), 1<<10) {
+		for _, r := range decodeFile(t, cfg, file.Bytes(), bufSize, 1<<10) {
 			if r.Flags&Malformed != 0 {
 				t.Fatalf("generated line flagged malformed: %v", r)
 			}
@@ -419,6 +434,33 @@ func FuzzCRI(f *testing.F) {
 		}
 		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
 			t.Fatalf("\ngot  %q\nwant %q\nfile %q", got, want, file.Bytes())
+		}
+
+		// With the budget spent by the read buffer: lines longer than the
+		// buffer and records being joined are cut, never framed otherwise.
+		// The same records, each its content or the start of it, flagged
+		// truncated with its whole size.
+		mem := NewBudget(int64(bufSize))
+		var cut [3][]rec
+		for _, r := range decodeFile(t, DecoderConfig{Format: FormatCRI, MaxRecordBytes: cfg.MaxRecordBytes, Budget: mem}, file.Bytes(), bufSize, 1<<10) {
+			if r.Flags&Malformed != 0 {
+				t.Fatalf("generated line flagged malformed with the budget spent: %v", r)
+			}
+			cut[r.Stream] = append(cut[r.Stream], r)
+		}
+		for s := range want {
+			if len(cut[s]) != len(want[s]) {
+				t.Fatalf("stream %d with the budget spent: %d records, want %d:\n%v\nwant %q", s, len(cut[s]), len(want[s]), cut[s], want[s])
+			}
+			for i, r := range cut[s] {
+				if r.Flags&Truncated == 0 && r.Content != want[s][i] ||
+					r.Flags&Truncated != 0 && (r.Size != len(whole[s][i]) || !strings.HasPrefix(whole[s][i], r.Content)) {
+					t.Fatalf("stream %d, record %d with the budget spent: %v, want %q", s, i, r, whole[s][i])
+				}
+			}
+		}
+		if now, _ := mem.Used(); now != 0 {
+			t.Fatalf("%d bytes of the budget still taken after every buffer was given back", now)
 		}
 	})
 }

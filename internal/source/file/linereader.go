@@ -14,6 +14,9 @@ var ErrNoBudget = errors.New("file buffer budget spent")
 const (
 	// DefaultBufSize is the read buffer size of a LineReader.
 	DefaultBufSize = 256 << 10
+	// lineHead is how much of a line LineReader keeps whatever the budget
+	// (see spill).
+	lineHead = 1 << 10
 	// DefaultMaxLineBytes is the default line limit. It exceeds
 	// DefaultMaxRecordBytes by room for a CRI or json-file prefix, so that a
 	// line that is a single record is cut by the record cap, not the line cap.
@@ -301,14 +304,25 @@ func (r *LineReader) Fill() (int, error) {
 func (r *LineReader) ReadOffset() int64 { return r.off }
 
 // spill appends p to the over-long line, keeping at most maxLine bytes.
+//
+// Past the budget the line is cut (size says how long it was), but never
+// within its first lineHead bytes: they are kept even when the budget is
+// spent, taken with Budget.Force. The head is what frames the line: a CRI
+// line cut to nothing, or within its prefix, lost its time, stream and "P"
+// tag, and became a malformed record outside its "P" sequence (the first
+// line of a file made the format detection guess plain). A reader spills
+// only while it holds a read buffer, so the overshoot is at most lineHead
+// per read buffer the budget lets be taken.
 func (r *LineReader) spill(p []byte) {
 	r.spillSize += len(p)
 	if room := r.maxLine - len(r.long); room > 0 {
 		if len(p) > room {
 			p = p[:room]
 		}
-		// Past the budget the line is cut here (size says how long it was).
 		r.long = r.mem.grow(r.long, len(p), r.maxLine, &r.longHeld)
+		if head := min(len(r.long)+len(p), lineHead); cap(r.long) < head {
+			r.long = r.mem.force(r.long, head, &r.longHeld)
+		}
 		if free := cap(r.long) - len(r.long); len(p) > free {
 			p = p[:free]
 		}

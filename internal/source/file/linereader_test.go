@@ -264,6 +264,28 @@ func FuzzLineReader(f *testing.F) {
 		if wantOff := int64(start + len(data) - wantPending.Size); r.Offset() != wantOff {
 			t.Fatalf("Offset = %d, want %d", r.Offset(), wantOff)
 		}
+
+		// With the budget spent by the read buffer: lines are cut where
+		// the budget runs out, but never within their first lineHead
+		// bytes, which here hold them up to maxLine: the same lines.
+		mem := NewBudget(int64(bs))
+		g = &growReader{data: data, rng: rand.New(rand.NewPCG(seed, seed>>7))}
+		r2 := NewLineReader(g, bs, ml, start)
+		r2.SetBudget(mem)
+		got, err = readAll(t, r2)
+		if err != io.EOF {
+			t.Fatalf("with the budget spent: err = %v", err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("buf %d max %d, the budget spent:\ngot  %v\nwant %v", bs, ml, got, want)
+		}
+		if p, ok := r2.Pending(); ok != (wantPending.Size > 0) || !bytes.Equal(p.Data, wantPending.Data) || p.Size != wantPending.Size {
+			t.Fatalf("with the budget spent: Pending = %+v %v, want %+v", p, ok, wantPending)
+		}
+		r2.Release()
+		if now, _ := mem.Used(); now != 0 {
+			t.Fatalf("%d bytes of the budget still taken after Release", now)
+		}
 	})
 }
 
