@@ -63,7 +63,7 @@ func parseDockerJSONCached(line, scratch []byte, tc *timeCache) (l DockerLine, _
 func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []byte, ok, done bool) {
 	const (
 		head   = `{"log":"`
-		stream = `,"stream":"stdout","time":"`
+		stream = dockerStream
 	)
 	if len(line) < len(head) || string(line[:len(head)]) != head {
 		return l, scratch, false, false
@@ -75,14 +75,20 @@ func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []b
 		return l, scratch, false, true // the general parser rejects it too
 	}
 	rest := line[next:]
-	if len(rest) < len(stream) || string(rest[:len(`,"stream":"std`)]) != stream[:len(`,"stream":"std`)] ||
-		string(rest[len(`,"stream":"stdout`):len(stream)]) != stream[len(`,"stream":"stdout`):] {
+	// The fixed parts, `,"stream":"std` (bytes 0 to 14), `out` or `err` and
+	// `","time":"` (17 to 27), compared as overlapping words.
+	if len(rest) < len(stream) {
 		return l, scratch, false, false
 	}
-	switch string(rest[len(`,"stream":"std`):len(`,"stream":"stdout`)]) {
-	case "out":
+	le := binary.LittleEndian.Uint64
+	if le(rest[0:]) != streamWords[0] || le(rest[6:]) != streamWords[1] ||
+		le(rest[17:]) != streamWords[2] || le(rest[19:]) != streamWords[3] {
+		return l, scratch, false, false
+	}
+	switch binary.LittleEndian.Uint32(rest[13:]) {
+	case streamOut:
 		l.Stream = StreamStdout
-	case "err":
+	case streamErr:
 		l.Stream = StreamStderr
 	default:
 		return l, scratch, false, false
@@ -96,6 +102,21 @@ func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []b
 	l.Partial = !nl
 	return l, scratch, true, true
 }
+
+// streamWords are the words of dockerStream parseDockerLayout compares:
+// bytes 0, 6, 17 and 19; streamOut and streamErr are bytes 13 to 17 of it
+// and of its stderr form.
+var (
+	streamWords = [4]uint64{
+		binary.LittleEndian.Uint64([]byte(dockerStream[0:])), binary.LittleEndian.Uint64([]byte(dockerStream[6:])),
+		binary.LittleEndian.Uint64([]byte(dockerStream[17:])), binary.LittleEndian.Uint64([]byte(dockerStream[19:])),
+	}
+	streamOut = binary.LittleEndian.Uint32([]byte(`dout`))
+	streamErr = binary.LittleEndian.Uint32([]byte(`derr`))
+)
+
+// dockerStream is what follows the "log" value in Docker's layout, for stdout.
+const dockerStream = `,"stream":"stdout","time":"`
 
 // parseDockerJSON is the general json-file line parser (see ParseDockerJSON).
 func parseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {

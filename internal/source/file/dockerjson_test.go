@@ -274,3 +274,25 @@ func FuzzJSONFileFast(f *testing.F) {
 		}
 	})
 }
+
+// TestDockerLayout: the lines Docker writes take the layout parser, and
+// lines that differ from the layout in any fixed byte are left to the
+// general parser.
+func TestDockerLayout(t *testing.T) {
+	for _, stream := range []string{"stdout", "stderr"} {
+		line := []byte(dockerLine(`{"msg":"a \"quoted\" word"}`+"\n", stream))
+		l, _, ok, done := parseDockerLayout(line, nil, nil)
+		if !ok || !done || l.Stream.String() != stream || string(l.Log) != `{"msg":"a \"quoted\" word"}` || l.Partial {
+			t.Fatalf("%s: parseDockerLayout(%q) = %+v %q, ok %v, done %v", stream, line, l, l.Log, ok, done)
+		}
+		// Every byte of the fixed parts after the "log" value.
+		at := bytes.Index(line, []byte(`,"stream"`))
+		for i := at; i < at+len(dockerStream); i++ {
+			bad := append([]byte(nil), line...)
+			bad[i] ^= 0x20
+			if _, _, ok, done := parseDockerLayout(bad, nil, nil); ok && done {
+				t.Fatalf("%s: parseDockerLayout(%q) took a line changed at byte %d", stream, bad, i-at)
+			}
+		}
+	}
+}
