@@ -679,7 +679,9 @@ func TestServerClientClosesMidRequest(t *testing.T) {
 // document, parsed like a stdin line; a line whose last piece never comes is
 // shipped after PartialTimeout.
 func TestServerDockerPartials(t *testing.T) {
-	h := startServer(t, ServerConfig{PartialTimeout: 100 * time.Millisecond}, testPipeline)
+	// Long enough for the pieces to come one after the other on a busy
+	// machine (with 100 ms, a loaded CI run shipped the first piece alone).
+	h := startServer(t, ServerConfig{PartialTimeout: time.Second}, testPipeline)
 	c := h.dial(t)
 	line := `{"msg":"` + strings.Repeat("a", 16384) + strings.Repeat("b", 16384) + `","level":"info"}`
 	piece := func(log, ordinal, last string) menc {
