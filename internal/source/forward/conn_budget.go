@@ -120,6 +120,7 @@ func (c *conn) dropViews() {
 	c.dec.zr.Reset(nil)
 	c.df = DockerFields{}
 	c.dec.docker = DockerFields{}
+	c.dec.otherVal = nil
 	c.join.out = Line{}
 	c.join.outFields = DockerFields{}
 }

@@ -213,8 +213,10 @@ type Decoder struct {
 	zheld int
 	zkeep []byte
 
-	docker DockerFields // see decodeMessage
-	noFast bool         // tests: decode every request the general way
+	docker   DockerFields // see decodeMessage
+	slots    [dockerSlots]*[]byte
+	otherVal []byte
+	noFast   bool // tests: decode every request the general way
 }
 
 // scratchBudget lends a Decoder the memory of decompressed entries larger
@@ -360,17 +362,9 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 	}
 	df := &d.docker
 	*df = DockerFields{}
-	for i := 0; i < members; i++ {
-		ks, ke, ok := strAt(buf, off)
-		if !ok {
-			return req, 0, nil, false
-		}
-		vs, ve, ok := strAt(buf, ke)
-		if !ok {
-			return req, 0, nil, false
-		}
-		df.set(buf[ks:ke], buf[vs:ve])
-		off = ve
+	off, ok = d.dockerMembers(buf, off, members)
+	if !ok {
+		return req, 0, nil, false
 	}
 	recEnd := off
 	var chunk []byte
@@ -409,6 +403,69 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 		req.docker = df
 	}
 	return req, off, err, true
+}
+
+// dockerMembers reads the members records of the map at buf[off:] into
+// d.docker, which is zero, and returns where they end; ok is false when one
+// is not a str key with a str value or does not end inside buf.
+func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool) {
+	df := &d.docker
+	slots := d.dockerSlots()
+	others := 0
+	for i := 0; i < members; i++ {
+		var s, vs, ve int
+		if len(buf)-off >= 24 && buf[off]&0xf0 == 0xa0 {
+			// A fixstr key of up to 15 bytes and the value's header,
+			// read from the words at off without branching on which
+			// key, or which kind of str, comes.
+			n := int(buf[off] & 0x0f)
+			k := buf[off+1 : off+17]
+			lo := binary.LittleEndian.Uint64(k) & loMask[n]
+			hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
+			s = int(dockerSlotOf[keyHash(lo, hi)] & 15)
+			if w := &dockerSlotWords[s]; lo^w.lo|hi^w.hi|uint64(n^w.n) != 0 {
+				s = 0
+			}
+			ke := off + 1 + n
+			x := binary.BigEndian.Uint64(buf[ke : ke+8])
+			h := strHeads[x>>56]
+			vn := int(x >> h.shift & uint64(h.mask))
+			vs = ke + int(h.size)
+			if h.size == 0 || vn > len(buf)-vs {
+				return 0, false
+			}
+			ve = vs + vn
+		} else {
+			ks, ke, ok := strAt(buf, off)
+			if !ok {
+				return 0, false
+			}
+			if vs, ve, ok = strAt(buf, ke); !ok {
+				return 0, false
+			}
+			s = dockerKeySlot(buf[ks:ke])
+		}
+		*slots[s] = buf[vs:ve]
+		if s == 0 {
+			others++
+		}
+		off = ve
+	}
+	df.Others = others
+	df.IsDocker = df.Log != nil
+	return off, true
+}
+
+// dockerSlots returns where decodeMessage stores the value of a key, by
+// dockerSlot: d.docker's fields, and for slot 0 a place never read.
+func (d *Decoder) dockerSlots() *[dockerSlots]*[]byte {
+	p := &d.slots
+	if p[1] != &d.docker.Log { // first use, or the Decoder was copied
+		df := &d.docker
+		*p = [dockerSlots]*[]byte{&d.otherVal, &df.Log, &df.ContainerID, &df.ContainerName, &df.Source,
+			&df.PartialMessage, &df.PartialID, &df.PartialOrdinal, &df.PartialLast}
+	}
+	return p
 }
 
 // release drops the scratch memory of the last request beyond what a Decoder

@@ -112,6 +112,85 @@ func (f *DockerFields) set(key, val []byte) {
 	}
 }
 
+// The keys ScanDocker extracts, numbered for decodeMessage, which reads a
+// record's keys without branching on which key comes (Docker's driver writes
+// them in map order, a different one for each record): slot 0 is any other
+// key.
+var dockerSlotKeys = [dockerSlots]string{"", "log", "container_id", "container_name", "source",
+	"partial_message", "partial_id", "partial_ordinal", "partial_last"}
+
+const dockerSlots = 9
+
+var (
+	// dockerSlotWords is each slot's key as keyWords reads it; slot 0
+	// matches nothing.
+	dockerSlotWords [16]struct {
+		lo, hi uint64
+		n      int
+	}
+	dockerSlotOf [32]uint8 // slot by keyHash; a key with another hash is slot 0
+	// loMask[n] and hiMask[n] keep the first n bytes of a key of 16 bytes
+	// read as two little-endian words.
+	loMask, hiMask [16]uint64
+)
+
+func init() {
+	for n := range loMask {
+		loMask[n] = 1<<(8*min(n, 8)) - 1
+		if n >= 8 {
+			loMask[n] = ^uint64(0)
+		}
+		hiMask[n] = 1<<(8*max(n-8, 0)) - 1
+	}
+	for s := range dockerSlotWords {
+		dockerSlotWords[s].n = -1
+	}
+	for s := 1; s < dockerSlots; s++ {
+		k := dockerSlotKeys[s]
+		b := make([]byte, 16)
+		copy(b, k)
+		lo, hi := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+		w := &dockerSlotWords[s]
+		w.lo, w.hi, w.n = lo, hi, len(k)
+		h := keyHash(lo, hi)
+		if dockerSlotOf[h] != 0 {
+			panic("forward: Docker keys " + k + " and " + dockerSlotKeys[dockerSlotOf[h]] + " hash alike")
+		}
+		dockerSlotOf[h] = uint8(s)
+	}
+}
+
+// keyHash tells the Docker keys apart (init checks it).
+func keyHash(lo, hi uint64) uint { return uint((lo ^ hi) * 0xff51afd7ed558ccd >> 59) }
+
+// dockerKeySlot returns the slot of key.
+func dockerKeySlot(key []byte) int {
+	for s := 1; s < dockerSlots; s++ {
+		if string(key) == dockerSlotKeys[s] {
+			return s
+		}
+	}
+	return 0
+}
+
+// strHeads describes, by first byte, the header of a str: its size (0: not
+// a str), and where its length is in the 8 bytes at the header's start read
+// as a big-endian word. With it a str's bounds are read without branching
+// on its kind (fixstr and str8 values alternate in a Docker record: a
+// branch on the kind mispredicts).
+var strHeads = func() (t [256]struct {
+	size, shift uint8
+	mask        uint32
+}) {
+	for c := 0xa0; c <= 0xbf; c++ {
+		t[c].size, t[c].shift, t[c].mask = 1, 56, 0x1f
+	}
+	t[0xd9].size, t[0xd9].shift, t[0xd9].mask = 2, 48, 0xff
+	t[0xda].size, t[0xda].shift, t[0xda].mask = 3, 40, 0xffff
+	t[0xdb].size, t[0xdb].shift, t[0xdb].mask = 5, 24, 0xffffffff
+	return t
+}()
+
 // strAt returns the bounds of the content of the str (fixstr, str8, str16 or
 // str32) at b[off], when there is one and it ends inside b.
 func strAt(b []byte, off int) (start, end int, ok bool) {

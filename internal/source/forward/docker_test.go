@@ -2,6 +2,7 @@ package forward
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -338,4 +339,33 @@ func dockerFieldsString(f *DockerFields) string {
 	return fmt.Sprintf("log=%s id=%s name=%s source=%s pm=%s pid=%s po=%s pl=%s docker=%v others=%d",
 		q(f.Log), q(f.ContainerID), q(f.ContainerName), q(f.Source), q(f.PartialMessage), q(f.PartialID),
 		q(f.PartialOrdinal), q(f.PartialLast), f.IsDocker, f.Others)
+}
+
+// The one-pass decoding of a Message request finds the Docker keys by hash
+// and compare: keys that differ from them by a byte, a length or a NUL are
+// other keys, in any order and with the record at any distance from the
+// buffer's end.
+func TestDecodeMessageDockerKeys(t *testing.T) {
+	kv := []string{"log", "a line", "container_id", "7f3a9c2e", "container_name", "/web-1", "source", "stdout",
+		"partial_message", "true", "partial_id", "p1", "partial_ordinal", "2", "partial_last", "false",
+		"lo", "x", "logs", "x", "log\x00", "x", "Log", "x", "container_idx", "x", "container_i", "x", "partial_lasT", "x",
+		"partial_ordinaL", "x", "partial_message\x00", "x", "source\x00\x00", "x", "", "x", "a-key-longer-than-fifteen", "x"}
+	for shift := 0; shift < len(kv)/2; shift++ {
+		rot := append(append([]string{}, kv[2*shift:]...), kv[:2*shift]...)
+		req := mp().arr(3).str("docker.web").int(t0).mapStr(rot...)
+		for pad := 0; pad < 30; pad++ {
+			buf := append(append([]byte{}, req...), make([]byte, pad)...)
+			got, n, err := NewDecoder(Limits{}).Decode(buf)
+			if err != nil || n != len(req) || got.docker == nil {
+				t.Fatalf("shift %d pad %d: n=%d err=%v docker=%v", shift, pad, n, err, got.docker)
+			}
+			var want DockerFields
+			if err := ScanDocker(got.Entries[0].Record, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got.docker, want) || want.Others != 12 || string(want.PartialOrdinal) != "2" {
+				t.Fatalf("shift %d pad %d: got %+v, ScanDocker %+v", shift, pad, *got.docker, want)
+			}
+		}
+	}
 }
