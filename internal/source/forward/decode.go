@@ -338,14 +338,18 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 	if tOff >= len(buf) {
 		return req, 0, nil, false
 	}
-	switch c := buf[tOff]; {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c >= 0xc7 && c <= 0xd8:
-	default:
-		return req, 0, nil, false
-	}
-	tn, _, serr := step(buf[tOff:])
-	if serr != nil || tn > len(buf)-tOff {
-		return req, 0, nil, false
+	t, tn, tok := messageTime(buf, tOff)
+	if tn == 0 {
+		switch c := buf[tOff]; {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c >= 0xc7 && c <= 0xd8:
+		default:
+			return req, 0, nil, false
+		}
+		var serr error
+		if tn, _, serr = step(buf[tOff:]); serr != nil || tn > len(buf)-tOff {
+			return req, 0, nil, false
+		}
+		t, _, tok = decodeTime(buf, tOff, true) // no meta: not an array
 	}
 	recOff := tOff + tn
 	if recOff >= len(buf) {
@@ -393,16 +397,36 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 	req.Tag = buf[ts:te]
 	req.Chunk = chunk
 	d.entries = d.entries[:0]
-	t, meta, tok := decodeTime(buf, tOff, true)
 	if !tok {
 		req.BadTime++
 	}
-	err = d.add(&req, t, meta, buf[recOff:recEnd])
+	err = d.add(&req, t, nil, buf[recOff:recEnd])
 	req.Entries = d.entries
 	if len(req.Entries) == 1 {
 		req.docker = df
 	}
 	return req, off, err, true
+}
+
+// messageTime reads the times Docker's driver and fluent-logger-golang
+// write, an int of up to 32 bits or an EventTime, at buf[off:], as
+// decodeTime does; tn is its length, 0 for any other time.
+func messageTime(buf []byte, off int) (ns int64, tn int, ok bool) {
+	c := buf[off]
+	switch {
+	case c <= 0x7f:
+		return int64(c) * 1e9, 1, true
+	case len(buf)-off < 5:
+	case c == 0xce:
+		return int64(be32(buf[off+1:])) * 1e9, 5, true
+	case c == 0xd2:
+		return int64(int32(be32(buf[off+1:]))) * 1e9, 5, true
+	case c == 0xd7 && len(buf)-off >= 10 && buf[off+1] == 0:
+		if nsec := int64(be32(buf[off+6:])); nsec < 1e9 {
+			return int64(be32(buf[off+2:]))*1e9 + nsec, 10, true
+		}
+	}
+	return 0, 0, false
 }
 
 // dockerMembers reads the members records of the map at buf[off:] into
