@@ -229,7 +229,7 @@ func (c *conn) process() error {
 			}
 			req, n, err = c.dec.DecodeJSON(buf)
 		} else {
-			req, n, err = c.dec.Decode(buf)
+			n, err = c.dec.decodeTo(buf, &req)
 		}
 		if err == ErrShortBuffer {
 			return nil

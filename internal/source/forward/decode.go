@@ -292,25 +292,32 @@ func (d *Decoder) pending(buf []byte) (exact, gz bool) {
 // is its length, so a caller that prefers to skip an unsupported request
 // (say, a Fluent Bit metrics signal) can do so.
 func (d *Decoder) Decode(buf []byte) (req Request, n int, err error) {
+	n, err = d.decodeTo(buf, &req)
+	return req, n, err
+}
+
+// decodeTo is Decode filling *req, which is zero: a Request is large, and
+// a server's connection decodes one per record of Docker's driver.
+func (d *Decoder) decodeTo(buf []byte, req *Request) (n int, err error) {
 	d.release()
 	if d.fr.pending == 0 && !d.noFast {
-		if req, n, err, ok := d.decodeMessage(buf); ok {
-			return req, n, err
+		if n, err, ok := d.decodeMessage(buf, req); ok {
+			return n, err
 		}
 	}
 	n, err = d.fr.scan(buf, d.lim.MaxRequestBytes)
 	if err != nil {
 		if err == errShort {
-			return req, 0, ErrShortBuffer
+			return 0, ErrShortBuffer
 		}
 		d.fr.reset()
 		if errors.Is(err, ErrLimit) {
-			return req, 0, err
+			return 0, err
 		}
-		return req, 0, malformed("%v", err)
+		return 0, malformed("%v", err)
 	}
-	req, err = d.decode(buf[:n])
-	return req, n, err
+	*req, err = d.decode(buf[:n])
+	return n, err
 }
 
 // decodeMessage decodes the request at the start of buf in one pass when it
@@ -323,37 +330,37 @@ func (d *Decoder) Decode(buf []byte) (req Request, n int, err error) {
 // decoding, ScanDocker). ok is false for anything else, a request not
 // complete in buf included: the general path (frame.scan, then decode)
 // decides, with the same result for requests of this shape
-// (FuzzDecodeMessage compares them).
-func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok bool) {
+// (FuzzDecodeMessage compares them); *req is left as it is then.
+func (d *Decoder) decodeMessage(buf []byte, req *Request) (n int, err error, ok bool) {
 	if len(buf) < 4 || buf[0] != 0x93 && buf[0] != 0x94 {
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	ts, te, ok := strAt(buf, 1)
 	if !ok {
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	// The time: any scalar but str and bin (decodeTime reads it, or
 	// counts it as BadTime as the general path does).
 	tOff := te
 	if tOff >= len(buf) {
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	t, tn, tok := messageTime(buf, tOff)
 	if tn == 0 {
 		switch c := buf[tOff]; {
 		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c >= 0xc7 && c <= 0xd8:
 		default:
-			return req, 0, nil, false
+			return 0, nil, false
 		}
 		var serr error
 		if tn, _, serr = step(buf[tOff:]); serr != nil || tn > len(buf)-tOff {
-			return req, 0, nil, false
+			return 0, nil, false
 		}
 		t, _, tok = decodeTime(buf, tOff, true) // no meta: not an array
 	}
 	recOff := tOff + tn
 	if recOff >= len(buf) {
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	var members, off int
 	switch c := buf[recOff]; {
@@ -362,13 +369,13 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 	case c == 0xde && len(buf)-recOff >= 3:
 		members, off = int(binary.BigEndian.Uint16(buf[recOff+1:])), recOff+3
 	default:
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	df := &d.docker
 	*df = DockerFields{}
 	off, ok = d.dockerMembers(buf, off, members)
 	if !ok {
-		return req, 0, nil, false
+		return 0, nil, false
 	}
 	recEnd := off
 	var chunk []byte
@@ -377,21 +384,21 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 		// (fluent-logger-golang) or nil, or for an ack: {"chunk": str}.
 		switch {
 		case off >= len(buf):
-			return req, 0, nil, false
+			return 0, nil, false
 		case buf[off] == 0x80 || buf[off] == 0xc0:
 			off++
 		case buf[off] == 0x81 && len(buf)-off >= 7 && string(buf[off+1:off+7]) == "\xa5chunk":
 			cs, ce, ok := strAt(buf, off+7)
 			if !ok {
-				return req, 0, nil, false
+				return 0, nil, false
 			}
 			chunk, off = buf[cs:ce], ce
 		default:
-			return req, 0, nil, false
+			return 0, nil, false
 		}
 	}
 	if off > d.lim.MaxRequestBytes {
-		return req, 0, nil, false // the general path reports the limit
+		return 0, nil, false // the general path reports the limit
 	}
 	req.Mode = ModeMessage
 	req.Tag = buf[ts:te]
@@ -400,12 +407,12 @@ func (d *Decoder) decodeMessage(buf []byte) (req Request, n int, err error, ok b
 	if !tok {
 		req.BadTime++
 	}
-	err = d.add(&req, t, nil, buf[recOff:recEnd])
+	err = d.add(req, t, nil, buf[recOff:recEnd])
 	req.Entries = d.entries
 	if len(req.Entries) == 1 {
 		req.docker = df
 	}
-	return req, off, err, true
+	return off, err, true
 }
 
 // messageTime reads the times Docker's driver and fluent-logger-golang
