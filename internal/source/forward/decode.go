@@ -511,7 +511,11 @@ func (d *Decoder) release() {
 		d.entries = nil
 	}
 	d.seen = 0
-	d.it = entryIter{}
+	// Only the requests with several entries set d.it, and each sets a
+	// view: a Message request leaves nothing to clear.
+	if d.it.kind != iterNone || d.it.b != nil || d.it.js.b != nil {
+		d.it = entryIter{}
+	}
 }
 
 // decode decodes one complete, framed value. Offsets inside b are trusted to
