@@ -214,7 +214,7 @@ type Decoder struct {
 	zkeep []byte
 
 	docker   DockerFields // see decodeMessage
-	slots    [dockerSlots]*[]byte
+	slots    [16]*[]byte  // by slot; 9 to 15 are never used
 	otherVal []byte
 	noFast   bool // tests: decode every request the general way
 }
@@ -460,9 +460,10 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 			ke := off + 1 + n
 			x := binary.BigEndian.Uint64(buf[ke : ke+8])
 			h := strHeads[x>>56]
-			vn := int(x >> h.shift & uint64(h.mask))
-			vs = ke + int(h.size)
-			if h.size == 0 || vn > len(buf)-vs {
+			vn := int(x >> (h >> 8 & 63) & (h >> 32))
+			size := int(h & 0xff)
+			vs = ke + size
+			if size == 0 || vn > len(buf)-vs {
 				return 0, false
 			}
 			ve = vs + vn
@@ -489,12 +490,15 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 
 // dockerSlots returns where decodeMessage stores the value of a key, by
 // dockerSlot: d.docker's fields, and for slot 0 a place never read.
-func (d *Decoder) dockerSlots() *[dockerSlots]*[]byte {
+func (d *Decoder) dockerSlots() *[16]*[]byte {
 	p := &d.slots
 	if p[1] != &d.docker.Log { // first use, or the Decoder was copied
 		df := &d.docker
-		*p = [dockerSlots]*[]byte{&d.otherVal, &df.Log, &df.ContainerID, &df.ContainerName, &df.Source,
+		*p = [16]*[]byte{&d.otherVal, &df.Log, &df.ContainerID, &df.ContainerName, &df.Source,
 			&df.PartialMessage, &df.PartialID, &df.PartialOrdinal, &df.PartialLast}
+		for s := dockerSlots; s < len(p); s++ {
+			p[s] = &d.otherVal
+		}
 	}
 	return p
 }

@@ -173,21 +173,20 @@ func dockerKeySlot(key []byte) int {
 	return 0
 }
 
-// strHeads describes, by first byte, the header of a str: its size (0: not
-// a str), and where its length is in the 8 bytes at the header's start read
-// as a big-endian word. With it a str's bounds are read without branching
-// on its kind (fixstr and str8 values alternate in a Docker record: a
-// branch on the kind mispredicts).
-var strHeads = func() (t [256]struct {
-	size, shift uint8
-	mask        uint32
-}) {
+// strHeads describes, by first byte, the header of a str: its size in the
+// low byte (0: not a str), and where its length is in the 8 bytes at the
+// header's start read as a big-endian word: shifted right by the second
+// byte, masked by the high 32 bits. With it a str's bounds are read without
+// branching on its kind (fixstr and str8 values alternate in a Docker
+// record: a branch on the kind mispredicts).
+var strHeads = func() (t [256]uint64) {
+	head := func(size, shift, mask uint64) uint64 { return size | shift<<8 | mask<<32 }
 	for c := 0xa0; c <= 0xbf; c++ {
-		t[c].size, t[c].shift, t[c].mask = 1, 56, 0x1f
+		t[c] = head(1, 56, 0x1f)
 	}
-	t[0xd9].size, t[0xd9].shift, t[0xd9].mask = 2, 48, 0xff
-	t[0xda].size, t[0xda].shift, t[0xda].mask = 3, 40, 0xffff
-	t[0xdb].size, t[0xdb].shift, t[0xdb].mask = 5, 24, 0xffffffff
+	t[0xd9] = head(2, 48, 0xff)
+	t[0xda] = head(3, 40, 0xffff)
+	t[0xdb] = head(5, 24, 0xffffffff)
 	return t
 }()
 
