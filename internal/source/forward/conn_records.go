@@ -265,6 +265,7 @@ func (c *conn) setTag(tag []byte) {
 		return
 	}
 	c.tag = append(c.tag[:0], tag...)
+	c.fields.ok = false // rendered with the old tag
 	c.index = c.s.index
 	if c.s.cfg.DatasetFromTag {
 		if ds := datastream.SanitizeDataset(tag); ds != "" {
@@ -294,7 +295,7 @@ func (c *conn) emit(l *Line) error {
 	df := l.Fields
 	var f []byte
 	var fid uint64 // a reused buffer's fields have no id
-	if df.Others == 0 && c.fields.match(c.tag, df) {
+	if df.Others == 0 && c.fields.match(df) {
 		f, fid = c.fields.fields, c.fields.fieldsID
 	} else {
 		f = c.dockerFields(l)
@@ -343,7 +344,7 @@ func (c *conn) dockerFields(l *Line) []byte {
 	if df.Others > 0 {
 		f = appendLabels(f, l.Record)
 	} else {
-		c.fields.store(c.tag, df, f)
+		c.fields.store(df, f)
 	}
 	s.fields = f
 	return f
@@ -354,12 +355,14 @@ func (c *conn) dockerFields(l *Line) []byte {
 // the same tag, container and stream with every record, and rendering them
 // again (a 64-hex container ID, quoted) was a tenth of what a record costs
 // besides its parsing.
+//
+// The fields are the connection's tag's: setTag empties the cache.
 type fieldsCache struct {
-	tag, id, name, source []byte // copies; nil and empty differ (see has)
-	has                   uint8  // which of id, name, source the record had
-	fields                []byte
-	fieldsID              uint64 // parse.Line.FieldsID of fields
-	ok                    bool
+	id, name, source []byte // copies; nil and empty differ (see has)
+	has              uint8  // which of id, name, source the record had
+	fields           []byte
+	fieldsID         uint64 // parse.Line.FieldsID of fields
+	ok               bool
 }
 
 // maxCachedFields bounds what a connection keeps in its fieldsCache.
@@ -379,19 +382,18 @@ func dockerHas(df *DockerFields) uint8 {
 	return h
 }
 
-// match reports whether fc holds the fields of a record of tag with df.
-func (fc *fieldsCache) match(tag []byte, df *DockerFields) bool {
-	return fc.ok && fc.has == dockerHas(df) && bytes.Equal(fc.tag, tag) && bytes.Equal(fc.id, df.ContainerID) &&
+// match reports whether fc holds the fields of a record with df.
+func (fc *fieldsCache) match(df *DockerFields) bool {
+	return fc.ok && fc.has == dockerHas(df) && bytes.Equal(fc.id, df.ContainerID) &&
 		bytes.Equal(fc.name, df.ContainerName) && bytes.Equal(fc.source, df.Source)
 }
 
-// store remembers fields, rendered for a record of tag with df (no labels).
-func (fc *fieldsCache) store(tag []byte, df *DockerFields, fields []byte) {
+// store remembers fields, rendered for a record with df (no labels).
+func (fc *fieldsCache) store(df *DockerFields, fields []byte) {
 	if len(fields) > maxCachedFields {
 		*fc = fieldsCache{}
 		return
 	}
-	fc.tag = append(fc.tag[:0], tag...)
 	fc.id = append(fc.id[:0], df.ContainerID...)
 	fc.name = append(fc.name[:0], df.ContainerName...)
 	fc.source = append(fc.source[:0], df.Source...)

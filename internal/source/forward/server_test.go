@@ -431,6 +431,25 @@ func TestServerDatasetFromTag(t *testing.T) {
 	}
 }
 
+// TestServerDockerFieldsPerTag: the fields a connection remembers for the
+// records of one container are rendered again when the tag changes, also
+// back to an earlier tag.
+func TestServerDockerFieldsPerTag(t *testing.T) {
+	h := startServer(t, ServerConfig{}, testPipeline)
+	c := h.dial(t)
+	tags := []string{"docker.a", "docker.a", "docker.b", "docker.b", "docker.a"}
+	for i, tag := range tags {
+		write(t, c, msg(tag, t0, mp().mapStr("container_id", containerID, "container_name", "/web-1",
+			"source", "stdout", "log", fmt.Sprint("line ", i)), nil))
+	}
+	docs := h.sink.waitDocs(t, len(tags))
+	for i, want := range tags {
+		if d := docs[i]; d.fields["fluent.tag"] != want || d.fields["container.name"] != "web-1" {
+			t.Errorf("doc %d: %s, want tag %s", i, d.raw, want)
+		}
+	}
+}
+
 // TestServerJSONConnection: a connection starting with '[' is JSON, acked in
 // JSON (fluent-logger-golang MarshalAsJSON).
 func TestServerJSONConnection(t *testing.T) {
