@@ -335,8 +335,13 @@ func (d *Decoder) decodeMessage(buf []byte, req *Request) (n int, err error, ok 
 	if len(buf) < 4 || buf[0] != 0x93 && buf[0] != 0x94 {
 		return 0, nil, false
 	}
-	ts, te, ok := strAt(buf, 1)
-	if !ok {
+	var ts, te int
+	if c := buf[1]; c&0xe0 == 0xa0 { // a fixstr, as tags are
+		ts, te = 2, 2+int(c&0x1f)
+		if te > len(buf) {
+			return 0, nil, false
+		}
+	} else if ts, te, ok = strAt(buf, 1); !ok {
 		return 0, nil, false
 	}
 	// The time: any scalar but str and bin (decodeTime reads it, or
