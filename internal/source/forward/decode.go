@@ -448,40 +448,47 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 	df := &d.docker
 	slots := d.dockerSlots()
 	others := 0
-	for i := 0; i < members; i++ {
-		var s, vs, ve int
-		if len(buf)-off >= 24 && buf[off]&0xf0 == 0xa0 {
-			// A fixstr key of up to 15 bytes and the value's header,
-			// read from the words at off without branching on which
-			// key, or which kind of str, comes.
-			n := int(buf[off] & 0x0f)
-			k := buf[off+1 : off+17]
-			lo := binary.LittleEndian.Uint64(k) & loMask[n]
-			hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
-			s = int(dockerSlotOf[keyHash(lo, hi)] & 15)
-			if w := &dockerSlotWords[s]; lo^w.lo|hi^w.hi|uint64(n^w.n) != 0 {
-				s = 0
-			}
-			ke := off + 1 + n
-			x := binary.BigEndian.Uint64(buf[ke : ke+8])
-			h := strHeads[x>>56]
-			vn := int(x >> (h >> 8 & 63) & (h >> 32))
-			size := int(h & 0xff)
-			vs = ke + size
-			if size == 0 || vn > len(buf)-vs {
-				return 0, false
-			}
-			ve = vs + vn
-		} else {
-			ks, ke, ok := strAt(buf, off)
-			if !ok {
-				return 0, false
-			}
-			if vs, ve, ok = strAt(buf, ke); !ok {
-				return 0, false
-			}
-			s = dockerKeySlot(buf[ks:ke])
+	i := 0
+	// A fixstr key of up to 15 bytes and the value's header are read
+	// from the words at off, without branching on which key, or which
+	// kind of str, comes; the loop calls nothing, so that what it needs
+	// stays in registers.
+	for ; i < members && len(buf)-off >= 24 && buf[off]&0xf0 == 0xa0; i++ {
+		n := int(buf[off] & 0x0f)
+		k := buf[off+1 : off+17]
+		lo := binary.LittleEndian.Uint64(k) & loMask[n]
+		hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
+		s := int(dockerSlotOf[keyHash(lo, hi)] & 15)
+		if w := &dockerSlotWords[s]; lo^w.lo|hi^w.hi|uint64(n^w.n) != 0 {
+			s = 0
 		}
+		ke := off + 1 + n
+		x := binary.BigEndian.Uint64(buf[ke : ke+8])
+		h := strHeads[x>>56]
+		vn := int(x >> (h >> 8 & 63) & (h >> 32))
+		size := int(h & 0xff)
+		vs := ke + size
+		if size == 0 || vn > len(buf)-vs {
+			return 0, false
+		}
+		off = vs + vn
+		*slots[s] = buf[vs:off]
+		if s == 0 {
+			others++
+		}
+	}
+	// The members near the end of buf, and any after a key that is not a
+	// short fixstr.
+	for ; i < members; i++ {
+		ks, ke, ok := strAt(buf, off)
+		if !ok {
+			return 0, false
+		}
+		vs, ve, ok := strAt(buf, ke)
+		if !ok {
+			return 0, false
+		}
+		s := dockerKeySlot(buf[ks:ke])
 		*slots[s] = buf[vs:ve]
 		if s == 0 {
 			others++
