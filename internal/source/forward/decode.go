@@ -451,7 +451,8 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 	i := 0
 	// A fixstr key of up to 15 bytes and the value's header are read
 	// from the words at off, without branching on which key, or which
-	// kind of str, comes; the loop calls nothing, so that what it needs
+	// kind of str, comes (labels and env attributes, other keys, come in
+	// random order too); the loop calls nothing, so that what it needs
 	// stays in registers.
 	for ; i < members && len(buf)-off >= 24 && buf[off]&0xf0 == 0xa0; i++ {
 		n := int(buf[off] & 0x0f)
@@ -459,9 +460,9 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 		lo := binary.LittleEndian.Uint64(k) & loMask[n]
 		hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
 		s := int(dockerSlotOf[keyHash(lo, hi)] & 15)
-		if w := &dockerSlotWords[s]; lo^w.lo|hi^w.hi|uint64(n^w.n) != 0 {
-			s = 0
-		}
+		w := &dockerSlotWords[s]
+		diff := lo ^ w.lo | hi ^ w.hi | uint64(n^w.n)
+		s &= int((diff|-diff)>>63) - 1 // slot 0 unless the key is the slot's
 		ke := off + 1 + n
 		x := binary.BigEndian.Uint64(buf[ke : ke+8])
 		h := strHeads[x>>56]
@@ -473,9 +474,7 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 		}
 		off = vs + vn
 		*slots[s] = buf[vs:off]
-		if s == 0 {
-			others++
-		}
+		others += int((uint(s) - 1) >> 63) // s == 0
 	}
 	// The members near the end of buf, and any after a key that is not a
 	// short fixstr.
