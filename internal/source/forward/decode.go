@@ -461,7 +461,7 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 		hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
 		s := int(dockerSlotOf[keyHash(lo, hi)] & 15)
 		w := &dockerSlotWords[s]
-		diff := lo ^ w.lo | hi ^ w.hi | uint64(n^w.n)
+		diff := (lo ^ w.lo) | (hi ^ w.hi) | uint64(n^w.n)
 		s &= int((diff|-diff)>>63) - 1 // slot 0 unless the key is the slot's
 		ke := off + 1 + n
 		x := binary.BigEndian.Uint64(buf[ke : ke+8])

@@ -349,7 +349,8 @@ func TestDecodeMessageDockerKeys(t *testing.T) {
 	kv := []string{"log", "a line", "container_id", "7f3a9c2e", "container_name", "/web-1", "source", "stdout",
 		"partial_message", "true", "partial_id", "p1", "partial_ordinal", "2", "partial_last", "false",
 		"lo", "x", "logs", "x", "log\x00", "x", "Log", "x", "container_idx", "x", "container_i", "x", "partial_lasT", "x",
-		"partial_ordinaL", "x", "partial_message\x00", "x", "source\x00\x00", "x", "", "x", "a-key-longer-than-fifteen", "x"}
+		"partial_ordinaL", "x", "partial_message\x00", "x", "source\x00\x00", "x", "", "x", "a-key-longer-than-fifteen", "x",
+		"a*n4ainer_name", "x"} // hashes like container_name
 	for shift := 0; shift < len(kv)/2; shift++ {
 		rot := append(append([]string{}, kv[2*shift:]...), kv[:2*shift]...)
 		req := mp().arr(3).str("docker.web").int(t0).mapStr(rot...)
@@ -363,7 +364,7 @@ func TestDecodeMessageDockerKeys(t *testing.T) {
 			if err := ScanDocker(got.Entries[0].Record, &want); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(*got.docker, want) || want.Others != 12 || string(want.PartialOrdinal) != "2" {
+			if !reflect.DeepEqual(*got.docker, want) || want.Others != 13 || string(want.PartialOrdinal) != "2" {
 				t.Fatalf("shift %d pad %d: got %+v, ScanDocker %+v", shift, pad, *got.docker, want)
 			}
 		}
