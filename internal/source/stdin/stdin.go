@@ -40,6 +40,10 @@ type Config struct {
 	Static []byte
 }
 
+// pipeBytes is the pipe buffer asked for when stdin is a pipe: 1 MiB, the
+// most an unprivileged process may set by default.
+const pipeBytes = 1 << 20
+
 // Stats are cumulative counters.
 type Stats struct {
 	Lines, Bytes                            uint64
@@ -114,6 +118,11 @@ func (s *Source) Stats() Stats {
 // cancel it only when they may be given up (the shutdown deadline).
 func (s *Source) Run(ctx, queueCtx context.Context) error {
 	r := s.r
+	if f, ok := r.(*os.File); ok {
+		if _, err := growPipe(f, pipeBytes); err != nil {
+			s.log.Debug().Err(err).Msg("stdin pipe buffer left at its size")
+		}
+	}
 	if f, ok := r.(*os.File); ok && f.SetReadDeadline(time.Time{}) == nil {
 		// Already managed by the runtime poller (os.Pipe, a socket).
 		stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
