@@ -81,20 +81,22 @@ func BenchmarkDecodeCRI(b *testing.B) {
 	})
 	// 250-byte lines; one record in eight is split into three P pieces, and
 	// the streams alternate.
-	data := benchFile(16<<20, 250, func(i int, body string) string {
-		stream, tag := "stdout", "F"
-		if i%3 == 0 {
-			stream = "stderr"
-		}
-		if i%24 < 2 {
-			tag = "P"
-			stream = "stdout"
-		} else if i%24 == 2 {
-			stream = "stdout"
-		}
-		return "2024-05-01T10:00:00.123456789+00:00 " + stream + " " + tag + " " + body
+	b.Run("pieces", func(b *testing.B) {
+		data := benchFile(16<<20, 250, func(i int, body string) string {
+			stream, tag := "stdout", "F"
+			if i%3 == 0 {
+				stream = "stderr"
+			}
+			if i%24 < 2 {
+				tag = "P"
+				stream = "stdout"
+			} else if i%24 == 2 {
+				stream = "stdout"
+			}
+			return "2024-05-01T10:00:00.123456789+00:00 " + stream + " " + tag + " " + body
+		})
+		benchDecode(b, DecoderConfig{Format: FormatCRI}, data)
 	})
-	benchDecode(b, DecoderConfig{Format: FormatCRI}, data)
 }
 
 func BenchmarkDecodeDocker(b *testing.B) {
