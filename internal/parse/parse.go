@@ -1124,10 +1124,10 @@ func (p *Parser) appendTimestamp(dst []byte, t int64) []byte {
 	if cap(dst)-l < 64 {
 		dst = append(dst, make([]byte, 64)...)
 	}
-	dst = dst[:l+48]
+	dst = dst[:l+64]
 	*(*[48]byte)(dst[l:]) = p.fmtHead
-	f, n := fracZ(t - sec*1e9)
-	return appendFixed16(dst[:l+head], &f, n)
+	n := putFracZ((*[16]byte)(dst[l+head:]), t-sec*1e9)
+	return dst[:l+head+n]
 }
 
 func usableLevel(s []byte, m *member) bool {

@@ -250,39 +250,49 @@ func formatDateTime(buf *[dateTimeLen + 1]byte, sec int64) {
 // appendFracZ appends the fraction for nsec (0 <= nsec < 1e9) without
 // trailing zeros, if any, and `Z"`.
 func appendFracZ(dst []byte, nsec int64) []byte {
-	f, n := fracZ(nsec)
+	var f [16]byte
+	n := putFracZ(&f, nsec)
 	return appendFixed16(dst, &f, n)
 }
 
-// fracZ returns in f[:n] what appendFracZ appends for nsec: the nine digits
-// are written whatever their value and the trailing zeros found with one
-// count of leading zero bits, with no loop and no branch on the digits
-// (a loop over them mispredicts on fractions of varying length).
-func fracZ(nsec int64) (f [16]byte, n int) {
+// putFracZ writes into f[:n] what appendFracZ appends for nsec, and returns
+// n (2 to 12); it may write all of f. The nine digits are written whatever
+// their value and the trailing zeros found with one count of leading zero
+// bits, with no loop and no branch on the digits (a loop over them
+// mispredicts on fractions of varying length).
+func putFracZ(f *[16]byte, nsec int64) int {
+	const zeros = 0x3030303030303030
 	v := uint64(nsec)
-	f[0] = '.'
-	d := v / 1e7 * 2
-	f[1], f[2] = two[d], two[d+1]
-	v %= 1e7
-	d = v / 1e5 * 2
-	f[3], f[4] = two[d], two[d+1]
-	v %= 1e5
-	d = v / 1e3 * 2
-	f[5], f[6] = two[d], two[d+1]
-	v %= 1e3
-	d = v / 10 * 2
-	f[7], f[8] = two[d], two[d+1]
-	f[9] = byte('0' + v%10)
+	d1 := v / 1e8
+	z := digits8(v - d1*1e8)
+	// '.', digit 1, then digits 2 to 9.
+	binary.LittleEndian.PutUint64(f[0:], '.'|('0'+d1)<<8|(z|zeros)<<16)
+	binary.LittleEndian.PutUint64(f[8:], (z|zeros)>>48)
 	// Digits 2 to 9 as a word, the last one in the top byte: each
-	// trailing '0' is a zero byte after the XOR. Digit 1 is not '0' when
-	// they all are, unless nsec is 0.
-	z := binary.LittleEndian.Uint64(f[2:10]) ^ 0x3030303030303030
-	n = 10 - bits.LeadingZeros64(z)>>3
+	// trailing '0' is a zero byte. Digit 1 is not '0' when they all are,
+	// unless nsec is 0.
+	n := 10 - bits.LeadingZeros64(z)>>3
 	if nsec == 0 {
 		n = 0
 	}
-	f[n], f[n+1] = 'Z', '"'
-	return f, n + 2
+	binary.LittleEndian.PutUint16(f[n:], 'Z'|'"'<<8)
+	return n + 2
+}
+
+// digits8 returns the eight decimal digits of v (v < 1e8) as a word of
+// byte values 0 to 9, the first digit in the low byte: the number split in
+// halves of four digits, each into two pairs, each pair into two digits,
+// both halves (then all four pairs) at once in the lanes of one word.
+func digits8(v uint64) uint64 {
+	hi := v / 10000
+	w := hi | (v-hi*10000)<<32 // two lanes of 32 bits, values < 10000
+	// x/100 is x*10486>>20 for x < 10000 (x*10486 < 1<<27: the lanes do
+	// not reach each other).
+	q := w * 10486 >> 20 & 0x0000007f0000007f
+	w = q | (w-q*100)<<16 // four lanes of 16 bits, values < 100
+	// y/10 is y*103>>10 for y < 100.
+	q = w * 103 >> 10 & 0x000f000f000f000f
+	return q | (w-q*10)<<8
 }
 
 // appendFixed16 appends a[:n] (n <= 16) by storing all sixteen bytes past

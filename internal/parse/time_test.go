@@ -177,3 +177,32 @@ func TestLeadingDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestDigits8 checks digits8 against the digits formatted one by one, for
+// every value with each count of trailing zeros and around the carries.
+func TestDigits8(t *testing.T) {
+	f := func(v uint64) {
+		t.Helper()
+		var want uint64
+		for i, x := 0, v; i < 8; i++ {
+			want |= (x % 10) << (8 * (7 - i))
+			x /= 10
+		}
+		if got := digits8(v); got != want {
+			t.Fatalf("digits8(%d) = %#x, want %#x", v, got, want)
+		}
+	}
+	for v := uint64(0); v < 1e8; v += 1 + v%997 {
+		f(v)
+	}
+	for k, p := 0, uint64(1); k < 8; k, p = k+1, p*10 {
+		for d := uint64(0); d < 1000; d++ {
+			f(d * p % 1e8)
+			f((1e8 - 1 - d) / p * p)
+		}
+	}
+	f(99999999)
+	f(10000000)
+	f(9999)
+	f(10000)
+}
