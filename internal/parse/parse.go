@@ -468,12 +468,13 @@ type Parser struct {
 
 	// Lines of one source carry close timestamps: the date and time down to
 	// the second are parsed and formatted once per second, not per line.
-	parsedDT  [3]uint64 // last date and time parsed (see parseTimestamp)...
-	parsedSec int64     // ...in Unix seconds, valid if parsedOK
-	parsedOK  bool
-	fmtSec    int64    // last second formatted...
-	fmtHead   [48]byte // ...as `{"@timestamp":"2006-01-02T15:04:05`
-	fmtOK     bool
+	// Two are kept, by the parity of the hour's last digit: the same
+	// second in two zones an hour apart (UTC and CET) do not evict each
+	// other (see parseTimestamp).
+	parsed  [2]parsedDT
+	fmtSec  int64    // last second formatted...
+	fmtHead [48]byte // ...as `{"@timestamp":"2006-01-02T15:04:05`
+	fmtOK   bool
 
 	san    []byte // the line with invalid UTF-8 replaced
 	keyBuf []byte // an unescaped member name
@@ -1092,7 +1093,8 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 		w0 := binary.LittleEndian.Uint64(v)
 		w1 := binary.LittleEndian.Uint64(v[8:])
 		w2 := binary.LittleEndian.Uint64(v[dateTimeLen-8:])
-		if !p.parsedOK || w0 != p.parsedDT[0] || w1 != p.parsedDT[1] || w2 != p.parsedDT[2] {
+		c := &p.parsed[w1>>32&1] // byte 12: the hour's last digit
+		if !c.ok || w0 != c.w[0] || w1 != c.w[1] || w2 != c.w[2] {
 			if isEpochString(v) {
 				return parseEpochWide(v, wide)
 			}
@@ -1100,12 +1102,20 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 			if !ok {
 				return 0, false
 			}
-			p.parsedDT = [3]uint64{w0, w1, w2}
-			p.parsedSec, p.parsedOK = sec, true
+			c.w = [3]uint64{w0, w1, w2}
+			c.sec, c.ok = sec, true
 		}
-		return parseTimeRest(p.parsedSec, v[dateTimeLen:], wide[dateTimeLen:])
+		return parseTimeRest(c.sec, v[dateTimeLen:], wide[dateTimeLen:])
 	}
 	return 0, false
+}
+
+// parsedDT is a date and time to the second (as three overlapping words of
+// its text) and its Unix seconds, valid if ok.
+type parsedDT struct {
+	w   [3]uint64
+	sec int64
+	ok  bool
 }
 
 // appendTimestamp writes `{"@timestamp":` and the time t (see AppendTime),

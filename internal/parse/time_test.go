@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -205,4 +206,28 @@ func TestDigits8(t *testing.T) {
 	f(10000000)
 	f(9999)
 	f(10000)
+}
+
+// TestTimestampDateCache: lines whose timestamps share seconds in different
+// zones, in any order, through one Parser, get the @timestamp a new Parser
+// gives each alone.
+func TestTimestampDateCache(t *testing.T) {
+	stamps := []string{
+		"2026-11-23T10:00:00.5Z", "2026-11-23T11:00:00.25+01:00", "2026-11-23T10:00:00.125Z",
+		"2026-11-23T12:00:00+02:00", "2026-11-23T11:00:01+01:00", "2026-11-23T10:00:01.1Z",
+		"2026-11-23T11:00:00,5+0100", "2026-11-23 10:00:00.75", "2026-11-23T10:00:00.1z",
+		"2026-11-23T13:00:00.9+03:00", "2026-11-23T12:00:00.9+02:00", "2026-11-24T10:00:00Z",
+		"2026-11-23T10:00:00.x", "2026-11-23T10:00:00.123456789123Z", "20261123100000123456",
+		"2026-11-23T10:00:00.5Q", "2026-11-23T10:00:00.5+01:00", "2026-11-23T10:00:00.5-01:00",
+	}
+	p := newTestParser("")
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		line := []byte(`{"time":"` + stamps[r.IntN(len(stamps))] + `","msg":"m"}`)
+		got, _ := p.Append(nil, &Line{Data: line, Time: lineTime})
+		want, _ := newTestParser("").Append(nil, &Line{Data: line, Time: lineTime})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s:\ngot  %s\nwant %s", line, got, want)
+		}
+	}
 }
