@@ -278,3 +278,42 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLineTimeText: a Line with TimeText gives the document of the same Line
+// with Time set to what ParseTime reads from the text (when it reads one
+// other than 0), through a Parser that has seen other lines and times.
+func FuzzLineTimeText(f *testing.F) {
+	for _, s := range [][2]string{
+		{"plain text", "2026-11-23T10:00:00.000427Z"},
+		{`{"msg":"m"}`, "2026-11-23T11:00:00.5+01:00"},
+		{`{"time":"2026-11-23T10:00:00.1Z","msg":"m"}`, "2026-11-23T10:00:00.2Z"},
+		{`{"time":"yesterday"}`, "2026-11-23 10:00:00,123456789123"},
+		{`{"ts":1795428000.5}`, "1970-01-01T00:00:00Z"},
+		{`{"a":`, "1969-12-31T23:59:59.999999999Z"},
+		{"x", "2026-11-23T10:00:00.1Zx"},
+		{"x", "2026-13-23T10:00:00Z"},
+		{"x", "1795428000"},
+		{"x", ""},
+	} {
+		f.Add([]byte(s[0]), []byte(s[1]), int64(lineTime))
+		f.Add([]byte(s[0]), []byte(s[1]), int64(0))
+	}
+	p := newTestParser(fuzzStatic)
+	ref := newTestParser(fuzzStatic)
+	f.Fuzz(func(t *testing.T, line, text []byte, tm int64) {
+		want := &Line{Data: line, Time: tm}
+		if v, ok := ParseTime(text); ok && v != 0 {
+			want.Time = v
+		}
+		wantOut, wantInfo := ref.Append(nil, want)
+		// The text alone, then followed by more bytes (digits even): the
+		// parse must not read past its end.
+		for _, more := range []string{"", "123456789 stdout F"} {
+			b := append(append([]byte(nil), text...), more...)[:len(text)]
+			got, info := p.Append(nil, &Line{Data: line, Time: tm, TimeText: b})
+			if !bytes.Equal(got, wantOut) || info.Flags != wantInfo.Flags {
+				t.Fatalf("line %q, TimeText %q, Time %d:\ngot  %s (%b)\nwant %s (%b)", line, text, tm, got, info.Flags, wantOut, wantInfo.Flags)
+			}
+		}
+	})
+}

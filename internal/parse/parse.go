@@ -164,6 +164,12 @@ type Line struct {
 	// line carries no usable timestamp of its own (read time, or the
 	// container runtime's timestamp). 0 means the time set by SetIngested.
 	Time int64
+	// TimeText, when not empty, stands for Time: the time as text in a
+	// form ParseTime reads (a container runtime's timestamp as written),
+	// parsed only for a line that has no usable timestamp of its own (JSON
+	// lines rarely need it). When it does not parse, or parses to 0, Time
+	// is used as if TimeText were empty.
+	TimeText []byte
 	// Fields are extra pre-encoded JSON object members appended to the
 	// document verbatim, e.g. `"log.file.path":"/x","stream":"stdout"` (no
 	// braces, no leading or trailing comma). May be empty. They must not
@@ -576,10 +582,6 @@ func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 		flags |= Truncated
 		data = trimPartialRune(data)
 	}
-	ts := l.Time
-	if ts == 0 {
-		ts = p.ingestedNs
-	}
 	var info Info
 	i := skipWS(data, 0)
 	if len(data)-i > len(utf8BOM) && string(data[i:i+len(utf8BOM)]) == utf8BOM {
@@ -599,13 +601,13 @@ func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 			ok = p.scanObject(data, i)
 		}
 		if ok {
-			dst, info = p.appendObject(dst, data, l, flags, ts)
+			dst, info = p.appendObject(dst, data, l, flags)
 			p.trimScratch()
 			return dst, info
 		}
 		flags |= Malformed
 	}
-	dst, info.Flags = p.appendText(dst, data, l, flags, ts)
+	dst, info.Flags = p.appendText(dst, data, l, flags)
 	p.trimScratch()
 	return dst, info
 }
@@ -630,9 +632,9 @@ func (p *Parser) trimScratch() {
 }
 
 // appendText writes a line that is not a JSON object as a message.
-func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags, ts int64) ([]byte, Flags) {
+func (p *Parser) appendText(dst, data []byte, l *Line, flags Flags) ([]byte, Flags) {
 	p.syncFields(l)
-	dst = p.appendTimestamp(dst, ts)
+	dst = p.appendTimestamp(dst, p.lineTime(l))
 	dst = append(dst, `,"message":`...)
 	var bad bool
 	dst, bad = AppendString(dst, data)
@@ -812,7 +814,7 @@ type op struct {
 
 // appendObject writes a line that is a valid JSON object; p.members holds its
 // members, s is the line (sanitised).
-func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]byte, Info) {
+func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info) {
 	flags |= JSON
 	info := Info{}
 	ms := p.members
@@ -822,14 +824,18 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags, ts int64) ([]
 
 	// Pick the members to use: the first usable one of each list.
 	var tsK, lvlK, msgK, dsK int // 1 + member index, 0 for none
+	var ts int64
 	for _, k := range sh.tsCand[:sh.nTs] {
 		if t, ok := p.parseTimestamp(s, &ms[k]); ok && t >= 0 {
 			ts, tsK = t, int(k)+1
 			break
 		}
 	}
-	if tsK == 0 && sh.nTs > 0 {
-		flags |= BadTimestamp
+	if tsK == 0 {
+		ts = p.lineTime(l)
+		if sh.nTs > 0 {
+			flags |= BadTimestamp
+		}
 	}
 	for _, k := range sh.lvlCand[:sh.nLvl] {
 		if usableLevel(s, &ms[k]) {
@@ -1098,16 +1104,51 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 			if isEpochString(v) {
 				return parseEpochWide(v, wide)
 			}
-			sec, ok := parseDateTime(v[:dateTimeLen])
-			if !ok {
+			if _, ok := p.learnDateTime(v); !ok {
 				return 0, false
 			}
-			c.w = [3]uint64{w0, w1, w2}
-			c.sec, c.ok = sec, true
 		}
 		return parseTimeRest(c.sec, v[dateTimeLen:], wide[dateTimeLen:])
 	}
 	return 0, false
+}
+
+// learnDateTime parses v[:dateTimeLen] (len(v) >= dateTimeLen) into Unix
+// seconds and caches them (see parseTimestamp).
+func (p *Parser) learnDateTime(v []byte) (int64, bool) {
+	sec, ok := parseDateTime(v[:dateTimeLen])
+	if !ok {
+		return 0, false
+	}
+	w1 := binary.LittleEndian.Uint64(v[8:])
+	c := &p.parsed[w1>>32&1]
+	c.w = [3]uint64{binary.LittleEndian.Uint64(v), w1, binary.LittleEndian.Uint64(v[dateTimeLen-8:])}
+	c.sec, c.ok = sec, true
+	return sec, true
+}
+
+// lineTime returns the time for the @timestamp of a line that has no usable
+// timestamp of its own: l.TimeText parsed, l.Time or the ingest time.
+func (p *Parser) lineTime(l *Line) int64 {
+	if b := l.TimeText; len(b) >= dateTimeLen {
+		// ParseTime, with the date and time cached.
+		w1 := binary.LittleEndian.Uint64(b[8:])
+		c := &p.parsed[w1>>32&1]
+		sec, ok := c.sec, c.ok && binary.LittleEndian.Uint64(b) == c.w[0] && w1 == c.w[1] &&
+			binary.LittleEndian.Uint64(b[dateTimeLen-8:]) == c.w[2]
+		if !ok {
+			sec, ok = p.learnDateTime(b)
+		}
+		if ok {
+			if t, ok := parseTimeRest(sec, b[dateTimeLen:], b[dateTimeLen:]); ok && t != 0 {
+				return t
+			}
+		}
+	}
+	if l.Time != 0 {
+		return l.Time
+	}
+	return p.ingestedNs
 }
 
 // parsedDT is a date and time to the second (as three overlapping words of

@@ -352,3 +352,53 @@ func TestSidecarMountedPodDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestCRITimeAsTimestamp: the runtime's timestamp is the @timestamp of a CRI
+// record whose content has no usable time of its own (plain text, JSON
+// without a time, JSON with an unusable one), of the first piece for a joined
+// record; a line whose runtime timestamp does not parse is shipped whole as
+// the message, with the read time; a runtime time of 0 (1970) is not used.
+func TestCRITimeAsTimestamp(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	appendFile(t, filepath.Join(dir, "c.log"), strings.Join([]string{
+		`2024-01-02T03:04:05.25+01:00 stdout F plain text`,
+		`2024-01-02T03:04:05.5+01:00 stdout F {"msg":"json without a time"}`,
+		`2024-01-02T03:04:05.75+01:00 stdout F {"time":"2024-05-01T10:00:00Z","msg":"own time"}`,
+		`2024-01-02T03:04:05.75+01:00 stderr F {"time":"yesterday","msg":"unusable own time"}`,
+		`2024-01-02T02:04:06.000000001Z stdout P joined `,
+		`2024-01-02T02:04:07Z stdout F record`,
+		`2024-13-02T03:04:05.75+01:00 stdout F runtime time out of range`,
+		`2024-01-02T03:04:05.75+01:00x stdout F runtime time with garbage`,
+		`1970-01-01T00:00:00Z stdout F time zero`,
+		`2024-01-02T02:04:08.1Z stdout F last`,
+	}, "\n")+"\n")
+	r := startRun(t, testConfig(dir, state, "c.log"), pipeline.Config{})
+	docs := r.waitDocs(9)
+	r.stop()
+	read := func(ts any) bool {
+		s, _ := ts.(string)
+		return !strings.HasPrefix(s, "2024-01-02") && !strings.HasPrefix(s, "1970")
+	}
+	for i, w := range []struct {
+		msg string
+		ts  string // "" for the read time
+	}{
+		{"plain text", "2024-01-02T02:04:05.25Z"},
+		{"json without a time", "2024-01-02T02:04:05.5Z"},
+		{"own time", "2024-05-01T10:00:00Z"},
+		{"unusable own time", "2024-01-02T02:04:05.75Z"},
+		{"joined record", "2024-01-02T02:04:06.000000001Z"},
+		{"2024-13-02T03:04:05.75+01:00 stdout F runtime time out of range", ""},
+		{"2024-01-02T03:04:05.75+01:00x stdout F runtime time with garbage", ""},
+		{"time zero", ""},
+		{"last", "2024-01-02T02:04:08.1Z"},
+	} {
+		d := docs[i].M
+		if d["message"] != w.msg || w.ts != "" && d["@timestamp"] != w.ts || w.ts == "" && !read(d["@timestamp"]) {
+			t.Errorf("document %d: message %q @timestamp %v, want %q %q", i, d["message"], d["@timestamp"], w.msg, w.ts)
+		}
+	}
+	if f := fmt.Sprint(docs[3].M["log.flags"]); !strings.Contains(f, "timestamp_unusable") {
+		t.Errorf("log.flags %s, want timestamp_unusable", f)
+	}
+}

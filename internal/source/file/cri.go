@@ -31,30 +31,34 @@ type CRILine struct {
 // without the separating space, has empty content. ok is false when the line
 // does not have this shape.
 func ParseCRI(line []byte) (l CRILine, ok bool) {
-	l.Time, l.Stream, l.Partial, l.Content, ok = parseCRI(line, nil)
+	var sp int
+	sp, l.Stream, l.Partial, l.Content, ok = parseCRI(line, nil)
 	if !ok {
 		return CRILine{}, false
 	}
+	l.Time, _ = parse.ParseTime(line[:sp])
 	return l, true
 }
 
-// parseCRI is ParseCRI with the time read through tc (nil: none). It returns
-// the members of a CRILine rather than one: the decoder's copy of a returned
-// CRILine read it back wider than it was written, and waited for the stores.
-func parseCRI(line []byte, tc *timeCache) (t int64, s Stream, partial bool, content []byte, ok bool) {
-	t, sp, ok := tc.prefix(line)
+// parseCRI is ParseCRI with the time checked through tc (nil: none) but not
+// read: it is line[:sp], which parse.ParseTime reads (the time of a line
+// whose content has one of its own is not needed). It returns the members
+// of a CRILine rather than one: the decoder's copy of a returned CRILine
+// read it back wider than it was written, and waited for the stores.
+func parseCRI(line []byte, tc *timeCache) (sp int, s Stream, partial bool, content []byte, ok bool) {
+	sp, ok = tc.prefix(line)
 	if !ok {
 		if sp = bytes.IndexByte(line, ' '); sp < 0 {
 			return 0, 0, false, nil, false
 		}
-		if t, ok = tc.parse(line[:sp]); !ok {
+		if _, ok = tc.parse(line[:sp]); !ok {
 			return 0, 0, false, nil, false
 		}
 	}
 	rest := line[sp+1:]
 	if len(rest) >= 9 && binary.LittleEndian.Uint64(rest) == stdoutF && rest[8] == ' ' {
 		// "stdout F <content>": nearly every line.
-		return t, StreamStdout, false, rest[9:], true
+		return sp, StreamStdout, false, rest[9:], true
 	}
 	switch {
 	case len(rest) >= 7 && string(rest[:7]) == "stdout ":
@@ -91,7 +95,7 @@ func parseCRI(line []byte, tc *timeCache) (t int64, s Stream, partial bool, cont
 	default:
 		return 0, 0, false, nil, false
 	}
-	return t, s, partial, content, true
+	return sp, s, partial, content, true
 }
 
 // timeCache remembers the date and time to the second, and the zone, of the
@@ -179,28 +183,29 @@ func (c *timeCache) parse(b []byte) (int64, bool) {
 	return t, ok
 }
 
-// prefix reads the timestamp that starts line and ends at its first space,
-// like parse on line[:sp] with sp the index of that space, when it is in the
-// second and zone the cache remembers, without looking for the space first.
-// ok is false when it is not (then the caller looks for the space and calls
+// prefix finds the timestamp that starts line and ends at its first space,
+// and checks it as parse on line[:sp] (sp the index of that space) would,
+// when it is in the second and zone the cache remembers, without looking
+// for the space first and without reading its value (parse gives it). ok is
+// false when it is not (then the caller looks for the space and calls
 // parse); the cache is not changed.
-func (c *timeCache) prefix(line []byte) (t int64, sp int, ok bool) {
+func (c *timeCache) prefix(line []byte) (sp int, ok bool) {
 	const dt = dateTimeLen
 	// The fraction's nine bytes and the zone's are read before the space is
 	// known to be past them: the line must hold them all.
 	if c == nil || !c.ok || len(line) < dt+18 || line[dt] != '.' || !c.sameSecond(line) {
-		return 0, 0, false
+		return 0, false
 	}
-	frac, n := fraction(line[dt+1 : dt+10])
+	n := fractionDigits(line[dt+1 : dt+10])
 	i := dt + 1 + n
 	// The zone and the space, compared as one word (line[i:] holds eight
 	// bytes: i <= dt+10). The zone does not start with a digit, so the
 	// digits end at i. No space before i+c.nz: the second and the zone
 	// the cache learnt come from a timestamp without one (spaced says).
 	if n == 0 || binary.LittleEndian.Uint64(line[i:])&c.zsMask != c.zs || c.spaced {
-		return 0, 0, false
+		return 0, false
 	}
-	return c.base + frac, i + c.nz, true
+	return i + c.nz, true
 }
 
 // sameSecond reports whether b starts with the date and time to the second
@@ -219,22 +224,11 @@ func (c *timeCache) sameSecond(b []byte) bool {
 // line to line) the processor cannot foresee.
 func fraction(b []byte) (scaled int64, n int) {
 	_ = b[8]
-	const (
-		ones = 0x0101010101010101
-		low7 = 0x7f7f7f7f7f7f7f7f
-		high = 0x8080808080808080
-	)
-	t := binary.LittleEndian.Uint64(b) ^ '0'*ones // digits now 0..9
-	// The high bit of every byte that is not a digit (no carry between
-	// bytes: (t&low7) + (0x80-10) <= 0xf5).
-	bad := (t&low7 + (0x80-10)*ones | t) & high
-	n = 8
-	if bad != 0 {
-		n = bits.TrailingZeros64(bad) >> 3
-	}
+	n = fractionDigits8(b)
 	if n == 0 {
 		return 0, 0
 	}
+	t := binary.LittleEndian.Uint64(b) ^ '0'*0x0101010101010101 // digits now 0..9
 	// The n digits, first one lowest, moved to the top with zeros below
 	// them, then summed pairwise: value of the n digits.
 	v := t << (64 - 8*n)
@@ -246,4 +240,33 @@ func fraction(b []byte) (scaled int64, n int) {
 		return scaled + int64(b[8]-'0'), 9
 	}
 	return scaled, n
+}
+
+// fractionDigits returns the n of fraction(b): the number of leading digits
+// of b (9 bytes), at most 9.
+func fractionDigits(b []byte) int {
+	_ = b[8]
+	n := fractionDigits8(b)
+	if n == 8 && isDigit(b[8]) {
+		return 9
+	}
+	return n
+}
+
+// fractionDigits8 returns the number of leading digits of b's first eight
+// bytes.
+func fractionDigits8(b []byte) int {
+	const (
+		ones = 0x0101010101010101
+		low7 = 0x7f7f7f7f7f7f7f7f
+		high = 0x8080808080808080
+	)
+	t := binary.LittleEndian.Uint64(b) ^ '0'*ones // digits now 0..9
+	// The high bit of every byte that is not a digit (no carry between
+	// bytes: (t&low7) + (0x80-10) <= 0xf5).
+	bad := (t&low7 + (0x80-10)*ones | t) & high
+	if bad == 0 {
+		return 8
+	}
+	return bits.TrailingZeros64(bad) >> 3
 }

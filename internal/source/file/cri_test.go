@@ -97,8 +97,19 @@ func FuzzParseCRICached(f *testing.F) {
 		for _, line := range bytes.Split(raw, []byte("\n")) {
 			var got CRILine
 			var gok bool
-			got.Time, got.Stream, got.Partial, got.Content, gok = parseCRI(line, &tc)
+			var sp int
+			sp, got.Stream, got.Partial, got.Content, gok = parseCRI(line, &tc)
+			tt := line[:sp]
 			want, wok := ParseCRI(line)
+			if gok {
+				// The time as written: the start of the line, up to the
+				// space before the stream; it parses.
+				var tok bool
+				got.Time, tok = parse.ParseTime(tt)
+				if !tok || sp >= len(line) || line[sp] != ' ' {
+					t.Fatalf("line %q: time %q", line, tt)
+				}
+			}
 			if gok != wok || gok && (got.Time != want.Time || got.Stream != want.Stream || got.Partial != want.Partial ||
 				!bytes.Equal(got.Content, want.Content) || len(got.Content) > 0 && &got.Content[0] != &want.Content[0]) {
 				t.Fatalf("line %q: cached %+v, %v; ParseCRI %+v, %v", line, got, gok, want, wok)

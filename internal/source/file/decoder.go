@@ -180,7 +180,7 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 	var ok bool
 	switch d.format {
 	case FormatCRI:
-		t, s, partial, content, cok := parseCRI(l.Data, &d.times)
+		sp, s, partial, content, cok := parseCRI(l.Data, &d.times)
 		if !cok {
 			*rec, ok = d.malformed(*l), true
 			break
@@ -188,9 +188,13 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 		// Bytes cut off the end of the line are cut off the content.
 		size := len(content) + l.Size - len(l.Data)
 		if !partial && d.mlCfg == nil && !d.joins[s].open && !d.joinAll {
-			d.whole(rec, l, content, size, t, s, nil)
+			// The time as written: parsed only if the content has
+			// none of its own (Record.TimeText).
+			d.whole(rec, l, content, size, 0, s, nil)
+			rec.TimeText = l.Data[:sp:sp]
 			return true
 		}
+		t, _ := d.times.parse(l.Data[:sp])
 		*rec, ok = d.piece(*l, content, size, t, s, nil, partial)
 	case FormatDocker:
 		if l.Size > len(l.Data) {
@@ -205,6 +209,7 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 		}
 		if !j.Partial && d.mlCfg == nil && !d.joins[j.Stream].open && !d.joinAll {
 			d.whole(rec, l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs)
+			rec.TimeText = nil
 			return true
 		}
 		*rec, ok = d.piece(*l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs, j.Partial)
@@ -222,7 +227,7 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 
 // whole writes into rec the record of one line that is a whole record of its
 // stream (no pieces open, multiline off): what single gives, with its commit
-// offset.
+// offset. It leaves rec.TimeText to the caller.
 //
 // It is capRecord and trimCR on locals, and writes rec's fields one by one:
 // a Record built whole and then copied goes through the stack, and its

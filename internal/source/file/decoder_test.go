@@ -31,7 +31,10 @@ func (r rec) String() string {
 }
 
 func copyRec(r Record) rec {
-	return rec{string(r.Content), r.Size, r.Time, r.Stream, r.Flags, string(r.Attrs), r.Start, r.End, r.Commit}
+	if r.TimeText != nil && r.Time != 0 {
+		panic("a record with both Time and TimeText")
+	}
+	return rec{string(r.Content), r.Size, r.UnixNano(), r.Stream, r.Flags, string(r.Attrs), r.Start, r.End, r.Commit}
 }
 
 // decodeFile runs data through a LineReader and a Decoder like a follower

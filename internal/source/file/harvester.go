@@ -619,7 +619,7 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 	// Set member by member: a composite literal is built aside and copied
 	// in, and the copy's wide loads wait for the narrow stores just made.
 	var l parse.Line
-	l.Data, l.Time, l.Order, l.OrderKind = rec.Content, rec.Time, rec.Start, parse.OrderOffset
+	l.Data, l.Time, l.TimeText, l.Order, l.OrderKind = rec.Content, rec.Time, rec.TimeText, rec.Start, parse.OrderOffset
 	l.Fields, l.FieldsID = r.fields.b[rec.Stream], r.fields.id[rec.Stream]
 	if rec.Flags&Truncated != 0 {
 		l.Size = rec.Size

@@ -1,5 +1,7 @@
 package file
 
+import "shipper/internal/parse"
+
 // Stream is the output stream a record was written to.
 type Stream uint8
 
@@ -75,8 +77,16 @@ type Record struct {
 	// (len(Content) unless Flags has Truncated).
 	Size int
 	// Time is the container runtime's timestamp of the first piece (Unix
-	// nanoseconds), or 0 when the format has none (plain, Malformed).
+	// nanoseconds), or 0 when the format has none (plain, Malformed) or
+	// TimeText holds it.
 	Time int64
+	// TimeText, when not nil, is the runtime's timestamp as written, which
+	// parse.ParseTime reads, and Time is 0: the decoder checks it but does
+	// not read its value, for parse.Line.TimeText (only a line without a
+	// time of its own needs it). A view valid like Content. Set on the CRI
+	// records of a single line written straight (see Decoder.AddTo);
+	// UnixNano gives the time of any record.
+	TimeText []byte
 	// Stream is stdout or stderr for CRI and json-file records.
 	Stream Stream
 	Flags  Flags
@@ -92,6 +102,16 @@ type Record struct {
 	// one record to the next and never passes the last line added; it is
 	// smaller than Start when another stream has a record still open.
 	Commit int64
+}
+
+// UnixNano returns the runtime's timestamp of the record: Time, or TimeText
+// parsed.
+func (r *Record) UnixNano() int64 {
+	if r.TimeText != nil {
+		t, _ := parse.ParseTime(r.TimeText)
+		return t
+	}
+	return r.Time
 }
 
 // joiner accumulates the pieces of one record up to a byte cap. Pieces beyond
