@@ -402,3 +402,55 @@ func TestCRITimeAsTimestamp(t *testing.T) {
 		t.Errorf("log.flags %s, want timestamp_unusable", f)
 	}
 }
+
+// TestDockerTimeAsTimestamp is TestCRITimeAsTimestamp for json-file, whose
+// lines with an unparsable or missing "time" are not malformed: they get the
+// read time.
+func TestDockerTimeAsTimestamp(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	appendFile(t, filepath.Join(dir, "d.log"), strings.Join([]string{
+		`{"log":"plain text\n","stream":"stdout","time":"2024-01-02T03:04:05.25+01:00"}`,
+		`{"log":"{\"msg\":\"json without a time\"}\n","stream":"stdout","time":"2024-01-02T02:04:05.5Z"}`,
+		`{"log":"{\"time\":\"2024-05-01T10:00:00Z\",\"msg\":\"own time\"}\n","stream":"stdout","time":"2024-01-02T02:04:05.75Z"}`,
+		`{"log":"{\"time\":\"yesterday\",\"msg\":\"unusable own time\"}\n","stream":"stderr","time":"2024-01-02T02:04:05.75Z"}`,
+		`{"log":"joined ","stream":"stdout","time":"2024-01-02T02:04:06.000000001Z"}`,
+		`{"log":"record\n","stream":"stdout","time":"2024-01-02T02:04:07Z"}`,
+		`{"log":"runtime time out of range\n","stream":"stdout","time":"2024-13-02T03:04:05.75Z"}`,
+		`{"log":"runtime time with an escape\n","stream":"stdout","time":"2024-01-02T02:04:05.75\u005a"}`,
+		`{"log":"no runtime time\n","stream":"stdout"}`,
+		`{"log":"time zero\n","stream":"stdout","time":"1970-01-01T00:00:00Z"}`,
+		`{"log":"general parser\n", "stream":"stdout","time":"2024-01-02T02:04:08.2Z"}`,
+		`{"log":"last\n","stream":"stdout","time":"2024-01-02T02:04:08.1Z"}`,
+	}, "\n")+"\n")
+	r := startRun(t, testConfig(dir, state, "d.log"), pipeline.Config{})
+	docs := r.waitDocs(11)
+	r.stop()
+	read := func(ts any) bool {
+		s, _ := ts.(string)
+		return !strings.HasPrefix(s, "2024-01-02") && !strings.HasPrefix(s, "1970")
+	}
+	for i, w := range []struct {
+		msg string
+		ts  string // "" for the read time
+	}{
+		{"plain text", "2024-01-02T02:04:05.25Z"},
+		{"json without a time", "2024-01-02T02:04:05.5Z"},
+		{"own time", "2024-05-01T10:00:00Z"},
+		{"unusable own time", "2024-01-02T02:04:05.75Z"},
+		{"joined record", "2024-01-02T02:04:06.000000001Z"},
+		{"runtime time out of range", ""},
+		{"runtime time with an escape", ""},
+		{"no runtime time", ""},
+		{"time zero", ""},
+		{"general parser", "2024-01-02T02:04:08.2Z"},
+		{"last", "2024-01-02T02:04:08.1Z"},
+	} {
+		d := docs[i].M
+		if d["message"] != w.msg || w.ts != "" && d["@timestamp"] != w.ts || w.ts == "" && !read(d["@timestamp"]) {
+			t.Errorf("document %d: message %q @timestamp %v, want %q %q", i, d["message"], d["@timestamp"], w.msg, w.ts)
+		}
+	}
+	if f := fmt.Sprint(docs[3].M["log.flags"]); !strings.Contains(f, "timestamp_unusable") {
+		t.Errorf("log.flags %s, want timestamp_unusable", f)
+	}
+}

@@ -209,10 +209,14 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 		}
 		if !j.Partial && d.mlCfg == nil && !d.joins[j.Stream].open && !d.joinAll {
 			d.whole(rec, l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs)
-			rec.TimeText = nil
+			rec.TimeText = j.timeText
 			return true
 		}
-		*rec, ok = d.piece(*l, j.Log, len(j.Log), j.Time, j.Stream, j.Attrs, j.Partial)
+		t := j.Time
+		if j.timeText != nil {
+			t, _ = d.times.parse(j.timeText)
+		}
+		*rec, ok = d.piece(*l, j.Log, len(j.Log), t, j.Stream, j.Attrs, j.Partial)
 	default:
 		*rec, ok = d.single(*l, l.Data, l.Size, 0, StreamNone, nil, 0), true
 	}
@@ -275,7 +279,7 @@ func (d *Decoder) malformed(l Line) Record {
 // parseDocker parses a json-file line, unescaping into the decoder's
 // scratch buffer (charged to the budget).
 func (d *Decoder) parseDocker(line []byte) (DockerLine, bool) {
-	j, scratch, ok := parseDockerJSONCached(line, d.scratch, &d.times)
+	j, scratch, ok := parseDockerJSONLazy(line, d.scratch)
 	d.scratch = scratch
 	if d.mem != nil && cap(scratch) > d.scratchN {
 		// Allocated already: charged after the fact, and dropped when

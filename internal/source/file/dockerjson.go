@@ -27,6 +27,10 @@ type DockerLine struct {
 	// Attrs is the raw JSON value of "attrs" (an object of labels and env
 	// values), a view into the line; nil when absent.
 	Attrs []byte
+	// timeText, when not nil, is "time" as written, a view into the line,
+	// and Time is 0: parseDockerJSONLazy leaves it unread (see
+	// Record.TimeText).
+	timeText []byte
 }
 
 // ParseDockerJSON parses one json-file line (without its '\n'). It does not
@@ -42,13 +46,19 @@ type DockerLine struct {
 // replaces it with \ufffd) and raw control characters are kept for the parse
 // layer to deal with. ok is false when the line is not such an object.
 func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
-	return parseDockerJSONCached(line, scratch, nil)
+	l, scratch, ok = parseDockerJSONLazy(line, scratch)
+	if l.timeText != nil {
+		l.Time, _ = parse.ParseTime(l.timeText)
+		l.timeText = nil
+	}
+	return l, scratch, ok
 }
 
-// parseDockerJSONCached is ParseDockerJSON with the time of a line in
-// Docker's layout read through tc (nil: none).
-func parseDockerJSONCached(line, scratch []byte, tc *timeCache) (l DockerLine, _ []byte, ok bool) {
-	if l, scratch, ok, done := parseDockerLayout(line, scratch, tc); done {
+// parseDockerJSONLazy is ParseDockerJSON leaving the time of a line in
+// Docker's layout unread, in timeText: a line whose log has a time of its
+// own does not need it.
+func parseDockerJSONLazy(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
+	if l, scratch, ok, done := parseDockerLayout(line, scratch); done {
 		return l, scratch, ok
 	}
 	return parseDockerJSON(line, scratch)
@@ -59,8 +69,9 @@ func parseDockerJSONCached(line, scratch []byte, tc *timeCache) (l DockerLine, _
 // no attrs, faster than the general parser by comparing the fixed parts
 // whole. done is false when the line is not in that layout (or its "time"
 // has an escape): the general parser then decides, from the start. When done,
-// the result is what the general parser returns for the line.
-func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []byte, ok, done bool) {
+// the result is what the general parser returns for the line, but for the
+// time, left in timeText.
+func parseDockerLayout(line, scratch []byte) (l DockerLine, _ []byte, ok, done bool) {
 	const (
 		head   = `{"log":"`
 		stream = dockerStream
@@ -98,7 +109,7 @@ func parseDockerLayout(line, scratch []byte, tc *timeCache) (l DockerLine, _ []b
 	if q < 0 || len(rest) != q+2 || rest[q+1] != '}' || bytes.IndexByte(rest[:q], '\\') >= 0 {
 		return l, scratch, false, false
 	}
-	l.Time, _ = tc.parse(rest[:q])
+	l.timeText = rest[:q:q]
 	l.Partial = !nl
 	return l, scratch, true, true
 }

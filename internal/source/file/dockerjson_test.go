@@ -263,13 +263,14 @@ func FuzzJSONFileFast(f *testing.F) {
 				}
 			}
 		}
-		l, _, ok, done := parseDockerLayout(raw, nil, nil)
+		l, _, ok, done := parseDockerLayout(raw, nil)
 		if !done {
 			return
 		}
 		wl, _, wok := parseDockerJSON(raw, nil)
+		lt, _ := parse.ParseTime(l.timeText)
 		if ok != wok || ok && (string(l.Log) != string(wl.Log) || l.Partial != wl.Partial || l.Stream != wl.Stream ||
-			l.Time != wl.Time || l.Attrs != nil) {
+			l.Time != 0 || l.timeText == nil || lt != wl.Time || l.Attrs != nil) {
 			t.Fatalf("%q: layout parser %+v %q, %v; general %+v %q, %v", raw, l, l.Log, ok, wl, wl.Log, wok)
 		}
 	})
@@ -281,7 +282,7 @@ func FuzzJSONFileFast(f *testing.F) {
 func TestDockerLayout(t *testing.T) {
 	for _, stream := range []string{"stdout", "stderr"} {
 		line := []byte(dockerLine(`{"msg":"a \"quoted\" word"}`+"\n", stream))
-		l, _, ok, done := parseDockerLayout(line, nil, nil)
+		l, _, ok, done := parseDockerLayout(line, nil)
 		if !ok || !done || l.Stream.String() != stream || string(l.Log) != `{"msg":"a \"quoted\" word"}` || l.Partial {
 			t.Fatalf("%s: parseDockerLayout(%q) = %+v %q, ok %v, done %v", stream, line, l, l.Log, ok, done)
 		}
@@ -290,7 +291,7 @@ func TestDockerLayout(t *testing.T) {
 		for i := at; i < at+len(dockerStream); i++ {
 			bad := append([]byte(nil), line...)
 			bad[i] ^= 0x20
-			if _, _, ok, done := parseDockerLayout(bad, nil, nil); ok && done {
+			if _, _, ok, done := parseDockerLayout(bad, nil); ok && done {
 				t.Fatalf("%s: parseDockerLayout(%q) took a line changed at byte %d", stream, bad, i-at)
 			}
 		}

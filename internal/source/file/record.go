@@ -80,12 +80,14 @@ type Record struct {
 	// nanoseconds), or 0 when the format has none (plain, Malformed) or
 	// TimeText holds it.
 	Time int64
-	// TimeText, when not nil, is the runtime's timestamp as written, which
-	// parse.ParseTime reads, and Time is 0: the decoder checks it but does
-	// not read its value, for parse.Line.TimeText (only a line without a
-	// time of its own needs it). A view valid like Content. Set on the CRI
-	// records of a single line written straight (see Decoder.AddTo);
-	// UnixNano gives the time of any record.
+	// TimeText, when not nil, is the runtime's timestamp as written, for
+	// parse.ParseTime, and Time is 0: the decoder does not read its value,
+	// for parse.Line.TimeText (only a line without a time of its own needs
+	// it). A view valid like Content. Set on the records of a single line
+	// written straight (see Decoder.AddTo): in CRI it was checked to parse
+	// (else the line is Malformed); in json-file it may not (then the time
+	// is 0, as Time is for an unparsable "time"). UnixNano gives the time
+	// of any record.
 	TimeText []byte
 	// Stream is stdout or stderr for CRI and json-file records.
 	Stream Stream
@@ -105,7 +107,7 @@ type Record struct {
 }
 
 // UnixNano returns the runtime's timestamp of the record: Time, or TimeText
-// parsed.
+// parsed (0 when it does not parse).
 func (r *Record) UnixNano() int64 {
 	if r.TimeText != nil {
 		t, _ := parse.ParseTime(r.TimeText)
