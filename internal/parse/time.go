@@ -314,7 +314,11 @@ func appendFixed48(dst []byte, a *[48]byte, n int) []byte {
 		dst = append(dst, make([]byte, 48)...)
 	}
 	dst = dst[:l+48]
-	*(*[48]byte)(dst[l:]) = *a
+	// In blocks of 16: the compiler moves a larger array from one
+	// pointer to another (which may overlap) with a call to memmove.
+	*(*[16]byte)(dst[l:]) = *(*[16]byte)(a[:16])
+	*(*[16]byte)(dst[l+16:]) = *(*[16]byte)(a[16:32])
+	*(*[16]byte)(dst[l+32:]) = *(*[16]byte)(a[32:])
 	return dst[:l+n]
 }
 
@@ -325,7 +329,9 @@ func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
 		dst = append(dst, make([]byte, 32)...)
 	}
 	dst = dst[:l+32]
-	*(*[32]byte)(dst[l:]) = *a
+	// In blocks of 16, as in appendFixed48.
+	*(*[16]byte)(dst[l:]) = *(*[16]byte)(a[:16])
+	*(*[16]byte)(dst[l+16:]) = *(*[16]byte)(a[16:])
 	return dst[:l+n]
 }
 
