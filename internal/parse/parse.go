@@ -903,11 +903,28 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info
 		flags |= pl.flags
 		for i := range pl.ops {
 			o := &pl.ops[i]
-			dst = appendFixed32(dst, &o.pre, int(o.npre))
 			a, b := &ms[o.a], &ms[o.b]
-			start := a.ks + (a.vs-a.ks)&o.fromValue
-			end := b.ve + (b.ke-1-b.ve)&o.toName
-			dst = append(dst, s[start:end]...)
+			start := int(a.ks + (a.vs-a.ks)&o.fromValue)
+			end := int(b.ve + (b.ke-1-b.ve)&o.toName)
+			l := len(dst)
+			if cap(dst)-l < 96 {
+				dst = append(dst, make([]byte, 96)...)
+			}
+			// The prefix as two blocks of 16 bytes, and a span of up
+			// to 64 bytes that has 64 bytes of the line from its start
+			// as four, past the end of dst, of which the lengths are
+			// kept: the spans vary in length from line to line, and
+			// memmove's branches on the length mispredict.
+			d := (*[96]byte)(dst[l : l+96])
+			*(*[16]byte)(d[:16]) = *(*[16]byte)(o.pre[:16])
+			*(*[16]byte)(d[16:32]) = *(*[16]byte)(o.pre[16:])
+			l += int(o.npre)
+			if end-start <= 64 && start+64 <= len(s) {
+				move64((*[64]byte)(dst[l:l+64]), (*[64]byte)(s[start:start+64]))
+				dst = dst[:l+end-start]
+			} else {
+				dst = append(dst[:l], s[start:end]...)
+			}
 		}
 	}
 	info.Flags = flags
