@@ -322,15 +322,24 @@ const (
 // literals and whitespace cost a return there, and the loop makes no call,
 // so that the compiler keeps its state in registers.
 func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at, ks, st int) {
-	n := len(s)
-	for i < n && s[i] == '"' && len(members) < cap(members) {
-		j := sc.stopAt(i + 1)
-		if j+2 >= n || s[j] != '"' || s[j+1] != ':' {
+	n, stop := len(s), sc.stop
+	if i >= n || s[i] != '"' {
+		return members, i, 0, plainKey
+	}
+	for len(members) < cap(members) {
+		// s[i] is a key's opening quote. Its closing quote, ':' and the
+		// first byte of the value are read as one word.
+		j := stopIn(stop, i+1)
+		if j+4 > n {
+			return members, i, 0, plainKey
+		}
+		w := binary.LittleEndian.Uint32(s[j:])
+		if uint16(w) != '"'|':'<<8 {
 			return members, i, 0, plainKey
 		}
 		vs, ve, kind := j+2, 0, uint8(kindString)
-		if c := s[vs]; c == '"' {
-			e := sc.stopAt(vs + 1)
+		if c := byte(w >> 16); c == '"' {
+			e := stopIn(stop, vs+1)
 			if e >= n || s[e] != '"' {
 				return members, vs, i, plainValue
 			}
@@ -343,9 +352,12 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		} else {
 			return members, vs, i, plainValue
 		}
+		// Fill the new element in place (see scanObject).
 		members = members[:len(members)+1]
-		members[len(members)-1] = member{ks: int32(i), ke: int32(j + 1), vs: int32(vs), ve: int32(ve), kind: kind}
-		if ve+1 >= n || s[ve] != ',' || s[ve+1] != '"' {
+		m := &members[len(members)-1]
+		*m = member{}
+		m.ks, m.ke, m.vs, m.ve, m.kind = int32(i), int32(j+1), int32(vs), int32(ve), kind
+		if ve+2 > n || binary.LittleEndian.Uint16(s[ve:]) != ','|'"'<<8 {
 			if ve < n && s[ve] == '}' {
 				return members, ve + 1, 0, plainClosed
 			}

@@ -55,13 +55,17 @@ func (sc *scanner) index(s []byte) {
 // is none. The scan loops call it where sc.indexed, else stringEnd: both
 // inline. It looks at the 64 bytes from j at once, so that a string shorter
 // than that costs one branch, whichever words it spans.
-func (sc *scanner) stopAt(j int) int {
-	stop := sc.stop
+func (sc *scanner) stopAt(j int) int { return stopIn(sc.stop, j) }
+
+// stopIn is stopAt on the index stop, for the loops that keep sc.stop in a
+// local.
+func stopIn(stop []uint64, j int) int {
 	for {
 		w, b := j>>6, uint(j&63)
 		// Two shifts below 64: the compiler emits them with no test
 		// for a shift of 64 (b == 0 needs the second word out).
-		if m := stop[w]>>b | stop[w+1]<<1<<(63-b); m != 0 {
+		ws := stop[w : w+2]
+		if m := ws[0]>>b | ws[1]<<1<<(63-b); m != 0 {
 			return j + bits.TrailingZeros64(m)
 		}
 		if j += 64; j>>6+1 >= len(stop) {
