@@ -625,8 +625,8 @@ func (p *Parser) trimScratch() {
 	if cap(p.fin) > keepScratch {
 		p.fin, p.finEnd, p.slots, p.next = nil, nil, nil, nil
 	}
-	// The structural index: one word per 64 bytes of the line.
-	if cap(p.stop) > keepScratch/64 {
+	// The structural index: eight bytes per 64 bytes of the line.
+	if cap(p.stop) > keepScratch/8 {
 		p.stop = nil
 	}
 }

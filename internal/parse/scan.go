@@ -106,7 +106,7 @@ type scanner struct {
 
 	// The structural index of the line scanObject scans (stops.go), when
 	// indexed; scanObject sets and clears indexed.
-	stop    []uint64
+	stop    []byte
 	indexed bool
 	noIndex bool // tests: scan as machines without AVX2 do
 

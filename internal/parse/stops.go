@@ -1,6 +1,9 @@
 package parse
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // The structural index of a line: before scanning a line, scanObject marks in
 // one bitmap every byte that ends a plain run inside a JSON string ('"',
@@ -13,25 +16,28 @@ import "math/bits"
 // AVX2) the scanner checks eight bytes per step in its loop (stringEnd).
 
 // index computes sc.stop for s and turns it on for the scans of s that
-// follow. It reuses sc.stop's array. sc.stop gets two empty words after
-// those of s, so that stopAt can read the word of any offset up to len(s)
-// and the one after it.
+// follow. It reuses sc.stop's array. sc.stop holds the marks as bytes (8
+// per 64 bytes of s, little-endian, the bits of a word), so that any 64 of
+// them can be read from any byte, with two empty words after those of s,
+// so that stopAt can read the eight bytes of marks from that of any offset
+// up to len(s).
 func (sc *scanner) index(s []byte) {
 	n := len(s)
 	nw := (n + 63) >> 6
-	if cap(sc.stop) < nw+2 {
-		sc.stop = make([]uint64, nw+2, nw+nw/4+2)
+	nb := 8 * (nw + 2)
+	if cap(sc.stop) < nb {
+		sc.stop = make([]byte, nb, nb+nb/4)
 	}
-	stop := sc.stop[:nw+2]
-	stop[nw], stop[nw+1] = 0, 0
+	stop := sc.stop[:nb]
+	clear(stop[8*nw:])
 	full := n &^ 63
 	stopsAVX2(s[:full], stop)
 	if r := n - full; r > 0 {
-		var last [1]uint64
+		var last [8]byte
 		if n >= 64 {
 			// The last 64 bytes, shifted to keep those after full.
 			stopsAVX2(s[n-64:], last[:])
-			stop[nw-1] = last[0] >> (64 - r)
+			binary.LittleEndian.PutUint64(stop[8*nw-8:], binary.LittleEndian.Uint64(last[:])>>(64-r))
 		} else {
 			// A short line goes through a copy padded with spaces,
 			// which are never marked.
@@ -43,8 +49,7 @@ func (sc *scanner) index(s []byte) {
 					tail[k] = ' '
 				}
 			}
-			stopsAVX2(tail[:], last[:])
-			stop[0] = last[0]
+			stopsAVX2(tail[:], stop)
 		}
 	}
 	sc.stop, sc.indexed = stop, true
@@ -53,22 +58,20 @@ func (sc *scanner) index(s []byte) {
 // stopAt is stringEnd on the index (sc.indexed): the offset of the first
 // marked byte at or after j (j <= len(s)), or a value >= len(s) when there
 // is none. The scan loops call it where sc.indexed, else stringEnd: both
-// inline. It looks at the 64 bytes from j at once, so that a string shorter
-// than that costs one branch, whichever words it spans.
+// inline. It looks at the 57 to 64 marks from j at once (one unaligned word
+// of sc.stop), so that a string shorter than that costs one branch,
+// whichever words of marks it spans.
 func (sc *scanner) stopAt(j int) int { return stopIn(sc.stop, j) }
 
 // stopIn is stopAt on the index stop, for the loops that keep sc.stop in a
 // local.
-func stopIn(stop []uint64, j int) int {
+func stopIn(stop []byte, j int) int {
 	for {
-		w, b := j>>6, uint(j&63)
-		// Two shifts below 64: the compiler emits them with no test
-		// for a shift of 64 (b == 0 needs the second word out).
-		ws := stop[w : w+2]
-		if m := ws[0]>>b | ws[1]<<1<<(63-b); m != 0 {
+		if m := binary.LittleEndian.Uint64(stop[j>>3:]) >> (j & 7); m != 0 {
 			return j + bits.TrailingZeros64(m)
 		}
-		if j += 64; j>>6+1 >= len(stop) {
+		// The word read ends at the next multiple of 64 after j&^7.
+		if j = j&^7 + 64; j>>3+8 > len(stop) {
 			return j
 		}
 	}

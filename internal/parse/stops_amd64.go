@@ -8,9 +8,10 @@ import "golang.org/x/sys/cpu"
 // tests scan without it through scanner.noIndex.
 var haveAVX2 = cpu.X86.HasAVX2
 
-// stopsAVX2 sets out[k] to the marks of s[64k:64k+64] (see index): bit b of
-// out[k] is set when s[64k+b] is '"', '\\', < 0x20 or >= 0x80. len(s) must
-// be a multiple of 64 and len(out) at least len(s)/64. It needs AVX2.
+// stopsAVX2 sets out[8k:8k+8] to the marks of s[64k:64k+64] (see index), a
+// little-endian word: bit b is set when s[64k+b] is '"', '\\', < 0x20 or
+// >= 0x80. len(s) must be a multiple of 64 and len(out) at least len(s)/8.
+// It needs AVX2.
 //
 //go:noescape
-func stopsAVX2(s []byte, out []uint64)
+func stopsAVX2(s []byte, out []byte)

@@ -16,7 +16,7 @@ func TestStopsAVX2(t *testing.T) {
 		t.Skip("no AVX2 here")
 	}
 	var blk [128]byte
-	out := make([]uint64, 2)
+	out := make([]byte, 16)
 	for c := 0; c < 256; c++ {
 		for pos := 0; pos < 128; pos++ {
 			for k := range blk {
@@ -25,7 +25,7 @@ func TestStopsAVX2(t *testing.T) {
 			blk[pos] = byte(c)
 			stopsAVX2(blk[:], out)
 			for k := range blk {
-				got := out[k>>6]>>(k&63)&1 != 0
+				got := out[k>>3]>>(k&7)&1 != 0
 				if got != stopRef(blk[k]) {
 					t.Fatalf("byte %#x at %d: mark at %d is %v", c, pos, k, got)
 				}
@@ -111,7 +111,7 @@ func TestIndexedScanMatchesPlain(t *testing.T) {
 }
 
 // TestIndexScratchTrimmed checks that the index of a huge line is not kept
-// after it: a Parser holds at most keepScratch/64 words of index between
+// after it: a Parser holds at most keepScratch/8 bytes of index between
 // lines (the index of a 1 MiB line), like its other scratch buffers.
 func TestIndexScratchTrimmed(t *testing.T) {
 	if !haveAVX2 {
@@ -121,8 +121,8 @@ func TestIndexScratchTrimmed(t *testing.T) {
 	huge := append([]byte(`{"message":"`), bytes.Repeat([]byte("x"), 4<<20)...)
 	huge = append(huge, `"}`...)
 	p.Append(nil, &Line{Data: huge, Time: lineTime})
-	if c := cap(p.stop); c > keepScratch/64 {
-		t.Fatalf("after a %d-byte line the parser keeps %d words of index", len(huge), c)
+	if c := cap(p.stop); c > keepScratch/8 {
+		t.Fatalf("after a %d-byte line the parser keeps %d bytes of index", len(huge), c)
 	}
 	small := []byte(`{"message":"m"}`)
 	out, _ := p.Append(nil, &Line{Data: small, Time: lineTime})
