@@ -1232,8 +1232,8 @@ func appendLevel(dst, s []byte, m *member) []byte {
 	if len(v) <= 16 && int(m.vs)+16 <= len(s) {
 		// The usual level: two words lower-cased at once.
 		var w [16]byte
-		binary.LittleEndian.PutUint64(w[:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs:])))
-		binary.LittleEndian.PutUint64(w[8:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs+8:])))
+		binary.LittleEndian.PutUint64(w[:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs:m.vs+8])))
+		binary.LittleEndian.PutUint64(w[8:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs+8:m.vs+16])))
 		return appendFixed16(dst, &w, len(v))
 	}
 	for _, c := range v {

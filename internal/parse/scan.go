@@ -333,7 +333,7 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		if j+4 > n {
 			return members, i, 0, plainKey
 		}
-		w := binary.LittleEndian.Uint32(s[j:])
+		w := binary.LittleEndian.Uint32(s[j : j+4])
 		if uint16(w) != '"'|':'<<8 {
 			return members, i, 0, plainKey
 		}
@@ -357,7 +357,7 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		m := &members[len(members)-1]
 		*m = member{}
 		m.ks, m.ke, m.vs, m.ve, m.kind = int32(i), int32(j+1), int32(vs), int32(ve), kind
-		if ve+2 > n || binary.LittleEndian.Uint16(s[ve:]) != ','|'"'<<8 {
+		if ve+2 > n || binary.LittleEndian.Uint16(s[ve:ve+2]) != ','|'"'<<8 {
 			if ve < n && s[ve] == '}' {
 				return members, ve + 1, 0, plainClosed
 			}
@@ -655,7 +655,7 @@ func digitsEnd(s []byte, i int) int {
 		// t's bytes are below 10 for digits; adding 0x76 to the low
 		// seven bits sets the top bit of the others (t itself for
 		// bytes >= 0x80), without carries between bytes.
-		t := binary.LittleEndian.Uint64(s[i:]) ^ lsb*'0'
+		t := binary.LittleEndian.Uint64(s[i:i+8]) ^ lsb*'0'
 		if m := ((t &^ msb) + lsb*0x76 | t) & msb; m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}

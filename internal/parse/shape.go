@@ -157,7 +157,7 @@ func (sh *shape) matches(s []byte, ms []member) bool {
 func keyWord(s []byte, m *member) uint64 {
 	ks, n := int(m.ks), int(m.ke-m.ks)
 	if ks+8 <= len(s) {
-		w := binary.LittleEndian.Uint64(s[ks:])
+		w := binary.LittleEndian.Uint64(s[ks : ks+8])
 		if n < 8 {
 			w &= 1<<(8*n) - 1
 		}

@@ -67,7 +67,8 @@ func (sc *scanner) stopAt(j int) int { return stopIn(sc.stop, j) }
 // local.
 func stopIn(stop []byte, j int) int {
 	for {
-		if m := binary.LittleEndian.Uint64(stop[j>>3:]) >> (j & 7); m != 0 {
+		k := j >> 3
+		if m := binary.LittleEndian.Uint64(stop[k:k+8]) >> (j & 7); m != 0 {
 			return j + bits.TrailingZeros64(m)
 		}
 		// The word read ends at the next multiple of 64 after j&^7.

@@ -303,7 +303,7 @@ func appendFixed16(dst []byte, a *[16]byte, n int) []byte {
 		dst = append(dst, make([]byte, 16)...)
 	}
 	dst = dst[:l+16]
-	*(*[16]byte)(dst[l:]) = *a
+	*(*[16]byte)(dst[l : l+16]) = *a
 	return dst[:l+n]
 }
 
@@ -316,9 +316,9 @@ func appendFixed48(dst []byte, a *[48]byte, n int) []byte {
 	dst = dst[:l+48]
 	// In blocks of 16: the compiler moves a larger array from one
 	// pointer to another (which may overlap) with a call to memmove.
-	*(*[16]byte)(dst[l:]) = *(*[16]byte)(a[:16])
-	*(*[16]byte)(dst[l+16:]) = *(*[16]byte)(a[16:32])
-	*(*[16]byte)(dst[l+32:]) = *(*[16]byte)(a[32:])
+	*(*[16]byte)(dst[l : l+16]) = *(*[16]byte)(a[:16])
+	*(*[16]byte)(dst[l+16 : l+32]) = *(*[16]byte)(a[16:32])
+	*(*[16]byte)(dst[l+32 : l+48]) = *(*[16]byte)(a[32:])
 	return dst[:l+n]
 }
 
@@ -330,8 +330,8 @@ func appendFixed32(dst []byte, a *[32]byte, n int) []byte {
 	}
 	dst = dst[:l+32]
 	// In blocks of 16, as in appendFixed48.
-	*(*[16]byte)(dst[l:]) = *(*[16]byte)(a[:16])
-	*(*[16]byte)(dst[l+16:]) = *(*[16]byte)(a[16:])
+	*(*[16]byte)(dst[l : l+16]) = *(*[16]byte)(a[:16])
+	*(*[16]byte)(dst[l+16 : l+32]) = *(*[16]byte)(a[16:])
 	return dst[:l+n]
 }
 
@@ -419,7 +419,7 @@ var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e1
 // mispredicts its end.
 func digitRun(b []byte, i, limit int) (v uint64, kept, end int) {
 	for i+8 <= len(b) {
-		w, n := leadingDigits(binary.LittleEndian.Uint64(b[i:]))
+		w, n := leadingDigits(binary.LittleEndian.Uint64(b[i : i+8]))
 		if k := min(n, limit-kept); k < n {
 			v = v*pow10[k] + w/pow10[n-k]
 			kept = limit
