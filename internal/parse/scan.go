@@ -330,7 +330,7 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		// s[i] is a key's opening quote. Its closing quote, ':' and the
 		// first byte of the value are read as one word.
 		j := stopIn(stop, i+1)
-		if j+4 > n {
+		if j < 0 || j >= n-3 { // j < 0 spares the load its bounds checks
 			return members, i, 0, plainKey
 		}
 		w := binary.LittleEndian.Uint32(s[j : j+4])
@@ -357,7 +357,7 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		m := &members[len(members)-1]
 		*m = member{}
 		m.ks, m.ke, m.vs, m.ve, m.kind = int32(i), int32(j+1), int32(vs), int32(ve), kind
-		if ve+2 > n || binary.LittleEndian.Uint16(s[ve:ve+2]) != ','|'"'<<8 {
+		if ve < 0 || ve >= n-1 || binary.LittleEndian.Uint16(s[ve:ve+2]) != ','|'"'<<8 {
 			if ve < n && s[ve] == '}' {
 				return members, ve + 1, 0, plainClosed
 			}
@@ -374,15 +374,20 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 // alone (plainKey), at the value of a member (plainValue), or after a value
 // not followed by ',' and a key (plainAfterValue).
 func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
-	n := len(s)
+	n, stop := len(s), sc.stop
 	for i < n && s[i] == '"' {
-		j := sc.stopAt(i + 1)
-		if j+2 >= n || s[j] != '"' || s[j+1] != ':' {
+		// As in scanPlain.
+		j := stopIn(stop, i+1)
+		if j < 0 || j >= n-3 {
+			return i, plainKey
+		}
+		w := binary.LittleEndian.Uint32(s[j : j+4])
+		if uint16(w) != '"'|':'<<8 {
 			return i, plainKey
 		}
 		vs, ve := j+2, 0
-		if c := s[vs]; c == '"' {
-			e := sc.stopAt(vs + 1)
+		if c := byte(w >> 16); c == '"' {
+			e := stopIn(stop, vs+1)
 			if e >= n || s[e] != '"' {
 				return vs, plainValue
 			}
@@ -395,7 +400,7 @@ func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
 		} else {
 			return vs, plainValue
 		}
-		if ve+1 >= n || s[ve] != ',' || s[ve+1] != '"' {
+		if ve < 0 || ve >= n-1 || binary.LittleEndian.Uint16(s[ve:ve+2]) != ','|'"'<<8 {
 			return ve, plainAfterValue
 		}
 		i = ve + 1
