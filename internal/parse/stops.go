@@ -29,7 +29,9 @@ func (sc *scanner) index(s []byte) {
 		sc.stop = make([]byte, nb, nb+nb/4)
 	}
 	stop := sc.stop[:nb]
-	clear(stop[8*nw:])
+	// Two words of zeros, stored as one block: clear would call
+	// memclrNoHeapPointers.
+	*(*[16]byte)(stop[8*nw : 8*nw+16]) = [16]byte{}
 	full := n &^ 63
 	stopsAVX2(s[:full], stop)
 	if r := n - full; r > 0 {
