@@ -68,14 +68,16 @@ func (sc *scanner) stopAt(j int) int { return stopIn(sc.stop, j) }
 // stopIn is stopAt on the index stop, for the loops that keep sc.stop in a
 // local.
 func stopIn(stop []byte, j int) int {
+	// Unsigned, k+8 cannot wrap: one bounds check per load, not two.
+	u := uint(j)
 	for {
-		k := j >> 3
-		if m := binary.LittleEndian.Uint64(stop[k:k+8]) >> (j & 7); m != 0 {
-			return j + bits.TrailingZeros64(m)
+		k := u >> 3
+		if m := binary.LittleEndian.Uint64(stop[k:k+8]) >> (u & 7); m != 0 {
+			return int(u) + bits.TrailingZeros64(m)
 		}
 		// The word read ends at the next multiple of 64 after j&^7.
-		if j = j&^7 + 64; j>>3+8 > len(stop) {
-			return j
+		if u = u&^7 + 64; u>>3+8 > uint(len(stop)) {
+			return int(u)
 		}
 	}
 }
