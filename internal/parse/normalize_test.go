@@ -231,3 +231,19 @@ func TestAppendStaticNameFastPath(t *testing.T) {
 	f(`{"ecs.version_original":"2","ecs.version":"1"}`,
 		lineTS+`,"ecs.version_original":["2","1"],`+merged+ing+tail)
 }
+
+// TestQuotedNameFitsOp checks that every prefix makePlan gives an op fits in
+// op.pre: appendOps reserves 32 bytes per op for it.
+func TestQuotedNameFitsOp(t *testing.T) {
+	var o op
+	for id, q := range quotedName {
+		if len(q) > len(o.pre) {
+			t.Errorf("quotedName[%d] = %q: %d bytes, op.pre holds %d", id, q, len(q), len(o.pre))
+		}
+	}
+	for _, q := range []string{",", `_original":`} {
+		if len(q) > len(o.pre) {
+			t.Errorf("%q does not fit in op.pre", q)
+		}
+	}
+}

@@ -114,6 +114,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -667,6 +668,61 @@ type tail struct {
 	ok     bool
 }
 
+// appendOps writes the members of a line of a kept shape by the ops of its
+// plan. It is a function of its own, with few values live in its loop, so
+// that they stay in registers.
+func appendOps(dst, s []byte, ms []member, ops []op) []byte {
+	// Room for every op's window (see below) reserved once: the loop
+	// makes no call on its common path, so that its values stay in
+	// registers. An op writes its prefix (at most 32 bytes, see
+	// TestQuotedNameFitsOp) and its span, and makePlan's spans are
+	// disjoint parts of s in order: dst grows by at most len(s) +
+	// 32*len(ops), and the last window needs 128 bytes past its start.
+	// Were that wrong, the window's bounds check would panic: it never
+	// writes past cap(dst).
+	if need := len(s) + 32*len(ops) + 128; cap(dst)-len(dst) < need {
+		dst = slices.Grow(dst, need)
+	}
+	s = s[:len(s):len(s)] // one register for len and cap
+	for i := range ops {
+		o := &ops[i]
+		a, b := &ms[o.a], &ms[o.b]
+		start := int(a.ks + (a.vs-a.ks)&o.fromValue)
+		end := int(b.ve + (b.ke-1-b.ve)&o.toName)
+		l := len(dst)
+		// The prefix as four words, and a span of up to 64 bytes that
+		// has 64 bytes of the line from its start as eight, past the
+		// end of dst, of which the lengths are kept: the spans vary in
+		// length from line to line, and memmove's branches on the
+		// length mispredict. Words, not blocks of 16 bytes: a word
+		// load or store takes a base and an offset in its addressing,
+		// a block move needs its address computed. The window of 128
+		// bytes holds both whatever npre (at most 32; the mask spares
+		// the bounds checks).
+		d := (*[128]byte)(dst[l : l+128])
+		*(*[8]byte)(d[0:8]) = *(*[8]byte)(o.pre[0:8])
+		*(*[8]byte)(d[8:16]) = *(*[8]byte)(o.pre[8:16])
+		*(*[8]byte)(d[16:24]) = *(*[8]byte)(o.pre[16:24])
+		*(*[8]byte)(d[24:32]) = *(*[8]byte)(o.pre[24:32])
+		np := int(o.npre) & 63
+		if n := end - start; n <= 64 && start >= 0 && start+64 <= len(s) {
+			w, a := (*[64]byte)(d[np:np+64]), (*[64]byte)(s[start:start+64])
+			*(*[8]byte)(w[0:8]) = *(*[8]byte)(a[0:8])
+			*(*[8]byte)(w[8:16]) = *(*[8]byte)(a[8:16])
+			*(*[8]byte)(w[16:24]) = *(*[8]byte)(a[16:24])
+			*(*[8]byte)(w[24:32]) = *(*[8]byte)(a[24:32])
+			*(*[8]byte)(w[32:40]) = *(*[8]byte)(a[32:40])
+			*(*[8]byte)(w[40:48]) = *(*[8]byte)(a[40:48])
+			*(*[8]byte)(w[48:56]) = *(*[8]byte)(a[48:56])
+			*(*[8]byte)(w[56:64]) = *(*[8]byte)(a[56:64])
+			dst = dst[:l+np+n]
+		} else {
+			dst = append(dst[:l+np], s[start:end]...)
+		}
+	}
+	return dst
+}
+
 // appendTail writes log.flags, log.original_size, the order field,
 // host.name (when host is set), event.ingested, Fields, static and the
 // closing brace. p.fields is l.Fields (syncFields).
@@ -901,31 +957,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info
 		dst = p.appendMarked(dst, s)
 	} else {
 		flags |= pl.flags
-		for i := range pl.ops {
-			o := &pl.ops[i]
-			a, b := &ms[o.a], &ms[o.b]
-			start := int(a.ks + (a.vs-a.ks)&o.fromValue)
-			end := int(b.ve + (b.ke-1-b.ve)&o.toName)
-			l := len(dst)
-			if cap(dst)-l < 96 {
-				dst = append(dst, make([]byte, 96)...)
-			}
-			// The prefix as two blocks of 16 bytes, and a span of up
-			// to 64 bytes that has 64 bytes of the line from its start
-			// as four, past the end of dst, of which the lengths are
-			// kept: the spans vary in length from line to line, and
-			// memmove's branches on the length mispredict.
-			d := (*[96]byte)(dst[l : l+96])
-			*(*[16]byte)(d[:16]) = *(*[16]byte)(o.pre[:16])
-			*(*[16]byte)(d[16:32]) = *(*[16]byte)(o.pre[16:])
-			l += int(o.npre)
-			if end-start <= 64 && start+64 <= len(s) {
-				move64((*[64]byte)(dst[l:l+64]), (*[64]byte)(s[start:start+64]))
-				dst = dst[:l+end-start]
-			} else {
-				dst = append(dst[:l], s[start:end]...)
-			}
-		}
+		dst = appendOps(dst, s, ms, pl.ops)
 	}
 	info.Flags = flags
 	return p.appendTail(dst, l, flags, !sh.hasHost), info

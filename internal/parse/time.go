@@ -499,11 +499,3 @@ func isEpochString(s []byte) bool {
 	}
 	return true
 }
-
-// move64 copies a to d in blocks of 16 bytes (see appendFixed48).
-func move64(d, a *[64]byte) {
-	*(*[16]byte)(d[:16]) = *(*[16]byte)(a[:16])
-	*(*[16]byte)(d[16:32]) = *(*[16]byte)(a[16:32])
-	*(*[16]byte)(d[32:48]) = *(*[16]byte)(a[32:48])
-	*(*[16]byte)(d[48:]) = *(*[16]byte)(a[48:])
-}
