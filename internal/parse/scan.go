@@ -322,7 +322,10 @@ const (
 // literals and whitespace cost a return there, and the loop makes no call,
 // so that the compiler keeps its state in registers.
 func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at, ks, st int) {
-	n, stop := len(s), sc.stop
+	// Capacities equal to lengths: the slice expressions of the loop
+	// check against the capacity, and one register then holds both.
+	n, stop := len(s), sc.stop[:len(sc.stop):len(sc.stop)]
+	s = s[:n:n]
 	if i >= n || s[i] != '"' {
 		return members, i, 0, plainKey
 	}
@@ -374,7 +377,8 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 // alone (plainKey), at the value of a member (plainValue), or after a value
 // not followed by ',' and a key (plainAfterValue).
 func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
-	n, stop := len(s), sc.stop
+	n, stop := len(s), sc.stop[:len(sc.stop):len(sc.stop)] // as in scanPlain
+	s = s[:n:n]
 	for i < n && s[i] == '"' {
 		// As in scanPlain.
 		j := stopIn(stop, i+1)
