@@ -447,38 +447,45 @@ func messageTime(buf []byte, off int) (ns int64, tn int, ok bool) {
 func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool) {
 	df := &d.docker
 	slots := d.dockerSlots()
-	others := 0
-	i := 0
+	// Fewer live variables than registers: members counts down, and
+	// Others is counted in place; buf's capacity is its length.
+	df.Others = 0
+	buf = buf[:len(buf):len(buf)]
 	// A fixstr key of up to 15 bytes and the value's header are read
 	// from the words at off, without branching on which key, or which
 	// kind of str, comes (labels and env attributes, other keys, come in
 	// random order too); the loop calls nothing, so that what it needs
 	// stays in registers.
-	for ; i < members && len(buf)-off >= 24 && buf[off]&0xf0 == 0xa0; i++ {
-		n := int(buf[off] & 0x0f)
-		k := buf[off+1 : off+17]
-		lo := binary.LittleEndian.Uint64(k) & loMask[n]
-		hi := binary.LittleEndian.Uint64(k[8:]) & hiMask[n]
+	for ; members > 0 && len(buf)-off >= 24; members-- {
+		// One bounds check for the 24 bytes a member's key and value
+		// header can span: n <= 15, so w[1+n:] holds 8 bytes.
+		w := (*[24]byte)(buf[off:])
+		c := w[0]
+		if c&0xf0 != 0xa0 {
+			break
+		}
+		n := int(c & 0x0f)
+		lo := binary.LittleEndian.Uint64(w[1:]) & loMask[n]
+		hi := binary.LittleEndian.Uint64(w[9:]) & hiMask[n]
 		s := int(dockerSlotOf[keyHash(lo, hi)] & 15)
-		w := &dockerSlotWords[s]
-		diff := (lo ^ w.lo) | (hi ^ w.hi) | uint64(n^w.n)
+		sw := &dockerSlotWords[s]
+		diff := (lo ^ sw.lo) | (hi ^ sw.hi) | uint64(n^sw.n)
 		s &= int((diff|-diff)>>63) - 1 // slot 0 unless the key is the slot's
-		ke := off + 1 + n
-		x := binary.BigEndian.Uint64(buf[ke : ke+8])
+		x := binary.BigEndian.Uint64(w[1+n:])
 		h := strHeads[x>>56]
 		vn := int(x >> (h >> 8 & 63) & (h >> 32))
 		size := int(h & 0xff)
-		vs := ke + size
+		vs := off + 1 + n + size
 		if size == 0 || vn > len(buf)-vs {
 			return 0, false
 		}
 		off = vs + vn
 		*slots[s] = buf[vs:off]
-		others += int((uint(s) - 1) >> 63) // s == 0
+		df.Others += int((uint(s) - 1) >> 63) // s == 0
 	}
 	// The members near the end of buf, and any after a key that is not a
 	// short fixstr.
-	for ; i < members; i++ {
+	for ; members > 0; members-- {
 		ks, ke, ok := strAt(buf, off)
 		if !ok {
 			return 0, false
@@ -490,11 +497,10 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 		s := dockerKeySlot(buf[ks:ke])
 		*slots[s] = buf[vs:ve]
 		if s == 0 {
-			others++
+			df.Others++
 		}
 		off = ve
 	}
-	df.Others = others
 	df.IsDocker = df.Log != nil
 	return off, true
 }
