@@ -118,6 +118,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.dec.maxBatch = maxEntryBatch
 	c.lastRead = c.start
 	c.emitFn = c.emit
+	c.line.OrderKind = parse.OrderSequence
 	c.acks.wake = make(chan struct{}, 1)
 	c.acks.room = make(chan struct{}, 1)
 	return c

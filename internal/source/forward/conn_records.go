@@ -55,52 +55,18 @@ func (c *conn) handle(req *Request) error {
 	c.setTag(req.Tag)
 	c.appended = 0
 	s.setIngested(now)
-	// The entries come in batches of at most maxEntryBatch (see
-	// Decoder.More); c.entry counts across them.
-	done, base := 0, 0
+	done := 0
 	var err error
-	for {
-		done = 0
-		for i := range req.Entries {
-			e := &req.Entries[i]
-			c.entry = base + i
-			if req.Format == JSONRecord {
-				err = c.encode(e.Record, 0, e.Time, c.tagFields(), 0, false)
-			} else {
-				// A one-record request's fields were scanned by the
-				// decoder: its own, valid until the next Decode.
-				df := req.docker
-				if df == nil {
-					df = &c.df
-					if ScanDocker(e.Record, df) != nil {
-						*df = DockerFields{} // rendered whole; the renderer says what is wrong
-					}
-				}
-				err = c.join.Add(now, e.Time, e.Record, df, c.emitFn)
-			}
-			if err != nil {
-				break
-			}
-			done++
+	if df := req.docker; df != nil && c.join.passes(df) {
+		// The one record of a request decodeMessage read (More has no
+		// entries after it), a line of its own: no Joiner bookkeeping.
+		c.entry = 0
+		e := &req.Entries[0]
+		if err = c.emit(c.join.whole(e.Time, e.Record, df)); err == nil {
+			done = 1
 		}
-		if err != nil {
-			break
-		}
-		base += len(req.Entries)
-		more, merr := c.dec.More(req)
-		if merr != nil {
-			// Checked before the first batch: not expected.
-			reason := ReasonMalformed
-			if errors.Is(merr, ErrLimit) {
-				reason = ReasonLimit
-			}
-			err = closeWith(reason, merr)
-			break
-		}
-		if !more {
-			break
-		}
-		c.countSkipped(req)
+	} else {
+		done, err = c.addEntries(req, now)
 	}
 	var perr error
 	if err == nil && req.Chunk != nil {
@@ -133,6 +99,49 @@ func (c *conn) handle(req *Request) error {
 		return err
 	}
 	return perr
+}
+
+// addEntries encodes the entries of req, batch after batch (see
+// Decoder.More); done counts those of the last batch that were encoded.
+func (c *conn) addEntries(req *Request, now int64) (done int, err error) {
+	for base := 0; ; base += len(req.Entries) {
+		done = 0
+		for i := range req.Entries {
+			e := &req.Entries[i]
+			c.entry = base + i
+			if req.Format == JSONRecord {
+				err = c.encode(e.Record, 0, e.Time, c.tagFields(), 0, false)
+			} else {
+				// A one-record request's fields were scanned by the
+				// decoder: its own, valid until the next Decode.
+				df := req.docker
+				if df == nil {
+					df = &c.df
+					if ScanDocker(e.Record, df) != nil {
+						*df = DockerFields{} // rendered whole; the renderer says what is wrong
+					}
+				}
+				err = c.join.Add(now, e.Time, e.Record, df, c.emitFn)
+			}
+			if err != nil {
+				return done, err
+			}
+			done++
+		}
+		more, merr := c.dec.More(req)
+		if merr != nil {
+			// Checked before the first batch: not expected.
+			reason := ReasonMalformed
+			if errors.Is(merr, ErrLimit) {
+				reason = ReasonLimit
+			}
+			return done, closeWith(reason, merr)
+		}
+		if !more {
+			return done, nil
+		}
+		c.countSkipped(req)
+	}
 }
 
 // begin opens the batch the records of the next requests go to, unless it
@@ -452,12 +461,14 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, fieldsID ui
 	s.enc.Index = c.index
 	s.order++
 	// The line lives in c: a local would escape to the heap through the
-	// encoder's processing stage, one allocation per record.
-	c.line = parse.Line{Data: data, Size: size, Time: t, Fields: fields, FieldsID: fieldsID, Order: int64(s.order),
-		OrderKind: parse.OrderSequence, InvalidUTF8: c.replaced}
+	// encoder's processing stage, one allocation per record. Member by
+	// member: a composite literal is built aside and copied in. TimeText
+	// stays nil and OrderKind OrderSequence (see newConn).
+	l := &c.line
+	l.Data, l.Size, l.Time, l.Fields, l.FieldsID, l.Order, l.InvalidUTF8 = data, size, t, fields, fieldsID, int64(s.order), c.replaced
 	c.replaced = false
-	info := s.enc.Append(b, &c.line, hi, lo)
-	c.line = parse.Line{} // holds no views into buffers between records
+	info := s.enc.Append(b, l, hi, lo)
+	l.Data, l.Fields = nil, nil // holds no views into buffers between records
 	n := &c.counts
 	n.records++
 	n.parsed.Add(info.Flags)

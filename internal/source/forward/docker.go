@@ -600,9 +600,22 @@ func (j *Joiner) emitPiece(t int64, record []byte, f *DockerFields, emit func(*L
 }
 
 func (j *Joiner) emitWhole(t int64, record []byte, f *DockerFields, emit func(*Line) error) error {
+	return emit(j.whole(t, record, f))
+}
+
+// passes reports whether Add would pass the record with f through whole,
+// as the Line whole returns: a record that is not Docker's, or one that is
+// not a piece, with no line pending for its container and stream.
+func (j *Joiner) passes(f *DockerFields) bool {
+	return !f.IsDocker || !f.Partial() && (len(j.slots) == 0 || j.find(f) == nil)
+}
+
+// whole returns the Line of a record passed through whole, valid until the
+// next call.
+func (j *Joiner) whole(t int64, record []byte, f *DockerFields) *Line {
 	// Member by member: a composite literal is built aside and copied in,
 	// for every record Docker's driver sends.
 	l := &j.out
 	l.Time, l.Log, l.Record, l.Fields, l.Size, l.Pieces, l.Incomplete = t, f.Log, record, f, len(f.Log), 1, false
-	return emit(l)
+	return l
 }

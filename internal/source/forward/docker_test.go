@@ -85,8 +85,18 @@ func TestJoiner(t *testing.T) {
 			if err := ScanDocker(x.rec, &fs); err != nil {
 				t.Fatal(err)
 			}
+			// passes (the server's shortcut) must agree with Add:
+			// one Line, the record's whole.
+			pass, n := j.passes(&fs), len(got)
 			if err := j.Add(x.now, 7, x.rec, &fs, emit); err != nil {
 				t.Fatal(err)
+			}
+			if pass {
+				w := *j.whole(7, x.rec, &fs)
+				if len(got) != n+1 || w.Pieces != 1 || w.Incomplete || string(w.Log) != string(fs.Log) ||
+					!strings.HasPrefix(got[n], fmt.Sprintf("%s:%q size=%d pieces=1", fs.Source, fs.Log, len(fs.Log))) {
+					t.Errorf("%s: passes, but Add emitted %q", name, got[n:])
+				}
 			}
 		}
 		if flush {
