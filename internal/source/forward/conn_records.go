@@ -25,7 +25,9 @@ func (c *conn) handle(req *Request) error {
 	if req.Heartbeat || req.Ignored {
 		return nil
 	}
-	c.countSkipped(req)
+	if req.Invalid|req.BadTime != 0 {
+		c.countSkipped(req)
+	}
 	if len(req.Entries) == 0 && req.Chunk == nil {
 		return nil
 	}
@@ -45,16 +47,22 @@ func (c *conn) handle(req *Request) error {
 	// of Docker's one-record requests, and reading the clock for each cost
 	// 0.08 CPU-s per million.
 	now := c.lastRead.UnixNano()
-	if err := c.begin(); err != nil {
-		if errors.Is(err, pipeline.ErrFull) {
-			s.dropped.Add(uint64(len(req.Entries)))
-			return nil // no ack: the client sends it again
+	if c.b == nil { // else open already: see begin
+		if err := c.begin(); err != nil {
+			if errors.Is(err, pipeline.ErrFull) {
+				s.dropped.Add(uint64(len(req.Entries)))
+				return nil // no ack: the client sends it again
+			}
+			return err
 		}
-		return err
 	}
-	c.setTag(req.Tag)
+	if c.tag == nil || string(c.tag) != string(req.Tag) {
+		c.setTag(req.Tag)
+	}
 	c.appended = 0
-	s.setIngested(now)
+	if d := now - s.ingested; d >= ingestedStep || d < 0 { // see setIngested
+		s.setIngested(now)
+	}
 	done := 0
 	var err error
 	if df := req.docker; df != nil && c.join.passes(df) {

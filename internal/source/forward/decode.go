@@ -292,14 +292,16 @@ func (d *Decoder) pending(buf []byte) (exact, gz bool) {
 // is its length, so a caller that prefers to skip an unsupported request
 // (say, a Fluent Bit metrics signal) can do so.
 func (d *Decoder) Decode(buf []byte) (req Request, n int, err error) {
+	d.release()
 	n, err = d.decodeTo(buf, &req)
 	return req, n, err
 }
 
 // decodeTo is Decode filling *req, which is zero: a Request is large, and
-// a server's connection decodes one per record of Docker's driver.
+// a server's connection decodes one per record of Docker's driver. The
+// caller has released the last request (a connection does so after
+// handling each one).
 func (d *Decoder) decodeTo(buf []byte, req *Request) (n int, err error) {
-	d.release()
 	if d.fr.pending == 0 && !d.noFast {
 		if n, err, ok := d.decodeMessage(buf, req); ok {
 			return n, err
