@@ -410,15 +410,20 @@ func (d *Decoder) decodeMessage(buf []byte, req *Request) (n int, err error, ok 
 	req.Mode = ModeMessage
 	req.Tag = buf[ts:te]
 	req.Chunk = chunk
-	d.entries = d.entries[:0]
 	if !tok {
 		req.BadTime++
 	}
-	err = d.add(req, t, nil, buf[recOff:recEnd])
-	req.Entries = d.entries
-	if len(req.Entries) == 1 {
-		req.docker = df
+	// As add, for a record known to be a map: set in place, not appended.
+	if cap(d.entries) == 0 {
+		d.entries = make([]Entry, 0, 1)
 	}
+	d.entries = d.entries[:1]
+	e := &d.entries[0]
+	e.Time, e.Record, e.Meta = t, buf[recOff:recEnd], nil
+	d.seen++
+	err = d.checkSeen()
+	req.Entries = d.entries
+	req.docker = df
 	return off, err, true
 }
 
