@@ -246,12 +246,13 @@ func (e *Encoder) appendAction(dst []byte, hi, lo uint64) []byte {
 	if cap(dst)-l < 32+IDLen {
 		dst = append(dst, make([]byte, 32+IDLen)...)
 	}
-	dst = dst[:l+32]
-	*(*[32]byte)(dst[l:]) = createIDFixed
-	dst = e.appendID(dst[:l+len(createID)], hi, lo)
-	dst = dst[:l+n]
-	binary.LittleEndian.PutUint32(dst[l+len(createID)+IDLen:], closeAction)
-	return dst
+	// Written in place, in the capacity: createIDFixed's 32 bytes, the id
+	// over their end, then the closing.
+	a := (*[32 + IDLen]byte)(dst[l : l+32+IDLen])
+	*(*[32]byte)(a[:]) = createIDFixed
+	e.putID((*[IDLen]byte)(a[len(createID):]), hi, lo)
+	binary.LittleEndian.PutUint32(a[len(createID)+IDLen:], closeAction)
+	return dst[:l+n]
 }
 
 // createIDFixed is createID in 32 bytes, for one store; closeAction is
@@ -266,13 +267,18 @@ const closeAction = uint32('"') | uint32('}')<<8 | uint32('}')<<16 | uint32('\n'
 // appendID is AppendID with the ten characters that only hi makes taken
 // from the last call with the same hi, and those of lo two at a time.
 func (e *Encoder) appendID(dst []byte, hi, lo uint64) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, IDLen)...)
+	e.putID((*[IDLen]byte)(dst[n:]), hi, lo)
+	return dst
+}
+
+// putID writes the id of appendID into d.
+func (e *Encoder) putID(d *[IDLen]byte, hi, lo uint64) {
 	if !e.idOK || hi != e.idHi {
 		AppendID(e.idHead[:0], hi, 0)
 		e.idHi, e.idOK = hi, true
 	}
-	n := len(dst)
-	dst = append(dst, make([]byte, IDLen)...)
-	d := (*[IDLen]byte)(dst[n:])
 	*(*[10]byte)(d[:10]) = *(*[10]byte)(e.idHead[:10])
 	d[10] = idAlphabet[(hi&15)<<2|lo>>62]
 	binary.LittleEndian.PutUint16(d[11:], idPairs[lo>>50&4095])
@@ -281,7 +287,6 @@ func (e *Encoder) appendID(dst []byte, hi, lo uint64) []byte {
 	binary.LittleEndian.PutUint16(d[17:], idPairs[lo>>14&4095])
 	binary.LittleEndian.PutUint16(d[19:], idPairs[lo>>2&4095])
 	d[21] = idAlphabet[(lo&3)<<4]
-	return dst
 }
 
 // idPairs holds the two id characters of every 12 bits, first in the low
