@@ -217,6 +217,9 @@ type Decoder struct {
 	slots    [16]*[]byte  // by slot; 9 to 15 are never used
 	otherVal []byte
 	noFast   bool // tests: decode every request the general way
+	// plain: the last request was decodeMessage's, which left nothing to
+	// release but seen (the Decoder was released before it).
+	plain bool
 }
 
 // scratchBudget lends a Decoder the memory of decompressed entries larger
@@ -424,6 +427,7 @@ func (d *Decoder) decodeMessage(buf []byte, req *Request) (n int, err error, ok 
 	err = d.checkSeen()
 	req.Entries = d.entries
 	req.docker = df
+	d.plain = true
 	return off, err, true
 }
 
@@ -531,6 +535,10 @@ func (d *Decoder) dockerSlots() *[16]*[]byte {
 // keeps, and gives back what its budget lent. The views of the last Request
 // become invalid.
 func (d *Decoder) release() {
+	if d.plain {
+		d.plain, d.seen = false, 0
+		return
+	}
 	d.dropZ()
 	if cap(d.zbuf) > retainScratchBytes {
 		d.zbuf = nil
