@@ -333,7 +333,9 @@ func (c *conn) emit(l *Line) error {
 	if l.Incomplete {
 		c.counts.incomplete++
 	}
-	return c.encode(data, size, l.Time, f, fid, l.Incomplete)
+	cl := &c.line
+	cl.Data, cl.Size, cl.Time, cl.Fields, cl.FieldsID = data, size, l.Time, f, fid
+	return c.encodeLine(l.Incomplete)
 }
 
 // dockerFields writes the Line.Fields of a Docker record into the shared
@@ -450,11 +452,24 @@ func (c *conn) render(record []byte) (data []byte, size int) {
 // full; fieldsID is fields' parse.Line.FieldsID. incomplete documents (Docker lines that lost their last piece) never
 // get the request's chunk-derived id: they are not the entry's own line.
 func (c *conn) encode(data []byte, size int, t int64, fields []byte, fieldsID uint64, incomplete bool) error {
+	l := &c.line
+	l.Data, l.Size, l.Time, l.Fields, l.FieldsID = data, size, t, fields, fieldsID
+	return c.encodeLine(incomplete)
+}
+
+// encodeLine is encode of c.line, whose Data, Size, Time, Fields and
+// FieldsID the caller has set (emit does so without passing them through
+// encode's arguments). The line lives in c: a local would escape to the
+// heap through the encoder's processing stage, one allocation per record.
+// TimeText stays nil and OrderKind OrderSequence (see newConn).
+func (c *conn) encodeLine(incomplete bool) error {
 	s := c.s
+	l := &c.line
 	b := c.b
 	if s.pr.Full(b) {
 		var err error
 		if b, err = s.pr.Next(c.queueCtx); err != nil {
+			l.Data, l.Fields = nil, nil
 			return err
 		}
 		c.b = b
@@ -468,12 +483,7 @@ func (c *conn) encode(data []byte, size int, t int64, fields []byte, fieldsID ui
 	}
 	s.enc.Index = c.index
 	s.order++
-	// The line lives in c: a local would escape to the heap through the
-	// encoder's processing stage, one allocation per record. Member by
-	// member: a composite literal is built aside and copied in. TimeText
-	// stays nil and OrderKind OrderSequence (see newConn).
-	l := &c.line
-	l.Data, l.Size, l.Time, l.Fields, l.FieldsID, l.Order, l.InvalidUTF8 = data, size, t, fields, fieldsID, int64(s.order), c.replaced
+	l.Order, l.InvalidUTF8 = int64(s.order), c.replaced
 	c.replaced = false
 	info := s.enc.Append(b, l, hi, lo)
 	l.Data, l.Fields = nil, nil // holds no views into buffers between records
