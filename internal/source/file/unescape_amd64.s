@@ -16,6 +16,19 @@
 	SHLQ      $32, BX; \
 	ORQ       BX, AX
 
+// PACK8 stores at DI the bytes of the eight at DX+off whose bits are set in
+// the low byte of R11 (the table of shuffles at R12), moves DI on by their
+// count and R11 on to the next eight bits. It uses BX, X5 and X6.
+#define PACK8(off) \
+	MOVBLZX R11, BX; \
+	VMOVQ   (R12)(BX*8), X5; \
+	VMOVQ   off(DX), X6; \
+	VPSHUFB X5, X6, X6; \
+	VMOVQ   X6, (DI); \
+	POPCNTL BX, BX; \
+	ADDQ    BX, DI; \
+	SHRQ    $8, R11
+
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
 // Three phases, each going on from where the one before stopped:
@@ -40,14 +53,11 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	MOVQ b_len+32(FP), R8
 	MOVQ w+48(FP), AX
 	MOVQ j+56(FP), BX
-	MOVQ DI, R12              // &out[0]
-	MOVQ SI, R11              // &b[0]
-	LEAQ -1(SI)(R8*1), R9     // &b[n-1]: an escape needs a byte after it
-	LEAQ -32(SI)(R8*1), R13   // &b[n-32]: the last j of a short step
 	LEAQ -64(SI)(R8*1), R8    // &b[n-64]: the last j of a step
 	ADDQ AX, DI
 	ADDQ BX, SI
 	LEAQ ·unescapes(SB), R10
+	MOVQ $0xaaaaaaaaaaaaaaaa, R13 // the odd bits
 
 	MOVL $0x22, AX
 	VMOVD AX, X0
@@ -55,6 +65,9 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	MOVL $0x5c, AX
 	VMOVD AX, X1
 	VPBROADCASTB X1, Y1 // '\\'
+	MOVL $0x2f, AX
+	VMOVD AX, X2
+	VPBROADCASTB X2, Y2 // '/'
 
 	// Blocks of 64 bytes at DX, while 128 bytes are left from DX (the
 	// copies read up to 64 bytes from any mark of the block). The marks of
@@ -65,14 +78,82 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 block:
 	LEAQ      64(DX), BX
 	CMPQ      BX, R8
-	JHI       loop
+	JHI       tail
 	VMOVDQU   (DX), Y3
 	VMOVDQU   32(DX), Y4
-	MARKS64
-	// SI is DX, or DX+1 after an escape across the blocks' edge: drop
-	// the mark of its escaped byte.
+	VPCMPEQB  Y0, Y3, Y5
+	VPCMPEQB  Y0, Y4, Y6
+	VPCMPEQB  Y1, Y3, Y7
+	VPCMPEQB  Y1, Y4, Y8
+	VPCMPEQB  Y2, Y3, Y9
+	VPCMPEQB  Y2, Y4, Y10
+	VPOR      Y5, Y9, Y9
+	VPOR      Y7, Y9, Y9
+	VPOR      Y6, Y10, Y10
+	VPOR      Y8, Y10, Y10
+	VPMOVMSKB Y5, AX
+	VPMOVMSKB Y6, BX
+	SHLQ      $32, BX
+	ORQ       BX, AX           // AX: the '"'
+	VPMOVMSKB Y7, R14
+	VPMOVMSKB Y8, BX
+	SHLQ      $32, BX
+	ORQ       BX, R14          // R14: the '\\'
+	VPMOVMSKB Y9, R12
+	VPMOVMSKB Y10, BX
+	SHLQ      $32, BX
+	ORQ       BX, R12          // R12: the '"', '\\' and '/'
+	// SI is DX, or DX+1 after an escape across the blocks' edge: then
+	// byte 0, decoded already, is escaped (CX = 1).
 	MOVQ      SI, CX
 	SUBQ      DX, CX
+	// The backslashes that start an escape (R11) and the bytes they
+	// escape (BX): in a run of backslashes, every other one starts an
+	// escape, from the first; the odd bits make the subtraction carry
+	// the parity of where a run starts (as simdjson does).
+	ANDNQ     R14, CX, BX      // backslashes not escaped by the block before
+	LEAQ      (BX)(BX*1), R11
+	ORQ       R13, R11
+	SUBQ      BX, R11
+	XORQ      R13, R11
+	MOVQ      R14, BX
+	ORQ       CX, BX
+	XORQ      R11, BX          // BX: the escaped bytes
+	ANDQ      R14, R11         // R11: the backslashes starting an escape
+	// The block is plain when each escape is \" \\ or \/ (the escape
+	// drops its backslash), all inside it, and no '"' closes the string
+	// in it; else the loop goes from mark to mark.
+	ANDNQ     BX, CX, R9
+	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\', '/'
+	ANDNQ     AX, BX, BX       // '"' not escaped
+	ORQ       BX, R9
+	MOVQ      R11, BX
+	SHRQ      $63, BX          // an escape across the edge
+	ORQ       BX, R9
+	JNZ       marks
+	// Plain block: keep the bytes but the backslashes of escapes (and
+	// byte 0 when decoded already), eight at a time, packed by a shuffle
+	// from the table packShuffle indexed by the eight bits of the bytes
+	// kept.
+	ORQ       CX, R11
+	NOTQ      R11
+	LEAQ      ·packShuffle(SB), R12
+	PACK8(0)
+	PACK8(8)
+	PACK8(16)
+	PACK8(24)
+	PACK8(32)
+	PACK8(40)
+	PACK8(48)
+	PACK8(56)
+	ADDQ      $64, DX
+	MOVQ      DX, SI
+	JMP       block
+
+marks:
+	// AX: the marks of the '"' and '\\', but that of byte 0 when
+	// decoded already.
+	ORQ       R14, AX
 	SHRQ      CX, AX
 	SHLQ      CX, AX
 
@@ -121,6 +202,11 @@ blockend:
 
 	// Fewer than 128 bytes left: steps of 64 bytes from SI while they
 	// fit, each waiting for the marks of the one before.
+tail:
+	MOVQ      b_base+24(FP), R13
+	ADDQ      b_len+32(FP), R13
+	LEAQ      -1(R13), R9     // &b[n-1]: an escape needs a byte after it
+	SUBQ      $32, R13        // &b[n-32]: the last j of a short step
 loop:
 	CMPQ      SI, R8
 	JHI       short
@@ -185,8 +271,8 @@ shortclean:
 
 done:
 	VZEROUPPER
-	SUBQ      R12, DI
-	SUBQ      R11, SI
+	SUBQ      out_base+0(FP), DI
+	SUBQ      b_base+24(FP), SI
 	MOVQ      DI, wn+64(FP)
 	MOVQ      SI, jn+72(FP)
 	RET

@@ -99,6 +99,36 @@ func TestUnescapeFastBlocks(t *testing.T) {
 	}
 }
 
+// TestUnescapeFastBackslashRuns puts runs of backslashes of many lengths,
+// followed by a byte each run may escape or not (an odd run escapes it, an
+// even one is escapes of '\\' only), at every offset of the first blocks of
+// the AVX2 loop, in text with no other escape or with \" every few bytes,
+// with and without an escape that is not a \" \\ or \/ in the block before,
+// and with the string starting at several offsets of the buffer: the
+// backslashes that start an escape are found across the blocks' edges.
+func TestUnescapeFastBackslashRuns(t *testing.T) {
+	fillers := []string{strings.Repeat("x", 300), strings.Repeat(`ab\"c`, 60)}
+	for _, pre := range []int{0, 3} {
+		for _, r := range []int{1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 33, 63, 64, 65} {
+			run := strings.Repeat(`\`, r)
+			for _, after := range []string{`"`, `/`, `x`, `n`, `u0041`} {
+				for _, fill := range fillers {
+					for _, other := range []string{"", `\t`} {
+						for at := 0; at <= 200; at++ {
+							body := fill[:at]
+							if other != "" && at >= 40 {
+								body = body[:at-40] + other + body[at-40:]
+							}
+							s := strings.Repeat("p", pre) + `"` + body + run + after + fill[at:at+100] + `"` + strings.Repeat("y", 130)
+							checkUnescape(t, []byte(s), pre)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestUnescapeFastCorpus decodes the "log" value of corpus json-file lines,
 // whose escaped JSON has an escape every few bytes, cut at every length.
 func TestUnescapeFastCorpus(t *testing.T) {
