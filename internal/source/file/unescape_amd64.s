@@ -29,6 +29,17 @@
 	ADDQ    BX, DI; \
 	SHRQ    $8, R11
 
+// PACK64 is PACK8 for the 64 bytes at DX.
+#define PACK64 \
+	PACK8(0); \
+	PACK8(8); \
+	PACK8(16); \
+	PACK8(24); \
+	PACK8(32); \
+	PACK8(40); \
+	PACK8(48); \
+	PACK8(56)
+
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
 // Three phases, each going on from where the one before stopped:
@@ -68,16 +79,19 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	MOVL $0x2f, AX
 	VMOVD AX, X2
 	VPBROADCASTB X2, Y2 // '/'
+	MOVL $0x6e, AX
+	VMOVD AX, X13
+	VPBROADCASTB X13, Y13 // 'n'
 
-	// Blocks of 64 bytes at DX, while 128 bytes are left from DX (the
-	// copies read up to 64 bytes from any mark of the block). The marks of
+	// Blocks of 64 bytes at DX, while 64 bytes are left from DX, or 128
+	// for a block that is not plain (the copies read up to 64 bytes from
+	// any mark of the block). The marks of
 	// a block do not depend on the escapes of the one before, so that the
 	// processor loads and marks blocks ahead; from mark to mark, only the
 	// mark word and the positions depend on each other.
 	MOVQ SI, DX
 block:
-	LEAQ      64(DX), BX
-	CMPQ      BX, R8
+	CMPQ      DX, R8
 	JHI       tail
 	VMOVDQU   (DX), Y3
 	VMOVDQU   32(DX), Y4
@@ -122,15 +136,15 @@ block:
 	ANDQ      R14, R11         // R11: the backslashes starting an escape
 	// The block is plain when each escape is \" \\ or \/ (the escape
 	// drops its backslash), all inside it, and no '"' closes the string
-	// in it; else the loop goes from mark to mark.
+	// in it.
 	ANDNQ     BX, CX, R9
 	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\', '/'
-	ANDNQ     AX, BX, BX       // '"' not escaped
-	ORQ       BX, R9
-	MOVQ      R11, BX
-	SHRQ      $63, BX          // an escape across the edge
-	ORQ       BX, R9
-	JNZ       marks
+	ANDNQ     AX, BX, R14      // '"' not escaped
+	ORQ       R14, R9
+	MOVQ      R11, R14
+	SHRQ      $63, R14         // an escape across the edge
+	ORQ       R14, R9
+	JNZ       notplain
 	// Plain block: keep the bytes but the backslashes of escapes (and
 	// byte 0 when decoded already), eight at a time, packed by a shuffle
 	// from the table packShuffle indexed by the eight bits of the bytes
@@ -138,22 +152,62 @@ block:
 	ORQ       CX, R11
 	NOTQ      R11
 	LEAQ      ·packShuffle(SB), R12
-	PACK8(0)
-	PACK8(8)
-	PACK8(16)
-	PACK8(24)
-	PACK8(32)
-	PACK8(40)
-	PACK8(48)
-	PACK8(56)
+	PACK64
 	ADDQ      $64, DX
 	MOVQ      DX, SI
 	JMP       block
 
+notplain:
+	// The last block of the string, with the closing quote (the first '"'
+	// not escaped, AX), is packed the same way up to the quote when its
+	// escapes before it are \" \\ or \/, but for at most one \n (the
+	// newline that ends the json-file "log" value): the '\n' is then
+	// stored over its 'n'. Else the loop goes from mark to mark.
+	ANDNQ     AX, BX, AX
+	JZ        marks
+	LEAQ      -1(AX), R14
+	ANDNQ     R14, AX, R14     // R14: the bytes before the quote
+	ANDNQ     BX, CX, BX
+	ANDQ      R14, BX
+	ANDNQ     BX, R12, BX      // their escaped bytes but '"', '\\', '/'
+	VPCMPEQB  Y13, Y3, Y11
+	VPCMPEQB  Y13, Y4, Y12
+	VPMOVMSKB Y11, R12
+	VPMOVMSKB Y12, R9
+	SHLQ      $32, R9
+	ORQ       R9, R12
+	ANDQ      BX, R12          // R12: the escaped 'n'
+	ANDNQ     BX, R12, BX      // others
+	BLSRQ     R12, R9          // a second \n
+	ORQ       R9, BX
+	JNZ       marks
+	ORQ       CX, R11
+	ANDNQ     R14, R11, R11    // R11: the bytes kept
+	LEAQ      -1(R12), R9
+	ANDQ      R11, R9
+	POPCNTQ   R9, R9
+	ADDQ      DI, R9           // R9: where the '\n' goes, or past the end
+	LEAQ      ·packShuffle(SB), R12
+	PACK64
+	MOVB      $0x0a, (R9)
+	TZCNTQ    AX, CX
+	LEAQ      (DX)(CX*1), SI   // the closing quote
+	JMP       done
+
 marks:
+	// The copies from a mark read up to 64 bytes past it: marks only
+	// while 128 bytes are left from DX.
+	LEAQ      64(DX), BX
+	CMPQ      BX, R8
+	JHI       tail
 	// AX: the marks of the '"' and '\\', but that of byte 0 when
 	// decoded already.
-	ORQ       R14, AX
+	VPOR      Y5, Y7, Y5
+	VPOR      Y6, Y8, Y6
+	VPMOVMSKB Y5, AX
+	VPMOVMSKB Y6, BX
+	SHLQ      $32, BX
+	ORQ       BX, AX
 	SHRQ      CX, AX
 	SHLQ      CX, AX
 

@@ -129,6 +129,29 @@ func TestUnescapeFastBackslashRuns(t *testing.T) {
 	}
 }
 
+// TestUnescapeFastLastBlock puts two escapes at every pair of offsets (of
+// every third) of the last 64 bytes of strings of many lengths, among them
+// the \n the AVX2 loop decodes in the block of the closing quote when it is
+// the only escape there but \" \\ and \/, in text with no other escape or
+// with \" every few bytes.
+func TestUnescapeFastLastBlock(t *testing.T) {
+	escapes := []string{`\n`, `\t`, `\"`, `\u0041`}
+	for _, fill := range []string{strings.Repeat("x", 200), strings.Repeat(`ab\"c`, 40)} {
+		for n := 60; n <= 140; n += 3 {
+			for a := max(0, n-64); a <= n; a++ {
+				for b := a; b <= n; b += 3 {
+					for _, e1 := range escapes {
+						for _, e2 := range escapes {
+							s := `"` + fill[:a] + e1 + fill[a:b] + e2 + fill[b:n] + `"` + strings.Repeat("y", 130)
+							checkUnescape(t, []byte(s), 0)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestUnescapeFastCorpus decodes the "log" value of corpus json-file lines,
 // whose escaped JSON has an escape every few bytes, cut at every length.
 func TestUnescapeFastCorpus(t *testing.T) {
