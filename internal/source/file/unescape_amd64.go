@@ -25,7 +25,7 @@ func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 
 // packShuffle[m] is the PSHUFB control that packs the bytes of eight whose
 // bits are set in m at the start of the eight, in order: unescapeRunAVX2
-// drops the backslashes of \" \\ and \/ with it.
+// drops the backslashes of \" and \\ with it.
 var packShuffle = func() (t [256]uint64) {
 	for m := range t {
 		var s uint64

@@ -76,9 +76,6 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	MOVL $0x5c, AX
 	VMOVD AX, X1
 	VPBROADCASTB X1, Y1 // '\\'
-	MOVL $0x2f, AX
-	VMOVD AX, X2
-	VPBROADCASTB X2, Y2 // '/'
 	MOVL $0x6e, AX
 	VMOVD AX, X13
 	VPBROADCASTB X13, Y13 // 'n'
@@ -99,12 +96,6 @@ block:
 	VPCMPEQB  Y0, Y4, Y6
 	VPCMPEQB  Y1, Y3, Y7
 	VPCMPEQB  Y1, Y4, Y8
-	VPCMPEQB  Y2, Y3, Y9
-	VPCMPEQB  Y2, Y4, Y10
-	VPOR      Y5, Y9, Y9
-	VPOR      Y7, Y9, Y9
-	VPOR      Y6, Y10, Y10
-	VPOR      Y8, Y10, Y10
 	VPMOVMSKB Y5, AX
 	VPMOVMSKB Y6, BX
 	SHLQ      $32, BX
@@ -113,10 +104,8 @@ block:
 	VPMOVMSKB Y8, BX
 	SHLQ      $32, BX
 	ORQ       BX, R14          // R14: the '\\'
-	VPMOVMSKB Y9, R12
-	VPMOVMSKB Y10, BX
-	SHLQ      $32, BX
-	ORQ       BX, R12          // R12: the '"', '\\' and '/'
+	MOVQ      R14, R12
+	ORQ       AX, R12          // R12: the '"' and '\\'
 	// SI is DX, or DX+1 after an escape across the blocks' edge: then
 	// byte 0, decoded already, is escaped (CX = 1).
 	MOVQ      SI, CX
@@ -134,11 +123,12 @@ block:
 	ORQ       CX, BX
 	XORQ      R11, BX          // BX: the escaped bytes
 	ANDQ      R14, R11         // R11: the backslashes starting an escape
-	// The block is plain when each escape is \" \\ or \/ (the escape
+	// The block is plain when each escape is \" or \\ (the escape
 	// drops its backslash), all inside it, and no '"' closes the string
-	// in it.
+	// in it. (\/ drops its backslash too, but Docker never writes it: not
+	// worth the compares of every block.)
 	ANDNQ     BX, CX, R9
-	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\', '/'
+	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\'
 	ANDNQ     AX, BX, R14      // '"' not escaped
 	ORQ       R14, R9
 	MOVQ      R11, R14
@@ -160,7 +150,7 @@ block:
 notplain:
 	// The last block of the string, with the closing quote (the first '"'
 	// not escaped, AX), is packed the same way up to the quote when its
-	// escapes before it are \" \\ or \/, but for at most one \n (the
+	// escapes before it are \" or \\, but for at most one \n (the
 	// newline that ends the json-file "log" value): the '\n' is then
 	// stored over its 'n'. Else the loop goes from mark to mark.
 	ANDNQ     AX, BX, AX
@@ -169,7 +159,7 @@ notplain:
 	ANDNQ     R14, AX, R14     // R14: the bytes before the quote
 	ANDNQ     BX, CX, BX
 	ANDQ      R14, BX
-	ANDNQ     BX, R12, BX      // their escaped bytes but '"', '\\', '/'
+	ANDNQ     BX, R12, BX      // their escaped bytes but '"', '\\'
 	VPCMPEQB  Y13, Y3, Y11
 	VPCMPEQB  Y13, Y4, Y12
 	VPMOVMSKB Y11, R12
