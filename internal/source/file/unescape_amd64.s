@@ -43,9 +43,12 @@
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
 // Three phases, each going on from where the one before stopped:
-//   - blocks of 64 bytes while 128 are left: the '"' and '\\' of a block
-//     are marked in a word, and the loop goes from mark to mark, copying
-//     the 64 bytes from the last position whatever they hold; the count of
+//   - blocks of 64 bytes while 64 are left: in a plain block, whose escapes
+//     are \" and \\ (and, in the block of the closing quote, one \n), the
+//     bytes but the backslashes of the escapes are packed with shuffles;
+//     in another block, while 128 bytes are left, the '"' and '\\' are
+//     marked in a word, and the loop goes from mark to mark, copying the 64
+//     bytes from the last position whatever they hold; the count of
 //     trailing zeros of the word is how far it moves on;
 //   - steps of 64 bytes from j while 64 are left, each marking the bytes
 //     it copies: the next step waits for the marks of the one before;
