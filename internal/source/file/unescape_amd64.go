@@ -24,10 +24,11 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasBMI1 && cpu.X86.HasPOPCNT
 func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 
 // packShuffle[m] is the PSHUFB control that packs the bytes of eight whose
-// bits are set in m at the start of the eight, in order: unescapeRunAVX2
+// bits are set in m at the start of the eight, in order, and
+// packShuffle[256+m] the same for the upper eight of sixteen: unescapeRunAVX2
 // drops the backslashes of \" and \\ with it.
-var packShuffle = func() (t [256]uint64) {
-	for m := range t {
+var packShuffle = func() (t [512]uint64) {
+	for m := range 256 {
 		var s uint64
 		k := 0
 		for i := range 8 {
@@ -37,6 +38,7 @@ var packShuffle = func() (t [256]uint64) {
 			}
 		}
 		t[m] = s
+		t[256+m] = s + 0x0808080808080808
 	}
 	return t
 }()

@@ -16,29 +16,33 @@
 	SHLQ      $32, BX; \
 	ORQ       BX, AX
 
-// PACK8 stores at DI the bytes of the eight at DX+off whose bits are set in
-// the low byte of R11 (the table of shuffles at R12), moves DI on by their
-// count and R11 on to the next eight bits. It uses BX, X5 and X6.
-#define PACK8(off) \
+// PACK16 stores at DI the bytes of the 16 at DX+off whose bits are set in
+// the low 16 bits of R11, moves DI on by their count and R11 on to the next
+// 16 bits. One shuffle packs each eight, with the positions from the table
+// at R12 indexed by their eight bits (its second half has the positions of
+// the upper eight). It uses BX, CX, X5 and X6.
+#define PACK16(off) \
 	MOVBLZX R11, BX; \
+	SHRQ    $8, R11; \
+	MOVBLZX R11, CX; \
+	SHRQ    $8, R11; \
 	VMOVQ   (R12)(BX*8), X5; \
-	VMOVQ   off(DX), X6; \
+	VPINSRQ $1, 2048(R12)(CX*8), X5, X5; \
+	VMOVDQU off(DX), X6; \
 	VPSHUFB X5, X6, X6; \
 	VMOVQ   X6, (DI); \
 	POPCNTL BX, BX; \
 	ADDQ    BX, DI; \
-	SHRQ    $8, R11
+	VPEXTRQ $1, X6, (DI); \
+	POPCNTL CX, CX; \
+	ADDQ    CX, DI
 
-// PACK64 is PACK8 for the 64 bytes at DX.
+// PACK64 is PACK16 for the 64 bytes at DX.
 #define PACK64 \
-	PACK8(0); \
-	PACK8(8); \
-	PACK8(16); \
-	PACK8(24); \
-	PACK8(32); \
-	PACK8(40); \
-	PACK8(48); \
-	PACK8(56)
+	PACK16(0); \
+	PACK16(16); \
+	PACK16(32); \
+	PACK16(48)
 
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
@@ -139,7 +143,7 @@ block:
 	ORQ       R14, R9
 	JNZ       notplain
 	// Plain block: keep the bytes but the backslashes of escapes (and
-	// byte 0 when decoded already), eight at a time, packed by a shuffle
+	// byte 0 when decoded already), sixteen at a time, packed by a shuffle
 	// from the table packShuffle indexed by the eight bits of the bytes
 	// kept.
 	ORQ       CX, R11
