@@ -89,10 +89,10 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 
 	// Blocks of 64 bytes at DX, while 64 bytes are left from DX, or 128
 	// for a block that is not plain (the copies read up to 64 bytes from
-	// any mark of the block). The marks of
-	// a block do not depend on the escapes of the one before, so that the
-	// processor loads and marks blocks ahead; from mark to mark, only the
-	// mark word and the positions depend on each other.
+	// any mark of the block). The marks of a block do not depend on the
+	// escapes of the one before, so that the processor loads and marks
+	// blocks ahead; from mark to mark, only the mark word and the
+	// positions depend on each other.
 	MOVQ SI, DX
 block:
 	CMPQ      DX, R8
