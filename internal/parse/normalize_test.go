@@ -3,6 +3,7 @@ package parse
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,7 +116,7 @@ func TestAppendOrderValues(t *testing.T) {
 	for _, start := range []int64{0, 9, 95, 999_000, 999_999_990, math.MaxInt64 - 3<<20} {
 		f(OrderSequence, 3)
 		v := start
-		for _, step := range []int64{1, 5, 10, 99, 446, 1 << 16, 9_999, maxOrderStep, maxOrderStep + 1, 3, 1 << 30} {
+		for _, step := range []int64{1, 5, 10, 99, 446, 1 << 16, 9_999, 1<<20 - 1, 1 << 20, 3, 1 << 30, 1e15} {
 			for k := 0; k < 3 && v <= math.MaxInt64-step; k++ {
 				v += step
 				f(OrderOffset, v)
@@ -134,6 +135,36 @@ func TestAppendOrderValues(t *testing.T) {
 	f(OrderSequence, 8)
 	f(OrderOffset, 9)
 	f(OrderOffset, 10)
+}
+
+// TestAppendOffset writes offsets of every number of digits, at the powers
+// of ten and between them, into buffers with and without room, and compares
+// them with appendInt.
+func TestAppendOffset(t *testing.T) {
+	p := newTestParser("")
+	rng := rand.New(rand.NewPCG(3, 4))
+	f := func(v int64, dst []byte) {
+		t.Helper()
+		want := string(appendInt(append(slices.Clip(dst), `,"log.offset":`...), v))
+		if got := string(p.appendOrder(dst, OrderOffset, v)); got != want {
+			t.Fatalf("appendOrder(offset, %d) after %q = %s, want %s", v, dst, got, want)
+		}
+	}
+	pre := []byte("{}")
+	for pow := int64(1); pow <= math.MaxInt64/10; pow *= 10 {
+		for _, v := range []int64{pow - 1, pow, pow + 1, 2*pow - 1, 5*pow + 7, 10*pow - 1, pow + rng.Int64N(9*pow)} {
+			if v < 0 {
+				continue
+			}
+			f(v, nil)
+			f(v, pre)
+			f(v, make([]byte, 3, 40))
+			f(v, make([]byte, 0, 64))
+		}
+	}
+	f(math.MaxInt64, pre)
+	f(-1, pre)
+	f(math.MinInt64, pre)
 }
 
 func TestIsBlank(t *testing.T) {
