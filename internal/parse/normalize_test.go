@@ -278,3 +278,23 @@ func TestQuotedNameFitsOp(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendOrder compares the order field of any value, after any bytes and
+// after any other order field, with appendInt's digits.
+func FuzzAppendOrder(f *testing.F) {
+	f.Add(int64(446), int64(447), []byte("{}"), true)
+	f.Add(int64(9), int64(10), []byte(nil), false)
+	f.Add(int64(99_999_999), int64(100_000_000), []byte("xy"), true)
+	f.Fuzz(func(t *testing.T, prev, v int64, dst []byte, offset bool) {
+		p := newTestParser("")
+		kind, name := OrderSequence, `,"event.sequence":`
+		if offset {
+			kind, name = OrderOffset, `,"log.offset":`
+		}
+		p.appendOrder(nil, kind, prev)
+		want := string(appendInt(append(slices.Clip(dst), name...), v))
+		if got := string(p.appendOrder(dst, kind, v)); got != want {
+			t.Fatalf("appendOrder(%d, %d) after %d = %s, want %s", kind, v, prev, got, want)
+		}
+	})
+}
