@@ -229,6 +229,36 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 	return ok
 }
 
+// wholeCRI is AddTo for a terminated line of a CRI file that is a whole
+// record of its stream ("F") while no record of any stream is open and
+// multiline is off: nearly every line. It returns the record's members
+// instead of writing a Record (the record's commit offset is end, its Time
+// 0, its TimeText line[:sp]). ok is false, and nothing changed, for any other
+// line: the caller passes it to AddTo.
+func (d *Decoder) wholeCRI(line []byte, size int, end int64) (sp int, s Stream, content []byte, csize int, f Flags, ok bool) {
+	if d.format != FormatCRI || d.mlCfg != nil || d.joinAll || d.joins[0].open || d.joins[1].open || d.joins[2].open {
+		return 0, 0, nil, 0, 0, false
+	}
+	sp, s, partial, content, ok := parseCRI(line, &d.times)
+	if !ok || partial {
+		return 0, 0, nil, 0, 0, false
+	}
+	// As whole: bytes cut off the end of the line are cut off the
+	// content; then capRecord and trimCR.
+	csize = len(content) + size - len(line)
+	if len(content) > d.maxBytes {
+		content = content[:d.maxBytes]
+	}
+	if csize > len(content) {
+		f = Truncated
+	} else if len(content) > 0 && content[len(content)-1] == '\r' {
+		content = content[:len(content)-1]
+		csize--
+	}
+	d.last = end
+	return sp, s, content, csize, f, true
+}
+
 // whole writes into rec the record of one line that is a whole record of its
 // stream (no pieces open, multiline off): what single gives, with its commit
 // offset. It leaves rec.TimeText to the caller.

@@ -467,3 +467,51 @@ func FuzzCRI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWholeCRI feeds the same lines to two CRI decoders, one through
+// wholeCRI (the harvester's path for whole records) and AddTo for the lines
+// it declines, the other through AddTo alone, and compares the records as the
+// harvester makes documents of them.
+func FuzzWholeCRI(f *testing.F) {
+	f.Add([]byte(ts1+" stdout F ab\n"+ts1+" stderr P x\n"+ts1+" stdout F cd\r\n"+ts1+" stderr F y\n"), uint16(5), uint16(300))
+	f.Add([]byte(ts2+" stdout F\n"+ts2+" stdout F \n2024-05-01T10:00:01.5Z stdout F:x a\ngarbage\n"), uint16(0), uint16(8))
+	f.Add([]byte("2024-05-01T10:00:00.123+01:00 stdout F {}\n2024-05-01T10:00:00.1234567891Z stdout F z\n"), uint16(2), uint16(40))
+	for _, name := range []string{"cri-containerd.log", "cri-crio.log"} {
+		f.Add(bytes.Join(seeds(f, name), []byte("\n")), uint16(40), uint16(100))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, maxRec, maxLine uint16) {
+		cfg := DecoderConfig{Format: FormatCRI, MaxRecordBytes: 1 + int(maxRec)%200}
+		fast, slow := NewDecoder(cfg), NewDecoder(cfg)
+		lim := 1 + int(maxLine)
+		var start int64
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			size := len(line)
+			if len(line) > lim {
+				line = line[:lim] // cut by the line limit: Size says how long it was
+			}
+			l := Line{Data: line, Size: size, Start: start, End: start + int64(size) + 1}
+			start = l.End
+			var want Record
+			wok := slow.AddTo(&want, &l, 0)
+			sp, s, content, csize, fl, ok := fast.wholeCRI(line, size, l.End)
+			var got Record
+			gok := true
+			if ok {
+				got = Record{Content: content, Size: csize, Stream: s, Flags: fl, TimeText: line[:sp], Start: l.Start, End: l.End, Commit: l.End}
+			} else {
+				gok = fast.AddTo(&got, &l, 0)
+			}
+			if gok != wok {
+				t.Fatalf("line %q: record %v, want %v", line, gok, wok)
+			}
+			if !gok {
+				continue
+			}
+			if string(got.Content) != string(want.Content) || got.Size != want.Size || got.Flags != want.Flags || got.Stream != want.Stream ||
+				got.Time != want.Time || string(got.TimeText) != string(want.TimeText) || got.Start != want.Start ||
+				got.End != want.End || got.Commit != want.Commit || string(got.Attrs) != string(want.Attrs) {
+				t.Fatalf("line %q:\ngot  %+v\nwant %+v", line, got, want)
+			}
+		}
+	})
+}

@@ -492,13 +492,33 @@ func (h *harvester) process(r *reader) error {
 	var c counts
 	var rec Record
 	var l Line // set member by member (see emit)
+	var pl parse.Line
+	pl.OrderKind = parse.OrderOffset
 	for {
 		line, size, end, ok := r.lr.NextBuffered()
 		if !ok {
 			break
 		}
 		c.lines++
-		l.Data, l.Size, l.Start, l.End = line, size, end-int64(size)-1, end
+		start := end - int64(size) - 1
+		if sp, st, content, csize, f, ok := r.dec.wholeCRI(line, size, end); ok {
+			// The usual CRI line: its document made from the line
+			// without a Record in between (what emit makes of the
+			// Record AddTo would give).
+			pl.Data, pl.TimeText, pl.Order, pl.Size = content, line[:sp:sp], start, 0
+			if f&Truncated != 0 {
+				pl.Size = csize
+			}
+			pl.Fields, pl.FieldsID = r.fields.b[st], r.fields.id[st]
+			if b, err = h.emitWhole(b, r, &pl, end, &c); err != nil {
+				err = h.rewindAfter(r, err)
+				s.pr.End()
+				c.publish(s)
+				return h.backoff(err)
+			}
+			continue
+		}
+		l.Data, l.Size, l.Start, l.End = line, size, start, end
 		if r.dec.AddTo(&rec, &l, mono) {
 			if b, err = h.emit(b, r, &rec, &c); err != nil {
 				err = h.rewindAfter(r, err)
@@ -638,6 +658,26 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 		c.incomplete++
 	}
 	r.commit = rec.Commit
+	r.unmarked = true
+	return b, nil
+}
+
+// emitWhole is emit for a whole record of one terminated line, whose
+// document is made from l and whose commit offset is commit: neither
+// malformed nor incomplete.
+func (h *harvester) emitWhole(b *event.Batch, r *reader, l *parse.Line, commit int64, c *counts) (*event.Batch, error) {
+	s := h.s
+	if s.pr.Full(b) {
+		nb, err := s.pr.Next(s.queueCtx)
+		if err != nil {
+			return b, err
+		}
+		b = nb
+	}
+	info := s.enc.Append(b, l, r.idBase(), uint64(l.Order))
+	c.records++
+	c.parsed.Add(info.Flags)
+	r.commit = commit
 	r.unmarked = true
 	return b, nil
 }
