@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -239,9 +240,28 @@ func (d *Decoder) wholeCRI(line []byte, size int, end int64) (sp int, s Stream, 
 	if d.format != FormatCRI || d.mlCfg != nil || d.joinAll || d.joins[0].open || d.joins[1].open || d.joins[2].open {
 		return 0, 0, nil, 0, 0, false
 	}
-	sp, s, partial, content, ok := parseCRI(line, &d.times)
-	if !ok || partial {
-		return 0, 0, nil, 0, 0, false
+	// Nearly every line: a time in the second and zone the cache holds,
+	// then "stdout F ". Read as timeCache.prefix and parseCRI read it,
+	// without their two calls; any other line goes to parseCRI.
+	c := &d.times
+	const dt = dateTimeLen
+	found := false
+	if c.ok && !c.spaced && len(line) >= dt+18 && line[dt] == '.' && c.sameSecond(line) {
+		n := fractionDigits(line[dt+1 : dt+10])
+		i := dt + 1 + n
+		if n != 0 && binary.LittleEndian.Uint64(line[i:])&c.zsMask == c.zs {
+			sp = i + c.nz
+			if rest := line[sp+1:]; len(rest) >= 9 && binary.LittleEndian.Uint64(rest) == stdoutF && rest[8] == ' ' {
+				s, content, found = StreamStdout, rest[9:], true
+			}
+		}
+	}
+	if !found {
+		var partial bool
+		sp, s, partial, content, ok = parseCRI(line, c)
+		if !ok || partial {
+			return 0, 0, nil, 0, 0, false
+		}
 	}
 	// As whole: bytes cut off the end of the line are cut off the
 	// content; then capRecord and trimCR.
