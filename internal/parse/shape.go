@@ -17,7 +17,6 @@ type shape struct {
 	ver   uint32      // fieldsVer of the classification, 0 without Line.Fields
 	keys  []byte      // the raw names with their quotes, back to back
 	names []shapeName // per member
-	ids   []uint8     // builtin id of each member's name (member.id)
 
 	// first[id] is 1 + the index of the first member whose raw name is
 	// the builtin name id. Bit id of seen is set when a member (raw or
@@ -45,12 +44,14 @@ type shape struct {
 }
 
 // shapeName is a member name of a shape: its length and end in shape.keys,
-// and for names up to 16 bytes (quotes included) their bytes as two words
-// with the masks that keep them: a name is compared with two loads, two
-// ANDs and two comparisons.
+// its builtin id (member.id), and its first 16 bytes (quotes included) as
+// two words with the masks that keep them: a name is compared with two
+// loads, two ANDs and two comparisons, and a longer one then with the rest
+// of its bytes.
 type shapeName struct {
 	w0, w1, m0, m1 uint64
-	n, end         int32
+	n, end         uint16 // n <= end <= shapeMaxBytes
+	id             uint8
 }
 
 // Shapes kept per Parser, and the limits of a kept shape (larger lines are
@@ -80,9 +81,12 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 		p.shapes = make([]shape, 1<<shapeBits)
 	}
 	sh := &p.shapes[(h*0xff51afd7ed558ccd)>>(64-shapeBits)]
-	if sh.n == n && sh.ver == ver && sh.matches(s, ms) {
-		p.missRun = 0
-		return sh
+	if sh.n == n && sh.ver == ver {
+		// sh.matches, with its common case inline.
+		if k := matchWords(s, ms, sh.names); k == n || sh.matchesFrom(s, ms, k) {
+			p.missRun = 0
+			return sh
+		}
 	}
 	// Logs whose lines have names of their own (ids as names) would pay
 	// for keeping a shape per line: after a run of misses only every
@@ -102,28 +106,24 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	}
 	p.classify(s, l, sh)
 	sh.n, sh.ver = n, ver
-	sh.keys, sh.names, sh.ids = sh.keys[:0], sh.names[:0], sh.ids[:0]
+	sh.keys, sh.names = sh.keys[:0], sh.names[:0]
 	for k := range ms {
 		ks, ke := int(ms[k].ks), int(ms[k].ke)
 		sh.keys = append(sh.keys, s[ks:ke]...)
-		nm := shapeName{n: int32(ke - ks), end: int32(len(sh.keys))}
+		nm := shapeName{n: uint16(ke - ks), end: uint16(len(sh.keys)), id: ms[k].id}
 		if n := ke - ks; n <= 16 {
 			// A shift by 64 or more is 0: m0 is all ones for n >= 8.
 			nm.m0 = 1<<(8*n) - 1
 			nm.m1 = 1<<(8*max(n-8, 0)) - 1
-			b := s[ks:ke]
-			if ks+16 <= len(s) {
-				b = s[ks : ks+16]
-			} else {
-				var buf [16]byte
-				copy(buf[:], b)
-				b = buf[:]
-			}
-			nm.w0 = binary.LittleEndian.Uint64(b) & nm.m0
-			nm.w1 = binary.LittleEndian.Uint64(b[8:]) & nm.m1
+			var buf [16]byte
+			copy(buf[:], s[ks:ke])
+			nm.w0 = binary.LittleEndian.Uint64(buf[:8]) & nm.m0
+			nm.w1 = binary.LittleEndian.Uint64(buf[8:]) & nm.m1
+		} else {
+			// Never equal by words: matches compares the bytes.
+			nm.w0 = 1
 		}
 		sh.names = append(sh.names, nm)
-		sh.ids = append(sh.ids, ms[k].id)
 	}
 	return sh
 }
@@ -131,25 +131,54 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 // matches reports whether the members ms of s have the names of sh, and if
 // so sets their ids. len(ms) == sh.n.
 func (sh *shape) matches(s []byte, ms []member) bool {
-	names, ids := sh.names[:len(ms)], sh.ids[:len(ms)]
-	for k := range ms {
+	k := matchWords(s, ms, sh.names)
+	return k == len(ms) || sh.matchesFrom(s, ms, k)
+}
+
+// matchesFrom is matches from ms[k], whose name matchWords could not
+// match: one longer than 16 bytes, one within 16 bytes of the end of s, or
+// a mismatch. The bytes decide.
+//
+//go:noinline // the common case, matchWords alone, stays small
+func (sh *shape) matchesFrom(s []byte, ms []member, k int) bool {
+	names := sh.names[:len(ms)]
+	for k < len(ms) {
 		m, nm := &ms[k], &names[k]
-		ks, n := int(m.ks), int(nm.n)
-		if n <= 16 && ks <= len(s)-16 {
-			// Equal bytes are an equal name, and an equal length: a
-			// JSON string ends where its bytes say.
-			b := (*[16]byte)(s[ks:])
-			if binary.LittleEndian.Uint64(b[:8])&nm.m0 != nm.w0 ||
-				binary.LittleEndian.Uint64(b[8:])&nm.m1 != nm.w1 {
-				return false
-			}
-		} else if int(m.ke)-ks != n || string(s[ks:ks+n]) != string(sh.keys[int(nm.end)-n:nm.end]) {
+		ks, n, end := int(m.ks), int(nm.n), int(nm.end)
+		if int(m.ke)-ks != n || string(s[ks:ks+n]) != string(sh.keys[end-n:end]) {
 			return false
 		}
-		// Set as we go: on a mismatch classify sets all the ids again.
-		m.id = ids[k]
+		m.id = nm.id
+		k++
+		k += matchWords(s, ms[k:], names[k:])
 	}
 	return true
+}
+
+// matchWords compares the names of ms with names by their first 16 bytes
+// and sets the ids of those that match, in a loop that calls nothing. It
+// returns the index of the first name it cannot match that way (a name
+// longer than 16 bytes never matches, see shapeOf), or len(ms).
+func matchWords(s []byte, ms []member, names []shapeName) int {
+	names = names[:len(ms)]
+	lim := len(s) - 16
+	for k := range ms {
+		m, nm := &ms[k], &names[k]
+		ks := int(m.ks)
+		if ks < 0 || ks > lim { // ks < 0 spares the loads their bounds checks
+			return k
+		}
+		// Equal bytes are an equal name, and an equal length: a JSON
+		// string ends where its bytes say.
+		b := s[ks : ks+16]
+		if binary.LittleEndian.Uint64(b[:8])&nm.m0 != nm.w0 ||
+			binary.LittleEndian.Uint64(b[8:16])&nm.m1 != nm.w1 {
+			return k
+		}
+		// Set as we go: on a mismatch classify sets all the ids again.
+		m.id = nm.id
+	}
+	return len(ms)
 }
 
 // keyWord returns up to the first eight bytes of m's raw name (the opening
