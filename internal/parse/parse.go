@@ -938,8 +938,13 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info
 	}
 	pl := &sh.plan
 	if !pl.ok || pl.key != key || pl.scalar != scalar || p.general {
+		if sh != &p.tmp {
+			sh.setIDs(ms)
+		}
 		p.makePlan(s, l, sh, tsK, lvlK, msgK, flags)
 		pl.key, pl.scalar, pl.ok = key, scalar, true
+	} else if pl.slow && sh != &p.tmp {
+		sh.setIDs(ms)
 	}
 
 	// Write.

@@ -61,9 +61,9 @@ const (
 	shapeMaxBytes = 1024
 )
 
-// shapeOf returns the classification of the member names of s (p.members)
-// and sets the members' ids: a kept one when the line has the names of a
-// recent line, else a new one.
+// shapeOf returns the classification of the member names of s (p.members):
+// a kept one when the line has the names of a recent line, else a new one.
+// A new one sets the members' ids, a kept one leaves them to setIDs.
 func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	ms := p.members
 	n := len(ms)
@@ -128,8 +128,8 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	return sh
 }
 
-// matches reports whether the members ms of s have the names of sh, and if
-// so sets their ids. len(ms) == sh.n.
+// matches reports whether the members ms of s have the names of sh.
+// len(ms) == sh.n. It leaves the members' ids alone (see setIDs).
 func (sh *shape) matches(s []byte, ms []member) bool {
 	k := matchWords(s, ms, sh.names)
 	return k == len(ms) || sh.matchesFrom(s, ms, k)
@@ -148,15 +148,14 @@ func (sh *shape) matchesFrom(s []byte, ms []member, k int) bool {
 		if int(m.ke)-ks != n || string(s[ks:ks+n]) != string(sh.keys[end-n:end]) {
 			return false
 		}
-		m.id = nm.id
 		k++
 		k += matchWords(s, ms[k:], names[k:])
 	}
 	return true
 }
 
-// matchWords compares the names of ms with names by their first 16 bytes
-// and sets the ids of those that match, in a loop that calls nothing. It
+// matchWords compares the names of ms with names by their first 16 bytes,
+// in a loop that calls nothing. It
 // returns the index of the first name it cannot match that way (a name
 // longer than 16 bytes never matches, see shapeOf), or len(ms).
 func matchWords(s []byte, ms []member, names []shapeName) int {
@@ -175,10 +174,18 @@ func matchWords(s []byte, ms []member, names []shapeName) int {
 			binary.LittleEndian.Uint64(b[8:16])&nm.m1 != nm.w1 {
 			return k
 		}
-		// Set as we go: on a mismatch classify sets all the ids again.
-		m.id = nm.id
 	}
 	return len(ms)
+}
+
+// setIDs sets the ids of the members ms, which have the names of sh. A
+// kept shape that matches a line leaves them unset: only makePlan and the
+// slow path read them.
+func (sh *shape) setIDs(ms []member) {
+	names := sh.names[:len(ms)]
+	for k := range ms {
+		ms[k].id = names[k].id
+	}
 }
 
 // keyWord returns up to the first eight bytes of m's raw name (the opening
