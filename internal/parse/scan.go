@@ -330,19 +330,37 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 		return members, i, 0, plainKey
 	}
 	for len(members) < cap(members) {
-		// s[i] is a key's opening quote. Its closing quote, ':' and the
-		// first byte of the value are read as one word.
-		j := stopIn(stop, i+1)
-		if j < 0 || j >= n-3 { // j < 0 spares the load its bounds checks
+		// s[i] is a key's opening quote. Its closing quote is the first
+		// of the 57 to 64 marks from i+1 (stopIn without its loop: a
+		// longer key is left to the general loop).
+		u := uint(i + 1)
+		marks := binary.LittleEndian.Uint64(stop[u>>3:u>>3+8]) >> (u & 7)
+		if marks == 0 {
 			return members, i, 0, plainKey
 		}
+		// Lines are shorter than 2³¹ bytes. Through uint32, j is known
+		// to be >= 0, and j+4 below is computed from j.
+		j := int(uint32(u) + uint32(bits.TrailingZeros64(marks)))
+		if j >= n-3 {
+			return members, i, 0, plainKey
+		}
+		// The closing quote, ':' and the first byte of the value, as
+		// one word.
 		w := binary.LittleEndian.Uint32(s[j : j+4])
 		if uint16(w) != '"'|':'<<8 {
 			return members, i, 0, plainKey
 		}
 		vs, ve, kind := j+2, 0, uint8(kindString)
 		if c := byte(w >> 16); c == '"' {
-			e := stopIn(stop, vs+1)
+			// The value's closing quote is the third mark from j (the
+			// second is its opening quote), in the same marks when the
+			// member is short enough, else past them.
+			var e int
+			if marks &= marks - 1; marks&(marks-1) != 0 {
+				e = int(uint32(u) + uint32(bits.TrailingZeros64(marks&(marks-1))))
+			} else {
+				e = stopIn(stop, max(vs+1, int(u&^7+64)))
+			}
 			if e >= n || s[e] != '"' {
 				return members, vs, i, plainValue
 			}
