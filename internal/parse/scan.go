@@ -399,8 +399,13 @@ func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
 	s = s[:n:n]
 	for i < n && s[i] == '"' {
 		// As in scanPlain.
-		j := stopIn(stop, i+1)
-		if j < 0 || j >= n-3 {
+		u := uint(i + 1)
+		marks := binary.LittleEndian.Uint64(stop[u>>3:u>>3+8]) >> (u & 7)
+		if marks == 0 {
+			return i, plainKey
+		}
+		j := int(uint32(u) + uint32(bits.TrailingZeros64(marks)))
+		if j >= n-3 {
 			return i, plainKey
 		}
 		w := binary.LittleEndian.Uint32(s[j : j+4])
@@ -409,7 +414,12 @@ func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
 		}
 		vs, ve := j+2, 0
 		if c := byte(w >> 16); c == '"' {
-			e := stopIn(stop, vs+1)
+			var e int
+			if marks &= marks - 1; marks&(marks-1) != 0 {
+				e = int(uint32(u) + uint32(bits.TrailingZeros64(marks&(marks-1))))
+			} else {
+				e = stopIn(stop, max(vs+1, int(u&^7+64)))
+			}
 			if e >= n || s[e] != '"' {
 				return vs, plainValue
 			}
