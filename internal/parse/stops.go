@@ -29,20 +29,16 @@ func (sc *scanner) index(s []byte) {
 		sc.stop = make([]byte, nb, nb+nb/4)
 	}
 	stop := sc.stop[:nb]
-	// Two words of zeros, stored as one block: clear would call
-	// memclrNoHeapPointers.
-	*(*[16]byte)(stop[8*nw : 8*nw+16]) = [16]byte{}
-	full := n &^ 63
-	stopsAVX2(s[:full], stop)
-	if r := n - full; r > 0 {
-		var last [8]byte
-		if n >= 64 {
-			// The last 64 bytes, shifted to keep those after full.
-			stopsAVX2(s[n-64:], last[:])
-			binary.LittleEndian.PutUint64(stop[8*nw-8:], binary.LittleEndian.Uint64(last[:])>>(64-r))
-		} else {
-			// A short line goes through a copy padded with spaces,
-			// which are never marked.
+	if n >= 64 {
+		// The marks of the last n%64 bytes, and the words of zeros,
+		// in the same call.
+		stopsLine(s, stop)
+	} else {
+		// A short line goes through a copy padded with spaces, which
+		// are never marked. Two words of zeros, stored as one block:
+		// clear would call memclrNoHeapPointers.
+		*(*[16]byte)(stop[8*nw : 8*nw+16]) = [16]byte{}
+		if n > 0 {
 			var tail [64]byte
 			for k := range tail {
 				if k < n {

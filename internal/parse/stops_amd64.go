@@ -15,3 +15,11 @@ var haveAVX2 = cpu.X86.HasAVX2
 //
 //go:noescape
 func stopsAVX2(s []byte, out []byte)
+
+// stopsLine is stopsAVX2 for a whole line s of at least 64 bytes: it sets
+// the (len(s)+63)/64 words of marks of s, the last one for the bytes after
+// the last multiple of 64, and the two words of zeros after them (see
+// index), so len(out) must be at least 8*((len(s)+63)/64+2).
+//
+//go:noescape
+func stopsLine(s []byte, out []byte)

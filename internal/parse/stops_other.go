@@ -6,3 +6,5 @@ package parse
 var haveAVX2 = false
 
 func stopsAVX2(s []byte, out []byte) { panic("parse: no AVX2 on this build") }
+
+func stopsLine(s []byte, out []byte) { panic("parse: no AVX2 on this build") }
