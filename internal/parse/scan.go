@@ -359,7 +359,9 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 			if marks &= marks - 1; marks&(marks-1) != 0 {
 				e = int(uint32(u) + uint32(bits.TrailingZeros64(marks&(marks-1))))
 			} else {
-				e = stopIn(stop, max(vs+1, int(u&^7+64)))
+				// Through uint32 as well (e < 2³² here), so that e
+				// is known to be >= 0 below.
+				e = int(uint32(stopIn(stop, max(vs+1, int(u&^7+64)))))
 			}
 			if e >= n || s[e] != '"' {
 				return members, vs, i, plainValue
