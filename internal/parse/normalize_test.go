@@ -64,6 +64,10 @@ func TestAppendNormalise(t *testing.T) {
 	// A byte-order mark before the object.
 	f("\xef\xbb\xbf{\"msg\":\"m\"}", lineTS+`,"message":"m","log.flags":["byte_order_mark"],`+host+ing+tail)
 	f("\xef\xbb\xbf  {\"msg\":\"m\"}", lineTS+`,"message":"m","log.flags":["byte_order_mark"],`+host+ing+tail)
+	f(" \t\xef\xbb\xbf{\"msg\":\"m\"}", lineTS+`,"message":"m","log.flags":["byte_order_mark"],`+host+ing+tail)
+	// Whitespace alone before the object (Append's test of the first
+	// byte skips none of this).
+	f(" \t{\"msg\":\"m\"}", lineTS+`,"message":"m",`+host+ing+tail)
 	// Not before an object: text, kept.
 	f("\xef\xbb\xbfplain", lineTS+`,"message":"`+"\ufeff"+`plain",`+host+ing+tail)
 }

@@ -583,11 +583,14 @@ func (p *Parser) Append(dst []byte, l *Line) ([]byte, Info) {
 		data = trimPartialRune(data)
 	}
 	var info Info
-	i := skipWS(data, 0)
-	if len(data)-i > len(utf8BOM) && string(data[i:i+len(utf8BOM)]) == utf8BOM {
-		if j := skipWS(data, i+len(utf8BOM)); j < len(data) && data[j] == '{' {
-			data, i = data[i+len(utf8BOM):], j-i-len(utf8BOM)
-			flags |= BOM
+	i := 0
+	if len(data) == 0 || data[0] != '{' { // else neither whitespace nor a BOM
+		i = skipWS(data, 0)
+		if len(data)-i > len(utf8BOM) && string(data[i:i+len(utf8BOM)]) == utf8BOM {
+			if j := skipWS(data, i+len(utf8BOM)); j < len(data) && data[j] == '{' {
+				data, i = data[i+len(utf8BOM):], j-i-len(utf8BOM)
+				flags |= BOM
+			}
 		}
 	}
 	if i < len(data) && data[i] == '{' && len(data) <= math.MaxInt32 {
