@@ -163,8 +163,10 @@ func matchWords(s []byte, ms []member, names []shapeName) int {
 	lim := len(s) - 16
 	for k := range ms {
 		m, nm := &ms[k], &names[k]
-		ks := int(m.ks)
-		if ks < 0 || ks > lim { // ks < 0 spares the loads their bounds checks
+		// Through uint32, ks is known to be >= 0: one test spares the
+		// loads their bounds checks.
+		ks := int(uint32(m.ks))
+		if ks > lim {
 			return k
 		}
 		// Equal bytes are an equal name, and an equal length: a JSON
