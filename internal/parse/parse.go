@@ -689,8 +689,9 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 	for i := range ops {
 		o := &ops[i]
 		a, b := &ms[o.a], &ms[o.b]
-		start := int(a.ks + (a.vs-a.ks)&o.fromValue)
-		end := int(b.ve + (b.ke-1-b.ve)&o.toName)
+		// Offsets into s, through uint32 known to be >= 0.
+		start := int(uint32(a.ks + (a.vs-a.ks)&o.fromValue))
+		end := int(uint32(b.ve + (b.ke-1-b.ve)&o.toName))
 		l := len(dst)
 		// The prefix as four words, and a span of up to 64 bytes that
 		// has 64 bytes of the line from its start as eight, past the
@@ -707,7 +708,7 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 		*(*[8]byte)(d[16:24]) = *(*[8]byte)(o.pre[16:24])
 		*(*[8]byte)(d[24:32]) = *(*[8]byte)(o.pre[24:32])
 		np := int(o.npre) & 63
-		if n := end - start; n <= 64 && start >= 0 && start+64 <= len(s) {
+		if n := end - start; n <= 64 && start+64 <= len(s) {
 			w, a := (*[64]byte)(d[np:np+64]), (*[64]byte)(s[start:start+64])
 			*(*[8]byte)(w[0:8]) = *(*[8]byte)(a[0:8])
 			*(*[8]byte)(w[8:16]) = *(*[8]byte)(a[8:16])
