@@ -679,10 +679,10 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 	// registers. An op writes its prefix (at most 32 bytes, see
 	// TestQuotedNameFitsOp) and its span, and makePlan's spans are
 	// disjoint parts of s in order: dst grows by at most len(s) +
-	// 32*len(ops), and the last window needs 128 bytes past its start.
+	// 32*len(ops), and the last window needs 192 bytes past its start.
 	// Were that wrong, the window's bounds check would panic: it never
 	// writes past cap(dst).
-	if need := len(s) + 32*len(ops) + 128; cap(dst)-len(dst) < need {
+	if need := len(s) + 32*len(ops) + 192; cap(dst)-len(dst) < need {
 		dst = slices.Grow(dst, need)
 	}
 	s = s[:len(s):len(s)] // one register for len and cap
@@ -699,10 +699,10 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 		// length from line to line, and memmove's branches on the
 		// length mispredict. Words, not blocks of 16 bytes: a word
 		// load or store takes a base and an offset in its addressing,
-		// a block move needs its address computed. The window of 128
+		// a block move needs its address computed. The window of 192
 		// bytes holds both whatever npre (at most 32; the mask spares
-		// the bounds checks).
-		d := (*[128]byte)(dst[l : l+128])
+		// the bounds checks), with spans of up to 128 bytes below.
+		d := (*[192]byte)(dst[l : l+192])
 		*(*[8]byte)(d[0:8]) = *(*[8]byte)(o.pre[0:8])
 		*(*[8]byte)(d[8:16]) = *(*[8]byte)(o.pre[8:16])
 		*(*[8]byte)(d[16:24]) = *(*[8]byte)(o.pre[16:24])
@@ -718,6 +718,27 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 			*(*[8]byte)(w[40:48]) = *(*[8]byte)(a[40:48])
 			*(*[8]byte)(w[48:56]) = *(*[8]byte)(a[48:56])
 			*(*[8]byte)(w[56:64]) = *(*[8]byte)(a[56:64])
+			dst = dst[:l+np+n]
+		} else if n <= 128 && start+128 <= len(s) {
+			// Runs of members are often longer: the same with 128
+			// bytes, sixteen words.
+			w, a := (*[128]byte)(d[np:np+128]), (*[128]byte)(s[start:start+128])
+			*(*[8]byte)(w[0:8]) = *(*[8]byte)(a[0:8])
+			*(*[8]byte)(w[8:16]) = *(*[8]byte)(a[8:16])
+			*(*[8]byte)(w[16:24]) = *(*[8]byte)(a[16:24])
+			*(*[8]byte)(w[24:32]) = *(*[8]byte)(a[24:32])
+			*(*[8]byte)(w[32:40]) = *(*[8]byte)(a[32:40])
+			*(*[8]byte)(w[40:48]) = *(*[8]byte)(a[40:48])
+			*(*[8]byte)(w[48:56]) = *(*[8]byte)(a[48:56])
+			*(*[8]byte)(w[56:64]) = *(*[8]byte)(a[56:64])
+			*(*[8]byte)(w[64:72]) = *(*[8]byte)(a[64:72])
+			*(*[8]byte)(w[72:80]) = *(*[8]byte)(a[72:80])
+			*(*[8]byte)(w[80:88]) = *(*[8]byte)(a[80:88])
+			*(*[8]byte)(w[88:96]) = *(*[8]byte)(a[88:96])
+			*(*[8]byte)(w[96:104]) = *(*[8]byte)(a[96:104])
+			*(*[8]byte)(w[104:112]) = *(*[8]byte)(a[104:112])
+			*(*[8]byte)(w[112:120]) = *(*[8]byte)(a[112:120])
+			*(*[8]byte)(w[120:128]) = *(*[8]byte)(a[120:128])
 			dst = dst[:l+np+n]
 		} else {
 			dst = append(dst[:l+np], s[start:end]...)
