@@ -313,8 +313,8 @@ const (
 // scanPlain scans, from s[i], the members that compact JSON is mostly made
 // of, with fewer checks than scanObject's general loop: a key with no
 // marked byte (stops.go) followed by ':', then a string with no marked byte
-// or an integer not starting with '-' or '0' with no fraction or exponent,
-// then ',' and the next key's opening quote. It needs the index
+// or a number not starting with '-' or '0', with or without a fraction but
+// with no exponent, then ',' and the next key's opening quote. It needs the index
 // (sc.indexed). It appends each member it scanned to members, exactly as the
 // general loop does, and returns them with where and how it stopped
 // (plainXxx; ks for plainValue). Everything else, valid or not, is left to
@@ -369,6 +369,10 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 			ve = e + 1
 		} else if c-'1' < 9 {
 			ve, kind = digitsEnd(s, vs+1), kindNumber
+			if ve < n-1 && s[ve] == '.' && s[ve+1]-'0' < 10 {
+				// A fraction ("ts":1795428000.000567).
+				ve = digitsEnd(s, ve+2)
+			}
 			if ve < n && (s[ve] == '.' || s[ve]|0x20 == 'e') {
 				return members, vs, i, plainValue
 			}
@@ -393,7 +397,7 @@ func (sc *scanner) scanPlain(s []byte, i int, members []member) (_ []member, at,
 
 // skipPlain is scanPlain for the members of a nested object, which are not
 // recorded: from s[i], it skips the members made of a plain key, ':' and a
-// plain string or integer, and returns where it stopped: at a key it left
+// plain string or number, and returns where it stopped: at a key it left
 // alone (plainKey), at the value of a member (plainValue), or after a value
 // not followed by ',' and a key (plainAfterValue).
 func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
@@ -428,6 +432,9 @@ func (sc *scanner) skipPlain(s []byte, i int) (at, st int) {
 			ve = e + 1
 		} else if c-'1' < 9 {
 			ve = digitsEnd(s, vs+1)
+			if ve < n-1 && s[ve] == '.' && s[ve+1]-'0' < 10 {
+				ve = digitsEnd(s, ve+2)
+			}
 			if ve < n && (s[ve] == '.' || s[ve]|0x20 == 'e') {
 				return vs, plainValue
 			}

@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -168,6 +169,20 @@ func TestScanPlainMatchesGeneral(t *testing.T) {
 		`{"h":{"a":"b","c":"d",},"z":1}`,
 		`{"h":{"a":"b","c":"d"]},"z":1}`,
 		`{"h":{"a":"b" "c":"d"},"z":1}`,
+		`{"a":"b","c":1.5e3,"d":1.25E-2,"e":7.,"f":"g"}`,
+		`{"a":1.5.2,"b":"c"}`,
+		`{"a":1.5,"b":2.50,"c":"d","e":1.0}`,
+		`{"a":12.x,"b":"c"}`,
+		`{"h":{"a":1.5,"b":2.5e1,"c":3.},"z":1.0}`,
+	}
+	// Keys and values of lengths around those of the marks read at once
+	// (57 to 64 from the key), at each offset of a word.
+	for _, pad := range []int{0, 3, 7} {
+		for _, kl := range []int{1, 20, 50, 55, 56, 57, 58, 63, 64, 70} {
+			for _, vl := range []int{0, 1, 30, 50, 55, 60, 64, 70, 130} {
+				lines = append(lines, `{"p":"`+strings.Repeat("p", pad)+`","`+strings.Repeat("k", kl)+`":"`+strings.Repeat("v", vl)+`","z":1}`)
+			}
+		}
 	}
 	indexed, plain := newTestParser(benchStatic), newTestParser(benchStatic)
 	plain.noIndex = true
