@@ -856,9 +856,14 @@ func appendOffset(dst []byte, v uint64) []byte {
 // syncFields makes p.fields (and its names) those of l.Fields, when it has
 // any. Fields named by the FieldsID of the last ones are not compared again.
 func (p *Parser) syncFields(l *Line) {
-	if len(l.Fields) == 0 || l.FieldsID != 0 && l.FieldsID == p.fieldsID {
-		return
+	// The common cases inline, the rest in a call.
+	if len(l.Fields) != 0 && (l.FieldsID == 0 || l.FieldsID != p.fieldsID) {
+		p.loadFields(l)
 	}
+}
+
+// loadFields is syncFields for Fields that may differ from p.fields.
+func (p *Parser) loadFields(l *Line) {
 	if !bytes.Equal(l.Fields, p.fields) {
 		p.fields = append(p.fields[:0], l.Fields...)
 		p.fieldsKeys.parse(p.fields, &p.aux)
