@@ -75,8 +75,18 @@ func (p *Parser) shapeOf(s []byte, l *Line) *shape {
 	if len(l.Fields) > 0 {
 		ver = p.fieldsVer
 	}
+	// keyWord of the first and last names, inline when both have eight
+	// bytes of s (the first starts before the last).
 	first, last := &ms[0], &ms[n-1]
-	h := uint64(n)*0x9e3779b97f4a7c15 ^ keyWord(s, first)*0xc2b2ae3d27d4eb4f ^ keyWord(s, last)*0x165667b19e3779f9
+	var fw, lw uint64
+	if fk, lk := int(first.ks), int(last.ks); fk >= 0 && lk <= len(s)-8 {
+		fn, ln := uint(first.ke-first.ks), uint(last.ke-last.ks)
+		fw = binary.LittleEndian.Uint64(s[fk:fk+8])&(1<<(8*fn)-1) ^ uint64(fn)
+		lw = binary.LittleEndian.Uint64(s[lk:lk+8])&(1<<(8*ln)-1) ^ uint64(ln)
+	} else {
+		fw, lw = keyWord(s, first), keyWord(s, last)
+	}
+	h := uint64(n)*0x9e3779b97f4a7c15 ^ fw*0xc2b2ae3d27d4eb4f ^ lw*0x165667b19e3779f9
 	if p.shapes == nil {
 		p.shapes = make([]shape, 1<<shapeBits)
 	}
@@ -191,16 +201,21 @@ func (sh *shape) setIDs(ms []member) {
 }
 
 // keyWord returns up to the first eight bytes of m's raw name (the opening
-// quote included), for the shape hash.
+// quote included), for the shape hash. It inlines, the end of a line aside.
 func keyWord(s []byte, m *member) uint64 {
-	ks, n := int(m.ks), int(m.ke-m.ks)
-	if ks+8 <= len(s) {
-		w := binary.LittleEndian.Uint64(s[ks : ks+8])
-		if n < 8 {
-			w &= 1<<(8*n) - 1
-		}
-		return w ^ uint64(n)
+	ks, n := int(m.ks), uint(m.ke-m.ks)
+	if ks < 0 || ks > len(s)-8 {
+		return keyWordEnd(s, ks, int(n))
 	}
+	// A shift by 64 or more is 0: all eight bytes for n >= 8.
+	return binary.LittleEndian.Uint64(s[ks:ks+8])&(1<<(8*n)-1) ^ uint64(n)
+}
+
+// keyWordEnd is keyWord for a name that starts within 8 bytes of the end
+// of s.
+//
+//go:noinline // keyWord inlines without it
+func keyWordEnd(s []byte, ks, n int) uint64 {
 	var w uint64
 	for k := n - 1; k >= 0; k-- {
 		w = w<<8 | uint64(s[ks+k])
