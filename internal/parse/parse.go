@@ -686,9 +686,13 @@ func appendOps(dst, s []byte, ms []member, ops []op) []byte {
 		dst = slices.Grow(dst, need)
 	}
 	s = s[:len(s):len(s)] // one register for len and cap
+	// The members as an array (scanObject leaves room for that many):
+	// masked, the indexes of an op need no bounds check. makePlan's are
+	// below len(ms).
+	msa := (*[maxFastMembers]member)(ms[:maxFastMembers])
 	for i := range ops {
 		o := &ops[i]
-		a, b := &ms[o.a], &ms[o.b]
+		a, b := &msa[o.a%maxFastMembers], &msa[o.b%maxFastMembers]
 		// Offsets into s, through uint32 known to be >= 0.
 		start := int(uint32(a.ks + (a.vs-a.ks)&o.fromValue))
 		end := int(uint32(b.ve + (b.ke-1-b.ve)&o.toName))

@@ -146,6 +146,11 @@ func (sc *scanner) scanObject(s []byte, i int) bool {
 	)
 	// members is kept in a local while scanning, stored back on return.
 	members := sc.members[:0]
+	if cap(members) < maxFastMembers {
+		// Room for the members of any line of a kept shape: appendOps
+		// reads them as an array.
+		members = make([]member, 0, maxFastMembers)
+	}
 	sc.badUTF8 = false
 	sc.err = errNone
 	if haveAVX2 && !sc.noIndex {
