@@ -7,32 +7,34 @@
 // benchmark machine (a transition penalty between dirty upper halves and
 // legacy SSE). VZEROUPPER leaves them clean for the Go code that follows.
 
-// CONSTS loads '"', '\\' and 0x20 into every byte of Y0, Y1 and Y2.
+// CONSTS loads 0x02, '\\' and 0x21 into every byte of Y0, Y1 and Y2.
 #define CONSTS \
-	MOVL $0x22, AX \
+	MOVL $0x02, AX \
 	VMOVD AX, X0 \
-	VPBROADCASTB X0, Y0 \ // '"'
+	VPBROADCASTB X0, Y0 \
 	MOVL $0x5c, AX \
 	VMOVD AX, X1 \
-	VPBROADCASTB X1, Y1 \ // '\\'
-	MOVL $0x20, AX \
+	VPBROADCASTB X1, Y1 \
+	MOVL $0x21, AX \
 	VMOVD AX, X2 \
-	VPBROADCASTB X2, Y2 // 0x20: signed 0x20 > c is c < 0x20 or c >= 0x80
+	VPBROADCASTB X2, Y2
 
 // MARKS sets AX to the marks of the 64 bytes at (SI), bit b for byte b.
+// With t = c^0x02, signed 0x21 > t is c < 0x20, c >= 0x80 or c == '"'
+// (0x22^0x02 = 0x20; the bytes below 0x20 stay below it, those from 0x80
+// stay negative, no other byte goes to 0x20 or below): one XOR and one
+// comparison for three of the four kinds of marks.
 #define MARKS \
 	VMOVDQU   (SI), Y3 \
 	VMOVDQU   32(SI), Y4 \
-	VPCMPEQB  Y0, Y3, Y5 \
+	VPXOR     Y0, Y3, Y5 \
+	VPCMPGTB  Y5, Y2, Y5 \
 	VPCMPEQB  Y1, Y3, Y6 \
 	VPOR      Y5, Y6, Y5 \
-	VPCMPGTB  Y3, Y2, Y6 \
-	VPOR      Y5, Y6, Y5 \
 	VPMOVMSKB Y5, AX \
-	VPCMPEQB  Y0, Y4, Y7 \
+	VPXOR     Y0, Y4, Y7 \
+	VPCMPGTB  Y7, Y2, Y7 \
 	VPCMPEQB  Y1, Y4, Y8 \
-	VPOR      Y7, Y8, Y7 \
-	VPCMPGTB  Y4, Y2, Y8 \
 	VPOR      Y7, Y8, Y7 \
 	VPMOVMSKB Y7, BX \
 	SHLQ      $32, BX \
