@@ -203,8 +203,8 @@ func (d *Decoder) AddTo(rec *Record, l *Line, now int64) bool {
 			*rec, ok = d.malformed(*l), true
 			break
 		}
-		j, jok := d.parseDocker(l.Data)
-		if !jok {
+		var j DockerLine
+		if !d.parseDocker(&j, l.Data) {
 			*rec, ok = d.malformed(*l), true
 			break
 		}
@@ -326,21 +326,24 @@ func (d *Decoder) malformed(l Line) Record {
 	return d.single(l, l.Data, l.Size, 0, StreamNone, nil, Malformed)
 }
 
-// parseDocker parses a json-file line, unescaping into the decoder's
-// scratch buffer (charged to the budget).
-func (d *Decoder) parseDocker(line []byte) (DockerLine, bool) {
-	j, scratch, ok := parseDockerJSONLazy(line, d.scratch)
-	d.scratch = scratch
-	if d.mem != nil && cap(scratch) > d.scratchN {
-		// Allocated already: charged after the fact, and dropped when
-		// the budget is over (the next long line allocates again).
-		d.mem.Force(cap(scratch) - d.scratchN)
-		d.scratchN = cap(scratch)
-		if d.mem.Over() {
-			defer d.dropScratch()
+// parseDocker parses a json-file line into *j (zero), unescaping into the
+// decoder's scratch buffer (charged to the budget).
+func (d *Decoder) parseDocker(j *DockerLine, line []byte) bool {
+	scratch, ok := parseDockerJSONLazy(j, line, d.scratch)
+	// The unescapers write into d.scratch's array, or into a larger new one.
+	if cap(scratch) > cap(d.scratch) {
+		d.scratch = scratch
+		if d.mem != nil {
+			// Allocated already: charged after the fact, and dropped when
+			// the budget is over (the next long line allocates again).
+			d.mem.Force(cap(scratch) - d.scratchN)
+			d.scratchN = cap(scratch)
+			if d.mem.Over() {
+				d.dropScratch()
+			}
 		}
 	}
-	return j, ok
+	return ok
 }
 
 // piece joins one CRI or json-file piece into its stream's record.

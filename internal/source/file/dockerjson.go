@@ -46,7 +46,7 @@ type DockerLine struct {
 // replaces it with \ufffd) and raw control characters are kept for the parse
 // layer to deal with. ok is false when the line is not such an object.
 func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
-	l, scratch, ok = parseDockerJSONLazy(line, scratch)
+	scratch, ok = parseDockerJSONLazy(&l, line, scratch)
 	if l.timeText != nil {
 		l.Time, _ = parse.ParseTime(l.timeText)
 		l.timeText = nil
@@ -54,47 +54,52 @@ func ParseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 	return l, scratch, ok
 }
 
-// parseDockerJSONLazy is ParseDockerJSON leaving the time of a line in
-// Docker's layout unread, in timeText: a line whose log has a time of its
-// own does not need it.
-func parseDockerJSONLazy(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
-	if l, scratch, ok, done := parseDockerLayout(line, scratch); done {
-		return l, scratch, ok
+// parseDockerJSONLazy is ParseDockerJSON into *l, which must be zero,
+// leaving the time of a line in Docker's layout unread, in timeText: a line
+// whose log has a time of its own does not need it. The line is written
+// through l, not returned: a DockerLine is 112 bytes, and the decoder's
+// path copied it at every level.
+func parseDockerJSONLazy(l *DockerLine, line, scratch []byte) (_ []byte, ok bool) {
+	scratch, ok, done := parseDockerLayout(l, line, scratch)
+	if done {
+		return scratch, ok
 	}
-	return parseDockerJSON(line, scratch)
+	*l = DockerLine{}
+	return parseDockerJSON(l, line, scratch)
 }
 
 // parseDockerLayout parses a line in the exact layout Docker writes,
 // `{"log":"…","stream":"stdout|stderr","time":"…"}` with no whitespace and
 // no attrs, faster than the general parser by comparing the fixed parts
 // whole. done is false when the line is not in that layout (or its "time"
-// has an escape): the general parser then decides, from the start. When done,
-// the result is what the general parser returns for the line, but for the
-// time, left in timeText.
-func parseDockerLayout(line, scratch []byte) (l DockerLine, _ []byte, ok, done bool) {
+// has an escape): the general parser then decides, from the start, with *l
+// zeroed again (parseDockerLayout may have written to it). When done, *l
+// is what the general parser gives for the line, but for the time, left
+// in timeText.
+func parseDockerLayout(l *DockerLine, line, scratch []byte) (_ []byte, ok, done bool) {
 	const (
 		head   = `{"log":"`
 		stream = dockerStream
 	)
 	if len(line) < len(head) || string(line[:len(head)]) != head {
-		return l, scratch, false, false
+		return scratch, false, false
 	}
 	var nl bool
 	var next int
 	l.Log, nl, scratch, next, ok = decodeLog(line, len(head)-1, scratch)
 	if !ok {
-		return l, scratch, false, true // the general parser rejects it too
+		return scratch, false, true // the general parser rejects it too
 	}
 	rest := line[next:]
 	// The fixed parts, `,"stream":"std` (bytes 0 to 14), `out` or `err` and
 	// `","time":"` (17 to 27), compared as overlapping words.
 	if len(rest) < len(stream) {
-		return l, scratch, false, false
+		return scratch, false, false
 	}
-	le := binary.LittleEndian.Uint64
-	if le(rest[0:]) != streamWords[0] || le(rest[6:]) != streamWords[1] ||
-		le(rest[17:]) != streamWords[2] || le(rest[19:]) != streamWords[3] {
-		return l, scratch, false, false
+	le := binary.LittleEndian
+	if le.Uint64(rest[0:]) != streamWords[0] || le.Uint64(rest[6:]) != streamWords[1] ||
+		le.Uint64(rest[17:]) != streamWords[2] || le.Uint64(rest[19:]) != streamWords[3] {
+		return scratch, false, false
 	}
 	switch binary.LittleEndian.Uint32(rest[13:]) {
 	case streamOut:
@@ -102,16 +107,16 @@ func parseDockerLayout(line, scratch []byte) (l DockerLine, _ []byte, ok, done b
 	case streamErr:
 		l.Stream = StreamStderr
 	default:
-		return l, scratch, false, false
+		return scratch, false, false
 	}
 	rest = rest[len(stream):]
 	q := bytes.IndexByte(rest, '"')
 	if q < 0 || len(rest) != q+2 || rest[q+1] != '}' || bytes.IndexByte(rest[:q], '\\') >= 0 {
-		return l, scratch, false, false
+		return scratch, false, false
 	}
 	l.timeText = rest[:q:q]
 	l.Partial = !nl
-	return l, scratch, true, true
+	return scratch, true, true
 }
 
 // streamWords are the words of dockerStream parseDockerLayout compares:
@@ -130,54 +135,54 @@ var (
 const dockerStream = `,"stream":"stdout","time":"`
 
 // parseDockerJSON is the general json-file line parser (see ParseDockerJSON).
-func parseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
+func parseDockerJSON(l *DockerLine, line, scratch []byte) (_ []byte, ok bool) {
 	i := skipWS(line, 0)
 	if i >= len(line) || line[i] != '{' {
-		return l, scratch, false
+		return scratch, false
 	}
 	i = skipWS(line, i+1)
 	haveLog := false
 	if i < len(line) && line[i] == '}' {
-		return l, scratch, false
+		return scratch, false
 	}
 	for {
 		if i >= len(line) || line[i] != '"' {
-			return l, scratch, false
+			return scratch, false
 		}
 		kend, _, err := parse.SkipString(line, i, dockerJSON)
 		if err != nil {
-			return l, scratch, false
+			return scratch, false
 		}
 		key := line[i+1 : kend-1]
 		i = skipWS(line, kend)
 		if i >= len(line) || line[i] != ':' {
-			return l, scratch, false
+			return scratch, false
 		}
 		i = skipWS(line, i+1)
 		if i >= len(line) {
-			return l, scratch, false
+			return scratch, false
 		}
 		switch string(key) {
 		case "log":
 			if line[i] != '"' {
-				return l, scratch, false
+				return scratch, false
 			}
 			var next int
 			var nl bool
 			l.Log, nl, scratch, next, ok = decodeLog(line, i, scratch)
 			if !ok {
-				return l, scratch, false
+				return scratch, false
 			}
 			l.Partial = !nl
 			haveLog = true
 			i = next
 		case "stream", "time":
 			if line[i] != '"' {
-				return l, scratch, false
+				return scratch, false
 			}
 			end, _, err := parse.SkipString(line, i, dockerJSON)
 			if err != nil {
-				return l, scratch, false
+				return scratch, false
 			}
 			v := line[i+1 : end-1]
 			if key[0] == 's' {
@@ -196,7 +201,7 @@ func parseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 		default:
 			end, err := parse.SkipValue(line, i, dockerJSON)
 			if err != nil {
-				return l, scratch, false
+				return scratch, false
 			}
 			if string(key) == "attrs" {
 				l.Attrs = line[i:end]
@@ -205,20 +210,20 @@ func parseDockerJSON(line, scratch []byte) (l DockerLine, _ []byte, ok bool) {
 		}
 		i = skipWS(line, i)
 		if i >= len(line) {
-			return l, scratch, false
+			return scratch, false
 		}
 		if line[i] == '}' {
 			break
 		}
 		if line[i] != ',' {
-			return l, scratch, false
+			return scratch, false
 		}
 		i = skipWS(line, i+1)
 	}
 	if skipWS(line, i+1) != len(line) || !haveLog {
-		return l, scratch, false
+		return scratch, false
 	}
-	return l, scratch, true
+	return scratch, true
 }
 
 func skipWS(b []byte, i int) int {
@@ -243,7 +248,11 @@ func decodeLog(b []byte, i int, scratch []byte) (v []byte, nl bool, _ []byte, ne
 	// Fast path: no backslash before the first quote, or only the final
 	// "\n": then that quote closes the string, and with raw control
 	// characters and any other bytes allowed, nothing in it can be invalid.
-	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 {
+	// A value that starts with '{' is nearly always escaped JSON, whose
+	// first quote is escaped: not worth the two searches.
+	if i+1 < len(b) && b[i+1] == '{' {
+		// unescaped below
+	} else if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 {
 		raw, end := b[i+1:i+1+q], i+2+q
 		if bs := bytes.IndexByte(raw, '\\'); bs < 0 {
 			if n := len(raw); n > 0 && raw[n-1] == '\n' { // a raw newline: not JSON, but keep it

@@ -263,11 +263,12 @@ func FuzzJSONFileFast(f *testing.F) {
 				}
 			}
 		}
-		l, _, ok, done := parseDockerLayout(raw, nil)
+		var l, wl DockerLine
+		_, ok, done := parseDockerLayout(&l, raw, nil)
 		if !done {
 			return
 		}
-		wl, _, wok := parseDockerJSON(raw, nil)
+		_, wok := parseDockerJSON(&wl, raw, nil)
 		lt, _ := parse.ParseTime(l.timeText)
 		if ok != wok || ok && (string(l.Log) != string(wl.Log) || l.Partial != wl.Partial || l.Stream != wl.Stream ||
 			l.Time != 0 || l.timeText == nil || lt != wl.Time || l.Attrs != nil) {
@@ -282,7 +283,8 @@ func FuzzJSONFileFast(f *testing.F) {
 func TestDockerLayout(t *testing.T) {
 	for _, stream := range []string{"stdout", "stderr"} {
 		line := []byte(dockerLine(`{"msg":"a \"quoted\" word"}`+"\n", stream))
-		l, _, ok, done := parseDockerLayout(line, nil)
+		var l DockerLine
+		_, ok, done := parseDockerLayout(&l, line, nil)
 		if !ok || !done || l.Stream.String() != stream || string(l.Log) != `{"msg":"a \"quoted\" word"}` || l.Partial {
 			t.Fatalf("%s: parseDockerLayout(%q) = %+v %q, ok %v, done %v", stream, line, l, l.Log, ok, done)
 		}
@@ -291,7 +293,7 @@ func TestDockerLayout(t *testing.T) {
 		for i := at; i < at+len(dockerStream); i++ {
 			bad := append([]byte(nil), line...)
 			bad[i] ^= 0x20
-			if _, _, ok, done := parseDockerLayout(bad, nil); ok && done {
+			if _, ok, done := parseDockerLayout(new(DockerLine), bad, nil); ok && done {
 				t.Fatalf("%s: parseDockerLayout(%q) took a line changed at byte %d", stream, bad, i-at)
 			}
 		}
