@@ -17,17 +17,16 @@
 	ORQ       BX, AX
 
 // PACK16 stores at DI the bytes of the 16 at DX+off whose bits are set in
-// the low 16 bits of R11, moves DI on by their count and R11 on to the next
-// 16 bits. One shuffle packs each eight, with the positions from the table
-// at R12 indexed by their eight bits (its second half has the positions of
-// the upper eight). It uses BX, CX, X5 and X6.
-#define PACK16(off) \
-	MOVBLZX R11, BX; \
-	SHRQ    $8, R11; \
-	MOVBLZX R11, CX; \
-	SHRQ    $8, R11; \
-	VMOVQ   (R12)(BX*8), X5; \
-	VPINSRQ $1, 2048(R12)(CX*8), X5, X5; \
+// the bytes lo and hi of the local keep (the bits of the bytes kept, stored
+// there: two byte loads, not two extractions and two shifts of a register),
+// and moves DI on by their count. One shuffle packs each eight, with the
+// positions from the table at R10 indexed by their eight bits (its second
+// half has the positions of the upper eight). It uses BX, CX, X5 and X6.
+#define PACK16(off, lo, hi) \
+	MOVBLZX lo, BX; \
+	MOVBLZX hi, CX; \
+	VMOVQ   (R10)(BX*8), X5; \
+	VPINSRQ $1, 2048(R10)(CX*8), X5, X5; \
 	VMOVDQU off(DX), X6; \
 	VPSHUFB X5, X6, X6; \
 	VMOVQ   X6, (DI); \
@@ -37,12 +36,14 @@
 	POPCNTL CX, CX; \
 	ADDQ    CX, DI
 
-// PACK64 is PACK16 for the 64 bytes at DX.
+// PACK64 is PACK16 for the 64 bytes at DX, the bits of the bytes kept in
+// R11.
 #define PACK64 \
-	PACK16(0); \
-	PACK16(16); \
-	PACK16(32); \
-	PACK16(48)
+	MOVQ R11, keep-8(SP); \
+	PACK16(0, keep0-8(SP), keep1-7(SP)); \
+	PACK16(16, keep2-6(SP), keep3-5(SP)); \
+	PACK16(32, keep4-4(SP), keep5-3(SP)); \
+	PACK16(48, keep6-2(SP), keep7-1(SP))
 
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
@@ -65,7 +66,7 @@
 // instruction after a VEX one that leaves the upper halves dirty costs about
 // 500 ns per call (see internal/parse/stops_amd64.s). VZEROUPPER leaves them
 // clean for the Go code that follows.
-TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
+TEXT ·unescapeRunAVX2(SB), NOSPLIT, $8-80
 	MOVQ out_base+0(FP), DI
 	MOVQ b_base+24(FP), SI
 	MOVQ b_len+32(FP), R8
@@ -74,7 +75,7 @@ TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	LEAQ -64(SI)(R8*1), R8    // &b[n-64]: the last j of a step
 	ADDQ AX, DI
 	ADDQ BX, SI
-	LEAQ ·unescapes(SB), R10
+	LEAQ ·packShuffle(SB), R10 // the table of PACK16
 	MOVQ $0xaaaaaaaaaaaaaaaa, R13 // the odd bits
 
 	MOVL $0x22, AX
@@ -148,7 +149,6 @@ block:
 	// kept.
 	ORQ       CX, R11
 	NOTQ      R11
-	LEAQ      ·packShuffle(SB), R12
 	PACK64
 	ADDQ      $64, DX
 	MOVQ      DX, SI
@@ -184,7 +184,6 @@ notplain:
 	ANDQ      R11, R9
 	POPCNTQ   R9, R9
 	ADDQ      DI, R9           // R9: where the '\n' goes, or past the end
-	LEAQ      ·packShuffle(SB), R12
 	PACK64
 	MOVB      $0x0a, (R9)
 	TZCNTQ    AX, CX
@@ -207,6 +206,7 @@ marks:
 	ORQ       BX, AX
 	SHRQ      CX, AX
 	SHLQ      CX, AX
+	LEAQ      ·unescapes(SB), R12
 
 mark:
 	TZCNTQ    AX, CX
@@ -222,7 +222,7 @@ mark:
 	CMPB      (BX), $0x22
 	JEQ       done           // the closing quote
 	MOVBLZX   1(BX), BX
-	MOVBLZX   (R10)(BX*1), BX
+	MOVBLZX   (R12)(BX*1), BX
 	TESTB     BL, BL
 	JZ        done           // \u or an invalid escape
 	MOVB      BL, (DI)
@@ -254,6 +254,7 @@ blockend:
 	// Fewer than 128 bytes left: steps of 64 bytes from SI while they
 	// fit, each waiting for the marks of the one before.
 tail:
+	LEAQ      ·unescapes(SB), R10
 	MOVQ      b_base+24(FP), R13
 	ADDQ      b_len+32(FP), R13
 	LEAQ      -1(R13), R9     // &b[n-1]: an escape needs a byte after it
