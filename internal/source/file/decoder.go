@@ -329,7 +329,12 @@ func (d *Decoder) malformed(l Line) Record {
 // parseDocker parses a json-file line into *j (zero), unescaping into the
 // decoder's scratch buffer (charged to the budget).
 func (d *Decoder) parseDocker(j *DockerLine, line []byte) bool {
-	scratch, ok := parseDockerJSONLazy(j, line, d.scratch)
+	// parseDockerJSONLazy, one call less.
+	scratch, ok, done := parseDockerLayout(j, line, d.scratch)
+	if !done {
+		*j = DockerLine{}
+		scratch, ok = parseDockerJSON(j, line, scratch)
+	}
 	// The unescapers write into d.scratch's array, or into a larger new one.
 	if cap(scratch) > cap(d.scratch) {
 		d.scratch = scratch
