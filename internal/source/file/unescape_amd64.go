@@ -25,9 +25,10 @@ func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 
 // packShuffle[m] is the PSHUFB control that packs the bytes of eight whose
 // bits are set in m at the start of the eight, in order, and
-// packShuffle[256+m] the same for the upper eight of sixteen: unescapeRunAVX2
-// drops the backslashes of \" and \\ with it.
-var packShuffle = func() (t [512]uint64) {
+// packShuffle[256+m] the same for the upper eight of sixteen;
+// packShuffle[512+m] is the number of bits set in m. unescapeRunAVX2 drops
+// the backslashes of \" and \\ with it.
+var packShuffle = func() (t [768]uint64) {
 	for m := range 256 {
 		var s uint64
 		k := 0
@@ -39,6 +40,7 @@ var packShuffle = func() (t [512]uint64) {
 		}
 		t[m] = s
 		t[256+m] = s + 0x0808080808080808
+		t[512+m] = uint64(k)
 	}
 	return t
 }()
