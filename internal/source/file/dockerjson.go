@@ -111,10 +111,10 @@ func parseDockerLayout(l *DockerLine, line, scratch []byte) (_ []byte, ok, done 
 	}
 	// `"}` ends the line, and the time between has no '"' (the quote
 	// would close it before a member of another layout) and no '\\' (an
-	// escape: the general parser decides).
+	// escape: the general parser decides): timeBytes rules out both.
 	rest = rest[len(stream):]
 	q := len(rest) - 2
-	if q < 0 || rest[q] != '"' || rest[q+1] != '}' || quoteOrBackslash(rest[:q]) {
+	if q < 0 || rest[q] != '"' || rest[q+1] != '}' || !timeBytes(rest[:q]) {
 		return scratch, false, false
 	}
 	l.timeText = rest[:q:q]
@@ -122,33 +122,37 @@ func parseDockerLayout(l *DockerLine, line, scratch []byte) (_ []byte, ok, done 
 	return scratch, true, true
 }
 
-// quoteOrBackslash reports whether t has a '"' or a '\\': eight bytes at a
-// time, the last eight overlapping those before (a time is 20 to 35 bytes:
-// no call to IndexByte, which costs more for so few).
-func quoteOrBackslash(t []byte) bool {
+// timeBytes reports whether every byte of t is one of '+' to 'Z' (0x2B to
+// 0x5A), which has the digits and the "-:.TZ+" of the times Docker writes
+// and neither '"' (0x22) nor '\\' (0x5C): eight bytes at a time, the last
+// eight overlapping those before (a time is 20 to 35 bytes: no call to
+// IndexByte, which costs more for so few). A time with other bytes is left
+// to the general parser.
+func timeBytes(t []byte) bool {
 	const (
-		ones   = 0x0101010101010101
-		quotes = '"' * ones
-		backsl = '\\' * ones
+		ones  = 0x0101010101010101
+		highs = 0x80 * ones
+		// A byte below 0x80 plus 0x80-c has its high bit set when it is
+		// at least c, and carries into no other byte.
+		ge = (0x80 - '+') * ones
+		gt = (0x80 - 'Z' - 1) * ones
 	)
 	if len(t) < 8 {
 		for _, c := range t {
-			if c == '"' || c == '\\' {
-				return true
+			if c < '+' || c > 'Z' {
+				return false
 			}
 		}
-		return false
+		return true
 	}
-	has := func(x uint64) uint64 {
-		q, s := x^quotes, x^backsl
-		return (q-ones)&^q | (s-ones)&^s
-	}
-	m := has(binary.LittleEndian.Uint64(t[len(t)-8:]))
+	// A byte of 0x80 or more is flagged by itself; what its sums carry
+	// into the byte above does not matter then.
+	bad := func(x uint64) uint64 { return x | ^(x + ge) | (x + gt) }
+	m := bad(binary.LittleEndian.Uint64(t[len(t)-8:]))
 	for ; len(t) > 8; t = t[8:] {
-		m |= has(binary.LittleEndian.Uint64(t))
+		m |= bad(binary.LittleEndian.Uint64(t))
 	}
-	// A borrow flags a byte only above a byte that matched.
-	return m&(0x80*ones) != 0
+	return m&highs == 0
 }
 
 // streamWords are the words of dockerStream parseDockerLayout compares:

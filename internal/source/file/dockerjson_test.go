@@ -299,3 +299,23 @@ func TestDockerLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeBytes: every byte value at every offset of times of 0 to 40
+// bytes, the others digits, against a byte loop.
+func TestTimeBytes(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		b := bytes.Repeat([]byte("0"), n)
+		if !timeBytes(b) {
+			t.Fatalf("timeBytes(%q) = false", b)
+		}
+		for i := range n {
+			for c := range 256 {
+				b[i] = byte(c)
+				if got, want := timeBytes(b), c >= '+' && c <= 'Z'; got != want {
+					t.Fatalf("timeBytes(%q) = %v, want %v", b, got, want)
+				}
+			}
+			b[i] = '0'
+		}
+	}
+}
