@@ -51,8 +51,9 @@
 //
 // Three phases, each going on from where the one before stopped:
 //   - blocks of 64 bytes while 64 are left: in a plain block, whose escapes
-//     are \" and \\ (and, in the block of the closing quote, one \n), the
-//     bytes but the backslashes of the escapes are packed with shuffles;
+//     are \" and \\ (and, in the block of the closing quote, one \n; one
+//     across its end too), the bytes but the backslashes of the escapes
+//     are packed with shuffles;
 //     in another block, while 128 bytes are left, the '"' and '\\' are
 //     marked in a word, and the loop goes from mark to mark, copying the 64
 //     bytes from the last position whatever they hold; the count of
@@ -135,17 +136,16 @@ plainnext:
 	XORQ      R11, BX          // BX: the escaped bytes
 	ANDQ      R14, R11         // R11: the backslashes starting an escape
 	// The block is plain when each escape is \" or \\ (the escape
-	// drops its backslash), all inside it, and no '"' closes the string
-	// in it. (\/ drops its backslash too, but Docker never writes it: not
+	// drops its backslash), and no '"' closes the string in it; an
+	// escape across its end is looked at in plainedge. (\/ drops its backslash too, but Docker never writes it: not
 	// worth the compares of every block.)
 	ANDNQ     BX, CX, R9
 	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\'
 	ANDNQ     AX, BX, R14      // '"' not escaped
 	ORQ       R14, R9
-	MOVQ      R11, R14
-	SHRQ      $63, R14         // an escape across the edge
-	ORQ       R14, R9
 	JNZ       notplain
+	BTQ       $63, R11
+	JCS       plainedge        // an escape across the edge
 	// Plain block: keep the bytes but the backslashes of escapes (and
 	// byte 0 when decoded already), sixteen at a time, packed by a shuffle
 	// from the table packShuffle indexed by the eight bits of the bytes
@@ -157,6 +157,31 @@ plainnext:
 	MOVQ      DX, SI
 	CMPQ      DX, R8
 	JLS       plainnext      // the loop's test at its end: one jump less
+	JMP       tail
+
+plainedge:
+	// The block is plain but for its last byte, a backslash whose escape
+	// is byte 0 of the next block (one block in nine of escaped JSON):
+	// when that byte is there and is a '"' or '\', the block is packed,
+	// the escaped byte stored after it, and the next block starts with
+	// its byte 0 decoded already (SI = DX+1), as after the mark loop.
+	CMPQ      DX, R8
+	JEQ       notplain         // no byte after the block
+	MOVBLZX   64(DX), R14
+	CMPB      R14, $0x22
+	JEQ       plainedgepack
+	CMPB      R14, $0x5c
+	JNE       notplain
+plainedgepack:
+	ORQ       CX, R11
+	NOTQ      R11
+	PACK64
+	MOVB      R14, (DI)
+	INCQ      DI
+	ADDQ      $64, DX
+	LEAQ      1(DX), SI
+	CMPQ      DX, R8
+	JLS       plainnext
 	JMP       tail
 
 notplain:

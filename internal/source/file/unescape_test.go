@@ -129,6 +129,33 @@ func TestUnescapeFastBackslashRuns(t *testing.T) {
 	}
 }
 
+// TestUnescapeFastEdgeEscape puts an escape whose backslash is the last
+// byte of one of the first blocks of the AVX2 loop, in escaped JSON whose
+// blocks are otherwise plain (their escapes \" only), with the buffer
+// ending at every distance from the block's end: the loop packs such a
+// block when the escaped byte is a '"' or '\\' and the next block starts
+// with it decoded already.
+func TestUnescapeFastEdgeEscape(t *testing.T) {
+	fill := strings.Repeat(`ab\"cde\"f`, 60)
+	for _, pre := range []int{0, 5} {
+		for k := range 4 {
+			head := []byte(fill[:63+64*k])
+			if head[len(head)-1] == '\\' {
+				head[len(head)-1] = 'x'
+			}
+			for _, esc := range []string{`\"`, `\\`, `\\\"`, `\n`, `\/`, `\u0041`, `\q`} {
+				s := strings.Repeat("p", pre) + `"` + string(head) + esc + fill[:130] + `"` + strings.Repeat("y", 130)
+				for end := pre + 1 + len(head); end <= len(s); end++ {
+					if end > pre+1+len(head)+140 && end < len(s)-140 {
+						continue
+					}
+					checkUnescape(t, []byte(s[:end]), pre)
+				}
+			}
+		}
+	}
+}
+
 // TestUnescapeFastLastBlock puts two escapes at every pair of offsets (of
 // every third) of the last 64 bytes of strings of many lengths, among them
 // the \n the AVX2 loop decodes in the block of the closing quote when it is
