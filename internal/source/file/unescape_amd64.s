@@ -137,8 +137,9 @@ plainnext:
 	ANDQ      R14, R11         // R11: the backslashes starting an escape
 	// The block is plain when each escape is \" or \\ (the escape
 	// drops its backslash), and no '"' closes the string in it; an
-	// escape across its end is looked at in plainedge. (\/ drops its backslash too, but Docker never writes it: not
-	// worth the compares of every block.)
+	// escape across its end is looked at in plainedge. (\/ drops its
+	// backslash too, but Docker never writes it: not worth the compares of
+	// every block.)
 	ANDNQ     BX, CX, R9
 	ANDNQ     R9, R12, R9      // escaped bytes other than '"', '\\'
 	ANDNQ     AX, BX, R14      // '"' not escaped
