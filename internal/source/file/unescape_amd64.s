@@ -16,7 +16,7 @@
 	SHLQ      $32, BX; \
 	ORQ       BX, AX
 
-// PACK16 stores at DI the bytes of the 16 at DX+off whose bits are set in
+// PACK16 stores at DI the bytes of the 16 in data whose bits are set in
 // the low 16 bits of AX, moves DI on by their count and AX on to the next
 // 16 bits. One shuffle packs each eight, with the positions from the table
 // at R10 indexed by their eight bits, read from AL and AH (its second part
@@ -25,27 +25,29 @@
 // stored in a local and read back a byte at a time took fewer instructions
 // but more time: a byte load from inside a wider store that has not
 // reached the cache waits for it.)
-#define PACK16(off) \
+#define PACK16(data) \
 	MOVBLZX AL, BX; \
 	MOVBLZX AH, CX; \
 	SHRQ    $16, AX; \
 	VMOVQ   (R10)(BX*8), X5; \
 	VPINSRQ $1, 2048(R10)(CX*8), X5, X5; \
-	VMOVDQU off(DX), X6; \
-	VPSHUFB X5, X6, X6; \
+	VPSHUFB X5, data, X6; \
 	VMOVQ   X6, (DI); \
 	ADDQ    4096(R10)(BX*8), DI; \
 	VPEXTRQ $1, X6, (DI); \
 	ADDQ    4096(R10)(CX*8), DI
 
 // PACK64 is PACK16 for the 64 bytes at DX, the bits of the bytes kept in
-// R11. It uses AX too.
+// R11, bytes 0 and 32 taken from Y3 and Y4, where the block was loaded. It
+// uses AX too.
 #define PACK64 \
-	MOVQ R11, AX; \
-	PACK16(0); \
-	PACK16(16); \
-	PACK16(32); \
-	PACK16(48)
+	MOVQ    R11, AX; \
+	PACK16(X3); \
+	VMOVDQU 16(DX), X6; \
+	PACK16(X6); \
+	PACK16(X4); \
+	VMOVDQU 48(DX), X6; \
+	PACK16(X6)
 
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //
