@@ -231,3 +231,44 @@ func TestTimestampDateCache(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestampRest: the parts after the date and time (fractions of 0 to
+// 10 digits, zones, garbage), after dates at the ends of the range and
+// around leap days, at the end of a line and before more members, in random
+// order through one Parser (the cached date and time hit or miss), give the
+// @timestamp of ParseTime, or the line's time when that fails or is
+// negative.
+func TestTimestampRest(t *testing.T) {
+	dates := []string{
+		"2026-11-23T10:00:00", "2026-11-23T11:00:00", "2024-02-29T23:59:59", "2023-02-29T00:00:00",
+		"2000-02-29T12:00:00", "1900-02-29T12:00:00", "1970-01-01T00:00:00", "1969-12-31T23:59:59",
+		"2262-04-11T23:47:16", "2262-04-11T23:47:15", "2262-04-11T23:47:17", "1677-09-21T00:12:43",
+		"2026-12-31T23:59:59", "2027-01-01T00:00:00",
+	}
+	rests := []string{
+		"Z", "z", "", ".Z", ".000000Z", ".0000000Z", ",5Z", ".5", ".12+01:00", "+01:00", "-01:00",
+		"+0100", "+01", "+24:60", "+25:00", "Zx", ".12Z0", ".1a2Z", ". Z", ".12 ", "ZZ", ".854775807Z",
+		".854775808Z", "+00:01", "-00:01",
+	}
+	for n := 1; n <= 10; n++ {
+		rests = append(rests, "."+"1234567890"[:n]+"Z", "."+"9999999999"[:n]+"Z", "."+"0000000001"[10-n:]+"Z")
+	}
+	p := newTestParser("")
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		stamp := dates[r.IntN(len(dates))] + rests[r.IntN(len(rests))]
+		line := `{"time":"` + stamp + `"}`
+		if r.IntN(2) == 0 {
+			line = `{"time":"` + stamp + `","msg":"m","pad":"0123456789abcdef"}`
+		}
+		want, ok := ParseTime([]byte(stamp))
+		if !ok || want < 0 {
+			want = lineTime
+		}
+		got, _ := p.Append(nil, &Line{Data: []byte(line), Time: lineTime})
+		head := string(AppendTime([]byte(`{"@timestamp":`), want))
+		if !bytes.HasPrefix(got, []byte(head)) {
+			t.Fatalf("%s:\ngot  %s\nwant %s...", line, got, head)
+		}
+	}
+}
