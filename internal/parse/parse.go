@@ -1279,7 +1279,10 @@ type parsedDT struct {
 // with the date and time down to the second formatted once per second.
 func (p *Parser) appendTimestamp(dst []byte, t int64) []byte {
 	const head = len(`{"@timestamp":"2006-01-02T15:04:05`)
-	sec := floorDiv(t, 1e9)
+	sec := int64(uint64(t) / 1e9) // no sign to correct for
+	if t < 0 {
+		sec = floorDiv(t, 1e9)
+	}
 	if !p.fmtOK || sec != p.fmtSec {
 		var dt [dateTimeLen + 1]byte
 		formatDateTime(&dt, sec)
@@ -1312,6 +1315,22 @@ func usableLevel(s []byte, m *member) bool {
 // Lower-casing the raw string is safe with escapes: the letters of escapes
 // are already lower-case, or hex digits of any case.
 func appendLevel(dst, s []byte, m *member) []byte {
+	if vs := uint32(m.vs); m.kind == kindString && m.ve-m.vs <= 16 && uint64(vs)+16 <= uint64(len(s)) {
+		// The usual level: two words lower-cased at once and stored
+		// past the end of dst, of which the value's length is kept. The
+		// offset as uint32 spares the loads their bounds checks.
+		w := (*[16]byte)(s[vs : vs+16])
+		lo := lowerASCII(binary.LittleEndian.Uint64(w[:8]))
+		hi := lowerASCII(binary.LittleEndian.Uint64(w[8:]))
+		l := len(dst)
+		if cap(dst)-l < 16 {
+			dst = append(dst, make([]byte, 16)...)
+		}
+		d := (*[16]byte)(dst[l : l+16])
+		binary.LittleEndian.PutUint64(d[:8], lo)
+		binary.LittleEndian.PutUint64(d[8:], hi)
+		return dst[:l+int(m.ve-m.vs)]
+	}
 	v := s[m.vs:m.ve]
 	if m.kind == kindNumber {
 		dst = append(dst, '"')
@@ -1327,13 +1346,6 @@ func appendLevel(dst, s []byte, m *member) []byte {
 			dst = append(dst, v...)
 		}
 		return append(dst, '"')
-	}
-	if len(v) <= 16 && int(m.vs)+16 <= len(s) {
-		// The usual level: two words lower-cased at once.
-		var w [16]byte
-		binary.LittleEndian.PutUint64(w[:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs:m.vs+8])))
-		binary.LittleEndian.PutUint64(w[8:], lowerASCII(binary.LittleEndian.Uint64(s[m.vs+8:m.vs+16])))
-		return appendFixed16(dst, &w, len(v))
 	}
 	for _, c := range v {
 		if c-'A' < 26 {

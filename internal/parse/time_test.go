@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -269,6 +270,50 @@ func TestTimestampRest(t *testing.T) {
 		head := string(AppendTime([]byte(`{"@timestamp":`), want))
 		if !bytes.HasPrefix(got, []byte(head)) {
 			t.Fatalf("%s:\ngot  %s\nwant %s...", line, got, head)
+		}
+	}
+}
+
+// TestAppendLevel: string levels of 0 to 18 bytes in any case, with bytes
+// from 0x80 and escapes, at the end of the line and before more bytes,
+// appended to slices with and without room, come out lower-cased
+// (ASCII letters only), quotes and all.
+func TestAppendLevel(t *testing.T) {
+	vals := []string{"", "i", "INFO", "Info", "debug", "WARNING", "Error", "fatal", "TRACE", "notice",
+		"emerg", "Émergence", `W\u00C9ARN`, "ABCDEFGHIJKLMN", "ABCDEFGHIJKLMNO", "ABCDEFGHIJKLMNOP",
+		"@[`{AZaz", "\x80A\xffZ", "AbCdEfGhIjKlMnOpQ"}
+	for _, val := range vals {
+		low := []byte(val)
+		for i, c := range low {
+			if c >= 'A' && c <= 'Z' {
+				low[i] = c + 'a' - 'A'
+			}
+		}
+		want := `"` + string(low) + `"`
+		for _, tail := range []string{"}", `,"msg":"a long enough message"}`} {
+			s := []byte(`{"level":"` + val + `"` + tail)
+			m := &member{ks: 1, ke: 8, vs: 9, ve: int32(11 + len(val)), kind: kindString}
+			for _, dst := range [][]byte{nil, []byte("x"), make([]byte, 3, 8), make([]byte, 5, 100)} {
+				pre := string(dst)
+				got := appendLevel(dst, s, m)
+				if string(got) != pre+want {
+					t.Fatalf("appendLevel(%q, %s) = %q, want %q", pre, s, got, pre+want)
+				}
+			}
+		}
+	}
+}
+
+// TestAppendTimestampSign: appendTimestamp formats times before 1970 (the
+// seconds rounded down) and around the ends of int64 as AppendTime does,
+// through one Parser whose cached second changes each time.
+func TestAppendTimestampSign(t *testing.T) {
+	p := newTestParser("")
+	for _, ns := range []int64{0, 1, -1, 999999999, 1e9, -1e9, -1e9 + 1, -1e9 - 1, -86400e9, -86400e9 - 1,
+		lineTime, -lineTime, math.MaxInt64, math.MinInt64, math.MinInt64 + 1e9, 1, -1} {
+		want := `{"@timestamp":` + string(AppendTime(nil, ns))
+		if got := string(p.appendTimestamp(nil, ns)); got != want {
+			t.Fatalf("appendTimestamp(%d) = %s, want %s", ns, got, want)
 		}
 	}
 }
