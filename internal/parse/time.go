@@ -343,6 +343,33 @@ func parseEpoch(b []byte) (int64, bool) { return parseEpochWide(b, b) }
 
 // parseEpochWide is parseEpoch, with wide as for parseTimeRest.
 func parseEpochWide(b, wide []byte) (int64, bool) {
+	if len(wide) >= 24 {
+		// The usual epochs, seconds with a fraction of up to seven
+		// digits (zap) or whole milliseconds (pino), from three words:
+		// 8 to 15 digits, then '.' and the fraction or the end of b.
+		d0, n0 := leadingDigits(binary.LittleEndian.Uint64(wide))
+		d1, n1 := leadingDigits(binary.LittleEndian.Uint64(wide[8:]))
+		r := binary.LittleEndian.Uint64(wide[8+n1:])
+		f, fd := leadingDigits(r >> 8)
+		// Without a '.', no fraction: f and fl (its length with the
+		// dot) 0, by a mask.
+		dot := int64((r&0xff^'.')-1) >> 63
+		f, fl := f&uint64(dot), (fd+1)&int(dot)
+		ip := d0*pow10[n1] + d1
+		if n0 == 8 && fl != 1 && len(b) == 8+n1+fl {
+			if ip < maxSec {
+				return int64(ip*1e9 + f*pow10[(10-fl)&15]), true
+			}
+			if fl == 0 && ip >= 1e11 && ip <= math.MaxInt64/1_000_000 {
+				return int64(ip * 1e6), true
+			}
+		}
+	}
+	return parseEpochGeneral(b, wide)
+}
+
+// parseEpochGeneral is parseEpochWide for any number.
+func parseEpochGeneral(b, wide []byte) (int64, bool) {
 	i := 0
 	neg := i < len(b) && b[i] == '-'
 	if neg {

@@ -317,3 +317,45 @@ func TestAppendTimestampSign(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEpochWide: epochs of 1 to 20 digits with fractions of 0 to 10
+// digits, signs, exponents and garbage, followed by bytes of several
+// lengths, parse as the general loop parses them alone.
+func TestParseEpochWide(t *testing.T) {
+	ints := []string{"", "0", "1", "-1", "12345678", "99999999", "179542800", "1795428000", "9223372035",
+		"9223372036", "9223372037", "99999999999", "100000000000", "1795428000002", "9223372036854",
+		"9223372036855", "99999999999999", "179542800000056", "1795428000000567", "1795428000000567891",
+		"9223372036854775807", "9223372036854775808", "17954280000005678912", "-1795428000", "+1795428000"}
+	fracs := []string{"", ".", ".0", ".5", ".05", ".000567", ".0005678", ".00056789", ".123456789",
+		".1234567891", ".9", ".8547758", ".8547757", "e3", ".5e3", "x", ".5x", "..5", ".-5", ".12345678"}
+	tails := []string{"", "}", `,"a":1}`, `,"logger":"payments","caller":"x"}`, `","msg":"a message of some length"}`,
+		`.5,"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}`, `x`, `e5,"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}`}
+	for _, ip := range ints {
+		for _, fr := range fracs {
+			b := ip + fr
+			want, wantOK := parseEpochGeneral([]byte(b), []byte(b))
+			for _, tail := range tails {
+				got, ok := parseEpochWide([]byte(b), []byte(b+tail))
+				if ok != wantOK || got != want {
+					t.Fatalf("parseEpochWide(%q, +%q) = %d, %t; want %d, %t", b, tail, got, ok, want, wantOK)
+				}
+			}
+		}
+	}
+}
+
+func FuzzParseEpochWide(f *testing.F) {
+	f.Add("1795428000.000567", `,"logger":"payments","caller":"x"}`)
+	f.Add("1795428000002", `,"pid":29,"hostname":"shipping"}`)
+	f.Add("9223372036854", `}                                   `)
+	f.Fuzz(func(t *testing.T, b, tail string) {
+		if tail != "" && tail[0]-'0' < 10 {
+			tail = "}" + tail // wide's first byte after b is not a digit
+		}
+		want, wantOK := parseEpochGeneral([]byte(b), []byte(b))
+		got, ok := parseEpochWide([]byte(b), []byte(b+tail))
+		if ok != wantOK || got != want {
+			t.Fatalf("parseEpochWide(%q, +%q) = %d, %t; want %d, %t", b, tail, got, ok, want, wantOK)
+		}
+	})
+}
