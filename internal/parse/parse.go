@@ -1315,7 +1315,7 @@ func usableLevel(s []byte, m *member) bool {
 // Lower-casing the raw string is safe with escapes: the letters of escapes
 // are already lower-case, or hex digits of any case.
 func appendLevel(dst, s []byte, m *member) []byte {
-	if vs := uint32(m.vs); m.kind == kindString && m.ve-m.vs <= 16 && uint64(vs)+16 <= uint64(len(s)) {
+	if vs := int(uint32(m.vs)); m.kind == kindString && m.ve-m.vs <= 16 && vs <= len(s)-16 {
 		// The usual level: two words lower-cased at once and stored
 		// past the end of dst, of which the value's length is kept. The
 		// offset as uint32 spares the loads their bounds checks.
