@@ -1182,13 +1182,18 @@ func (p *Parser) repeated(s []byte, k int) bool {
 
 // parseTimestamp parses the value of m as a timestamp.
 func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
-	v := s[m.vs:m.ve]
+	// The offsets as uint32 and the end checked once: the slices below
+	// need no other checks.
+	vs, ve := int(uint32(m.vs)), int(uint32(m.ve))
+	if ve > len(s) || vs >= ve {
+		return 0, false // not a member of s
+	}
 	switch m.kind {
 	case kindNumber:
-		return parseEpochWide(v, s[m.vs:])
+		return parseEpochWide(s[vs:ve], s[vs:])
 	case kindString:
-		v = v[1 : len(v)-1]
-		wide := s[m.vs+1:] // v, then the closing quote
+		v := s[vs+1 : ve-1]
+		wide := s[vs+1:] // v, then the closing quote
 		if len(v) < dateTimeLen {
 			if isEpochString(v) {
 				return parseEpochWide(v, wide)
