@@ -1224,6 +1224,18 @@ func (p *Parser) parseTimestamp(s []byte, m *member) (int64, bool) {
 			if zp != 1 && zp < 8 && len(v) == dateTimeLen+zp+1 && byte(r>>(8*zp)) == 'Z' {
 				return c.ns + int64(d*pow10[10-zp]), true
 			}
+			// A zone `±hh:mm` with no fraction (logrus).
+			if c0 := byte(r); (c0 == '+' || c0 == '-') && len(v) == dateTimeLen+6 && byte(r>>24) == ':' {
+				h1, h2, m1, m2 := byte(r>>8)-'0', byte(r>>16)-'0', byte(r>>32)-'0', byte(r>>40)-'0'
+				oh, om := int64(h1)*10+int64(h2), int64(m1)*10+int64(m2)
+				if h1 <= 9 && h2 <= 9 && m1 <= 9 && m2 <= 9 && oh <= 24 && om <= 60 {
+					off := (oh*60 + om) * 60
+					if c0 == '-' {
+						off = -off
+					}
+					return secToNano(c.sec-off, 0)
+				}
+			}
 		}
 		return parseTimeRest(c.sec, v[dateTimeLen:], wide[dateTimeLen:])
 	}
