@@ -38,7 +38,6 @@ type conn struct {
 
 	dec    *Decoder
 	join   Joiner
-	df     DockerFields
 	emitFn func(*Line) error
 	line   parse.Line // the record being encoded (see encode)
 	fields fieldsCache

@@ -118,7 +118,6 @@ func (c *conn) releaseScratch(n int) {
 func (c *conn) dropViews() {
 	clear(c.dec.entries[:cap(c.dec.entries)])
 	c.dec.zr.Reset(nil)
-	c.df = DockerFields{}
 	c.dec.docker = DockerFields{}
 	c.dec.otherVal = nil
 	c.join.out = Line{}

@@ -124,10 +124,7 @@ func (c *conn) addEntries(req *Request, now int64) (done int, err error) {
 				// decoder: its own, valid until the next Decode.
 				df := req.docker
 				if df == nil {
-					df = &c.df
-					if ScanDocker(e.Record, df) != nil {
-						*df = DockerFields{} // rendered whole; the renderer says what is wrong
-					}
+					df = c.dec.scanDocker(e.Record)
 				}
 				err = c.join.Add(now, e.Time, e.Record, df, c.emitFn)
 			}

@@ -516,6 +516,62 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 	return off, true
 }
 
+// recordEnd is skip for the value at b[off:], a record, with a path for the
+// usual one, a map of str keys and str values, that reads each member's two
+// headers instead of taking the general walk's steps; anything else, or a
+// member that does not end inside b, is left to skip.
+func recordEnd(b []byte, off int) (int, error) {
+	if off >= len(b) {
+		return skip(b, off)
+	}
+	var members, p int
+	switch c := b[off]; {
+	case c&0xf0 == 0x80:
+		members, p = int(c&0x0f), off+1
+	case c == 0xde && len(b)-off >= 3:
+		members, p = int(binary.BigEndian.Uint16(b[off+1:])), off+3
+	default:
+		return skip(b, off)
+	}
+	for ; members > 0; members-- {
+		_, ke, ok := strAt(b, p)
+		if !ok {
+			return skip(b, off)
+		}
+		if _, p, ok = strAt(b, ke); !ok {
+			return skip(b, off)
+		}
+	}
+	return p, nil
+}
+
+// scanDocker is ScanDocker for the record of an entry of the last request,
+// into the Decoder's own DockerFields, which it returns (zero fields when
+// record is not a well-formed map): valid until the next Decode, More or
+// scanDocker. The usual record, a map of str keys and str values, is read
+// as decodeMessage reads it, without branching on which key comes;
+// FuzzScanDocker compares the two.
+func (d *Decoder) scanDocker(record []byte) *DockerFields {
+	df := &d.docker
+	var members, off int
+	switch c := record[0]; {
+	case c&0xf0 == 0x80:
+		members, off = int(c&0x0f), 1
+	case c == 0xde && len(record) >= 3:
+		members, off = int(binary.BigEndian.Uint16(record[1:])), 3
+	}
+	if off > 0 {
+		*df = DockerFields{}
+		if end, ok := d.dockerMembers(record, off, members); ok && end == len(record) {
+			return df
+		}
+	}
+	if ScanDocker(record, df) != nil {
+		*df = DockerFields{} // rendered whole; the renderer says what is wrong
+	}
+	return df
+}
+
 // dockerSlots returns where decodeMessage stores the value of a key, by
 // dockerSlot: d.docker's fields, and for slot 0 a place never read.
 func (d *Decoder) dockerSlots() *[16]*[]byte {
@@ -710,19 +766,17 @@ func (d *Decoder) step(req *Request) (bool, error) {
 		if it.left == 0 {
 			return false, nil
 		}
-		end, _ := skip(it.b, it.p) // framed by frame.scan
-		err := d.entry(req, it.b, it.p, end)
+		end, _, err := d.entry(req, it.b, it.p) // framed by frame.scan: well-formed
 		it.p, it.left = end, it.left-1
 		return true, err
 	case iterPacked:
 		if it.p >= len(it.b) {
 			return false, nil
 		}
-		end, err := skip(it.b, it.p)
-		if err != nil {
-			return false, malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), it.p, len(it.b), err)
+		end, werr, err := d.entry(req, it.b, it.p)
+		if werr != nil {
+			return false, malformed("%s entries of tag %q: entry at offset %d of %d: %v", req.Mode, clip(req.Tag), it.p, len(it.b), werr)
 		}
-		err = d.entry(req, it.b, it.p, end)
 		it.p = end
 		return true, err
 	case iterJSON:
@@ -824,21 +878,41 @@ func (d *Decoder) options(b []byte, off int, req *Request) (compressed bool, err
 	return compressed, nil
 }
 
-// entry decodes the Entry [time, record] at b[off:end].
-func (d *Decoder) entry(req *Request, b []byte, off, end int) error {
-	h, _ := readHdr(b[off:])
+// entry decodes the Entry [time, record] at b[off:] (off < len(b)) and
+// returns where it ends. The entry is walked once, as it is decoded: werr
+// (errShort or another error of skip) says that it is not a well-formed value
+// ending inside b, and then nothing is decoded or counted. err is add's.
+func (d *Decoder) entry(req *Request, b []byte, off int) (end int, werr, err error) {
+	h, werr := readHdr(b[off:])
+	if werr != nil {
+		return off, werr, nil
+	}
 	if h.k != kArray || h.n < 2 {
+		if end, werr = skip(b, off); werr != nil {
+			return off, werr, nil
+		}
 		d.seen++
 		req.Invalid++
-		return d.checkSeen()
+		return end, nil, d.checkSeen()
 	}
-	t, meta, ok := decodeTime(b, off+h.size, true)
+	tOff := off + h.size
+	recOff, werr := skip(b, tOff)
+	if werr != nil {
+		return off, werr, nil
+	}
+	recEnd, werr := recordEnd(b, recOff)
+	end = recEnd
+	for i := 2; i < h.n && werr == nil; i++ {
+		end, werr = skip(b, end)
+	}
+	if werr != nil {
+		return off, werr, nil
+	}
+	t, meta, ok := decodeTime(b, tOff, true)
 	if !ok {
 		req.BadTime++
 	}
-	recOff, _ := skip(b, off+h.size)
-	recEnd, _ := skip(b, recOff)
-	return d.add(req, t, meta, b[recOff:recEnd])
+	return end, nil, d.add(req, t, meta, b[recOff:recEnd])
 }
 
 func (d *Decoder) add(req *Request, t int64, meta, rec []byte) error {

@@ -314,8 +314,10 @@ func scanDockerGeneral(record []byte, f *DockerFields) error {
 	return nil
 }
 
-// FuzzScanDocker: ScanDocker finds what the general msgpack walk finds, and
-// a record whose Others is 0 has no label for appendLabels to add.
+// FuzzScanDocker: ScanDocker finds what the general msgpack walk finds, the
+// Decoder's scanDocker (the entries of batched requests) what ScanDocker
+// finds, zero fields where it fails, and a record whose Others is 0 has no
+// label for appendLabels to add.
 func FuzzScanDocker(f *testing.F) {
 	f.Add([]byte(dockerRec("stdout", "hello")))
 	f.Add([]byte(dockerRec("stderr", "a", "p1", "1", "false")))
@@ -329,6 +331,15 @@ func FuzzScanDocker(f *testing.F) {
 		werr := scanDockerGeneral(rec, &want)
 		if (err == nil) != (werr == nil) || err == nil && dockerFieldsString(&got) != dockerFieldsString(&want) {
 			t.Fatalf("%x: ScanDocker %s, %v; general walk %s, %v", rec, dockerFieldsString(&got), err, dockerFieldsString(&want), werr)
+		}
+		if len(rec) > 0 {
+			if err != nil {
+				got = DockerFields{}
+			}
+			var d Decoder
+			if fast := d.scanDocker(rec); dockerFieldsString(fast) != dockerFieldsString(&got) {
+				t.Fatalf("%x: Decoder.scanDocker %s; ScanDocker %s, %v", rec, dockerFieldsString(fast), dockerFieldsString(&got), err)
+			}
 		}
 		if err == nil && got.Others == 0 {
 			if labels := appendLabels(nil, rec); len(labels) > 0 {

@@ -236,3 +236,20 @@ func errClass(err error) string {
 	}
 	return ""
 }
+
+// FuzzRecordEnd: the path of recordEnd for maps of str members ends where
+// the general walk ends, and fails where it fails.
+func FuzzRecordEnd(f *testing.F) {
+	f.Add([]byte(dockerRec("stdout", "hello")))
+	f.Add([]byte(mp().mapStr("log", "x", "source", "stdout")))
+	f.Add([]byte(mp().mapH(2).str("log").str("x").bin([]byte("team")).str("pay")))
+	f.Add([]byte(mp().map32(1).str("log").str("y")))
+	f.Add([]byte{0x82, 0xa3, 'l', 'o', 'g', 0xd9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end, err := recordEnd(b, 0)
+		want, werr := skip(b, 0)
+		if (err == nil) != (werr == nil) || err == nil && end != want {
+			t.Fatalf("%x: recordEnd %d, %v; skip %d, %v", b, end, err, want, werr)
+		}
+	})
+}
