@@ -372,13 +372,8 @@ func (d *Decoder) decodeMessage(buf []byte, req *Request) (n int, err error, ok 
 	if recOff >= len(buf) {
 		return 0, nil, false
 	}
-	var members, off int
-	switch c := buf[recOff]; {
-	case c&0xf0 == 0x80:
-		members, off = int(c&0x0f), recOff+1
-	case c == 0xde && len(buf)-recOff >= 3:
-		members, off = int(binary.BigEndian.Uint16(buf[recOff+1:])), recOff+3
-	default:
+	members, off, ok := smallMap(buf, recOff)
+	if !ok {
 		return 0, nil, false
 	}
 	df := &d.docker
@@ -516,6 +511,18 @@ func (d *Decoder) dockerMembers(buf []byte, off, members int) (end int, ok bool)
 	return off, true
 }
 
+// smallMap reads the header of a fixmap or map16 at b[off] (off < len(b)):
+// its member count and where its members start.
+func smallMap(b []byte, off int) (members, start int, ok bool) {
+	switch c := b[off]; {
+	case c&0xf0 == 0x80:
+		return int(c & 0x0f), off + 1, true
+	case c == 0xde && len(b)-off >= 3:
+		return int(binary.BigEndian.Uint16(b[off+1:])), off + 3, true
+	}
+	return 0, 0, false
+}
+
 // recordEnd is skip for the value at b[off:], a record, with a path for the
 // usual one, a map of str keys and str values, that reads each member's two
 // headers instead of taking the general walk's steps; anything else, or a
@@ -524,13 +531,8 @@ func recordEnd(b []byte, off int) (int, error) {
 	if off >= len(b) {
 		return skip(b, off)
 	}
-	var members, p int
-	switch c := b[off]; {
-	case c&0xf0 == 0x80:
-		members, p = int(c&0x0f), off+1
-	case c == 0xde && len(b)-off >= 3:
-		members, p = int(binary.BigEndian.Uint16(b[off+1:])), off+3
-	default:
+	members, p, ok := smallMap(b, off)
+	if !ok {
 		return skip(b, off)
 	}
 	for ; members > 0; members-- {
@@ -553,14 +555,7 @@ func recordEnd(b []byte, off int) (int, error) {
 // FuzzScanDocker compares the two.
 func (d *Decoder) scanDocker(record []byte) *DockerFields {
 	df := &d.docker
-	var members, off int
-	switch c := record[0]; {
-	case c&0xf0 == 0x80:
-		members, off = int(c&0x0f), 1
-	case c == 0xde && len(record) >= 3:
-		members, off = int(binary.BigEndian.Uint16(record[1:])), 3
-	}
-	if off > 0 {
+	if members, off, ok := smallMap(record, 0); ok {
 		*df = DockerFields{}
 		if end, ok := d.dockerMembers(record, off, members); ok && end == len(record) {
 			return df
