@@ -264,17 +264,8 @@ func (d *Decoder) wholeCRI(line []byte, size int, end int64) (sp int, s Stream, 
 		}
 	}
 	// As whole: bytes cut off the end of the line are cut off the
-	// content; then capRecord and trimCR.
-	csize = len(content) + size - len(line)
-	if len(content) > d.maxBytes {
-		content = content[:d.maxBytes]
-	}
-	if csize > len(content) {
-		f = Truncated
-	} else if len(content) > 0 && content[len(content)-1] == '\r' {
-		content = content[:len(content)-1]
-		csize--
-	}
+	// content.
+	content, csize, f = capTrim(content, len(content)+size-len(line), d.maxBytes)
 	d.last = end
 	return sp, s, content, csize, f, true
 }
@@ -283,20 +274,11 @@ func (d *Decoder) wholeCRI(line []byte, size int, end int64) (sp int, s Stream, 
 // stream (no pieces open, multiline off): what single gives, with its commit
 // offset. It leaves rec.TimeText to the caller.
 //
-// It is capRecord and trimCR on locals, and writes rec's fields one by one:
-// a Record built whole and then copied goes through the stack, and its
-// copy's wide loads of the narrow stores just made wait for them.
+// It is capRecord and trimCR on locals (capTrim), and writes rec's fields
+// one by one: a Record built whole and then copied goes through the stack,
+// and its copy's wide loads of the narrow stores just made wait for them.
 func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64, s Stream, attrs []byte) {
-	var f Flags
-	if len(content) > d.maxBytes {
-		content = content[:d.maxBytes]
-	}
-	if size > len(content) {
-		f = Truncated
-	} else if len(content) > 0 && content[len(content)-1] == '\r' {
-		content = content[:len(content)-1]
-		size--
-	}
+	content, size, f := capTrim(content, size, d.maxBytes)
 	if l.End <= l.Start+int64(l.Size) { // !l.Terminated(), without copying l
 		f |= Incomplete
 	}
@@ -308,6 +290,22 @@ func (d *Decoder) whole(rec *Record, l *Line, content []byte, size int, t int64,
 	}
 	rec.Content, rec.Size, rec.Time, rec.Stream, rec.Flags, rec.Attrs = content, size, t, s, f, attrs
 	rec.Start, rec.End, rec.Commit = l.Start, l.End, commit
+}
+
+// capTrim is capRecord and trimCR on a whole record's content and original
+// size: the content cut to max bytes, Truncated when it is shorter than
+// size, else without a final '\r'.
+func capTrim(content []byte, size, max int) ([]byte, int, Flags) {
+	if len(content) > max {
+		content = content[:max]
+	}
+	if size > len(content) {
+		return content, size, Truncated
+	}
+	if len(content) > 0 && content[len(content)-1] == '\r' {
+		return content[:len(content)-1], size - 1, 0
+	}
+	return content, size, 0
 }
 
 // single builds a record from one terminated or unterminated line whose

@@ -630,11 +630,10 @@ func (h *harvester) expire() bool {
 func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*event.Batch, error) {
 	s := h.s
 	if s.pr.Full(b) {
-		nb, err := s.pr.Next(s.queueCtx)
-		if err != nil {
+		var err error
+		if b, err = h.next(b); err != nil {
 			return b, err
 		}
-		b = nb
 	}
 	// Set member by member: a composite literal is built aside and copied
 	// in, and the copy's wide loads wait for the narrow stores just made.
@@ -668,11 +667,10 @@ func (h *harvester) emit(b *event.Batch, r *reader, rec *Record, c *counts) (*ev
 func (h *harvester) emitWhole(b *event.Batch, r *reader, l *parse.Line, commit int64, c *counts) (*event.Batch, error) {
 	s := h.s
 	if s.pr.Full(b) {
-		nb, err := s.pr.Next(s.queueCtx)
-		if err != nil {
+		var err error
+		if b, err = h.next(b); err != nil {
 			return b, err
 		}
-		b = nb
 	}
 	info := s.enc.Append(b, l, r.idBase(), uint64(l.Order))
 	c.records++
@@ -680,6 +678,17 @@ func (h *harvester) emitWhole(b *event.Batch, r *reader, l *parse.Line, commit i
 	r.commit = commit
 	r.unmarked = true
 	return b, nil
+}
+
+// next seals b, which is full, and returns the next batch; on error, b and
+// the error of Producer.Next (the wait for room is cancelled with the
+// queue's context).
+func (h *harvester) next(b *event.Batch) (*event.Batch, error) {
+	nb, err := h.s.pr.Next(h.s.queueCtx)
+	if err != nil {
+		return b, err
+	}
+	return nb, nil
 }
 
 // mark adds r's commit offset to b, once per chunk.
