@@ -878,6 +878,18 @@ func (d *Decoder) options(b []byte, off int, req *Request) (compressed bool, err
 // (errShort or another error of skip) says that it is not a well-formed value
 // ending inside b, and then nothing is decoded or counted. err is add's.
 func (d *Decoder) entry(req *Request, b []byte, off int) (end int, werr, err error) {
+	// The usual entry: [time, record] with a time messageTime reads
+	// (FuzzDecodeMessage compares it with the general path).
+	if b[off] == 0x92 && len(b)-off > 1 && !d.noFast {
+		if t, tn, _ := messageTime(b, off+1); tn > 0 {
+			recOff := off + 1 + tn
+			recEnd, werr := recordEnd(b, recOff)
+			if werr != nil {
+				return off, werr, nil
+			}
+			return recEnd, nil, d.add(req, t, nil, b[recOff:recEnd])
+		}
+	}
 	h, werr := readHdr(b[off:])
 	if werr != nil {
 		return off, werr, nil

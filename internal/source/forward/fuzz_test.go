@@ -173,7 +173,8 @@ func checkBatched(t *testing.T, b []byte, isJSON bool, want *Request) {
 }
 
 // FuzzDecodeMessage: the one-pass decoding of Docker-shaped Message requests
-// (decodeMessage) gives what the general path gives, for every input:
+// (decodeMessage), and of the usual entries of batched requests (entry),
+// give what the general path gives, for every input:
 // the same length, error class, request and entries, and the Docker fields
 // ScanDocker finds in the record.
 func FuzzDecodeMessage(f *testing.F) {
@@ -186,6 +187,13 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(mp().arr(3).str("t").f64(1.5).map16(1).str8("log").str16("x")))
 	f.Add([]byte(mp().arr(3).str("t").boolean(true).mapStr("log", "x", "partial_message", "true")))
 	f.Add([]byte(mp().arr(3).str("t").int(t0).mapH(2).str("log").int(1).str("a").str("b")))
+	// Batched requests, whose entries have a path of their own.
+	docker := func(e menc, t menc) menc { return e.arr(2).bytes(t).bytes(rec) }
+	packed := docker(docker(docker(docker(nil, mp().int(t0)), mp().eventTime(t0, 5)), mp().f64(1.5)), mp().arr(2).int(t0).mapStr("k", "v"))
+	f.Add([]byte(mp().arr(2).str("docker.web").bin(packed)))
+	f.Add([]byte(mp().arr(3).str("docker.web").str(string(packed)).mapH(0)))
+	f.Add([]byte(mp().arr(2).str("t").arr(3).bytes(docker(docker(nil, mp().u32(t0)), mp().i64(t0))).arr(3).int(t0).bytes(rec).int(1)))
+	f.Add([]byte(mp().arr(2).str("t").bin(mp().arr(2).int(t0).mapH(2).str("log").int(1).str("a").str("b"))))
 	for _, c := range decodeCases() {
 		f.Add([]byte(c.in))
 	}
