@@ -10,6 +10,11 @@ import "golang.org/x/sys/cpu"
 // with AVX2 has in practice.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasBMI1 && cpu.X86.HasPOPCNT
 
+// useVBMI2 tells whether unescapeRunAVX2 packs the bytes of a block with
+// one VPCOMPRESSB (AVX-512 VBMI2 and BW) instead of eight shuffles. Tests
+// set it to false to run the shuffles on machines that have VBMI2.
+var useVBMI2 = haveAVX2 && cpu.X86.HasAVX512VBMI2 && cpu.X86.HasAVX512BW
+
 // unescapeRunAVX2 is the loop of unescapeAVX2: it decodes the one-letter
 // escapes of the JSON string whose bytes b[j:] follow, into out[w:]. It
 // stops at a '"', which closes the string, at an escape it does not decode

@@ -37,10 +37,10 @@
 	VPEXTRQ $1, X6, (DI); \
 	ADDQ    4096(R10)(CX*8), DI
 
-// PACK64 is PACK16 for the 64 bytes at DX, the bits of the bytes kept in
-// R11, bytes 0 and 32 taken from Y3 and Y4, where the block was loaded. It
-// uses AX too.
-#define PACK64 \
+// PACK64SHUF is PACK16 for the 64 bytes at DX, the bits of the bytes kept
+// in R11, bytes 0 and 32 taken from Y3 and Y4, where the block was loaded.
+// It uses AX too. It is 43 instructions long (PACK64 jumps over it).
+#define PACK64SHUF \
 	MOVQ    R11, AX; \
 	PACK16(X3); \
 	VMOVDQU 16(DX), X6; \
@@ -48,6 +48,25 @@
 	PACK16(X4); \
 	VMOVDQU 48(DX), X6; \
 	PACK16(X6)
+
+// PACK64 stores at DI the bytes of the 64 at DX whose bits are set in R11,
+// and moves DI on by their count. With AVX-512 VBMI2 (useVBMI2) one
+// VPCOMPRESSB packs them (K1, Z5, Z6), else PACK64SHUF does with eight
+// shuffles, whose eight additions to DI from its table wait for each other.
+// It uses AX, BX, CX, X5 and X6 (the lower halves of Z5 and Z6). The
+// jumps count instructions: 8(PC) is PACK64SHUF's first, 44(PC) the one
+// after it.
+#define PACK64 \
+	CMPB        ·useVBMI2(SB), $0; \
+	JEQ         8(PC); \
+	KMOVQ       R11, K1; \
+	VMOVDQU8    (DX), Z5; \
+	VPCOMPRESSB Z5, K1, Z6; \
+	VMOVDQU8    Z6, (DI); \
+	POPCNTQ     R11, AX; \
+	ADDQ        AX, DI; \
+	JMP         44(PC); \
+	PACK64SHUF
 
 // func unescapeRunAVX2(out, b []byte, w, j int) (wn, jn int)
 //

@@ -10,8 +10,9 @@ import (
 )
 
 // checkUnescape decodes the string at raw[i] with unescapeFast (through
-// unescapeAVX2 on machines with AVX2) and with unescapeSWAR, into buffers
-// followed by guard bytes, and checks that both return the same, that what
+// unescapeAVX2 on machines with AVX2, a second time without VBMI2 on
+// machines with it) and with unescapeSWAR, into buffers followed by guard
+// bytes, and checks that all return the same, that what
 // they decode is what parse.AppendUnescaped decodes, and that they store
 // only into the first len(raw)-i bytes of the buffer.
 func checkUnescape(t *testing.T, raw []byte, i int) {
@@ -52,6 +53,15 @@ func checkUnescape(t *testing.T, raw []byte, i int) {
 		return result{string(v), next, ok}
 	}
 	fast := run("unescapeFast", unescapeFast)
+	if useVBMI2 {
+		useVBMI2 = false
+		shuf := run("unescapeFast without VBMI2", unescapeFast)
+		useVBMI2 = true
+		if shuf != fast {
+			t.Fatalf("string at %d of %q: unescapeFast %q, %d, %v; without VBMI2 %q, %d, %v",
+				i, raw, fast.v, fast.next, fast.ok, shuf.v, shuf.next, shuf.ok)
+		}
+	}
 	swar := run("unescapeSWAR", unescapeSWAR)
 	if fast != swar {
 		t.Fatalf("string at %d of %q: unescapeFast %q, %d, %v; unescapeSWAR %q, %d, %v",
