@@ -354,8 +354,9 @@ func unescapeRoom(dst []byte, room, n int) []byte {
 // unescapeAVX2 is unescapeFast on machines with AVX2. Its loop
 // (unescapeRunAVX2) finds the escapes of each 64-byte block; when they are
 // all \" or \\ (and one \n before the closing quote), it packs the bytes
-// of the block but their backslashes with shuffles. Else it marks the '"'
-// and '\\' of the block in a word, then goes from mark to mark: it copies
+// of the block but their backslashes (one VPCOMPRESSB where the processor
+// has AVX-512 VBMI2, else shuffles). Else it marks the '"' and '\\' of the
+// block in a word, then goes from mark to mark: it copies
 // the 64 bytes ahead, whatever they hold, moves on by the distance to the
 // mark (a count of trailing zeros) and decodes the escape there. Unlike the eight-byte scan, whose end the
 // processor mispredicts at nearly every escape, it has no branch on the data

@@ -74,7 +74,7 @@
 //   - blocks of 64 bytes while 64 are left: in a plain block, whose escapes
 //     are \" and \\ (and, in the block of the closing quote, one \n; one
 //     across its end too), the bytes but the backslashes of the escapes
-//     are packed with shuffles;
+//     are packed (PACK64: one VPCOMPRESSB with VBMI2, else shuffles);
 //     in another block, while 128 bytes are left, the '"' and '\\' are
 //     marked in a word, and the loop goes from mark to mark, copying the 64
 //     bytes from the last position whatever they hold; the count of
@@ -86,10 +86,11 @@
 // on the data are taken at the end of a block, at the end of the string, or
 // at an escape the loop leaves to the Go code: none at each escape.
 //
-// Only VEX-encoded instructions: on the benchmark machine a legacy-SSE
-// instruction after a VEX one that leaves the upper halves dirty costs about
-// 500 ns per call (see internal/parse/stops_amd64.s). VZEROUPPER leaves them
-// clean for the Go code that follows.
+// Only VEX-encoded instructions, and PACK64's EVEX ones with VBMI2: on the
+// benchmark machine a legacy-SSE instruction after a VEX one that leaves
+// the upper halves dirty costs about 500 ns per call (see
+// internal/parse/stops_amd64.s). VZEROUPPER leaves them clean (of Z0 to
+// Z15 too) for the Go code that follows.
 TEXT ·unescapeRunAVX2(SB), NOSPLIT, $0-80
 	MOVQ out_base+0(FP), DI
 	MOVQ b_base+24(FP), SI

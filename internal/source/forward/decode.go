@@ -547,10 +547,10 @@ func recordEnd(b []byte, off int) (int, error) {
 	return p, nil
 }
 
-// scanDocker is ScanDocker for the record of an entry of the last request,
-// into the Decoder's own DockerFields, which it returns (zero fields when
-// record is not a well-formed map): valid until the next Decode, More or
-// scanDocker. The usual record, a map of str keys and str values, is read
+// scanDocker is ScanDocker for the record of an entry of the last request
+// (not empty: add keeps only maps), into the Decoder's own DockerFields,
+// which it returns (zero fields when record is not a well-formed map):
+// valid until the next Decode, More or scanDocker. The usual record, a map of str keys and str values, is read
 // as decodeMessage reads it, without branching on which key comes;
 // FuzzScanDocker compares the two.
 func (d *Decoder) scanDocker(record []byte) *DockerFields {
