@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/rs/zerolog"
@@ -541,7 +542,7 @@ func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 
 // deadLetterItem builds the dead-letter action and document for a rejected
 // item sent in a request whose default target is def: the same _id (so a
-// retry answers 409), the original @timestamp when it is a valid RFC 3339
+// retry answers 409; none when the item's action line has none), the original @timestamp when it is a valid RFC 3339
 // time (else the current time), the document as shipped in event.original
 // (unindexed), the data stream it was meant for, and Elasticsearch's error
 // type and reason.
@@ -553,7 +554,16 @@ func deadLetterItem(index, def string, it pend, errType, reason string) (action,
 	if target == nil {
 		target = []byte(def)
 	}
-	action = encode.AppendCreateIn(nil, index, def, id)
+	switch {
+	case len(id) > 0:
+		action = encode.AppendCreateIn(nil, index, def, id)
+	case def != "" && index == def:
+		// No id to keep (an action line not read): Elasticsearch gives
+		// one, rather than refuse an empty one and the letter be lost.
+		action = []byte("{\"create\":{}}\n")
+	default:
+		action = append(appendJSONString([]byte(`{"create":{"_index":`), []byte(index)), "}}\n"...)
+	}
 	orig := bytes.TrimRight(it.doc, "\n")
 	var d []byte
 	d = append(d, '{')
@@ -608,18 +618,26 @@ func field(b []byte, key string) []byte {
 
 // compact writes items, in order, to the front of buf (within its
 // capacity) and points their views there; it reports false, changing
-// nothing, when they do not fit or buf is nil. It is safe while every item
-// that lives in buf comes, in items, in buffer order and before the items
-// that live elsewhere (dead letters just built): each one then moves to an
-// offset at or before its own, and copy handles the overlap. deliver keeps
-// that order: retried items keep their order, new dead letters go last.
+// nothing, when they do not fit, buf is nil, or a write would run over
+// bytes of buf not moved yet. Each view that lies in buf must lie at or
+// after the place it moves to; copy handles the overlap. deliver keeps
+// retried items in their order and puts new dead letters, built elsewhere,
+// last, so that mostly holds; a document rewritten after a type conflict
+// is longer than it was, and written in place it would run over the next
+// item's action line: such rounds go through joinItems.
 func compact(buf []byte, items []pend) ([]byte, bool) {
 	if buf == nil {
 		return nil, false
 	}
+	whole := buf[:cap(buf)]
 	n := 0
 	for _, it := range items {
-		n += len(it.action) + len(it.doc)
+		for _, v := range [2][]byte{it.action, it.doc} {
+			if off, in := offsetIn(whole, v); in && off < n {
+				return nil, false
+			}
+			n += len(v)
+		}
 	}
 	if n > cap(buf) {
 		return nil, false
@@ -634,6 +652,19 @@ func compact(buf []byte, items []pend) ([]byte, bool) {
 		it.action, it.doc = body[a:d:d], body[d:len(body):len(body)]
 	}
 	return body, true
+}
+
+// offsetIn returns where v starts in b's array, and whether it lies in b.
+func offsetIn(b, v []byte) (int, bool) {
+	if len(v) == 0 || len(b) == 0 {
+		return 0, false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	if at < start || at-start >= uintptr(len(b)) {
+		return 0, false
+	}
+	return int(at - start), true
 }
 
 // joinItems appends the items, action and document each, to body.

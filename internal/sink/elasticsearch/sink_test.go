@@ -1050,6 +1050,26 @@ func TestCompact(t *testing.T) {
 	if _, ok := compact(nil, items); ok {
 		t.Fatal("compact into nil: ok")
 	}
+	// A document rewritten longer (a type conflict) before an item still
+	// in the body: written in place, it would run over that item's action.
+	b3 := newBatch(9, docs("c", 3)...)
+	b3.Body = append(make([]byte, 0, 4096), b3.Body...)
+	longer := append(bytes.TrimSuffix(b3.Document(0), []byte("}\n")), `,"log.flags":["field_renamed"]}`+"\n"...)
+	items3 := []pend{{action: b3.Action(0), doc: longer, rewritten: true}, {action: b3.Action(1), doc: b3.Document(1)}}
+	want3 := string(joinItems(nil, items3))
+	if _, ok := compact(b3.Body[:0], items3); ok {
+		t.Fatal("compact of a longer rewritten document before an item in the body: ok")
+	}
+	if got := string(joinItems(nil, items3)); got != want3 {
+		t.Fatalf("items after a refused compact: %q, want %q", got, want3)
+	}
+	// Shorter, it moves in place.
+	shorter := []byte(`{"m":1}` + "\n")
+	items3[0].doc = shorter
+	want3 = string(joinItems(nil, items3))
+	if body, ok := compact(b3.Body[:0], items3); !ok || string(body) != want3 {
+		t.Fatalf("compact of a shorter rewritten document: ok %v, body %q, want %q", ok, body, want3)
+	}
 }
 
 // A rejected document in an answer without reasons (the request asked for
@@ -1198,4 +1218,24 @@ func TestDeliverNoDefault(t *testing.T) {
 		}
 	}
 	checkStats(t, s, Stats{Indexed: 1, DeadLettered: 1, Requests: 2})
+}
+
+// A dead letter of an item whose action line holds no id to keep gets no
+// _id (Elasticsearch gives one): an empty one is refused, and the letter
+// was lost.
+func TestDeadLetterWithoutID(t *testing.T) {
+	it := pend{action: []byte(`{"create":{}}` + "\n"), doc: []byte(`{"@timestamp":"2026-11-23T10:00:00Z","message":"m"}` + "\n")}
+	for _, tc := range []struct{ index, def, want string }{
+		{"logs-dlq-default", "logs-dlq-default", `{"create":{}}` + "\n"},
+		{"logs-dlq-default", "logs-app-default", `{"create":{"_index":"logs-dlq-default"}}` + "\n"},
+		{"logs-dlq-default", "", `{"create":{"_index":"logs-dlq-default"}}` + "\n"},
+	} {
+		action, doc := deadLetterItem(tc.index, tc.def, it, "request_refused", "bad")
+		if string(action) != tc.want {
+			t.Errorf("dead letter to %s (default %q): action %q, want %q", tc.index, tc.def, action, tc.want)
+		}
+		if !json.Valid(doc) {
+			t.Errorf("dead letter document %q", doc)
+		}
+	}
 }
