@@ -6,12 +6,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fluent/fluent-logger-golang/fluent"
+
+	"shipper/internal/testutil/nodefluent"
 )
 
 // dockerLoggerConfig is how Docker's fluentd driver configures
@@ -160,34 +161,12 @@ func TestServerFluentLoggerGolangJSON(t *testing.T) {
 	}
 }
 
-// nodeFluentLogger finds node and the node_modules holding Node's
-// fluent-logger that scripts/prereqs.sh installs (SHIPPER_NODE_CACHE, else
-// the user's cache directory).
-func nodeFluentLogger() (node, modules string, err error) {
-	if node, err = exec.LookPath("node"); err != nil {
-		return "", "", err
-	}
-	dir := os.Getenv("SHIPPER_NODE_CACHE")
-	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return "", "", err
-		}
-		dir = filepath.Join(cache, "shipper", "node")
-	}
-	modules = filepath.Join(dir, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "fluent-logger", "package.json")); err != nil {
-		return "", "", fmt.Errorf("fluent-logger not installed in %s (scripts/prereqs.sh installs it): %w", modules, err)
-	}
-	return node, modules, nil
-}
-
 // TestServerNodeFluentLogger: Node's fluent-logger, the client that sends
 // batched requests, in its PackedForward and CompressedPackedForward modes
 // with acks; Docker-shaped records and others, times in seconds and
-// EventTimes.
+// EventTimes (nodefluent.Command).
 func TestServerNodeFluentLogger(t *testing.T) {
-	node, modules, err := nodeFluentLogger()
+	node, modules, err := nodefluent.Find()
 	if err != nil {
 		msg := "node with Node's fluent-logger not available: " + err.Error()
 		if os.Getenv("CI") == "true" {
@@ -196,37 +175,23 @@ func TestServerNodeFluentLogger(t *testing.T) {
 		t.Skip(msg)
 	}
 	const n = 300
-	script := `
-const logger = require('fluent-logger');
-const n = +process.env.N;
-const s = logger.createFluentSender('node', {host: '127.0.0.1', port: +process.env.PORT, timeout: 5.0,
-  eventMode: process.env.MODE, flushInterval: 20, requireAckResponse: true, ackResponseTimeout: 20000,
-  enableReconnect: false});
-s.on('error', (err) => { console.error('error', err); process.exit(1); });
-let pending = n;
-for (let i = 0; i < n; i++) {
-  const rec = i % 2 === 0
-    ? {container_id: 'a'.repeat(64), container_name: '/web-1', source: 'stdout',
-       log: JSON.stringify({level: 'info', msg: 'line ' + i, seq: i})}
-    : {msg: 'line ' + i, level: 'warn', seq: i, nested: {k: [1, 'a']}};
-  const time = i % 3 === 0 ? 1700000000 + i : new logger.EventTime(1700000000 + i, 250000000);
-  s.emit('app', rec, time, (err) => {
-    if (err) { console.error('emit', i, err); process.exit(1); }
-    if (--pending === 0) { s.end(); }
-  });
-}
-`
 	for _, mode := range []string{"PackedForward", "CompressedPackedForward"} {
 		t.Run(mode, func(t *testing.T) {
 			h := startServer(t, ServerConfig{}, testPipeline)
-			cmd := exec.Command(node, "-e", script)
-			cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "MODE="+mode, fmt.Sprintf("N=%d", n),
-				fmt.Sprintf("PORT=%d", h.srv.Addr().(*net.TCPAddr).Port))
+			cmd := nodefluent.Command(node, modules, nodefluent.Send{Port: h.srv.Addr().(*net.TCPAddr).Port, Mode: mode, N: n, Tag: "node"})
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("node: %v: %s", err, out)
 			}
 			docs := h.sink.waitDocs(t, n)
+			ids := map[string]int{}
 			for i, d := range docs {
+				if d.id == "" {
+					t.Fatalf("doc %d: no _id: %s", i, d.raw)
+				}
+				if j, ok := ids[d.id]; ok {
+					t.Fatalf("docs %d and %d: the same _id %s", j, i, d.id)
+				}
+				ids[d.id] = i
 				want := time.Unix(1700000000+int64(i), 250000000)
 				if i%3 == 0 {
 					want = time.Unix(1700000000+int64(i), 0)
