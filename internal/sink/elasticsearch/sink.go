@@ -542,10 +542,10 @@ func (w *worker) settleDead(items []pend, types, reasons []string) []pend {
 
 // deadLetterItem builds the dead-letter action and document for a rejected
 // item sent in a request whose default target is def: the same _id (so a
-// retry answers 409; none when the item's action line has none), the original @timestamp when it is a valid RFC 3339
-// time (else the current time), the document as shipped in event.original
-// (unindexed), the data stream it was meant for, and Elasticsearch's error
-// type and reason.
+// retry answers 409; none when the item's action line has none), the
+// original @timestamp when it is a valid RFC 3339 time (else the current
+// time), the document as shipped in event.original (unindexed), the data
+// stream it was meant for, and Elasticsearch's error type and reason.
 func deadLetterItem(index, def string, it pend, errType, reason string) (action, doc []byte) {
 	target, id, ok := encode.ParseCreate(it.action)
 	if !ok {
