@@ -29,8 +29,11 @@
 // # Rebalances and backpressure
 //
 // Polling and the group's partition callbacks never run at the same time
-// (kgo.BlockRebalanceOnPoll): a partition is revoked only between two polls,
-// once the records taken from it are queued. The revoke waits, up to
+// (kgo.BlockRebalanceOnPoll): a partition is revoked between two polls, once
+// the records taken from it are queued, or while the queueing of a poll's
+// records waits for room in the pipeline (an outage of Elasticsearch must
+// not keep the group from moving partitions); the records of a partition
+// revoked then that were not queued yet are left to its new owner. The revoke waits, up to
 // RevokeTimeout, for those records to be delivered, commits, and hands the
 // partition back; records still in flight after that are delivered anyway,
 // but their offsets are no longer committed by this consumer (the new owner
@@ -290,7 +293,7 @@ func (s *Source) Run(ctx, queueCtx context.Context) error {
 		go s.lagReader(bg)
 	}
 	for {
-		if err := s.waitRoom(ctx, true); err != nil {
+		if err := s.waitRoom(ctx); err != nil {
 			return err
 		}
 		fetches := s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
@@ -320,10 +323,11 @@ func (s *Source) Run(ctx, queueCtx context.Context) error {
 
 // waitRoom returns once the pipeline has room for another batch, pausing
 // fetching meanwhile. Our own batch being filled holds budget too, so it is
-// sealed first: it is delivered even when nothing else comes. Between polls
-// (allowRebalance) the group may rebalance meanwhile; in the middle of
-// queueing a poll's records it may not.
-func (s *Source) waitRoom(ctx context.Context, allowRebalance bool) error {
+// sealed first: it is delivered even when nothing else comes. The group
+// may rebalance meanwhile (see stillOwned): nothing is held that a revoke
+// would need, and a partition paused here that another consumer takes is
+// resumed in vain.
+func (s *Source) waitRoom(ctx context.Context) error {
 	if s.room() {
 		return nil
 	}
@@ -341,10 +345,7 @@ func (s *Source) waitRoom(ctx context.Context, allowRebalance bool) error {
 		defer s.cl.ResumeFetchPartitions(owned)
 	}
 	s.paused.Add(1)
-	if allowRebalance {
-		// Nothing is held that a revoke would need.
-		s.cl.AllowRebalance()
-	}
+	s.cl.AllowRebalance()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for !s.room() {
@@ -411,9 +412,10 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 		if errors.Is(err, pipeline.ErrFull) {
 			// Under drop_newest: Kafka keeps the records, so wait
 			// rather than drop.
-			if err := s.waitRoom(ctx, false); err != nil {
+			if err := s.waitRoom(ctx); err != nil {
 				return s.unqueue(parts[pi:], ri, err)
 			}
+			parts, ri = s.stillOwned(parts, pi, ri)
 			continue
 		}
 		if err != nil {
@@ -496,9 +498,10 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 		s.pr.End()
 		if stopErr != nil {
 			if errors.Is(stopErr, pipeline.ErrFull) {
-				if err := s.waitRoom(ctx, false); err != nil {
+				if err := s.waitRoom(ctx); err != nil {
 					return s.unqueue(parts[pi:], ri, err)
 				}
+				parts, ri = s.stillOwned(parts, pi, ri)
 				continue
 			}
 			return s.unqueue(parts[pi:], ri, stopErr)
@@ -511,6 +514,32 @@ func (s *Source) push(ctx context.Context, fetches kgo.Fetches) error {
 type pushPart struct {
 	st   *partState
 	recs []*kgo.Record
+}
+
+// stillOwned drops from parts[pi:] the partitions this consumer no longer
+// owns, and returns the parts left and the index of the next record of
+// parts[pi]. push waits for room with rebalances allowed (the records it
+// queued so far are sealed into batches and marked; a group whose member
+// waits for an outage to end must still be able to move partitions): a
+// rebalance meanwhile may have given some to another consumer, which reads
+// their records again from the committed offsets. What this one read of
+// them and did not queue is counted as unqueued.
+func (s *Source) stillOwned(parts []pushPart, pi, ri int) ([]pushPart, int) {
+	kept := parts[:pi]
+	for k := pi; k < len(parts); k++ {
+		p := parts[k]
+		if s.tr.lookup(p.st.tp.topic, p.st.tp.partition) == p.st {
+			kept = append(kept, p)
+			continue
+		}
+		n := len(p.recs)
+		if k == pi {
+			n -= ri
+			ri = 0
+		}
+		s.unqueued.Add(uint64(n))
+	}
+	return kept, ri
 }
 
 // unqueue counts the records from parts[0].recs[ri] on as read and never
