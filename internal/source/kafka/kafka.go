@@ -33,12 +33,12 @@
 // the records taken from it are queued, or while the queueing of a poll's
 // records waits for room in the pipeline (an outage of Elasticsearch must
 // not keep the group from moving partitions); the records of a partition
-// revoked then that were not queued yet are left to its new owner. The revoke waits, up to
-// RevokeTimeout, for those records to be delivered, commits, and hands the
-// partition back; records still in flight after that are delivered anyway,
-// but their offsets are no longer committed by this consumer (the new owner
-// reads them again: 409). A newly assigned partition resumes at the group's
-// committed offset.
+// revoked then that were not queued yet are left to its new owner. The
+// revoke waits, up to RevokeTimeout, for the queued records to be
+// delivered, commits, and hands the partition back; records still in flight
+// after that are delivered anyway, but their offsets are no longer committed
+// by this consumer (the new owner reads them again: 409). A newly assigned
+// partition resumes at the group's committed offset.
 //
 // When the pipeline's budget is spent the source stops polling and pauses
 // fetching. Beside the budget, the Kafka client holds at most two fetch
