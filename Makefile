@@ -23,7 +23,7 @@ SHIPPER_FLAGS ?= --dataset=demo
 # The demo's data stream, for `make show` after `make run`.
 SHOW_INDEX    ?= logs-demo-*
 
-.PHONY: help build test prereqs lint test-unit test-integration bench bench-wholepath chaos \
+.PHONY: help build test prereqs lint test-unit test-integration bench bench-wholepath bench-jsonvalid chaos \
 	es-fetch es-start es-stop es-status kafka-start kafka-stop run show
 
 help: ## list the targets
@@ -38,12 +38,13 @@ test: prereqs lint test-unit test-integration ## formatting and vet, unit tests,
 prereqs: ## install what the tests need when missing (gcc for -race, Python's and Node's fluent-logger): scripts/prereqs.sh
 	@scripts/prereqs.sh
 
-lint: ## gofmt and go vet (with and without the integration tag)
+lint: ## gofmt and go vet (with and without the integration tag; deploy/ and bench/jsonvalid/ too)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	cd deploy && $(GO) vet ./...
+	cd bench/jsonvalid && $(GO) vet ./...
 
 test-unit: ## unit tests (no Elasticsearch needed), then the manifest tests of deploy/ (a module of its own)
 	$(GO) test -race -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) ./...
@@ -70,8 +71,12 @@ chaos: ## fault-injection and crash-and-rotate tests in full, against a real Ela
 	else cmd=($(ES) run -- "$${cmd[@]}"); fi; \
 	"$${cmd[@]}"
 
-bench: ## benchmarks (the whole-path table of docs/benchmarks.md is BenchmarkWholePath)
+bench: ## benchmarks (the whole-path table of docs/benchmarks.md is BenchmarkWholePath), then bench-jsonvalid
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
+	@$(MAKE) --no-print-directory bench-jsonvalid
+
+bench-jsonvalid: ## JSON validation by other libraries beside the shipper's parser, per corpus line (a module of its own)
+	cd bench/jsonvalid && $(GO) test -run '^$$' -bench . -benchmem -count=3 $(GOTESTFLAGS) .
 
 bench-wholepath: ## only the whole-path table: built binary vs the floor on the realistic corpus
 	$(GO) test -run '^$$' -bench WholePath -benchtime=1x $(GOTESTFLAGS) ./cmd/shipper/
