@@ -7,9 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"shipper/internal/testutil/estest"
+	"shipper/internal/testutil/nodefluent"
 )
 
 // loggerCase is what one logger writes in its default JSON configuration and
@@ -348,5 +353,240 @@ func TestIntegrationOwnLogs(t *testing.T) {
 	shipLines(t, ds, lines)
 	if n := estest.Count(t, "logs-"+ds+"-default", `{"bool":{"filter":[{"match_phrase":{"message":"Elasticsearch unreachable"}},{"exists":{"field":"error.message"}},{"exists":{"field":"retry_in_ms"}}]}}`); n < 1 {
 		t.Errorf("the warning is not found with error.message and retry_in_ms")
+	}
+}
+
+// nodeLoggers is run by node with the name of a library as its last
+// argument: it writes three lines with that library, configured as its
+// documentation shows for JSON to stdout (pino's and bunyan's defaults,
+// winston with timestamp and errors formats), with an Error whose message
+// has non-ASCII characters and quotes.
+const nodeLoggers = `
+const which = process.argv[process.argv.length - 1];
+const err = new Error('connection refused: ünïcödé "quoted"');
+if (which === 'pino') {
+  const p = require('pino')();
+  p.info({ user: 'ann', trace_id: 'pinotrace1' }, 'pino hello\tworld');
+  p.error({ err, service: 'checkout' }, 'pino failed');
+  p.child({ req_id: 'r1' }).warn('pino child ✓');
+} else if (which === 'winston') {
+  const winston = require('winston');
+  const w = winston.createLogger({
+    format: winston.format.combine(winston.format.errors({ stack: true }), winston.format.timestamp(), winston.format.json()),
+    transports: [new winston.transports.Console()] });
+  w.info('winston hello', { service: 'user-service', user: 'bob' });
+  w.error(err);
+  w.warn('winston slow', { durationMs: 1234, http: { method: 'GET', path: '/a\\b' } });
+} else if (which === 'bunyan') {
+  const bunyan = require('bunyan');
+  const b = bunyan.createLogger({ name: 'myapp', serializers: bunyan.stdSerializers });
+  b.info({ user: 'cid' }, 'bunyan hello');
+  b.error({ err }, 'bunyan failed');
+  b.warn('bunyan %s %d', 'formatted', 42);
+} else {
+  throw new Error('unknown library ' + which);
+}
+`
+
+// pythonLoggers is nodeLoggers for Python's structlog (JSONRenderer with the
+// usual processors) and python-json-logger (JsonFormatter on the logging
+// module, the format of its documentation), with an exception whose
+// message has non-ASCII characters and quotes (escaped \u00fc by json.dumps).
+const pythonLoggers = `
+import logging, sys
+which = sys.argv[-1]
+try:
+    raise ValueError('boom: ünïcödé "quoted"')
+except ValueError:
+    exc = sys.exc_info()
+if which == 'structlog':
+    import structlog
+    structlog.configure(processors=[
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ], logger_factory=structlog.PrintLoggerFactory(sys.stdout))
+    log = structlog.get_logger()
+    log.info("structlog user logged in", user="ann", request_id="r-1")
+    log.error("structlog failed", exc_info=exc, service="billing")
+    log.warning("structlog nested", http={"method": "GET", "status": 503}, tags=["a", "b"])
+elif which == 'pythonjsonlogger':
+    from pythonjsonlogger import jsonlogger
+    h = logging.StreamHandler(sys.stdout)
+    h.setFormatter(jsonlogger.JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    log = logging.getLogger("app.db")
+    log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.info("pjl hello", extra={"user": "dan", "duration_ms": 12.5})
+    log.error("pjl failed", exc_info=exc)
+    log.warning("pjl slow query \t tab")
+else:
+    raise SystemExit("unknown library " + which)
+`
+
+// realLoggerLines runs library with the script of its language and returns
+// its lines; missing libraries skip the test, or fail it in CI (where
+// scripts/prereqs.sh installs them).
+func realLoggerLines(t *testing.T, lang, library string) []string {
+	t.Helper()
+	var cmd *exec.Cmd
+	switch lang {
+	case "node":
+		node, modules, err := nodefluent.FindModules("pino", "winston", "bunyan")
+		if err != nil {
+			missingPrereq(t, err)
+		}
+		cmd = exec.Command(node, "-e", nodeLoggers, library)
+		cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	case "python":
+		// Debian's packages install for /usr/bin/python3, which a python3
+		// earlier on PATH may not see.
+		py := "/usr/bin/python3"
+		if out, err := exec.Command(py, "-c", "import structlog, pythonjsonlogger").CombinedOutput(); err != nil {
+			missingPrereq(t, fmt.Errorf("%s with structlog and pythonjsonlogger (Debian python3-structlog, python3-pythonjsonlogger): %v: %s", py, err, out))
+		}
+		cmd = exec.Command(py, "-c", pythonLoggers, library)
+		// python-json-logger's asctime is local time without a zone.
+		cmd.Env = append(os.Environ(), "TZ=UTC")
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", lang, library, err, stderr.Bytes())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%s %s wrote %d lines, want 3:\n%s", lang, library, len(lines), out)
+	}
+	return lines
+}
+
+func missingPrereq(t *testing.T, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(err)
+	}
+	t.Skipf("not installed (scripts/prereqs.sh installs it): %v", err)
+}
+
+// loggerLineTime returns the time a logger wrote into line under key, as
+// @timestamp must hold it: pino's epoch milliseconds, an RFC 3339 time, or
+// python-json-logger's asctime (UTC here, see realLoggerLines).
+func loggerLineTime(t *testing.T, line, key string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	switch v := m[key].(type) {
+	case float64:
+		return time.UnixMilli(int64(v)).UTC().Format(time.RFC3339Nano)
+	case string:
+		if tm, err := time.Parse("2006-01-02 15:04:05,000", v); err == nil {
+			return tm.UTC().Format(time.RFC3339Nano)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			t.Fatalf("%s: %q is not a time: %s", key, v, line)
+		}
+		return v
+	}
+	t.Fatalf("no time under %q: %s", key, line)
+	return ""
+}
+
+// TestIntegrationLoggersNodePython ships what the common JSON loggers of
+// Node (pino, winston, bunyan) and Python (structlog, python-json-logger)
+// write, generated by the libraries themselves rather than copied from
+// their documentation: every line is indexed, none dead-lettered, and each
+// is found by its message, level, fields and its own time as @timestamp.
+func TestIntegrationLoggersNodePython(t *testing.T) {
+	type lib struct {
+		lang, name, timeKey string
+		want                [][][2]string // per line, without @timestamp
+	}
+	libs := []lib{
+		{"node", "pino", "time", [][][2]string{
+			{{"message", "pino hello world"}, {"log.level", "info"}, {"trace.id", "pinotrace1"}, {"user", "ann"}},
+			{{"message", "pino failed"}, {"log.level", "error"}, {"err.type", "Error"}, {"service.name", "checkout"}},
+			{{"message", "pino child ✓"}, {"log.level", "warn"}, {"req_id", "r1"}},
+		}},
+		{"node", "winston", "timestamp", [][][2]string{
+			{{"message", "winston hello"}, {"log.level", "info"}, {"service.name", "user-service"}, {"user", "bob"}},
+			{{"message", `connection refused: ünïcödé "quoted"`}, {"log.level", "error"}},
+			{{"message", "winston slow"}, {"log.level", "warn"}, {"http.method", "GET"}},
+		}},
+		{"node", "bunyan", "time", [][][2]string{
+			{{"message", "bunyan hello"}, {"log.level", "info"}, {"name", "myapp"}, {"user", "cid"}},
+			{{"message", "bunyan failed"}, {"log.level", "error"}, {"err.name", "Error"}},
+			{{"message", "bunyan formatted 42"}, {"log.level", "warn"}},
+		}},
+		{"python", "structlog", "timestamp", [][][2]string{
+			{{"message", "structlog user logged in"}, {"log.level", "info"}, {"user", "ann"}, {"request_id", "r-1"}},
+			{{"message", "structlog failed"}, {"log.level", "error"}, {"service.name", "billing"}},
+			{{"message", "structlog nested"}, {"log.level", "warning"}, {"http.method", "GET"}},
+		}},
+		{"python", "pythonjsonlogger", "asctime", [][][2]string{
+			{{"message", "pjl hello"}, {"log.level", "info"}, {"name", "app.db"}, {"user", "dan"}},
+			{{"message", "pjl failed"}, {"log.level", "error"}},
+			{{"message", "pjl slow query tab"}, {"log.level", "warning"}},
+		}},
+	}
+	var lines []string
+	gen := make([][]string, len(libs))
+	for k, l := range libs {
+		gen[k] = realLoggerLines(t, l.lang, l.name)
+		lines = append(lines, gen[k]...)
+	}
+	ds := estest.Unique("realloggers")
+	index := "logs-" + ds + "-default"
+	shipLines(t, ds, lines)
+	for k, l := range libs {
+		t.Run(l.name, func(t *testing.T) {
+			for i, pairs := range l.want {
+				line := gen[k][i]
+				pairs = append(pairs, [2]string{"@timestamp", loggerLineTime(t, line, l.timeKey)})
+				if n := estest.Count(t, index, findQuery(pairs)); n != 1 {
+					t.Errorf("line %d: %d documents with %v, want 1\nline: %s", i, n, pairs, line)
+				}
+			}
+		})
+	}
+	// The exceptions, with their escapes (json.dumps writes \u00fc) and
+	// multi-byte characters, are in _source as the libraries wrote them.
+	for _, c := range []struct {
+		lib, message, field string
+		line                int
+	}{
+		{"pino", "pino failed", "err", 1},
+		{"winston", `connection refused: ünïcödé "quoted"`, "stack", 1},
+		{"structlog", "structlog failed", "exception", 1},
+		{"pythonjsonlogger", "pjl failed", "exc_info", 1},
+	} {
+		k := slices.IndexFunc(libs, func(l lib) bool { return l.name == c.lib })
+		var want map[string]any
+		if err := json.Unmarshal([]byte(gen[k][c.line]), &want); err != nil {
+			t.Fatal(err)
+		}
+		q := `{"query":` + findQuery([][2]string{{"message", c.message}}) + `}`
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					Source map[string]any `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := json.Unmarshal(estest.MustDo(t, "POST", "/"+index+"/_search", q), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Hits.Hits) != 1 {
+			t.Errorf("%s: %d documents with message %q, want 1", c.lib, len(res.Hits.Hits), c.message)
+			continue
+		}
+		got := res.Hits.Hits[0].Source[c.field]
+		if !reflect.DeepEqual(got, want[c.field]) || !strings.Contains(fmt.Sprint(got), `ünïcödé "quoted"`) {
+			t.Errorf("%s: %s is %q, want %q", c.lib, c.field, got, want[c.field])
+		}
 	}
 }

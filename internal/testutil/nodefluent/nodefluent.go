@@ -2,7 +2,7 @@
 // scripts/prereqs.sh installs, for tests that need a real Fluent Forward
 // client sending batched requests (PackedForward and
 // CompressedPackedForward): the Go and Python loggers send one record per
-// request.
+// request. FindModules finds the other npm packages installed with it.
 package nodefluent
 
 import (
@@ -16,7 +16,12 @@ import (
 // fluent-logger: $SHIPPER_NODE_CACHE/node_modules, else the one under the
 // user's cache directory (${XDG_CACHE_HOME:-$HOME/.cache}/shipper/node),
 // where scripts/prereqs.sh installs it.
-func Find() (node, modules string, err error) {
+func Find() (node, modules string, err error) { return FindModules("fluent-logger") }
+
+// FindModules is Find for the npm packages pkgs, which scripts/prereqs.sh
+// installs beside fluent-logger (the logging libraries pino, winston and
+// bunyan): it fails unless every one is there.
+func FindModules(pkgs ...string) (node, modules string, err error) {
 	if node, err = exec.LookPath("node"); err != nil {
 		return "", "", err
 	}
@@ -29,8 +34,10 @@ func Find() (node, modules string, err error) {
 		dir = filepath.Join(cache, "shipper", "node")
 	}
 	modules = filepath.Join(dir, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "fluent-logger", "package.json")); err != nil {
-		return "", "", fmt.Errorf("fluent-logger not installed in %s (scripts/prereqs.sh installs it): %w", modules, err)
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(modules, pkg, "package.json")); err != nil {
+			return "", "", fmt.Errorf("%s not installed in %s (scripts/prereqs.sh installs it): %w", pkg, modules, err)
+		}
 	}
 	return node, modules, nil
 }
