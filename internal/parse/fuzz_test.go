@@ -28,7 +28,7 @@ var ourNames = map[string]bool{
 // candidateNames are the names Append may take a member from.
 var candidateNames = map[string]bool{
 	"@timestamp": true, "timestamp": true, "time": true, "ts": true,
-	"@t": true, "log.level": true, "level": true, "severity": true, "lvl": true, "levelname": true,
+	"@t": true, "asctime": true, "log.level": true, "level": true, "severity": true, "lvl": true, "levelname": true,
 	"@l": true, "message": true, "msg": true, "@m": true, "@mt": true, "event": true,
 }
 

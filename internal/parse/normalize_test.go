@@ -52,6 +52,12 @@ func TestAppendNormalise(t *testing.T) {
 	f(`{"@t":"2026-11-23T10:00:00Z","@mt":"Hello, {User}","@l":"Warning","User":"ann"}`,
 		lineTS+`,"log.level":"warning","message":"Hello, {User}","User":"ann",`+host+ing+tail)
 	f(`{"levelname":"INFO","message":"m"}`, lineTS+`,"log.level":"info","message":"m",`+host+ing+tail)
+	// python-json-logger with the format of its documentation: asctime is
+	// logging's local time, without a zone (UTC, as Elasticsearch takes it).
+	f(`{"asctime": "2026-11-23 11:00:00,123", "levelname": "WARNING", "name": "app.db", "message": "m"}`,
+		`{"@timestamp":"2026-11-23T11:00:00.123Z","log.level":"warning","message":"m","name": "app.db",`+host+ing+tail)
+	// A usable @timestamp, timestamp, time, ts or @t comes first.
+	f(`{"asctime":"2026-11-23 11:00:00,123","time":"2026-11-23T10:00:00Z"}`, lineTS+`,"asctime":"2026-11-23 11:00:00,123",`+host+ing+tail)
 
 	// Names Elasticsearch cannot take.
 	f(`{"_id":1,"_index":2,"_source":3,"_routing":4,"_foo":5}`,

@@ -264,6 +264,7 @@ const (
 	idTime
 	idTs
 	idAtT
+	idAsctime
 	idLogLevel
 	idLevel
 	idSeverity
@@ -315,6 +316,7 @@ var idName = [idCount]string{
 	idTime:              "time",
 	idTs:                "ts",
 	idAtT:               "@t",
+	idAsctime:           "asctime",
 	idLogLevel:          "log.level",
 	idLevel:             "level",
 	idSeverity:          "severity",
@@ -406,7 +408,7 @@ var builtinTable = func() (t [1 << builtinBits]uint8) {
 }()
 
 var (
-	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT}
+	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT, idAsctime}
 	levelIDs     = [...]uint8{idLogLevel, idLevel, idSeverity, idLvl, idLevelname, idAtL}
 	messageIDs   = [...]uint8{idMessage, idMsg, idAtM, idAtMT, idEvent}
 )
