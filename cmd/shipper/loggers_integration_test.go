@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -472,25 +474,37 @@ func missingPrereq(t *testing.T, err error) {
 }
 
 // loggerLineTime returns the time a logger wrote into line under key, as
-// @timestamp must hold it: pino's epoch milliseconds, an RFC 3339 time, or
-// python-json-logger's asctime (UTC here, see realLoggerLines).
+// @timestamp must hold it: epoch milliseconds (pino) or seconds with a
+// fraction (GELF), read from the digits; an RFC 3339 time, with the zone as
+// ±hhmm too (log4j2's Logstash template); python-json-logger's asctime (UTC
+// here, see realLoggerLines).
 func loggerLineTime(t *testing.T, line, key string) string {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal([]byte(line), &m); err != nil {
+	d := json.NewDecoder(strings.NewReader(line))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
 		t.Fatalf("%v: %s", err, line)
 	}
 	switch v := m[key].(type) {
-	case float64:
-		return time.UnixMilli(int64(v)).UTC().Format(time.RFC3339Nano)
+	case json.Number:
+		sec, frac, _ := strings.Cut(v.String(), ".")
+		n, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: %v: %s", key, err, line)
+		}
+		if frac == "" && n >= 1e11 {
+			return time.UnixMilli(n).UTC().Format(time.RFC3339Nano)
+		}
+		ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		return time.Unix(n, ns).UTC().Format(time.RFC3339Nano)
 	case string:
-		if tm, err := time.Parse("2006-01-02 15:04:05,000", v); err == nil {
-			return tm.UTC().Format(time.RFC3339Nano)
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999-0700", "2006-01-02 15:04:05,000"} {
+			if tm, err := time.Parse(layout, v); err == nil {
+				return tm.UTC().Format(time.RFC3339Nano)
+			}
 		}
-		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
-			t.Fatalf("%s: %q is not a time: %s", key, v, line)
-		}
-		return v
+		t.Fatalf("%s: %q is not a time: %s", key, v, line)
 	}
 	t.Fatalf("no time under %q: %s", key, line)
 	return ""
@@ -588,5 +602,153 @@ func TestIntegrationLoggersNodePython(t *testing.T) {
 		if !reflect.DeepEqual(got, want[c.field]) || !strings.Contains(fmt.Sprint(got), `ünïcödé "quoted"`) {
 			t.Errorf("%s: %s is %q, want %q", c.lib, c.field, got, want[c.field])
 		}
+	}
+}
+
+// log4j2Version is the log4j2 that TestIntegrationLoggersLog4j2 runs.
+const log4j2Version = "2.26.1"
+
+// log4j2Source logs three events through log4j2: one with a ThreadContext
+// (MDC) entry, one with non-ASCII characters, quotes and a tab, one with an
+// exception and its cause.
+const log4j2Source = `
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.apache.logging.log4j.ThreadContext;
+
+public class Gen {
+    public static void main(String[] args) {
+        Logger log = LogManager.getLogger("com.example.orders.OrderService");
+        ThreadContext.put("trace.id", "j4trace1");
+        log.info("log4j2 order {} created for {}", 42, "ann");
+        ThreadContext.clearAll();
+        log.warn("log4j2 slow: ünïcödé \"quoted\"\ttab");
+        log.error("log4j2 failed", new IllegalStateException("boom: ünïcödé \"quoted\"", new RuntimeException("cause")));
+    }
+}
+`
+
+// log4j2Jars returns the class path of log4j2's API, core and
+// JsonTemplateLayout, which Maven fetches (as it fetches Elasticsearch)
+// into the user's cache once.
+func log4j2Jars(t *testing.T) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cache, "shipper", "log4j-"+log4j2Version)
+	var jars []string
+	for _, a := range []string{"log4j-api", "log4j-core", "log4j-layout-template-json"} {
+		jar := filepath.Join(dir, a+"-"+log4j2Version+".jar")
+		jars = append(jars, jar)
+		if _, err := os.Stat(jar); err == nil {
+			continue
+		}
+		mvn, err := exec.LookPath("mvn")
+		if err != nil {
+			missingPrereq(t, fmt.Errorf("mvn, to fetch %s (scripts/elasticsearch.sh installs it): %w", a, err))
+		}
+		out, err := exec.Command(mvn, "-B", "-q", "--strict-checksums", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+			"-Dartifact=org.apache.logging.log4j:"+a+":"+log4j2Version, "-DoutputDirectory="+dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mvn could not fetch %s %s: %v\n%s", a, log4j2Version, err, out)
+		}
+	}
+	return strings.Join(jars, string(os.PathListSeparator))
+}
+
+// log4j2Lines runs log4j2Source with the JsonTemplateLayout and the event
+// template of log4j2's jar named tpl, writing to stdout.
+func log4j2Lines(t *testing.T, classPath, tpl string) []string {
+	t.Helper()
+	// The JDK that runs Elasticsearch (scripts/elasticsearch.sh) will do.
+	java, err := exec.LookPath("java")
+	if err != nil {
+		found, _ := filepath.Glob("/usr/lib/jvm/java-17-openjdk-*/bin/java")
+		if home := os.Getenv("SHIPPER_ES_JAVA_HOME"); home != "" {
+			found = append([]string{filepath.Join(home, "bin", "java")}, found...)
+		}
+		if len(found) == 0 {
+			missingPrereq(t, err)
+		}
+		java = found[0]
+	}
+	dir := t.TempDir()
+	src, conf := filepath.Join(dir, "Gen.java"), filepath.Join(dir, "log4j2.xml")
+	if err := os.WriteFile(src, []byte(log4j2Source), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	xml := `<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><Console name="out" target="SYSTEM_OUT"><JsonTemplateLayout eventTemplateUri="classpath:` + tpl + `.json"/></Console></Appenders>
+  <Loggers><Root level="info"><AppenderRef ref="out"/></Root></Loggers>
+</Configuration>
+`
+	if err := os.WriteFile(conf, []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A single source file runs without javac (Java 11 and later).
+	cmd := exec.Command(java, "-cp", classPath, "-Dlog4j2.configurationFile="+conf, src)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("java, %s: %v\n%s", tpl, err, stderr.Bytes())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("log4j2 %s wrote %d lines, want 3:\n%s\n%s", tpl, len(lines), out, stderr.Bytes())
+	}
+	return lines
+}
+
+// TestIntegrationLoggersLog4j2 ships what log4j2's JsonTemplateLayout writes
+// with the event templates its jar carries for ECS, Logstash and GELF: every
+// line indexed, none dead-lettered, each found by message, level, fields
+// and its own time. GELF's numeric level is a syslog severity (4 is
+// warning, where zerolog's 4 is fatal) and its message short_message.
+func TestIntegrationLoggersLog4j2(t *testing.T) {
+	cp := log4j2Jars(t)
+	type tpl struct {
+		name, timeKey string
+		want          [][][2]string
+	}
+	tpls := []tpl{
+		{"EcsLayout", "@timestamp", [][][2]string{
+			{{"message", "log4j2 order 42 created for ann"}, {"log.level", "info"}, {"log.logger", "com.example.orders.OrderService"}, {"trace.id", "j4trace1"}},
+			{{"message", `log4j2 slow: ünïcödé "quoted"`}, {"log.level", "warn"}, {"process.thread.name", "main"}},
+			{{"message", "log4j2 failed"}, {"log.level", "error"}, {"error.type", "java.lang.IllegalStateException"}, {"error.message", `boom: ünïcödé "quoted"`}},
+		}},
+		{"LogstashJsonEventLayoutV1", "@timestamp", [][][2]string{
+			{{"message", "log4j2 order 42 created for ann"}, {"log.level", "info"}, {"logger_name", "com.example.orders.OrderService"}, {"mdc.trace.id", "j4trace1"}},
+			{{"message", `log4j2 slow: ünïcödé "quoted"`}, {"log.level", "warn"}, {"thread_name", "main"}},
+			{{"message", "log4j2 failed"}, {"log.level", "error"}, {"exception.exception_class", "java.lang.IllegalStateException"}},
+		}},
+		{"GelfLayout", "timestamp", [][][2]string{
+			{{"message", "log4j2 order 42 created for ann"}, {"log.level", "info"}, {"_logger", "com.example.orders.OrderService"}},
+			{{"message", `log4j2 slow: ünïcödé "quoted"`}, {"log.level", "warning"}, {"_thread", "main"}},
+			{{"message", "log4j2 failed"}, {"log.level", "error"}},
+		}},
+	}
+	var lines []string
+	gen := make([][]string, len(tpls))
+	for k, l := range tpls {
+		gen[k] = log4j2Lines(t, cp, l.name)
+		lines = append(lines, gen[k]...)
+	}
+	ds := estest.Unique("log4j2")
+	index := "logs-" + ds + "-default"
+	shipLines(t, ds, lines)
+	for k, l := range tpls {
+		t.Run(l.name, func(t *testing.T) {
+			for i, pairs := range l.want {
+				line := gen[k][i]
+				pairs = append(pairs, [2]string{"@timestamp", loggerLineTime(t, line, l.timeKey)})
+				if n := estest.Count(t, index, findQuery(pairs)); n != 1 {
+					t.Errorf("line %d: %d documents with %v, want 1\nline: %s", i, n, pairs, line)
+				}
+			}
+		})
 	}
 }
