@@ -29,7 +29,7 @@ var ourNames = map[string]bool{
 var candidateNames = map[string]bool{
 	"@timestamp": true, "timestamp": true, "time": true, "ts": true,
 	"@t": true, "asctime": true, "log.level": true, "level": true, "severity": true, "lvl": true, "levelname": true,
-	"@l": true, "message": true, "msg": true, "@m": true, "@mt": true, "event": true,
+	"@l": true, "message": true, "msg": true, "@m": true, "@mt": true, "event": true, "short_message": true,
 }
 
 // renamed reports whether Append may write member m under another name: a

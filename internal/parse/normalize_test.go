@@ -52,6 +52,19 @@ func TestAppendNormalise(t *testing.T) {
 	f(`{"@t":"2026-11-23T10:00:00Z","@mt":"Hello, {User}","@l":"Warning","User":"ann"}`,
 		lineTS+`,"log.level":"warning","message":"Hello, {User}","User":"ann",`+host+ing+tail)
 	f(`{"levelname":"INFO","message":"m"}`, lineTS+`,"log.level":"info","message":"m",`+host+ing+tail)
+	// GELF (log4j2's GelfLayout, Graylog's format, on stdout): short_message
+	// is the message and the numeric level a syslog severity, not zerolog's
+	// (4 is warning, not fatal; 6 and 7 are info and debug, not "no level").
+	f(`{"version":"1.1","host":"h1","short_message":"m","timestamp":1795428000.5,"level":4,"_logger":"x"}`,
+		`{"@timestamp":"2026-11-23T10:00:00.5Z","log.level":"warning","message":"m","version":"1.1","host.name":"h1","_logger":"x",`+ecs+ing+tail)
+	f(`{"version":"1.1","short_message":"m","full_message":"m\nat x","level":6}`,
+		lineTS+`,"log.level":"info","message":"m","version":"1.1","full_message":"m\nat x",`+host+ing+tail)
+	f(`{"short_message":"m","level":7}`, lineTS+`,"log.level":"debug","message":"m",`+host+ing+tail)
+	f(`{"short_message":"m","level":0}`, lineTS+`,"log.level":"emergency","message":"m",`+host+ing+tail)
+	// Without short_message, numbers are zerolog's levels as before.
+	f(`{"level":4,"message":"m"}`, lineTS+`,"log.level":"fatal","message":"m",`+host+ing+tail)
+	// A message member comes first.
+	f(`{"message":"a","short_message":"b","level":3}`, lineTS+`,"log.level":"error","message":"a","short_message":"b",`+host+ing+tail)
 	// python-json-logger with the format of its documentation: asctime is
 	// logging's local time, without a zone (UTC, as Elasticsearch takes it).
 	f(`{"asctime": "2026-11-23 11:00:00,123", "levelname": "WARNING", "name": "app.db", "message": "m"}`,

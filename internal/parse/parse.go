@@ -21,7 +21,7 @@
 // names no host of its own (a member "host", "host.name" or "host.*").
 //
 //   - @timestamp comes from the first of the members "@timestamp",
-//     "timestamp", "time", "ts", "@t" (in that order) whose value parses
+//     "timestamp", "time", "ts", "@t", "asctime" (in that order) whose value parses
 //     and lies between 1970 and 2262 (what Elasticsearch's date_nanos
 //     holds): an RFC 3339 string (see ParseTime), or an epoch number or
 //     string of digits in seconds (may have a fraction), milliseconds,
@@ -35,10 +35,13 @@
 //     zerolog's -1..5 become trace, debug, info, warn, error, fatal, panic;
 //     6 and 7 (zerolog's NoLevel and Disabled) are not usable; pino's and
 //     bunyan's 10, 20, 30, 40, 50, 60 become trace, debug, info, warn,
-//     error, fatal; any other number is written as a string ("35").
+//     error, fatal; any other number is written as a string ("35"). In a
+//     line with a "short_message" member (GELF), 0..7 are syslog
+//     severities: emergency, alert, critical, error, warning, notice, info,
+//     debug.
 //   - message comes from the first of "message", "msg", "@m", "@mt"
-//     (Serilog), "event" (structlog) whose value is a string, copied as is.
-//     A non-string value is not used.
+//     (Serilog), "event" (structlog), "short_message" (GELF) whose value is
+//     a string, copied as is. A non-string value is not used.
 //   - "data_stream.dataset", when a string, is reported in Info.Dataset and
 //     stays in the document.
 //
@@ -276,6 +279,7 @@ const (
 	idAtM
 	idAtMT
 	idEvent
+	idShortMessage
 	idDataset
 	idEventIngested
 	idLogFlags
@@ -328,6 +332,7 @@ var idName = [idCount]string{
 	idAtM:               "@m",
 	idAtMT:              "@mt",
 	idEvent:             "event",
+	idShortMessage:      "short_message",
 	idDataset:           "data_stream.dataset",
 	idEventIngested:     "event.ingested",
 	idLogFlags:          "log.flags",
@@ -410,7 +415,7 @@ var builtinTable = func() (t [1 << builtinBits]uint8) {
 var (
 	timestampIDs = [...]uint8{idAtTimestamp, idTimestamp, idTime, idTs, idAtT, idAsctime}
 	levelIDs     = [...]uint8{idLogLevel, idLevel, idSeverity, idLvl, idLevelname, idAtL}
-	messageIDs   = [...]uint8{idMessage, idMsg, idAtM, idAtMT, idEvent}
+	messageIDs   = [...]uint8{idMessage, idMsg, idAtM, idAtMT, idEvent, idShortMessage}
 )
 
 // zerologLevels maps zerolog's numeric levels -1..5; 6 (NoLevel) and 7
@@ -419,6 +424,10 @@ var zerologLevels = [...]string{"trace", "debug", "info", "warn", "error", "fata
 
 // pinoLevels maps pino's and bunyan's numeric levels 10, 20, ... 60.
 var pinoLevels = [...]string{"trace", "debug", "info", "warn", "error", "fatal"}
+
+// syslogLevels maps the syslog severities 0 to 7, GELF's numeric level (a
+// line with short_message is GELF).
+var syslogLevels = [...]string{"emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"}
 
 const originalSuffix = "_original"
 
@@ -941,8 +950,10 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info
 			flags |= BadTimestamp
 		}
 	}
+	// GELF's level is a syslog severity: such lines have short_message.
+	syslog := sh.seen&(1<<idShortMessage) != 0
 	for _, k := range sh.lvlCand[:sh.nLvl] {
-		if usableLevel(s, &ms[k]) {
+		if usableLevel(s, &ms[k], syslog) {
 			lvlK = int(k) + 1
 			break
 		}
@@ -987,7 +998,7 @@ func (p *Parser) appendObject(dst, s []byte, l *Line, flags Flags) ([]byte, Info
 	dst = p.appendTimestamp(dst, ts)
 	if lvlK != 0 {
 		dst = append(dst, `,"log.level":`...)
-		dst = appendLevel(dst, s, &ms[lvlK-1])
+		dst = appendLevel(dst, s, &ms[lvlK-1], syslog)
 	}
 	if msgK != 0 {
 		m := &ms[msgK-1]
@@ -1319,21 +1330,25 @@ func (p *Parser) appendTimestamp(dst []byte, t int64) []byte {
 	return dst[:l+head+n]
 }
 
-func usableLevel(s []byte, m *member) bool {
+// usableLevel reports whether m can give log.level: a string of at least
+// one character, or a number other than zerolog's 6 and 7 (no level),
+// which are syslog's info and debug when syslog is set.
+func usableLevel(s []byte, m *member, syslog bool) bool {
 	switch m.kind {
 	case kindString:
 		return m.ve-m.vs > 2
 	case kindNumber:
 		v := s[m.vs:m.ve]
-		return !(len(v) == 1 && (v[0] == '6' || v[0] == '7'))
+		return syslog || !(len(v) == 1 && (v[0] == '6' || v[0] == '7'))
 	}
 	return false
 }
 
-// appendLevel writes the quoted level from m, see the package documentation.
+// appendLevel writes the quoted level from m, see the package documentation;
+// syslog: the line is GELF, its numbers are syslog severities.
 // Lower-casing the raw string is safe with escapes: the letters of escapes
 // are already lower-case, or hex digits of any case.
-func appendLevel(dst, s []byte, m *member) []byte {
+func appendLevel(dst, s []byte, m *member, syslog bool) []byte {
 	if vs := int(uint32(m.vs)); m.kind == kindString && m.ve-m.vs <= 16 && vs <= len(s)-16 {
 		// The usual level: two words lower-cased at once and stored
 		// past the end of dst, of which the value's length is kept. The
@@ -1354,6 +1369,8 @@ func appendLevel(dst, s []byte, m *member) []byte {
 	if m.kind == kindNumber {
 		dst = append(dst, '"')
 		switch {
+		case syslog && len(v) == 1 && v[0]-'0' <= 7:
+			dst = append(dst, syslogLevels[v[0]-'0']...)
 		case len(v) == 1 && v[0]-'0' <= 5:
 			dst = append(dst, zerologLevels[v[0]-'0'+1]...)
 		case string(v) == "-1":

@@ -296,7 +296,7 @@ func TestAppendLevel(t *testing.T) {
 			m := &member{ks: 1, ke: 8, vs: 9, ve: int32(11 + len(val)), kind: kindString}
 			for _, dst := range [][]byte{nil, []byte("x"), make([]byte, 3, 8), make([]byte, 5, 100)} {
 				pre := string(dst)
-				got := appendLevel(dst, s, m)
+				got := appendLevel(dst, s, m, false)
 				if string(got) != pre+want {
 					t.Fatalf("appendLevel(%q, %s) = %q, want %q", pre, s, got, pre+want)
 				}
