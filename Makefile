@@ -35,7 +35,7 @@ build: ## build the binaries of ./cmd/... into bin/
 
 test: prereqs lint test-unit test-integration ## formatting and vet, unit tests, then integration tests against a real Elasticsearch
 
-prereqs: ## install what the tests need when missing (gcc for -race, Python's and Node's fluent-logger): scripts/prereqs.sh
+prereqs: ## install what the tests need when missing (gcc for -race, Python's and Node's fluent-logger and logging libraries): scripts/prereqs.sh
 	@scripts/prereqs.sh
 
 lint: ## gofmt and go vet (with and without the integration tag; deploy/ and bench/jsonvalid/ too)
