@@ -628,19 +628,21 @@ public class Gen {
 }
 `
 
-// log4j2Jars returns the class path of log4j2's API, core and
-// JsonTemplateLayout, which Maven fetches (as it fetches Elasticsearch)
-// into the user's cache once.
-func log4j2Jars(t *testing.T) string {
+// mavenJars returns the class path of the jars of artifacts
+// (group:artifact:version, each taken alone: list the dependencies too),
+// which Maven fetches (as it fetches Elasticsearch) into the user's cache
+// once, under dir.
+func mavenJars(t *testing.T, dir string, artifacts ...string) string {
 	t.Helper()
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cache, "shipper", "log4j-"+log4j2Version)
+	dir = filepath.Join(cache, "shipper", dir)
 	var jars []string
-	for _, a := range []string{"log4j-api", "log4j-core", "log4j-layout-template-json"} {
-		jar := filepath.Join(dir, a+"-"+log4j2Version+".jar")
+	for _, a := range artifacts {
+		parts := strings.Split(a, ":")
+		jar := filepath.Join(dir, parts[1]+"-"+parts[2]+".jar")
 		jars = append(jars, jar)
 		if _, err := os.Stat(jar); err == nil {
 			continue
@@ -650,17 +652,29 @@ func log4j2Jars(t *testing.T) string {
 			missingPrereq(t, fmt.Errorf("mvn, to fetch %s (scripts/elasticsearch.sh installs it): %w", a, err))
 		}
 		out, err := exec.Command(mvn, "-B", "-q", "--strict-checksums", "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-			"-Dartifact=org.apache.logging.log4j:"+a+":"+log4j2Version, "-DoutputDirectory="+dir).CombinedOutput()
+			"-Dartifact="+a, "-DoutputDirectory="+dir).CombinedOutput()
 		if err != nil {
-			t.Fatalf("mvn could not fetch %s %s: %v\n%s", a, log4j2Version, err, out)
+			t.Fatalf("mvn could not fetch %s: %v\n%s", a, err, out)
 		}
 	}
 	return strings.Join(jars, string(os.PathListSeparator))
 }
 
-// log4j2Lines runs log4j2Source with the JsonTemplateLayout and the event
-// template of log4j2's jar named tpl, writing to stdout.
-func log4j2Lines(t *testing.T, classPath, tpl string) []string {
+// log4j2Jars returns the class path of log4j2's API, core and
+// JsonTemplateLayout.
+func log4j2Jars(t *testing.T) string {
+	t.Helper()
+	var as []string
+	for _, a := range []string{"log4j-api", "log4j-core", "log4j-layout-template-json"} {
+		as = append(as, "org.apache.logging.log4j:"+a+":"+log4j2Version)
+	}
+	return mavenJars(t, "log4j-"+log4j2Version, as...)
+}
+
+// javaLogLines runs the Java source src (class Gen) on classPath with the
+// logging configuration conf, written to a file that the system property
+// confProp names, and returns the three lines it writes to stdout.
+func javaLogLines(t *testing.T, classPath, src, confProp, conf string) []string {
 	t.Helper()
 	// The JDK that runs Elasticsearch (scripts/elasticsearch.sh) will do.
 	java, err := exec.LookPath("java")
@@ -675,32 +689,38 @@ func log4j2Lines(t *testing.T, classPath, tpl string) []string {
 		java = found[0]
 	}
 	dir := t.TempDir()
-	src, conf := filepath.Join(dir, "Gen.java"), filepath.Join(dir, "log4j2.xml")
-	if err := os.WriteFile(src, []byte(log4j2Source), 0o644); err != nil {
+	srcPath, confPath := filepath.Join(dir, "Gen.java"), filepath.Join(dir, "logging.xml")
+	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	xml := `<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders><Console name="out" target="SYSTEM_OUT"><JsonTemplateLayout eventTemplateUri="classpath:` + tpl + `.json"/></Console></Appenders>
-  <Loggers><Root level="info"><AppenderRef ref="out"/></Root></Loggers>
-</Configuration>
-`
-	if err := os.WriteFile(conf, []byte(xml), 0o644); err != nil {
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A single source file runs without javac (Java 11 and later).
-	cmd := exec.Command(java, "-cp", classPath, "-Dlog4j2.configurationFile="+conf, src)
+	cmd := exec.Command(java, "-cp", classPath, "-D"+confProp+"="+confPath, srcPath)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("java, %s: %v\n%s", tpl, err, stderr.Bytes())
+		t.Fatalf("java: %v\n%s", err, stderr.Bytes())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 3 {
-		t.Fatalf("log4j2 %s wrote %d lines, want 3:\n%s\n%s", tpl, len(lines), out, stderr.Bytes())
+		t.Fatalf("java wrote %d lines, want 3:\n%s\n%s", len(lines), out, stderr.Bytes())
 	}
 	return lines
+}
+
+// log4j2Lines runs log4j2Source with the JsonTemplateLayout and the event
+// template of log4j2's jar named tpl, writing to stdout.
+func log4j2Lines(t *testing.T, classPath, tpl string) []string {
+	t.Helper()
+	return javaLogLines(t, classPath, log4j2Source, "log4j2.configurationFile", `<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><Console name="out" target="SYSTEM_OUT"><JsonTemplateLayout eventTemplateUri="classpath:`+tpl+`.json"/></Console></Appenders>
+  <Loggers><Root level="info"><AppenderRef ref="out"/></Root></Loggers>
+</Configuration>
+`)
 }
 
 // TestIntegrationLoggersLog4j2 ships what log4j2's JsonTemplateLayout writes
@@ -750,5 +770,58 @@ func TestIntegrationLoggersLog4j2(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// logbackSource is log4j2Source through SLF4J, for logback.
+const logbackSource = `
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+public class Gen {
+    public static void main(String[] args) {
+        Logger log = LoggerFactory.getLogger("com.example.orders.OrderService");
+        MDC.put("traceId", "lbtrace1");
+        log.info("logback order {} created for {}", 42, "ann");
+        MDC.clear();
+        log.warn("logback slow: ünïcödé \"quoted\"\ttab");
+        log.error("logback failed", new IllegalStateException("boom: ünïcödé \"quoted\"", new RuntimeException("cause")));
+    }
+}
+`
+
+// TestIntegrationLoggersLogback ships what logback writes with
+// logstash-logback-encoder's LogstashEncoder (the usual JSON setup of
+// Spring Boot services): every line indexed, none dead-lettered, each found
+// by message, level, MDC and its own time (nanoseconds).
+func TestIntegrationLoggersLogback(t *testing.T) {
+	cp := mavenJars(t, "logback-1.5.38",
+		"ch.qos.logback:logback-classic:1.5.38", "ch.qos.logback:logback-core:1.5.38", "org.slf4j:slf4j-api:2.0.17",
+		"net.logstash.logback:logstash-logback-encoder:8.1", "com.fasterxml.jackson.core:jackson-core:2.19.0",
+		"com.fasterxml.jackson.core:jackson-databind:2.19.0", "com.fasterxml.jackson.core:jackson-annotations:2.19.0")
+	lines := javaLogLines(t, cp, logbackSource, "logback.configurationFile", `<configuration>
+  <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder class="net.logstash.logback.encoder.LogstashEncoder"/>
+  </appender>
+  <root level="INFO"><appender-ref ref="out"/></root>
+</configuration>
+`)
+	want := [][][2]string{
+		{{"message", "logback order 42 created for ann"}, {"log.level", "info"}, {"logger_name", "com.example.orders.OrderService"}, {"trace.id", "lbtrace1"}},
+		{{"message", `logback slow: ünïcödé "quoted"`}, {"log.level", "warn"}, {"thread_name", "main"}},
+		{{"message", "logback failed"}, {"log.level", "error"}, {"level_value", "40000"}},
+	}
+	ds := estest.Unique("logback")
+	index := "logs-" + ds + "-default"
+	shipLines(t, ds, lines)
+	for i, pairs := range want {
+		pairs = append(pairs, [2]string{"@timestamp", loggerLineTime(t, lines[i], "@timestamp")})
+		if n := estest.Count(t, index, findQuery(pairs)); n != 1 {
+			t.Errorf("line %d: %d documents with %v, want 1\nline: %s", i, n, pairs, lines[i])
+		}
+	}
+	if n := estest.Count(t, index, `{"exists":{"field":"stack_trace"}}`); n != 1 {
+		t.Errorf("%d documents with stack_trace, want 1", n)
 	}
 }
