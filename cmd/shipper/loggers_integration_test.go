@@ -465,6 +465,9 @@ func realLoggerLines(t *testing.T, lang, library string) []string {
 	return lines
 }
 
+// missingPrereq skips the test for want of a tool or library that is not
+// installed, or fails it in CI, where scripts/prereqs.sh and
+// scripts/elasticsearch.sh install everything.
 func missingPrereq(t *testing.T, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
