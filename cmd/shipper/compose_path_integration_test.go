@@ -143,21 +143,11 @@ func checkDeadLetter(t *testing.T, ns string) {
 	t.Helper()
 	dead := "logs-shipper.deadletter-" + ns
 	estest.Refresh(t, dead)
-	b := estest.MustDo(t, http.MethodPost, "/"+dead+"/_search", `{"size":100}`)
-	var r struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
+	docs := estest.Sources(t, dead, `{"size":100}`)
+	if len(docs) != 1 {
+		t.Fatalf("%s: %d dead letters, want only the 1 rejected record: %.3000v", dead, len(docs), docs)
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	if len(r.Hits.Hits) != 1 {
-		t.Fatalf("%s: %d dead letters, want only the 1 rejected record: %.3000s", dead, len(r.Hits.Hits), b)
-	}
-	src := r.Hits.Hits[0].Source
+	src := docs[0]
 	if orig, _ := src["event.original"].(string); !strings.Contains(orig, "duplicate keys") {
 		t.Errorf("dead letter event.original %q, want the rejected record", orig)
 	}

@@ -100,19 +100,8 @@ var tiebreakers = map[string]bool{"log.offset": true, "event.sequence": true}
 // is neither indexed nor has doc values).
 func someSourceHas(t *testing.T, index, field string) bool {
 	t.Helper()
-	b := estest.MustDo(t, http.MethodPost, "/"+index+"/_search", `{"size":5000,"_source":[`+jsonString(field)+`],"query":{"match_all":{}}}`)
-	var r struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range r.Hits.Hits {
-		if len(h.Source) > 0 {
+	for _, src := range estest.Sources(t, index, `{"size":5000,"_source":[`+jsonString(field)+`],"query":{"match_all":{}}}`) {
+		if len(src) > 0 {
 			return true
 		}
 	}

@@ -338,25 +338,9 @@ func TestProcessingIntegration(t *testing.T) {
 		t.Errorf("sample at rate 2 kept %d of %d traces, want some but not all", kept, len(corpus.traces))
 	}
 	// parse_json, convert, rename, lowercase, copy, add, remove.
-	var hit struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
 	search := func(index, q string) []map[string]any {
 		t.Helper()
-		b := estest.MustDo(t, "POST", "/"+index+"/_search", `{"size":1000,"query":`+q+`}`)
-		hit.Hits.Hits = nil
-		if err := json.Unmarshal(b, &hit); err != nil {
-			t.Fatal(err)
-		}
-		var out []map[string]any
-		for _, h := range hit.Hits.Hits {
-			out = append(out, h.Source)
-		}
-		return out
+		return estest.Sources(t, index, `{"size":1000,"query":`+q+`}`)
 	}
 	docs := search(app, `{"bool":{"filter":[{"exists":{"field":"app.order.id"}}]}}`)
 	if len(docs) == 0 {

@@ -284,20 +284,8 @@ func TestMappingConflictDeadLetter(t *testing.T) {
 	if n := estest.Count(t, dlqIndex, ""); n != 1 {
 		t.Fatalf("documents in %s: %d, want 1\n%s", dlqIndex, n, logs)
 	}
-	b := estest.MustDo(t, "POST", "/"+dlqIndex+"/_search", `{"size":10,"sort":["_doc"]}`)
-	var r struct {
-		Hits struct {
-			Hits []struct {
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
 	found := map[string]bool{}
-	for _, h := range r.Hits.Hits {
-		s := h.Source
+	for _, s := range estest.Sources(t, dlqIndex, `{"size":10,"sort":["_doc"]}`) {
 		orig, _ := s["event.original"].(string)
 		typ, _ := s["error.type"].(string)
 		msg, _ := s["error.message"].(string)

@@ -167,6 +167,29 @@ func Count(t testing.TB, index, query string) int {
 	return *r.Count
 }
 
+// Sources runs the search body (e.g. `{"size":10,"query":{...}}`) on index
+// and returns the _source of each hit, in the order of the hits. It does not
+// refresh: call Refresh first.
+func Sources(t testing.TB, index, body string) []map[string]any {
+	t.Helper()
+	b := MustDo(t, http.MethodPost, "/"+url.PathEscape(index)+"/_search", body)
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("_search on %s: unexpected response %s (%v)", index, truncate(b), err)
+	}
+	out := make([]map[string]any, len(r.Hits.Hits))
+	for k, h := range r.Hits.Hits {
+		out[k] = h.Source
+	}
+	return out
+}
+
 // DeleteIndex deletes an index (or a comma-separated list or pattern of
 // them). A missing index is not an error. It does not touch data streams.
 func DeleteIndex(t testing.TB, name string) {
